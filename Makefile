@@ -1,0 +1,137 @@
+# tapegrad - build, tests and tools. `make help` lists the targets.
+#
+#   make                 static + shared library and the examples
+#   make run             build and run the main example
+#   make check           the Check suite (installs check/pkg-config if root)
+#   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make install PREFIX=/usr/local
+#   make clean
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+SANITIZE ?= 0
+NATIVE  ?= 0
+BLAS    ?= auto
+
+WARN = -Wall -Wextra -Werror -Wshadow -Wconversion -Wdouble-promotion \
+       -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wvla \
+       -Wcast-qual -Wformat=2 -Wundef
+CFLAGS_BASE = -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -g -fPIC $(WARN) -I.
+LDLIBS_BASE = -lm
+
+ifeq ($(SANITIZE),1)
+  BUILD = build-san
+  CFLAGS_BASE += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                 -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=address,undefined
+else
+  BUILD = build
+endif
+ifeq ($(NATIVE),1)
+  CFLAGS_BASE += -march=native
+endif
+
+# OpenBLAS is optional: found through pkg-config, else the portable kernel.
+HAVE_PKGCONFIG := $(shell command -v pkg-config >/dev/null 2>&1 && echo 1)
+ifneq ($(BLAS),0)
+  ifeq ($(HAVE_PKGCONFIG),1)
+    BLAS_FOUND := $(shell pkg-config --exists openblas 2>/dev/null && echo 1)
+  endif
+endif
+ifeq ($(BLAS_FOUND),1)
+  CFLAGS_BASE += -DTG_HAVE_CBLAS $(shell pkg-config --cflags openblas)
+  LDLIBS_BASE += $(shell pkg-config --libs openblas)
+endif
+# zlib is optional too: without it the IDX loader reads only uncompressed files.
+ifeq ($(HAVE_PKGCONFIG),1)
+  ZLIB_FOUND := $(shell pkg-config --exists zlib 2>/dev/null && echo 1)
+endif
+ifeq ($(ZLIB_FOUND),1)
+  CFLAGS_BASE += -DTG_HAVE_ZLIB $(shell pkg-config --cflags zlib)
+  LDLIBS_BASE += $(shell pkg-config --libs zlib)
+endif
+
+CFLAGS ?=
+override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
+LDLIBS = $(LDLIBS_BASE) -lpthread
+
+LIB_SRC  := $(wildcard tensor/*.c autograd/*.c models/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+HEADERS  := tapegrad.h $(wildcard tensor/*.h autograd/*.h models/*.h)
+PUB_HEADERS := $(filter-out %/internal.h,$(HEADERS))
+EX_SRC   := $(wildcard examples/*.c)
+EX_COMMON := $(wildcard examples/common/*.c)
+EX_BIN   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/main.o $(BUILD)/tests/helpers.o
+STATIC   := $(BUILD)/libtapegrad.a
+SHARED   := $(BUILD)/libtapegrad.so
+
+MAIN_EXAMPLE ?= chapter_tensor
+
+.PHONY: all lib examples run check check-deps install clean help
+all: lib examples
+lib: $(STATIC) $(SHARED)
+examples: $(EX_BIN)
+
+$(BUILD)/%.o: %.c $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(EX_COMMON) $(STATIC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(EX_COMMON) $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+run: $(BUILD)/examples/$(MAIN_EXAMPLE)
+	./$(BUILD)/examples/$(MAIN_EXAMPLE)
+
+# ---- tests ----
+# Each tests/test_NAME.c defines `Suite *test_NAME_suite(void)`; the list
+# the runner walks is generated from the files present.
+$(BUILD)/tests/suites.inc: $(TEST_SRC)
+	@mkdir -p $(dir $@)
+	@for f in $(TEST_SRC); do n=$$(basename $$f .c); echo "SUITE($${n}_suite)"; done > $@
+
+$(BUILD)/tests/main.o: tests/main.c $(BUILD)/tests/suites.inc
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I$(BUILD)/tests -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c tests/helpers.h $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/run_tests: $(TEST_OBJ) $(STATIC)
+	$(CC) -o $@ $(TEST_OBJ) $(STATIC) $(LDFLAGS) $(CHECK_LIBS) $(LDLIBS)
+
+check-deps:
+	@sh tests/ensure-deps.sh
+
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+
+check: check-deps
+	@$(MAKE) --no-print-directory $(BUILD)/tests/run_tests $(EX_BIN)
+	cd tests && TG_BUILD=../$(BUILD) ../$(BUILD)/tests/run_tests
+
+install: lib
+	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tapegrad
+	for h in $(PUB_HEADERS); do \
+	  mkdir -p $(DESTDIR)$(PREFIX)/include/tapegrad/$$(dirname $$h); \
+	  cp $$h $(DESTDIR)$(PREFIX)/include/tapegrad/$$h; done
+	cp $(STATIC) $(SHARED) $(DESTDIR)$(PREFIX)/lib/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(LDLIBS)|' tapegrad.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tapegrad.pc
+
+clean:
+	rm -rf build build-san
+
+help:
+	@sed -n '2,9p' Makefile

@@ -1,0 +1,10 @@
+/* tapegrad.h - the umbrella header: everything tapegrad exports.
+ * Layers depend one way: models -> autograd -> tensor. */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include "tensor/tensor.h"
+#include "tensor/random.h"
+#include "tensor/npy.h"
+
+#endif /* TAPEGRAD_H */

@@ -1,0 +1,152 @@
+/* arena.c - bump allocation in growable chunks. The tape keeps every
+ * intermediate of a forward and backward pass here; reset forgets them all
+ * at once and keeps one chunk big enough for the largest pass so far, so a
+ * training loop stops allocating after its first step. */
+#include <string.h>
+
+#include "internal.h"
+
+#define ALIGN 64u
+#define MIN_CHUNK ((size_t)64 * 1024)
+
+struct tg__chunk {
+    tg__chunk *next;
+    size_t size;  /* usable bytes after the header */
+    void *block;  /* what the allocator returned */
+    size_t block_size;
+};
+
+static size_t align_up(size_t n) { return (n + (ALIGN - 1)) & ~(size_t)(ALIGN - 1); }
+
+void tg__arena_init(tg__arena *a) { memset(a, 0, sizeof *a); }
+
+static char *chunk_base(tg__chunk *c)
+{
+    uintptr_t p = (uintptr_t)(c + 1);
+    p = (p + (ALIGN - 1)) & ~(uintptr_t)(ALIGN - 1);
+    return (char *)p;
+}
+
+static tg__chunk *chunk_new(size_t size)
+{
+    size_t block_size = sizeof(tg__chunk) + ALIGN + size;
+    if (block_size < size)
+        return NULL;
+    void *block = tg__alloc(block_size);
+    if (!block)
+        return NULL;
+    tg__chunk *c = block;
+    c->next = NULL;
+    c->size = size;
+    c->block = block;
+    c->block_size = block_size;
+    return c;
+}
+
+void *tg__arena_alloc(tg__arena *a, size_t n)
+{
+    n = align_up(n ? n : 1);
+    if (n == 0) /* wrapped */
+        return NULL;
+    tg__chunk *c = a->chunks;
+    if (!c || c->size - a->used < n) {
+        size_t want = c ? c->size * 2 : MIN_CHUNK;
+        if (want < n)
+            want = n;
+        tg__chunk *nc = chunk_new(want);
+        if (!nc)
+            return NULL;
+        nc->next = c;
+        a->chunks = nc;
+        a->used = 0;
+        c = nc;
+    }
+    void *p = chunk_base(c) + a->used;
+    a->used += n;
+    a->total += n;
+    if (a->total > a->high_water)
+        a->high_water = a->total;
+    return p;
+}
+
+static void free_chunks(tg__chunk *c)
+{
+    while (c) {
+        tg__chunk *next = c->next;
+        tg__dealloc(c->block, c->block_size);
+        c = next;
+    }
+}
+
+int tg__arena_reset(tg__arena *a)
+{
+    tg__chunk *c = a->chunks;
+    a->used = 0;
+    a->total = 0;
+    if (!c || !c->next)
+        return TG_OK;
+    /* Several chunks: replace them by one that holds the high-water mark. */
+    size_t want = align_up(a->high_water);
+    tg__chunk *one = chunk_new(want > MIN_CHUNK ? want : MIN_CHUNK);
+    if (!one) {
+        /* Keep the newest chunk; the others go. Still consistent. */
+        free_chunks(c->next);
+        c->next = NULL;
+        return TG_ERR_NOMEM;
+    }
+    free_chunks(c);
+    a->chunks = one;
+    return TG_OK;
+}
+
+void tg__arena_free(tg__arena *a)
+{
+    free_chunks(a->chunks);
+    tg__arena_init(a);
+}
+
+tg_tensor *tg__arena_tensor(tg__arena *a, const char *fn, tg_dtype dt, int ndim,
+                            const int64_t *shape)
+{
+    int64_t n;
+    if (tg__check_shape(fn, ndim, shape, dt, &n))
+        return NULL;
+    size_t nbytes = (size_t)n * tg_dtype_size(dt);
+    /* Header, storage and data in one bump. */
+    size_t hdr = align_up(sizeof(tg_tensor)) + align_up(sizeof(tg__storage));
+    if (nbytes > SIZE_MAX - hdr) {
+        tg__fail(TG_ERR_OVERFLOW, fn, "tensor too large");
+        return NULL;
+    }
+    char *p = tg__arena_alloc(a, hdr + nbytes);
+    if (!p) {
+        tg__oom(fn);
+        return NULL;
+    }
+    tg_tensor *t = (tg_tensor *)p;
+    tg__storage *s = (tg__storage *)(p + align_up(sizeof(tg_tensor)));
+    s->data = nbytes ? p + hdr : NULL;
+    s->nbytes = nbytes;
+    s->refs = 0;
+    s->version = 0;
+    tg__init_header(t, dt, ndim, shape);
+    t->storage = s;
+    t->flags = TG__ARENA;
+    return t;
+}
+
+tg_tensor *tg__arena_view(tg__arena *a, const char *fn, const tg_tensor *view)
+{
+    tg_tensor *t = tg__arena_alloc(a, sizeof *t);
+    if (!t) {
+        tg__oom(fn);
+        return NULL;
+    }
+    *t = *view;
+    t->flags = TG__ARENA;
+    t->requires_grad = false;
+    t->grad = NULL;
+    t->node = NULL;
+    t->tape_id = 0;
+    return t;
+}

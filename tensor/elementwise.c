@@ -1,0 +1,583 @@
+/* elementwise.c - NumPy-broadcasting binary ops, scalar ops, unary ops,
+ * copy and axpy. Operands are walked by one strided loop after adjacent
+ * dimensions are merged; the inner loop is specialised for the contiguous
+ * and the scalar cases so that the compiler vectorises them. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Internal op codes beyond the public unary ones. */
+enum { OP_COPY = TG_UNOP_COUNT_ };
+enum { OP_AXPY = TG_BINOP_COUNT_ }; /* o = o + s * b (a is o) */
+
+/* ---- typed inner loops -------------------------------------------------- */
+
+static inline double sigmoid_d(double x)
+{
+    if (x >= 0)
+        return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+static inline float sigmoid_f(float x)
+{
+    if (x >= 0)
+        return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* max/min that return NaN when either input is NaN, as NumPy does. */
+#define MAXIMUM(x, y) (((x) >= (y) || (x) != (x)) ? (x) : (y))
+#define MINIMUM(x, y) (((x) <= (y) || (x) != (x)) ? (x) : (y))
+#define SIGN(T, x) ((x) > 0 ? (T)1 : (x) < 0 ? (T)-1 : (x))
+
+/* One loop over n elements: o[i*so] = expr(a[i*sa], b[i*sb]). Three shapes
+ * of the loop: all unit strides, b a broadcast scalar, and general. */
+#define BIN_LOOP(T, EXPR)                                                      \
+    do {                                                                       \
+        if (sa == 1 && sb == 1 && so == 1) {                                   \
+            for (int64_t i = 0; i < n; i++) {                                  \
+                T x = a[i], y = b[i];                                          \
+                (void)y;                                                       \
+                o[i] = (T)(EXPR);                                              \
+            }                                                                  \
+        } else if (sa == 1 && sb == 0 && so == 1) {                            \
+            T y = b[0];                                                        \
+            (void)y;                                                           \
+            for (int64_t i = 0; i < n; i++) {                                  \
+                T x = a[i];                                                    \
+                o[i] = (T)(EXPR);                                              \
+            }                                                                  \
+        } else if (sa == 0 && sb == 1 && so == 1) {                            \
+            T x = a[0];                                                        \
+            for (int64_t i = 0; i < n; i++) {                                  \
+                T y = b[i];                                                    \
+                (void)y;                                                       \
+                o[i] = (T)(EXPR);                                              \
+            }                                                                  \
+        } else {                                                               \
+            for (int64_t i = 0; i < n; i++) {                                  \
+                T x = a[i * sa], y = b[i * sb];                                \
+                (void)y;                                                       \
+                o[i * so] = (T)(EXPR);                                         \
+            }                                                                  \
+        }                                                                      \
+    } while (0)
+
+#define UN_LOOP(T, EXPR)                                                       \
+    do {                                                                       \
+        if (sa == 1 && so == 1) {                                              \
+            for (int64_t i = 0; i < n; i++) {                                  \
+                T x = a[i];                                                    \
+                o[i] = (T)(EXPR);                                              \
+            }                                                                  \
+        } else {                                                               \
+            for (int64_t i = 0; i < n; i++) {                                  \
+                T x = a[i * sa];                                               \
+                o[i * so] = (T)(EXPR);                                         \
+            }                                                                  \
+        }                                                                      \
+    } while (0)
+
+static void bin_f64(int op, double s, int64_t n, const double *a, int64_t sa,
+                    const double *b, int64_t sb, double *o, int64_t so)
+{
+    switch (op) {
+    case TG_ADD: BIN_LOOP(double, x + y); break;
+    case TG_SUB: BIN_LOOP(double, x - y); break;
+    case TG_MUL: BIN_LOOP(double, x * y); break;
+    case TG_DIV: BIN_LOOP(double, x / y); break;
+    case TG_POW:
+        if (sb == 0 && b[0] == 2.0)
+            BIN_LOOP(double, x * x);
+        else
+            BIN_LOOP(double, pow(x, y));
+        break;
+    case TG_MAXIMUM: BIN_LOOP(double, MAXIMUM(x, y)); break;
+    case TG_MINIMUM: BIN_LOOP(double, MINIMUM(x, y)); break;
+    case TG_GE: BIN_LOOP(double, x >= y ? 1.0 : 0.0); break;
+    case OP_AXPY: BIN_LOOP(double, x + s * y); break;
+    default: break;
+    }
+}
+
+static void bin_f32(int op, double s, int64_t n, const float *a, int64_t sa,
+                    const float *b, int64_t sb, float *o, int64_t so)
+{
+    float sf = (float)s;
+    switch (op) {
+    case TG_ADD: BIN_LOOP(float, x + y); break;
+    case TG_SUB: BIN_LOOP(float, x - y); break;
+    case TG_MUL: BIN_LOOP(float, x * y); break;
+    case TG_DIV: BIN_LOOP(float, x / y); break;
+    case TG_POW:
+        if (sb == 0 && b[0] == 2.0f)
+            BIN_LOOP(float, x * x);
+        else
+            BIN_LOOP(float, powf(x, y));
+        break;
+    case TG_MAXIMUM: BIN_LOOP(float, MAXIMUM(x, y)); break;
+    case TG_MINIMUM: BIN_LOOP(float, MINIMUM(x, y)); break;
+    case TG_GE: BIN_LOOP(float, x >= y ? 1.0f : 0.0f); break;
+    case OP_AXPY: BIN_LOOP(float, x + sf * y); break;
+    default: break;
+    }
+}
+
+static void un_f64(int op, int64_t n, const double *a, int64_t sa, double *o,
+                   int64_t so)
+{
+    switch (op) {
+    case TG_NEG: UN_LOOP(double, -x); break;
+    case TG_EXP: UN_LOOP(double, exp(x)); break;
+    case TG_LOG: UN_LOOP(double, log(x)); break;
+    case TG_SQRT: UN_LOOP(double, sqrt(x)); break;
+    case TG_ABS: UN_LOOP(double, fabs(x)); break;
+    case TG_TANH: UN_LOOP(double, tanh(x)); break;
+    case TG_SIGMOID: UN_LOOP(double, sigmoid_d(x)); break;
+    case TG_RELU: UN_LOOP(double, x < 0 ? 0.0 : x); break;
+    case TG_SIGN: UN_LOOP(double, SIGN(double, x)); break;
+    case TG_STEP: UN_LOOP(double, x > 0 ? 1.0 : 0.0); break;
+    case OP_COPY: UN_LOOP(double, x); break;
+    default: break;
+    }
+}
+
+static void un_f32(int op, int64_t n, const float *a, int64_t sa, float *o,
+                   int64_t so)
+{
+    switch (op) {
+    case TG_NEG: UN_LOOP(float, -x); break;
+    case TG_EXP: UN_LOOP(float, expf(x)); break;
+    case TG_LOG: UN_LOOP(float, logf(x)); break;
+    case TG_SQRT: UN_LOOP(float, sqrtf(x)); break;
+    case TG_ABS: UN_LOOP(float, fabsf(x)); break;
+    case TG_TANH: UN_LOOP(float, tanhf(x)); break;
+    case TG_SIGMOID: UN_LOOP(float, sigmoid_f(x)); break;
+    case TG_RELU: UN_LOOP(float, x < 0 ? 0.0f : x); break;
+    case TG_SIGN: UN_LOOP(float, SIGN(float, x)); break;
+    case TG_STEP: UN_LOOP(float, x > 0 ? 1.0f : 0.0f); break;
+    case OP_COPY: UN_LOOP(float, x); break;
+    default: break;
+    }
+}
+
+/* ---- the strided walk ---------------------------------------------------- */
+
+/* Up to three operands laid over out's shape: strides are 0 on broadcast
+ * axes. Adjacent axes are merged where every operand allows it. */
+typedef struct walk {
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int64_t st[3][TG_MAX_DIMS]; /* 0: out, 1: a, 2: b */
+} walk;
+
+static void operand_strides(const tg_tensor *x, const tg_tensor *out, int64_t *st)
+{
+    int lead = out->ndim - x->ndim;
+    for (int k = 0; k < out->ndim; k++) {
+        int j = k - lead;
+        st[k] = (j < 0 || x->shape[j] == 1) ? 0 : x->strides[j];
+    }
+}
+
+static void walk_init(walk *w, const tg_tensor *out, const tg_tensor *a,
+                      const tg_tensor *b, int nops)
+{
+    const tg_tensor *ops[3] = {out, a, b};
+    int64_t st[3][TG_MAX_DIMS];
+    for (int p = 0; p < nops; p++)
+        operand_strides(ops[p], out, st[p]);
+    /* Drop size-1 axes, then merge axis k into k+1 when contiguous. */
+    int nd = 0;
+    for (int k = 0; k < out->ndim; k++) {
+        if (out->shape[k] == 1)
+            continue;
+        if (nd > 0) {
+            bool merge = true;
+            for (int p = 0; p < nops; p++)
+                if (w->st[p][nd - 1] != st[p][k] * out->shape[k])
+                    merge = false;
+            if (merge) {
+                w->shape[nd - 1] *= out->shape[k];
+                for (int p = 0; p < nops; p++)
+                    w->st[p][nd - 1] = st[p][k];
+                continue;
+            }
+        }
+        w->shape[nd] = out->shape[k];
+        for (int p = 0; p < nops; p++)
+            w->st[p][nd] = st[p][k];
+        nd++;
+    }
+    if (nd == 0) { /* a single element */
+        w->shape[0] = 1;
+        for (int p = 0; p < 3; p++)
+            w->st[p][0] = 1;
+        nd = 1;
+    }
+    for (int p = nops; p < 3; p++)
+        for (int k = 0; k < nd; k++)
+            w->st[p][k] = 0;
+    w->ndim = nd;
+}
+
+/* Runs the inner loop over the last merged axis for every outer index. */
+static void run(const walk *w, int op, double s, tg_dtype dt, char *po,
+                const char *pa, const char *pb, bool unary)
+{
+    int nd = w->ndim, last = nd - 1;
+    int64_t n = w->shape[last];
+    int64_t idx[TG_MAX_DIMS] = {0};
+    int64_t outer = 1;
+    size_t es = tg_dtype_size(dt);
+    for (int k = 0; k < last; k++)
+        outer *= w->shape[k];
+    for (int64_t it = 0; it < outer; it++) {
+        if (dt == TG_FLOAT64) {
+            if (unary)
+                un_f64(op, n, (const double *)pa, w->st[1][last], (double *)po,
+                       w->st[0][last]);
+            else
+                bin_f64(op, s, n, (const double *)pa, w->st[1][last],
+                        (const double *)pb, w->st[2][last], (double *)po,
+                        w->st[0][last]);
+        } else {
+            if (unary)
+                un_f32(op, n, (const float *)pa, w->st[1][last], (float *)po,
+                       w->st[0][last]);
+            else
+                bin_f32(op, s, n, (const float *)pa, w->st[1][last],
+                        (const float *)pb, w->st[2][last], (float *)po,
+                        w->st[0][last]);
+        }
+        for (int k = last - 1; k >= 0; k--) {
+            po += (ptrdiff_t)(w->st[0][k] * (int64_t)es);
+            pa += (ptrdiff_t)(w->st[1][k] * (int64_t)es);
+            pb += (ptrdiff_t)(w->st[2][k] * (int64_t)es);
+            if (++idx[k] < w->shape[k])
+                break;
+            po -= (ptrdiff_t)(w->st[0][k] * w->shape[k] * (int64_t)es);
+            pa -= (ptrdiff_t)(w->st[1][k] * w->shape[k] * (int64_t)es);
+            pb -= (ptrdiff_t)(w->st[2][k] * w->shape[k] * (int64_t)es);
+            idx[k] = 0;
+        }
+    }
+}
+
+static char *base_ptr(const tg_tensor *t)
+{
+    return (char *)t->storage->data + (size_t)t->offset * tg_dtype_size(t->dtype);
+}
+
+/* ---- checks ------------------------------------------------------------------ */
+
+int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
+                        int *ndim, int64_t *shape)
+{
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int k = 0; k < nd; k++) {
+        int ja = k - (nd - a->ndim), jb = k - (nd - b->ndim);
+        int64_t sa = ja >= 0 ? a->shape[ja] : 1;
+        int64_t sb = jb >= 0 ? b->shape[jb] : 1;
+        if (sa != sb && sa != 1 && sb != 1) {
+            char b1[160], b2[160];
+            return tg__fail(TG_ERR_SHAPE, fn, "shapes %s and %s cannot be broadcast",
+                            tg__shape_fmt(a->ndim, a->shape, b1, sizeof b1),
+                            tg__shape_fmt(b->ndim, b->shape, b2, sizeof b2));
+        }
+        shape[k] = sa == 1 ? sb : sa;
+    }
+    *ndim = nd;
+    return TG_OK;
+}
+
+static int check_dtypes(const char *fn, const tg_tensor *a, const tg_tensor *b)
+{
+    if (a->dtype != b->dtype)
+        return tg__fail(TG_ERR_DTYPE, fn, "dtypes %s and %s differ (use tg_cast)",
+                        tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
+    return TG_OK;
+}
+
+static int check_out(const char *fn, const tg_tensor *out, int ndim,
+                     const int64_t *shape, tg_dtype dt)
+{
+    if (out->dtype != dt)
+        return tg__fail(TG_ERR_DTYPE, fn, "out has dtype %s, expected %s",
+                        tg_dtype_name(out->dtype), tg_dtype_name(dt));
+    bool same = out->ndim == ndim;
+    for (int k = 0; same && k < ndim; k++)
+        same = out->shape[k] == shape[k];
+    if (!same) {
+        char b1[160], b2[160];
+        return tg__fail(TG_ERR_SHAPE, fn, "out has shape %s, expected %s",
+                        tg__shape_fmt(out->ndim, out->shape, b1, sizeof b1),
+                        tg__shape_fmt(ndim, shape, b2, sizeof b2));
+    }
+    for (int k = 0; k < ndim; k++)
+        if (out->strides[k] == 0 && out->shape[k] > 1)
+            return tg__fail(TG_ERR_VALUE, fn,
+                            "out is a broadcast view (stride 0 on axis %d)", k);
+    return TG_OK;
+}
+
+static bool flat_same(const tg_tensor *x, const tg_tensor *out)
+{
+    return x->ndim == out->ndim && tg__same_shape(x, out) && tg_is_contiguous(x);
+}
+
+/* ---- kernels ------------------------------------------------------------------ */
+
+static void binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
+                          const tg_tensor *b)
+{
+    if (out->numel == 0)
+        return;
+    /* Fast paths: everything contiguous, or b (or a) a single element. */
+    if (tg_is_contiguous(out) && flat_same(a, out) &&
+        (flat_same(b, out) || b->numel == 1)) {
+        int64_t sb = b->numel == 1 ? 0 : 1;
+        if (out->dtype == TG_FLOAT64)
+            bin_f64(op, s, out->numel, tg_data(a), 1, tg_data(b), sb, tg_data(out), 1);
+        else
+            bin_f32(op, s, out->numel, tg_data(a), 1, tg_data(b), sb, tg_data(out), 1);
+        return;
+    }
+    if (tg_is_contiguous(out) && a->numel == 1 && flat_same(b, out)) {
+        if (out->dtype == TG_FLOAT64)
+            bin_f64(op, s, out->numel, tg_data(a), 0, tg_data(b), 1, tg_data(out), 1);
+        else
+            bin_f32(op, s, out->numel, tg_data(a), 0, tg_data(b), 1, tg_data(out), 1);
+        return;
+    }
+    walk w;
+    walk_init(&w, out, a, b, 3);
+    run(&w, op, s, out->dtype, base_ptr(out), base_ptr(a), base_ptr(b), false);
+}
+
+int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
+               const tg_tensor *b)
+{
+    int nd;
+    int64_t shape[TG_MAX_DIMS];
+    if ((unsigned)op >= TG_BINOP_COUNT_)
+        return tg__fail(TG_ERR_VALUE, fn, "unknown binary op %d", (int)op);
+    if (check_dtypes(fn, a, b) || tg__broadcast_shape(fn, a, b, &nd, shape) ||
+        check_out(fn, out, nd, shape, a->dtype))
+        return tg_last_error();
+    binary_kernel((int)op, 0.0, out, a, b);
+    tg__touch(out);
+    return TG_OK;
+}
+
+int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a)
+{
+    int nd;
+    int64_t shape[TG_MAX_DIMS];
+    if (check_dtypes(fn, out, a) || tg__broadcast_shape(fn, out, a, &nd, shape) ||
+        check_out(fn, out, nd, shape, out->dtype))
+        return tg_last_error();
+    binary_kernel(OP_AXPY, alpha, out, out, a);
+    tg__touch(out);
+    return TG_OK;
+}
+
+int tg__binary_scalar(const char *fn, tg_binop op, tg_tensor *out,
+                      const tg_tensor *a, double s, bool scalar_first)
+{
+    if ((unsigned)op >= TG_BINOP_COUNT_)
+        return tg__fail(TG_ERR_VALUE, fn, "unknown binary op %d", (int)op);
+    if (check_out(fn, out, a->ndim, a->shape, a->dtype))
+        return tg_last_error();
+    /* The scalar as a one-element operand with stride 0. */
+    double d = s;
+    float f = (float)s;
+    tg__storage st = {a->dtype == TG_FLOAT64 ? (void *)&d : (void *)&f, 0, 1, 0};
+    tg_tensor sc;
+    tg__init_header(&sc, a->dtype, 0, NULL);
+    sc.storage = &st;
+    sc.flags = 0;
+    if (scalar_first)
+        binary_kernel((int)op, 0.0, out, &sc, a);
+    else
+        binary_kernel((int)op, 0.0, out, a, &sc);
+    tg__touch(out);
+    return TG_OK;
+}
+
+static void unary_kernel(int op, tg_tensor *out, const tg_tensor *a)
+{
+    if (out->numel == 0)
+        return;
+    if (tg_is_contiguous(out) && flat_same(a, out)) {
+        if (out->dtype == TG_FLOAT64)
+            un_f64(op, out->numel, tg_data(a), 1, tg_data(out), 1);
+        else
+            un_f32(op, out->numel, tg_data(a), 1, tg_data(out), 1);
+        return;
+    }
+    walk w;
+    walk_init(&w, out, a, NULL, 2);
+    run(&w, op, 0.0, out->dtype, base_ptr(out), base_ptr(a), base_ptr(a), true);
+}
+
+int tg__unary(const char *fn, tg_unop op, tg_tensor *out, const tg_tensor *a)
+{
+    if ((unsigned)op >= TG_UNOP_COUNT_)
+        return tg__fail(TG_ERR_VALUE, fn, "unknown unary op %d", (int)op);
+    if (check_out(fn, out, a->ndim, a->shape, a->dtype))
+        return tg_last_error();
+    unary_kernel((int)op, out, a);
+    tg__touch(out);
+    return TG_OK;
+}
+
+int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src)
+{
+    int nd;
+    int64_t shape[TG_MAX_DIMS];
+    if (check_dtypes(fn, dst, src) || tg__broadcast_shape(fn, dst, src, &nd, shape) ||
+        check_out(fn, dst, nd, shape, dst->dtype))
+        return tg_last_error();
+    if (dst->numel && dst != src) {
+        if (src->ndim == dst->ndim)
+            unary_kernel(OP_COPY, dst, src);
+        else {
+            tg_tensor v;
+            if (tg__make_expand(fn, src, dst->ndim, dst->shape, &v))
+                return tg_last_error();
+            unary_kernel(OP_COPY, dst, &v);
+        }
+    }
+    tg__touch(dst);
+    return TG_OK;
+}
+
+/* ---- public wrappers ------------------------------------------------------ */
+
+static const char *const binop_names[TG_BINOP_COUNT_] = {
+    "tg_add", "tg_sub", "tg_mul", "tg_div", "tg_pow", "tg_maximum", "tg_minimum",
+    "tg_ge"};
+static const char *const unop_names[TG_UNOP_COUNT_] = {
+    "tg_neg", "tg_exp", "tg_log", "tg_sqrt", "tg_abs", "tg_tanh", "tg_sigmoid",
+    "tg_relu", "tg_sign", "tg_step"};
+
+static tg_tensor *binary_new(const char *fn, tg_binop op, const tg_tensor *a,
+                             const tg_tensor *b)
+{
+    if (!a || !b)
+        return NULL;
+    if ((unsigned)op >= TG_BINOP_COUNT_) {
+        tg__fail(TG_ERR_VALUE, fn, "unknown binary op %d", (int)op);
+        return NULL;
+    }
+    int nd;
+    int64_t shape[TG_MAX_DIMS];
+    if (check_dtypes(fn, a, b) || tg__broadcast_shape(fn, a, b, &nd, shape))
+        return NULL;
+    tg_tensor *out = tg__new(fn, a->dtype, nd, shape);
+    if (out)
+        binary_kernel((int)op, 0.0, out, a, b);
+    return out;
+}
+
+tg_tensor *tg_binary(tg_binop op, const tg_tensor *a, const tg_tensor *b)
+{
+    return binary_new((unsigned)op < TG_BINOP_COUNT_ ? binop_names[op] : "tg_binary",
+                      op, a, b);
+}
+
+tg_tensor *tg_add(const tg_tensor *a, const tg_tensor *b) { return binary_new("tg_add", TG_ADD, a, b); }
+tg_tensor *tg_sub(const tg_tensor *a, const tg_tensor *b) { return binary_new("tg_sub", TG_SUB, a, b); }
+tg_tensor *tg_mul(const tg_tensor *a, const tg_tensor *b) { return binary_new("tg_mul", TG_MUL, a, b); }
+tg_tensor *tg_div(const tg_tensor *a, const tg_tensor *b) { return binary_new("tg_div", TG_DIV, a, b); }
+tg_tensor *tg_pow(const tg_tensor *a, const tg_tensor *b) { return binary_new("tg_pow", TG_POW, a, b); }
+tg_tensor *tg_maximum(const tg_tensor *a, const tg_tensor *b) { return binary_new("tg_maximum", TG_MAXIMUM, a, b); }
+tg_tensor *tg_minimum(const tg_tensor *a, const tg_tensor *b) { return binary_new("tg_minimum", TG_MINIMUM, a, b); }
+
+static tg_tensor *scalar_new(const char *fn, tg_binop op, const tg_tensor *a,
+                             double s, bool scalar_first)
+{
+    if (!a)
+        return NULL;
+    tg_tensor *out = tg__new(fn, a->dtype, a->ndim, a->shape);
+    if (out && tg__binary_scalar(fn, op, out, a, s, scalar_first)) {
+        tg_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+tg_tensor *tg_binary_scalar(tg_binop op, const tg_tensor *a, double s,
+                            bool scalar_first)
+{
+    return scalar_new("tg_binary_scalar", op, a, s, scalar_first);
+}
+
+tg_tensor *tg_add_scalar(const tg_tensor *a, double s) { return scalar_new("tg_add_scalar", TG_ADD, a, s, false); }
+tg_tensor *tg_sub_scalar(const tg_tensor *a, double s) { return scalar_new("tg_sub_scalar", TG_SUB, a, s, false); }
+tg_tensor *tg_mul_scalar(const tg_tensor *a, double s) { return scalar_new("tg_mul_scalar", TG_MUL, a, s, false); }
+tg_tensor *tg_div_scalar(const tg_tensor *a, double s) { return scalar_new("tg_div_scalar", TG_DIV, a, s, false); }
+tg_tensor *tg_pow_scalar(const tg_tensor *a, double s) { return scalar_new("tg_pow_scalar", TG_POW, a, s, false); }
+
+static tg_tensor *unary_new(const char *fn, tg_unop op, const tg_tensor *a)
+{
+    if (!a)
+        return NULL;
+    tg_tensor *out = tg__new(fn, a->dtype, a->ndim, a->shape);
+    if (out && tg__unary(fn, op, out, a)) {
+        tg_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+tg_tensor *tg_unary(tg_unop op, const tg_tensor *a)
+{
+    return unary_new((unsigned)op < TG_UNOP_COUNT_ ? unop_names[op] : "tg_unary", op, a);
+}
+
+tg_tensor *tg_neg(const tg_tensor *a) { return unary_new("tg_neg", TG_NEG, a); }
+tg_tensor *tg_exp(const tg_tensor *a) { return unary_new("tg_exp", TG_EXP, a); }
+tg_tensor *tg_log(const tg_tensor *a) { return unary_new("tg_log", TG_LOG, a); }
+tg_tensor *tg_sqrt(const tg_tensor *a) { return unary_new("tg_sqrt", TG_SQRT, a); }
+tg_tensor *tg_abs(const tg_tensor *a) { return unary_new("tg_abs", TG_ABS, a); }
+tg_tensor *tg_tanh(const tg_tensor *a) { return unary_new("tg_tanh", TG_TANH, a); }
+tg_tensor *tg_sigmoid(const tg_tensor *a) { return unary_new("tg_sigmoid", TG_SIGMOID, a); }
+tg_tensor *tg_relu(const tg_tensor *a) { return unary_new("tg_relu", TG_RELU, a); }
+
+int tg_binary_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
+                   const tg_tensor *b)
+{
+    if (!out || !a || !b)
+        return tg__fail(TG_ERR_NULL, "tg_binary_into", "%s is NULL",
+                        !out ? "out" : !a ? "a" : "b");
+    return tg__binary("tg_binary_into", op, out, a, b);
+}
+
+int tg_binary_scalar_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
+                          double s, bool scalar_first)
+{
+    if (!out || !a)
+        return tg__fail(TG_ERR_NULL, "tg_binary_scalar_into", "%s is NULL",
+                        !out ? "out" : "a");
+    return tg__binary_scalar("tg_binary_scalar_into", op, out, a, s, scalar_first);
+}
+
+int tg_unary_into(tg_unop op, tg_tensor *out, const tg_tensor *a)
+{
+    if (!out || !a)
+        return tg__fail(TG_ERR_NULL, "tg_unary_into", "%s is NULL", !out ? "out" : "a");
+    return tg__unary("tg_unary_into", op, out, a);
+}
+
+int tg_axpy_into(tg_tensor *out, double alpha, const tg_tensor *a)
+{
+    if (!out || !a)
+        return tg__fail(TG_ERR_NULL, "tg_axpy_into", "%s is NULL", !out ? "out" : "a");
+    return tg__axpy("tg_axpy_into", out, alpha, a);
+}

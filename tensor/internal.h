@@ -1,0 +1,161 @@
+/* internal.h - what tensor/ shares with its own files and with autograd/:
+ * the tensor layout, error reporting, the allocator and the arena.
+ * Not installed; nothing here is part of the public contract. */
+#ifndef TG_TENSOR_INTERNAL_H
+#define TG_TENSOR_INTERNAL_H
+
+#include "tensor.h"
+
+/* Storage shared by a tensor and its views. Heap storages are reference
+ * counted (refs = number of tensor headers); arena storages have refs 0 and
+ * die with their arena. version grows with every in-place write so that the
+ * tape can tell that an input changed after it was recorded. */
+typedef struct tg__storage {
+    void *data;
+    size_t nbytes;
+    int64_t refs;
+    uint64_t version;
+} tg__storage;
+
+enum { TG__ARENA = 1u }; /* header and storage belong to an arena */
+
+struct tg_tensor {
+    tg_dtype dtype;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int64_t strides[TG_MAX_DIMS]; /* in elements, may be 0 or negative */
+    int64_t offset;               /* in elements */
+    int64_t numel;
+    tg__storage *storage;
+    unsigned flags;
+    /* Autograd's fields; tensor/ only initialises them. */
+    bool requires_grad;
+    tg_tensor *grad;  /* same shape and dtype, owned by whoever owns this */
+    void *node;       /* the tape record that produced this tensor, or NULL */
+    uint64_t tape_id; /* which tape generation produced it (0: none) */
+};
+
+/* ---- errors: each returns code, after formatting "fn: message" ---- */
+int tg__fail(int code, const char *fn, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+int tg__oom(const char *fn);
+
+/* ---- allocator (every allocation goes through the installed one) ---- */
+void *tg__alloc(size_t n);
+void tg__dealloc(void *p, size_t n);
+void *tg__realloc(void *p, size_t osize, size_t nsize);
+
+/* ---- arithmetic on sizes ---- */
+/* Checks the shape (ndim in [0, 8], sizes >= 0) and that its element count
+ * and byte size fit; stores the count. Reports errors under fn. */
+int tg__check_shape(const char *fn, int ndim, const int64_t *shape,
+                    tg_dtype dt, int64_t *numel);
+bool tg__mul_overflows(int64_t a, int64_t b, int64_t *out);
+/* Normalises axis in [-ndim, ndim) into [0, ndim); error under fn. */
+int tg__axis(const char *fn, int axis, int ndim, int *out);
+bool tg__valid_dtype(tg_dtype dt);
+/* "(3,4)" for a shape. */
+char *tg__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t n);
+
+/* ---- headers ---- */
+/* Sets C-order strides, offset 0, numel, and clears the autograd fields.
+ * Does not touch storage or flags. */
+void tg__init_header(tg_tensor *t, tg_dtype dt, int ndim, const int64_t *shape);
+/* A heap tensor with fresh storage of the given shape (contents undefined). */
+tg_tensor *tg__new(const char *fn, tg_dtype dt, int ndim, const int64_t *shape);
+/* A heap header that views view->storage (refs incremented). */
+tg_tensor *tg__heap_view(const char *fn, const tg_tensor *view);
+bool tg__same_shape(const tg_tensor *a, const tg_tensor *b);
+/* Marks an in-place write to t's storage. */
+static inline void tg__touch(tg_tensor *t) { t->storage->version++; }
+
+/* View builders: fill *out (a header copy of t with new geometry, same
+ * storage, no reference taken). Return TG_OK or an error under fn. */
+int tg__make_reshape(const char *fn, const tg_tensor *t, int ndim,
+                     const int64_t *shape, tg_tensor *out, bool *is_view);
+int tg__make_permute(const char *fn, const tg_tensor *t, const int *axes,
+                     tg_tensor *out);
+int tg__make_transpose(const char *fn, const tg_tensor *t, int a0, int a1,
+                       tg_tensor *out);
+int tg__make_slice(const char *fn, const tg_tensor *t, int axis, int64_t start,
+                   int64_t stop, int64_t step, tg_tensor *out);
+int tg__make_expand(const char *fn, const tg_tensor *t, int ndim,
+                    const int64_t *shape, tg_tensor *out);
+
+/* ---- kernels writing into an existing tensor, errors under fn ---- */
+int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
+                        int *ndim, int64_t *shape);
+int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
+               const tg_tensor *b);
+int tg__binary_scalar(const char *fn, tg_binop op, tg_tensor *out,
+                      const tg_tensor *a, double s, bool scalar_first);
+int tg__unary(const char *fn, tg_unop op, tg_tensor *out, const tg_tensor *a);
+int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src);
+int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a);
+/* Reduced shape of t along axis (axis already normalised). */
+void tg__reduced_shape(const tg_tensor *t, int axis, bool keepdims, int *ndim,
+                       int64_t *shape);
+/* kind: 0 sum, 1 mean, 2 max, 3 argmax. axis < 0 reduces everything. */
+int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
+               int axis);
+int tg__sum_to(const char *fn, tg_tensor *out, const tg_tensor *t);
+/* The shape of matmul(a, b); error under fn when they do not fit. */
+int tg__matmul_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
+                     int *ndim, int64_t *shape);
+int tg__matmul(const char *fn, tg_tensor *out, const tg_tensor *a,
+               const tg_tensor *b);
+/* C = alpha * op(A) op(B) + beta * C on raw row-major matrices. trans_a means
+ * A is stored K x M (lda its row stride); likewise trans_b. */
+void tg__gemm(tg_dtype dt, bool trans_a, bool trans_b, int64_t m, int64_t n,
+              int64_t k, double alpha, const void *a, int64_t lda,
+              const void *b, int64_t ldb, double beta, void *c, int64_t ldc);
+/* The portable kernel alone, for tests and for builds without BLAS. */
+void tg__gemm_portable(tg_dtype dt, bool trans_a, bool trans_b, int64_t m,
+                       int64_t n, int64_t k, double alpha, const void *a,
+                       int64_t lda, const void *b, int64_t ldb, double beta,
+                       void *c, int64_t ldc);
+
+/* Pairwise (NumPy-style) sums of n values at stride s. */
+double tg__pairwise_sum_f64(const double *x, int64_t n, int64_t s);
+double tg__pairwise_sum_f32(const float *x, int64_t n, int64_t s); /* float acc */
+
+/* ---- arena: bump allocation in growable chunks, reused after reset ---- */
+typedef struct tg__chunk tg__chunk;
+typedef struct tg__arena {
+    tg__chunk *chunks;   /* newest first */
+    size_t used;         /* bytes used in the newest chunk */
+    size_t total;        /* bytes handed out since the last reset */
+    size_t high_water;   /* most bytes ever used between resets */
+} tg__arena;
+
+void tg__arena_init(tg__arena *a);
+/* 64-byte aligned, or NULL when the allocator fails (nothing is lost). */
+void *tg__arena_alloc(tg__arena *a, size_t n);
+/* Forget everything allocated; keeps one chunk big enough for the largest
+ * use so far, so a steady loop stops allocating after its first pass. */
+int tg__arena_reset(tg__arena *a);
+void tg__arena_free(tg__arena *a);
+/* A tensor whose header, storage and data live in the arena. */
+tg_tensor *tg__arena_tensor(tg__arena *a, const char *fn, tg_dtype dt, int ndim,
+                            const int64_t *shape);
+/* A header in the arena copying *view (no reference taken on storage). */
+tg_tensor *tg__arena_view(tg__arena *a, const char *fn, const tg_tensor *view);
+
+/* Read/write one element at a flat storage position as double. */
+static inline double tg__load(const tg_tensor *t, int64_t pos)
+{
+    return t->dtype == TG_FLOAT64 ? ((const double *)t->storage->data)[pos]
+                                  : (double)((const float *)t->storage->data)[pos];
+}
+static inline void tg__store(tg_tensor *t, int64_t pos, double v)
+{
+    if (t->dtype == TG_FLOAT64)
+        ((double *)t->storage->data)[pos] = v;
+    else
+        ((float *)t->storage->data)[pos] = (float)v;
+}
+
+#endif /* TG_TENSOR_INTERNAL_H */

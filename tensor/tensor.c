@@ -1,0 +1,800 @@
+/* tensor.c - the tensor object: shapes and their checks, creation, views
+ * that share storage, element access, copies and casts. Kernels live in
+ * elementwise.c, reduce.c and matmul.c. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- size arithmetic ---------------------------------------------------- */
+
+bool tg__mul_overflows(int64_t a, int64_t b, int64_t *out)
+{
+    if (a != 0 && b > INT64_MAX / a)
+        return true;
+    *out = a * b;
+    return false;
+}
+
+bool tg__valid_dtype(tg_dtype dt) { return dt == TG_FLOAT32 || dt == TG_FLOAT64; }
+
+char *tg__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t n)
+{
+    size_t used = 0;
+    if (n == 0)
+        return buf;
+    buf[0] = '\0';
+    int w = snprintf(buf, n, "(");
+    used = w > 0 ? (size_t)w : 0;
+    for (int k = 0; k < ndim && used < n; k++) {
+        w = snprintf(buf + used, n - used, "%s%lld", k ? "," : "",
+                     (long long)shape[k]);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    if (used < n)
+        snprintf(buf + used, n - used, ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+int tg__check_shape(const char *fn, int ndim, const int64_t *shape, tg_dtype dt,
+                    int64_t *numel)
+{
+    if (!tg__valid_dtype(dt))
+        return tg__fail(TG_ERR_DTYPE, fn, "unknown dtype %d", (int)dt);
+    if (ndim < 0 || ndim > TG_MAX_DIMS)
+        return tg__fail(TG_ERR_VALUE, fn, "%d dimensions (at most %d allowed)",
+                        ndim, TG_MAX_DIMS);
+    if (ndim > 0 && !shape)
+        return tg__fail(TG_ERR_NULL, fn, "shape is NULL");
+    int64_t n = 1;
+    for (int k = 0; k < ndim; k++) {
+        if (shape[k] < 0)
+            return tg__fail(TG_ERR_VALUE, fn, "negative size %lld in axis %d",
+                            (long long)shape[k], k);
+        if (tg__mul_overflows(n, shape[k], &n)) {
+            char b[160];
+            return tg__fail(TG_ERR_OVERFLOW, fn,
+                            "shape %s has too many elements",
+                            tg__shape_fmt(ndim, shape, b, sizeof b));
+        }
+    }
+    int64_t bytes;
+    if (tg__mul_overflows(n, (int64_t)tg_dtype_size(dt), &bytes) ||
+        (uint64_t)bytes > (uint64_t)SIZE_MAX / 2) {
+        char b[160];
+        return tg__fail(TG_ERR_OVERFLOW, fn, "shape %s needs too many bytes",
+                        tg__shape_fmt(ndim, shape, b, sizeof b));
+    }
+    *numel = n;
+    return TG_OK;
+}
+
+int tg__axis(const char *fn, int axis, int ndim, int *out)
+{
+    if (axis < -ndim || axis >= ndim)
+        return tg__fail(TG_ERR_AXIS, fn, "axis %d out of range for %d dimensions",
+                        axis, ndim);
+    *out = axis < 0 ? axis + ndim : axis;
+    return TG_OK;
+}
+
+/* ---- headers and storage ----------------------------------------------- */
+
+void tg__init_header(tg_tensor *t, tg_dtype dt, int ndim, const int64_t *shape)
+{
+    t->dtype = dt;
+    t->ndim = ndim;
+    int64_t s = 1;
+    t->numel = 1;
+    for (int k = ndim - 1; k >= 0; k--) {
+        t->shape[k] = shape[k];
+        t->strides[k] = s;
+        s *= shape[k] ? shape[k] : 1;
+        t->numel *= shape[k];
+    }
+    for (int k = ndim; k < TG_MAX_DIMS; k++) {
+        t->shape[k] = 1;
+        t->strides[k] = 0;
+    }
+    t->offset = 0;
+    t->requires_grad = false;
+    t->grad = NULL;
+    t->node = NULL;
+    t->tape_id = 0;
+}
+
+static void storage_release(tg__storage *s)
+{
+    if (s && --s->refs == 0) {
+        tg__dealloc(s->data, s->nbytes);
+        tg__dealloc(s, sizeof *s);
+    }
+}
+
+tg_tensor *tg__new(const char *fn, tg_dtype dt, int ndim, const int64_t *shape)
+{
+    int64_t n;
+    if (tg__check_shape(fn, ndim, shape, dt, &n))
+        return NULL;
+    tg_tensor *t = tg__alloc(sizeof *t);
+    tg__storage *s = tg__alloc(sizeof *s);
+    size_t nbytes = (size_t)n * tg_dtype_size(dt);
+    void *data = nbytes ? tg__alloc(nbytes) : NULL;
+    if (!t || !s || (nbytes && !data)) {
+        tg__dealloc(data, nbytes);
+        tg__dealloc(s, sizeof *s);
+        tg__dealloc(t, sizeof *t);
+        tg__oom(fn);
+        return NULL;
+    }
+    s->data = data;
+    s->nbytes = nbytes;
+    s->refs = 1;
+    s->version = 0;
+    tg__init_header(t, dt, ndim, shape);
+    t->storage = s;
+    t->flags = 0;
+    return t;
+}
+
+tg_tensor *tg__heap_view(const char *fn, const tg_tensor *view)
+{
+    tg_tensor *t = tg__alloc(sizeof *t);
+    if (!t) {
+        tg__oom(fn);
+        return NULL;
+    }
+    *t = *view;
+    t->flags = 0;
+    t->requires_grad = false;
+    t->grad = NULL;
+    t->node = NULL;
+    t->tape_id = 0;
+    if (!(view->flags & TG__ARENA)) {
+        t->storage->refs++;
+    } else {
+        /* A heap header over arena storage would outlive it: copy instead. */
+        tg__dealloc(t, sizeof *t);
+        return tg_clone(view);
+    }
+    return t;
+}
+
+void tg_free(tg_tensor *t)
+{
+    if (!t || (t->flags & TG__ARENA))
+        return;
+    storage_release(t->storage);
+    tg__dealloc(t, sizeof *t);
+}
+
+bool tg__same_shape(const tg_tensor *a, const tg_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return false;
+    for (int k = 0; k < a->ndim; k++)
+        if (a->shape[k] != b->shape[k])
+            return false;
+    return true;
+}
+
+/* ---- inspection --------------------------------------------------------- */
+
+size_t tg_dtype_size(tg_dtype dt) { return dt == TG_FLOAT32 ? 4 : 8; }
+
+const char *tg_dtype_name(tg_dtype dt)
+{
+    return dt == TG_FLOAT32 ? "float32" : dt == TG_FLOAT64 ? "float64" : "unknown";
+}
+
+tg_dtype tg_dtype_of(const tg_tensor *t) { return t ? t->dtype : TG_FLOAT64; }
+int tg_ndim(const tg_tensor *t) { return t ? t->ndim : 0; }
+const int64_t *tg_shape(const tg_tensor *t) { return t ? t->shape : NULL; }
+const int64_t *tg_strides(const tg_tensor *t) { return t ? t->strides : NULL; }
+int64_t tg_offset(const tg_tensor *t) { return t ? t->offset : 0; }
+int64_t tg_numel(const tg_tensor *t) { return t ? t->numel : 0; }
+
+int64_t tg_size(const tg_tensor *t, int axis)
+{
+    int k;
+    if (!t || tg__axis("tg_size", axis, t->ndim, &k))
+        return -1;
+    return t->shape[k];
+}
+
+bool tg_is_contiguous(const tg_tensor *t)
+{
+    if (!t)
+        return false;
+    int64_t s = 1;
+    for (int k = t->ndim - 1; k >= 0; k--) {
+        if (t->shape[k] != 1 && t->strides[k] != s)
+            return t->numel == 0;
+        s *= t->shape[k];
+    }
+    return true;
+}
+
+void *tg_data(const tg_tensor *t)
+{
+    if (!t || !t->storage->data)
+        return NULL;
+    return (char *)t->storage->data + (size_t)t->offset * tg_dtype_size(t->dtype);
+}
+
+bool tg_shares_storage(const tg_tensor *a, const tg_tensor *b)
+{
+    return a && b && a->storage == b->storage;
+}
+
+char *tg_shape_str(const tg_tensor *t, char *buf, size_t n)
+{
+    if (!t) {
+        if (n)
+            snprintf(buf, n, "(null)");
+        return buf;
+    }
+    return tg__shape_fmt(t->ndim, t->shape, buf, n);
+}
+
+/* ---- creation ----------------------------------------------------------- */
+
+tg_tensor *tg_empty(tg_dtype dt, int ndim, const int64_t *shape)
+{
+    return tg__new("tg_empty", dt, ndim, shape);
+}
+
+static tg_tensor *new_filled(const char *fn, tg_dtype dt, int ndim,
+                             const int64_t *shape, double v)
+{
+    tg_tensor *t = tg__new(fn, dt, ndim, shape);
+    if (!t)
+        return NULL;
+    if (dt == TG_FLOAT64) {
+        double *p = t->storage->data;
+        for (int64_t i = 0; i < t->numel; i++)
+            p[i] = v;
+    } else {
+        float *p = t->storage->data;
+        float f = (float)v;
+        for (int64_t i = 0; i < t->numel; i++)
+            p[i] = f;
+    }
+    return t;
+}
+
+tg_tensor *tg_zeros(tg_dtype dt, int ndim, const int64_t *shape)
+{
+    return new_filled("tg_zeros", dt, ndim, shape, 0.0);
+}
+
+tg_tensor *tg_ones(tg_dtype dt, int ndim, const int64_t *shape)
+{
+    return new_filled("tg_ones", dt, ndim, shape, 1.0);
+}
+
+tg_tensor *tg_full(tg_dtype dt, int ndim, const int64_t *shape, double value)
+{
+    return new_filled("tg_full", dt, ndim, shape, value);
+}
+
+tg_tensor *tg_scalar(tg_dtype dt, double v)
+{
+    return new_filled("tg_scalar", dt, 0, NULL, v);
+}
+
+tg_tensor *tg_from_array(tg_dtype dt, int ndim, const int64_t *shape,
+                         const void *data)
+{
+    tg_tensor *t = tg__new("tg_from_array", dt, ndim, shape);
+    if (!t)
+        return NULL;
+    if (t->numel && !data) {
+        tg_free(t);
+        tg__fail(TG_ERR_NULL, "tg_from_array", "data is NULL");
+        return NULL;
+    }
+    if (t->storage->nbytes)
+        memcpy(t->storage->data, data, t->storage->nbytes);
+    return t;
+}
+
+tg_tensor *tg_arange(tg_dtype dt, double start, double stop, double step)
+{
+    const char *fn = "tg_arange";
+    if (step == 0 || isnan(step) || isnan(start) || isnan(stop) ||
+        isinf(start) || isinf(stop) || isinf(step)) {
+        tg__fail(TG_ERR_VALUE, fn, "needs finite start, stop and a non-zero step");
+        return NULL;
+    }
+    double len = ceil((stop - start) / step);
+    if (!(len < 9.0e15)) {
+        tg__fail(TG_ERR_OVERFLOW, fn, "too many elements");
+        return NULL;
+    }
+    int64_t n = len > 0 ? (int64_t)len : 0;
+    tg_tensor *t = tg__new(fn, dt, 1, &n);
+    if (!t)
+        return NULL;
+    /* NumPy computes the first two values and extends by their difference. */
+    double delta = (start + step) - start;
+    for (int64_t i = 0; i < n; i++) {
+        double v = i == 0 ? start : i == 1 ? start + step : start + (double)i * delta;
+        tg__store(t, i, v);
+    }
+    return t;
+}
+
+tg_tensor *tg_linspace(tg_dtype dt, double start, double stop, int64_t num)
+{
+    const char *fn = "tg_linspace";
+    if (num < 0) {
+        tg__fail(TG_ERR_VALUE, fn, "number of samples %lld is negative",
+                 (long long)num);
+        return NULL;
+    }
+    tg_tensor *t = tg__new(fn, dt, 1, &num);
+    if (!t)
+        return NULL;
+    /* NumPy: step = (stop - start) / (num - 1); y[i] = i * step + start; the
+     * last sample is set to stop exactly. */
+    double div = (double)(num - 1);
+    double delta = stop - start;
+    double step = num > 1 ? delta / div : 0.0;
+    for (int64_t i = 0; i < num; i++) {
+        double v;
+        if (num > 1 && step == 0)
+            v = ((double)i / div) * delta + start;
+        else
+            v = (double)i * step + start;
+        tg__store(t, i, v);
+    }
+    if (num > 1)
+        tg__store(t, num - 1, stop);
+    return t;
+}
+
+tg_tensor *tg_eye(tg_dtype dt, int64_t rows, int64_t cols)
+{
+    tg_tensor *t = new_filled("tg_eye", dt, 2, (const int64_t[]){rows, cols}, 0.0);
+    if (!t)
+        return NULL;
+    int64_t n = rows < cols ? rows : cols;
+    for (int64_t i = 0; i < n; i++)
+        tg__store(t, i * cols + i, 1.0);
+    return t;
+}
+
+/* ---- views ---------------------------------------------------------------- */
+
+static void copy_geometry(tg_tensor *out, const tg_tensor *t)
+{
+    *out = *t;
+    out->requires_grad = false;
+    out->grad = NULL;
+    out->node = NULL;
+    out->tape_id = 0;
+}
+
+int tg__make_reshape(const char *fn, const tg_tensor *t, int ndim,
+                     const int64_t *shape, tg_tensor *out, bool *is_view)
+{
+    if (ndim < 0 || ndim > TG_MAX_DIMS)
+        return tg__fail(TG_ERR_VALUE, fn, "%d dimensions (at most %d allowed)",
+                        ndim, TG_MAX_DIMS);
+    if (ndim > 0 && !shape)
+        return tg__fail(TG_ERR_NULL, fn, "shape is NULL");
+    int64_t sh[TG_MAX_DIMS];
+    int infer = -1;
+    int64_t known = 1;
+    for (int k = 0; k < ndim; k++) {
+        sh[k] = shape[k];
+        if (shape[k] == -1) {
+            if (infer >= 0)
+                return tg__fail(TG_ERR_VALUE, fn, "more than one size is -1");
+            infer = k;
+        } else if (shape[k] < 0) {
+            return tg__fail(TG_ERR_VALUE, fn, "negative size %lld in axis %d",
+                            (long long)shape[k], k);
+        } else if (tg__mul_overflows(known, shape[k], &known)) {
+            return tg__fail(TG_ERR_OVERFLOW, fn, "new shape has too many elements");
+        }
+    }
+    if (infer >= 0) {
+        if (known == 0 || t->numel % known != 0) {
+            char b1[160];
+            return tg__fail(TG_ERR_SHAPE, fn,
+                            "cannot infer -1 reshaping %s (%lld elements)",
+                            tg__shape_fmt(t->ndim, t->shape, b1, sizeof b1),
+                            (long long)t->numel);
+        }
+        sh[infer] = t->numel / known;
+        known = t->numel;
+    }
+    if (known != t->numel) {
+        char b1[160], b2[160];
+        return tg__fail(TG_ERR_SHAPE, fn, "cannot reshape %s into %s",
+                        tg__shape_fmt(t->ndim, t->shape, b1, sizeof b1),
+                        tg__shape_fmt(ndim, sh, b2, sizeof b2));
+    }
+    copy_geometry(out, t);
+    int64_t off = t->offset;
+    tg__init_header(out, t->dtype, ndim, sh);
+    out->offset = off;
+    *is_view = tg_is_contiguous(t);
+    return TG_OK;
+}
+
+tg_tensor *tg_reshape(const tg_tensor *t, int ndim, const int64_t *shape)
+{
+    if (!t)
+        return NULL;
+    tg_tensor v;
+    bool is_view;
+    if (tg__make_reshape("tg_reshape", t, ndim, shape, &v, &is_view))
+        return NULL;
+    if (is_view)
+        return tg__heap_view("tg_reshape", &v);
+    tg_tensor *c = tg__new("tg_reshape", t->dtype, ndim, v.shape);
+    if (!c)
+        return NULL;
+    /* Copy in C order: view the copy with t's shape and copy elementwise. */
+    tg_tensor cv = *c;
+    tg__init_header(&cv, t->dtype, t->ndim, t->shape);
+    cv.storage = c->storage;
+    if (tg__copy("tg_reshape", &cv, t)) {
+        tg_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int tg__make_permute(const char *fn, const tg_tensor *t, const int *axes,
+                     tg_tensor *out)
+{
+    if (t->ndim > 0 && !axes)
+        return tg__fail(TG_ERR_NULL, fn, "axes is NULL");
+    bool seen[TG_MAX_DIMS] = {false};
+    int ax[TG_MAX_DIMS];
+    for (int k = 0; k < t->ndim; k++) {
+        if (tg__axis(fn, axes[k], t->ndim, &ax[k]))
+            return TG_ERR_AXIS;
+        if (seen[ax[k]])
+            return tg__fail(TG_ERR_AXIS, fn, "axis %d repeated in permutation",
+                            axes[k]);
+        seen[ax[k]] = true;
+    }
+    copy_geometry(out, t);
+    for (int k = 0; k < t->ndim; k++) {
+        out->shape[k] = t->shape[ax[k]];
+        out->strides[k] = t->strides[ax[k]];
+    }
+    return TG_OK;
+}
+
+tg_tensor *tg_permute(const tg_tensor *t, const int *axes)
+{
+    if (!t)
+        return NULL;
+    tg_tensor v;
+    if (tg__make_permute("tg_permute", t, axes, &v))
+        return NULL;
+    return tg__heap_view("tg_permute", &v);
+}
+
+int tg__make_transpose(const char *fn, const tg_tensor *t, int a0, int a1,
+                       tg_tensor *out)
+{
+    int k0, k1;
+    if (tg__axis(fn, a0, t->ndim, &k0) || tg__axis(fn, a1, t->ndim, &k1))
+        return TG_ERR_AXIS;
+    copy_geometry(out, t);
+    out->shape[k0] = t->shape[k1];
+    out->shape[k1] = t->shape[k0];
+    out->strides[k0] = t->strides[k1];
+    out->strides[k1] = t->strides[k0];
+    return TG_OK;
+}
+
+tg_tensor *tg_transpose(const tg_tensor *t, int axis0, int axis1)
+{
+    if (!t)
+        return NULL;
+    tg_tensor v;
+    if (tg__make_transpose("tg_transpose", t, axis0, axis1, &v))
+        return NULL;
+    return tg__heap_view("tg_transpose", &v);
+}
+
+int tg__make_slice(const char *fn, const tg_tensor *t, int axis, int64_t start,
+                   int64_t stop, int64_t step, tg_tensor *out)
+{
+    int k;
+    if (tg__axis(fn, axis, t->ndim, &k))
+        return TG_ERR_AXIS;
+    int64_t n = t->shape[k];
+    int64_t len;
+    if (step == 0)
+        return tg__fail(TG_ERR_VALUE, fn, "slice step is 0");
+    if (step > 0) {
+        if (start < 0 || stop < start || stop > n)
+            return tg__fail(TG_ERR_INDEX, fn,
+                            "slice %lld:%lld:%lld out of range for axis %d of size %lld",
+                            (long long)start, (long long)stop, (long long)step,
+                            k, (long long)n);
+        len = (stop - start + step - 1) / step;
+    } else {
+        if (start >= n || stop < -1 || stop > start)
+            return tg__fail(TG_ERR_INDEX, fn,
+                            "slice %lld:%lld:%lld out of range for axis %d of size %lld",
+                            (long long)start, (long long)stop, (long long)step,
+                            k, (long long)n);
+        /* step == INT64_MIN cannot be negated; its length is 1 or 0. */
+        len = step == INT64_MIN ? (start > stop) : (start - stop + (-step) - 1) / (-step);
+    }
+    copy_geometry(out, t);
+    if (len > 0)
+        out->offset = t->offset + start * t->strides[k];
+    out->shape[k] = len;
+    out->strides[k] = len > 1 ? t->strides[k] * step : t->strides[k];
+    out->numel = 1;
+    for (int j = 0; j < t->ndim; j++)
+        out->numel *= out->shape[j];
+    return TG_OK;
+}
+
+tg_tensor *tg_slice(const tg_tensor *t, int axis, int64_t start, int64_t stop,
+                    int64_t step)
+{
+    if (!t)
+        return NULL;
+    tg_tensor v;
+    if (tg__make_slice("tg_slice", t, axis, start, stop, step, &v))
+        return NULL;
+    return tg__heap_view("tg_slice", &v);
+}
+
+tg_tensor *tg_select(const tg_tensor *t, int axis, int64_t index)
+{
+    const char *fn = "tg_select";
+    if (!t)
+        return NULL;
+    int k;
+    if (tg__axis(fn, axis, t->ndim, &k))
+        return NULL;
+    int64_t n = t->shape[k];
+    int64_t i = index < 0 ? index + n : index;
+    if (i < 0 || i >= n) {
+        tg__fail(TG_ERR_INDEX, fn, "index %lld out of range for axis %d of size %lld",
+                 (long long)index, k, (long long)n);
+        return NULL;
+    }
+    tg_tensor v;
+    copy_geometry(&v, t);
+    v.offset = t->offset + i * t->strides[k];
+    for (int j = k; j < t->ndim - 1; j++) {
+        v.shape[j] = t->shape[j + 1];
+        v.strides[j] = t->strides[j + 1];
+    }
+    v.ndim = t->ndim - 1;
+    v.shape[v.ndim] = 1;
+    v.strides[v.ndim] = 0;
+    v.numel = t->numel / n;
+    return tg__heap_view(fn, &v);
+}
+
+tg_tensor *tg_unsqueeze(const tg_tensor *t, int axis)
+{
+    const char *fn = "tg_unsqueeze";
+    if (!t)
+        return NULL;
+    if (t->ndim >= TG_MAX_DIMS) {
+        tg__fail(TG_ERR_VALUE, fn, "tensor already has %d dimensions", TG_MAX_DIMS);
+        return NULL;
+    }
+    int k;
+    if (tg__axis(fn, axis, t->ndim + 1, &k))
+        return NULL;
+    tg_tensor v;
+    copy_geometry(&v, t);
+    for (int j = t->ndim; j > k; j--) {
+        v.shape[j] = t->shape[j - 1];
+        v.strides[j] = t->strides[j - 1];
+    }
+    v.shape[k] = 1;
+    v.strides[k] = k + 1 <= t->ndim && k < t->ndim ? t->strides[k] * t->shape[k] : 1;
+    v.ndim = t->ndim + 1;
+    return tg__heap_view(fn, &v);
+}
+
+tg_tensor *tg_squeeze(const tg_tensor *t, int axis)
+{
+    const char *fn = "tg_squeeze";
+    if (!t)
+        return NULL;
+    int k;
+    if (tg__axis(fn, axis, t->ndim, &k))
+        return NULL;
+    if (t->shape[k] != 1) {
+        tg__fail(TG_ERR_SHAPE, fn, "axis %d has size %lld, not 1", k,
+                 (long long)t->shape[k]);
+        return NULL;
+    }
+    return tg_select(t, k, 0);
+}
+
+int tg__make_expand(const char *fn, const tg_tensor *t, int ndim,
+                    const int64_t *shape, tg_tensor *out)
+{
+    char b1[160], b2[160];
+    if (ndim < 0 || ndim > TG_MAX_DIMS)
+        return tg__fail(TG_ERR_VALUE, fn, "%d dimensions (at most %d allowed)",
+                        ndim, TG_MAX_DIMS);
+    if (ndim > 0 && !shape)
+        return tg__fail(TG_ERR_NULL, fn, "shape is NULL");
+    if (ndim < t->ndim)
+        return tg__fail(TG_ERR_SHAPE, fn, "cannot broadcast %s to %s",
+                        tg__shape_fmt(t->ndim, t->shape, b1, sizeof b1),
+                        tg__shape_fmt(ndim, shape, b2, sizeof b2));
+    int64_t numel;
+    if (tg__check_shape(fn, ndim, shape, t->dtype, &numel))
+        return tg_last_error();
+    copy_geometry(out, t);
+    int lead = ndim - t->ndim;
+    for (int k = ndim - 1; k >= 0; k--) {
+        int j = k - lead;
+        if (j >= 0 && t->shape[j] == shape[k]) {
+            out->shape[k] = shape[k];
+            out->strides[k] = t->strides[j];
+        } else if (j < 0 || t->shape[j] == 1) {
+            out->shape[k] = shape[k];
+            out->strides[k] = 0;
+        } else {
+            return tg__fail(TG_ERR_SHAPE, fn, "cannot broadcast %s to %s",
+                            tg__shape_fmt(t->ndim, t->shape, b1, sizeof b1),
+                            tg__shape_fmt(ndim, shape, b2, sizeof b2));
+        }
+    }
+    out->ndim = ndim;
+    out->numel = numel;
+    return TG_OK;
+}
+
+tg_tensor *tg_expand(const tg_tensor *t, int ndim, const int64_t *shape)
+{
+    if (!t)
+        return NULL;
+    tg_tensor v;
+    if (tg__make_expand("tg_expand", t, ndim, shape, &v))
+        return NULL;
+    return tg__heap_view("tg_expand", &v);
+}
+
+tg_tensor *tg_clone(const tg_tensor *t)
+{
+    if (!t)
+        return NULL;
+    tg_tensor *c = tg__new("tg_clone", t->dtype, t->ndim, t->shape);
+    if (c && tg__copy("tg_clone", c, t)) {
+        tg_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+tg_tensor *tg_contiguous(const tg_tensor *t)
+{
+    if (!t)
+        return NULL;
+    if (tg_is_contiguous(t) && !(t->flags & TG__ARENA))
+        return tg__heap_view("tg_contiguous", t);
+    return tg_clone(t);
+}
+
+/* Calls f(pos) for every element's storage position, in C order. */
+#define FOR_EACH_POS(t, pos, body)                                             \
+    do {                                                                       \
+        int64_t idx_[TG_MAX_DIMS] = {0};                                       \
+        int64_t pos = (t)->offset;                                             \
+        for (int64_t i_ = 0; i_ < (t)->numel; i_++) {                          \
+            body;                                                              \
+            for (int k_ = (t)->ndim - 1; k_ >= 0; k_--) {                      \
+                pos += (t)->strides[k_];                                       \
+                if (++idx_[k_] < (t)->shape[k_])                               \
+                    break;                                                     \
+                pos -= (t)->strides[k_] * (t)->shape[k_];                      \
+                idx_[k_] = 0;                                                  \
+            }                                                                  \
+        }                                                                      \
+    } while (0)
+
+tg_tensor *tg_cast(const tg_tensor *t, tg_dtype dt)
+{
+    const char *fn = "tg_cast";
+    if (!t)
+        return NULL;
+    tg_tensor *c = tg__new(fn, dt, t->ndim, t->shape);
+    if (!c)
+        return NULL;
+    int64_t j = 0;
+    FOR_EACH_POS(t, pos, tg__store(c, j++, tg__load(t, pos)));
+    return c;
+}
+
+/* ---- element access ------------------------------------------------------- */
+
+static int element_pos(const char *fn, const tg_tensor *t, const int64_t *index,
+                       int64_t *pos)
+{
+    if (!t)
+        return tg__fail(TG_ERR_NULL, fn, "tensor is NULL");
+    if (t->ndim > 0 && !index)
+        return tg__fail(TG_ERR_NULL, fn, "index is NULL");
+    int64_t p = t->offset;
+    for (int k = 0; k < t->ndim; k++) {
+        int64_t i = index[k] < 0 ? index[k] + t->shape[k] : index[k];
+        if (i < 0 || i >= t->shape[k])
+            return tg__fail(TG_ERR_INDEX, fn,
+                            "index %lld out of range for axis %d of size %lld",
+                            (long long)index[k], k, (long long)t->shape[k]);
+        p += i * t->strides[k];
+    }
+    *pos = p;
+    return TG_OK;
+}
+
+int tg_get(const tg_tensor *t, const int64_t *index, double *out)
+{
+    int64_t pos;
+    if (!out)
+        return tg__fail(TG_ERR_NULL, "tg_get", "out is NULL");
+    int rc = element_pos("tg_get", t, index, &pos);
+    if (rc)
+        return rc;
+    *out = tg__load(t, pos);
+    return TG_OK;
+}
+
+int tg_set(tg_tensor *t, const int64_t *index, double value)
+{
+    int64_t pos;
+    int rc = element_pos("tg_set", t, index, &pos);
+    if (rc)
+        return rc;
+    tg__store(t, pos, value);
+    tg__touch(t);
+    return TG_OK;
+}
+
+int tg_item(const tg_tensor *t, double *out)
+{
+    if (!t || !out)
+        return tg__fail(TG_ERR_NULL, "tg_item", "%s is NULL", t ? "out" : "tensor");
+    if (t->numel != 1) {
+        char b[160];
+        return tg__fail(TG_ERR_SHAPE, "tg_item",
+                        "tensor of shape %s has %lld elements, not 1",
+                        tg__shape_fmt(t->ndim, t->shape, b, sizeof b),
+                        (long long)t->numel);
+    }
+    *out = tg__load(t, t->offset);
+    return TG_OK;
+}
+
+int tg_fill(tg_tensor *t, double value)
+{
+    if (!t)
+        return tg__fail(TG_ERR_NULL, "tg_fill", "tensor is NULL");
+    if (t->numel == 0)
+        return TG_OK;
+    FOR_EACH_POS(t, pos, tg__store(t, pos, value));
+    tg__touch(t);
+    return TG_OK;
+}
+
+int tg_copy(tg_tensor *dst, const tg_tensor *src)
+{
+    if (!dst || !src)
+        return tg__fail(TG_ERR_NULL, "tg_copy", "%s is NULL", dst ? "src" : "dst");
+    return tg__copy("tg_copy", dst, src);
+}

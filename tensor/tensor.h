@@ -1,0 +1,256 @@
+/* tensor.h - tapegrad's n-d tensor: storage, shapes, views and kernels.
+ *
+ * A tensor is a dtype (float32 or float64), up to TG_MAX_DIMS sizes, strides
+ * counted in elements and an offset into a reference-counted storage that
+ * views share. Every function that returns a tensor returns a new object that
+ * the caller owns and releases with tg_free(); views share their base's
+ * storage, so writing through a view changes the base.
+ *
+ *     // f(x) = a*x^2 + b on five points, the chapter's model in miniature
+ *     tg_tensor *x  = tg_linspace(TG_FLOAT64, -1.0, 1.0, 5);
+ *     tg_tensor *x2 = tg_pow_scalar(x, 2.0);
+ *     tg_tensor *ax = tg_mul_scalar(x2, 3.0);
+ *     tg_tensor *y  = tg_add_scalar(ax, 2.0);
+ *     if (!y) fprintf(stderr, "%s\n", tg_last_message());
+ *     tg_print(y, stdout);      // array([5.  , 2.75, 2.  , 2.75, 5.  ])
+ *     tg_free(x); tg_free(x2); tg_free(ax); tg_free(y);
+ *
+ * Errors: functions returning int return 0 (TG_OK) or a TG_ERR_* code;
+ * functions returning a tensor return NULL. Either way the thread's last
+ * error (tg_last_error / tg_last_message) says which function failed and why.
+ * An op given a NULL tensor returns NULL without replacing the last error,
+ * so a chain of ops can be checked once at the end. Nothing here aborts.
+ */
+#ifndef TG_TENSOR_H
+#define TG_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_MAX_DIMS 8
+
+/* TG_SHAPE(3, 4) expands to the two arguments `2, (const int64_t[]){3, 4}`. */
+#define TG_SHAPE(...)                                                        \
+    (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),        \
+        (const int64_t[]){__VA_ARGS__}
+
+typedef enum tg_dtype { TG_FLOAT32 = 0, TG_FLOAT64 = 1 } tg_dtype;
+
+typedef struct tg_tensor tg_tensor;
+
+/* ---- Errors ------------------------------------------------------------ */
+
+enum {
+    TG_OK = 0,
+    TG_ERR_NULL,     /* a required argument was NULL */
+    TG_ERR_NOMEM,    /* the allocator returned NULL */
+    TG_ERR_DTYPE,    /* mixed or unsupported dtypes */
+    TG_ERR_SHAPE,    /* shapes that cannot broadcast, multiply or reshape */
+    TG_ERR_AXIS,     /* an axis outside [-ndim, ndim) */
+    TG_ERR_INDEX,    /* an index or slice bound out of range */
+    TG_ERR_VALUE,    /* a bad argument value: negative size, zero step, ... */
+    TG_ERR_OVERFLOW, /* an element count or byte size that overflows */
+    TG_ERR_IO,       /* a file could not be opened, read or written */
+    TG_ERR_FORMAT,   /* a file is malformed, truncated or unsupported */
+    TG_ERR_TAPE,     /* autograd misuse: see autograd/tape.h */
+    TG_ERR_COUNT_
+};
+
+/* A fixed description of an error code ("shape mismatch"); never NULL. */
+const char *tg_strerror(int code);
+/* The code of the last failure in this thread, TG_OK if none. */
+int tg_last_error(void);
+/* The last failure's message, naming the function: "tg_add: shapes (3,4)
+ * and (5,) cannot be broadcast". "" when there was none. */
+const char *tg_last_message(void);
+/* Forget the last error. */
+void tg_clear_error(void);
+
+/* ---- Allocator --------------------------------------------------------- */
+
+/* Lua-style allocator: nsize == 0 frees ptr (osize bytes) and returns NULL;
+ * otherwise returns a block of nsize bytes (ptr may be NULL) or NULL on
+ * failure, leaving ptr untouched. Blocks must be aligned for double. */
+typedef void *(*tg_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
+/* Install an allocator for all later allocations; NULL restores malloc.
+ * Change it only while no tapegrad object is alive. */
+void tg_set_allocator(tg_alloc_fn fn, void *ud);
+void tg_get_allocator(tg_alloc_fn *fn, void **ud);
+
+/* ---- Inspection -------------------------------------------------------- */
+
+tg_dtype tg_dtype_of(const tg_tensor *t);
+size_t tg_dtype_size(tg_dtype dt);          /* 4 or 8 */
+const char *tg_dtype_name(tg_dtype dt);     /* "float32" / "float64" */
+int tg_ndim(const tg_tensor *t);
+const int64_t *tg_shape(const tg_tensor *t);   /* ndim sizes */
+const int64_t *tg_strides(const tg_tensor *t); /* ndim strides, in elements */
+int64_t tg_offset(const tg_tensor *t);         /* first element, in elements */
+int64_t tg_size(const tg_tensor *t, int axis); /* negative axis counts back */
+int64_t tg_numel(const tg_tensor *t);
+bool tg_is_contiguous(const tg_tensor *t);     /* C order, offset free */
+/* Address of element (0,...,0); elements are at data + sum(i_k*stride_k).
+ * Cast to float * or double * according to the dtype. */
+void *tg_data(const tg_tensor *t);
+/* True when a and b view the same storage. */
+bool tg_shares_storage(const tg_tensor *a, const tg_tensor *b);
+/* Writes "(3,4)" into buf (always NUL-terminated); returns buf. */
+char *tg_shape_str(const tg_tensor *t, char *buf, size_t n);
+
+/* ---- Creation (caller owns the result; release with tg_free) ----------- */
+
+/* Uninitialised contents. ndim 0 with shape NULL makes a 0-d scalar. */
+tg_tensor *tg_empty(tg_dtype dt, int ndim, const int64_t *shape);
+tg_tensor *tg_zeros(tg_dtype dt, int ndim, const int64_t *shape);
+tg_tensor *tg_ones(tg_dtype dt, int ndim, const int64_t *shape);
+tg_tensor *tg_full(tg_dtype dt, int ndim, const int64_t *shape, double value);
+/* Copies numel elements of type dt (float or double) laid out in C order. */
+tg_tensor *tg_from_array(tg_dtype dt, int ndim, const int64_t *shape,
+                         const void *data);
+/* A 0-d tensor holding v. */
+tg_tensor *tg_scalar(tg_dtype dt, double v);
+/* NumPy's arange: ceil((stop-start)/step) values start + i*step. */
+tg_tensor *tg_arange(tg_dtype dt, double start, double stop, double step);
+/* NumPy's linspace with endpoint: start + i*step, the last one exactly stop. */
+tg_tensor *tg_linspace(tg_dtype dt, double start, double stop, int64_t num);
+/* rows x cols with ones on the main diagonal. */
+tg_tensor *tg_eye(tg_dtype dt, int64_t rows, int64_t cols);
+/* Releases the tensor header and, with its last view, the storage. NULL ok. */
+void tg_free(tg_tensor *t);
+
+/* ---- Views (share storage with t) ------------------------------------- */
+
+/* A view with a new shape; one size may be -1 (inferred). When t's strides
+ * cannot express the new shape (non-contiguous data) the result is a copy. */
+tg_tensor *tg_reshape(const tg_tensor *t, int ndim, const int64_t *shape);
+tg_tensor *tg_transpose(const tg_tensor *t, int axis0, int axis1);
+/* axes is a permutation of 0..ndim-1 (negative values count back). */
+tg_tensor *tg_permute(const tg_tensor *t, const int *axes);
+/* Elements start, start+step, ... of one axis. step > 0 needs
+ * 0 <= start <= stop <= size; step < 0 needs -1 <= stop <= start < size
+ * (stop -1 runs through index 0). Bounds are never clamped. */
+tg_tensor *tg_slice(const tg_tensor *t, int axis, int64_t start, int64_t stop,
+                    int64_t step);
+/* Drops axis by fixing it at index (negative index counts back). */
+tg_tensor *tg_select(const tg_tensor *t, int axis, int64_t index);
+tg_tensor *tg_unsqueeze(const tg_tensor *t, int axis); /* axis in [-ndim-1, ndim] */
+tg_tensor *tg_squeeze(const tg_tensor *t, int axis);   /* that axis must be 1 */
+/* NumPy's broadcast_to: sizes-1 axes (and new leading axes) get stride 0. */
+tg_tensor *tg_expand(const tg_tensor *t, int ndim, const int64_t *shape);
+/* A contiguous tensor equal to t: a view when t already is one, else a copy. */
+tg_tensor *tg_contiguous(const tg_tensor *t);
+/* A fresh contiguous copy. */
+tg_tensor *tg_clone(const tg_tensor *t);
+/* A fresh contiguous copy converted to dt (round to nearest). */
+tg_tensor *tg_cast(const tg_tensor *t, tg_dtype dt);
+
+/* ---- Element access and in-place writes -------------------------------- */
+
+/* index has ndim entries (negative values count back). */
+int tg_get(const tg_tensor *t, const int64_t *index, double *out);
+int tg_set(tg_tensor *t, const int64_t *index, double value);
+/* The value of a one-element tensor of any shape. */
+int tg_item(const tg_tensor *t, double *out);
+int tg_fill(tg_tensor *t, double value);
+/* dst = src, src broadcast to dst's shape; dtypes must match. dst and src
+ * may be the same tensor, not otherwise overlapping views. */
+int tg_copy(tg_tensor *dst, const tg_tensor *src);
+
+/* ---- Elementwise ops (NumPy broadcasting) ------------------------------- */
+
+typedef enum tg_binop {
+    TG_ADD, TG_SUB, TG_MUL, TG_DIV, TG_POW, TG_MAXIMUM, TG_MINIMUM,
+    TG_GE, /* 1 where a >= b else 0 */
+    TG_BINOP_COUNT_
+} tg_binop;
+
+typedef enum tg_unop {
+    TG_NEG, TG_EXP, TG_LOG, TG_SQRT, TG_ABS, TG_TANH, TG_SIGMOID, TG_RELU,
+    TG_SIGN, /* -1, 0 or 1 (NaN stays NaN) */
+    TG_STEP, /* 1 where x > 0 else 0: the derivative of relu */
+    TG_UNOP_COUNT_
+} tg_unop;
+
+/* Result has the broadcast shape of a and b. maximum/minimum propagate NaN. */
+tg_tensor *tg_binary(tg_binop op, const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_add(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_sub(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_mul(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_div(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_pow(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_maximum(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_minimum(const tg_tensor *a, const tg_tensor *b);
+
+/* a op s, or s op a when scalar_first; s is rounded to a's dtype first. */
+tg_tensor *tg_binary_scalar(tg_binop op, const tg_tensor *a, double s,
+                            bool scalar_first);
+tg_tensor *tg_add_scalar(const tg_tensor *a, double s);
+tg_tensor *tg_sub_scalar(const tg_tensor *a, double s);
+tg_tensor *tg_mul_scalar(const tg_tensor *a, double s);
+tg_tensor *tg_div_scalar(const tg_tensor *a, double s);
+tg_tensor *tg_pow_scalar(const tg_tensor *a, double s);
+
+tg_tensor *tg_unary(tg_unop op, const tg_tensor *a);
+tg_tensor *tg_neg(const tg_tensor *a);
+tg_tensor *tg_exp(const tg_tensor *a);
+tg_tensor *tg_log(const tg_tensor *a);
+tg_tensor *tg_sqrt(const tg_tensor *a);
+tg_tensor *tg_abs(const tg_tensor *a);
+tg_tensor *tg_tanh(const tg_tensor *a);
+tg_tensor *tg_sigmoid(const tg_tensor *a);
+tg_tensor *tg_relu(const tg_tensor *a);
+
+/* In-place forms: out must already have the broadcast shape and the same
+ * dtype. out may be a or b itself (same view), not a partial overlap. */
+int tg_binary_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
+                   const tg_tensor *b);
+int tg_binary_scalar_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
+                          double s, bool scalar_first);
+int tg_unary_into(tg_unop op, tg_tensor *out, const tg_tensor *a);
+/* out += alpha * a, a broadcast to out's shape (the optimiser's axpy). */
+int tg_axpy_into(tg_tensor *out, double alpha, const tg_tensor *a);
+
+/* ---- Reductions --------------------------------------------------------- */
+/* Whole-tensor forms return a 0-d tensor. Axis forms take axis in
+ * [-ndim, ndim); keepdims keeps it as size 1. Float sums are pairwise.
+ * sum of nothing is 0, mean of nothing NaN; max/argmax of nothing is an
+ * error. NaN wins in max/argmax, as in NumPy. argmax's indices are stored
+ * as values of the input's dtype (exact below 2^24 / 2^53). */
+tg_tensor *tg_sum(const tg_tensor *t);
+tg_tensor *tg_mean(const tg_tensor *t);
+tg_tensor *tg_max(const tg_tensor *t);
+tg_tensor *tg_argmax(const tg_tensor *t); /* flat C-order index */
+tg_tensor *tg_sum_axis(const tg_tensor *t, int axis, bool keepdims);
+tg_tensor *tg_mean_axis(const tg_tensor *t, int axis, bool keepdims);
+tg_tensor *tg_max_axis(const tg_tensor *t, int axis, bool keepdims);
+tg_tensor *tg_argmax_axis(const tg_tensor *t, int axis, bool keepdims);
+/* Sums t down to shape (the inverse of broadcasting t from shape). */
+tg_tensor *tg_sum_to(const tg_tensor *t, int ndim, const int64_t *shape);
+/* In-place forms: out must have the reduced shape and t's dtype. */
+int tg_sum_to_into(tg_tensor *out, const tg_tensor *t);
+int tg_sum_into(tg_tensor *out, const tg_tensor *t);
+
+/* ---- Matrix product ----------------------------------------------------- */
+/* NumPy's matmul: 2-D x 2-D, 1-D operands promoted (and the added axis
+ * dropped), batch axes broadcast. Uses CBLAS when built with it. */
+tg_tensor *tg_matmul(const tg_tensor *a, const tg_tensor *b);
+int tg_matmul_into(tg_tensor *out, const tg_tensor *a, const tg_tensor *b);
+/* Whether this build has CBLAS, and a switch to force the portable kernel
+ * (on = false) for comparisons; ignored without CBLAS. */
+bool tg_blas_available(void);
+void tg_use_blas(bool on);
+
+/* ---- Printing ------------------------------------------------------------ */
+/* Writes t like NumPy's repr, e.g. array([[1., 2.],\n       [3., 4.]]). */
+int tg_print(const tg_tensor *t, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TG_TENSOR_H */

@@ -1,0 +1,96 @@
+/* helpers.c - the test suite's counting allocator and shared assertions. */
+#include "helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+tgt_alloc_stats tgt_stats;
+
+static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    if (nsize == 0) {
+        if (ptr) {
+            tgt_stats.frees++;
+            tgt_stats.live_blocks--;
+            tgt_stats.live_bytes -= (long long)osize;
+            free(ptr);
+        }
+        return NULL;
+    }
+    tgt_stats.calls++;
+    if (tgt_stats.fail_at > 0 && tgt_stats.calls == tgt_stats.fail_at)
+        return NULL;
+    void *p = realloc(ptr, nsize);
+    if (!p)
+        return NULL;
+    if (ptr) {
+        tgt_stats.reallocs++;
+        tgt_stats.live_bytes += (long long)nsize - (long long)osize;
+    } else {
+        tgt_stats.allocs++;
+        tgt_stats.live_blocks++;
+        tgt_stats.live_bytes += (long long)nsize;
+    }
+    return p;
+}
+
+void tgt_alloc_install(void)
+{
+    memset(&tgt_stats, 0, sizeof tgt_stats);
+    tg_set_allocator(counting_alloc, NULL);
+}
+
+void tgt_alloc_uninstall(void) { tg_set_allocator(NULL, NULL); }
+
+void tgt_setup(void)
+{
+    tgt_alloc_install();
+    tg_clear_error();
+}
+
+void tgt_teardown(void)
+{
+    long live = tgt_stats.live_blocks;
+    long long bytes = tgt_stats.live_bytes;
+    tgt_alloc_uninstall();
+    ck_assert_msg(live == 0, "leak: %ld blocks (%lld bytes) still live", live,
+                  bytes);
+}
+
+TCase *tgt_tcase(const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, tgt_setup, tgt_teardown);
+    tcase_set_timeout(tc, 120);
+    return tc;
+}
+
+double tgt_at(const tg_tensor *t, int64_t i)
+{
+    int nd = tg_ndim(t);
+    const int64_t *sh = tg_shape(t);
+    int64_t idx[TG_MAX_DIMS];
+    for (int k = nd - 1; k >= 0; k--) {
+        idx[k] = sh[k] ? i % sh[k] : 0;
+        i = sh[k] ? i / sh[k] : 0;
+    }
+    double v = 0;
+    ck_assert_int_eq(tg_get(t, idx, &v), TG_OK);
+    return v;
+}
+
+void tgt_assert_shape(const tg_tensor *t, int ndim, const int64_t *shape)
+{
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(tg_ndim(t), ndim);
+    for (int k = 0; k < ndim; k++)
+        ck_assert_int_eq(tg_shape(t)[k], shape[k]);
+}
+
+const char *tgt_data(const char *name)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "data/%s", name);
+    return buf;
+}

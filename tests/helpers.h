@@ -1,0 +1,50 @@
+/* helpers.h - shared by every Check suite: a counting, failure-injecting
+ * allocator, a leak-checking fixture and assertions on errors. */
+#ifndef TG_TEST_HELPERS_H
+#define TG_TEST_HELPERS_H
+
+#include <check.h>
+#include <string.h>
+
+#include "tapegrad.h"
+
+/* The counting allocator: installed by tgt_setup, checked by tgt_teardown. */
+typedef struct tgt_alloc_stats {
+    long allocs;      /* successful allocations (not reallocs) so far */
+    long reallocs;
+    long frees;
+    long live_blocks; /* currently allocated blocks */
+    long long live_bytes;
+    long fail_at;     /* fail the fail_at-th allocation (1-based); 0 never */
+    long calls;       /* allocation calls (incl. reallocs), counting failures */
+} tgt_alloc_stats;
+
+extern tgt_alloc_stats tgt_stats;
+
+void tgt_alloc_install(void);
+void tgt_alloc_uninstall(void);
+/* Checked fixture: installs the counting allocator, clears the error; the
+ * teardown fails the test if any block is still live (a leak). */
+void tgt_setup(void);
+void tgt_teardown(void);
+/* A TCase with the leak-checking fixture already added. */
+TCase *tgt_tcase(const char *name);
+
+/* Asserts that the last error has the given code and that its message
+ * contains the substring. */
+#define TGT_ASSERT_ERR(code, substr)                                          \
+    do {                                                                      \
+        ck_assert_int_eq(tg_last_error(), (code));                            \
+        ck_assert_msg(strstr(tg_last_message(), (substr)) != NULL,           \
+                      "message \"%s\" lacks \"%s\"", tg_last_message(),       \
+                      (substr));                                              \
+    } while (0)
+
+/* Element i (C order) of t as a double. */
+double tgt_at(const tg_tensor *t, int64_t i);
+/* Asserts shape equality against a literal list. */
+void tgt_assert_shape(const tg_tensor *t, int ndim, const int64_t *shape);
+/* Path of a file under tests/data (the runner's working directory is tests/). */
+const char *tgt_data(const char *name);
+
+#endif
