@@ -1,0 +1,126 @@
+"""Writes numpy_random_ref.inc: NumPy's legacy random streams and its
+linspace / arange values as C hex-float literals, for tests/test_random.c.
+
+Rerun from the repository root with NumPy installed:
+
+    /usr/bin/python3 tests/data/make_random_ref.py
+
+Every value is written with float.hex(), so the C side compares bit for bit.
+"""
+import os
+
+import numpy as np
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                   "numpy_random_ref.inc")
+
+
+def doubles(name, values):
+    vals = [float(v).hex() for v in np.asarray(values, dtype=np.float64).ravel()]
+    body = ",\n".join("    " + ", ".join(vals[i:i + 3])
+                      for i in range(0, len(vals), 3))
+    return (f"static const double {name}[{max(len(vals), 1)}] = {{\n"
+            f"{body if vals else '    0.0'}\n}};\n"
+            f"enum {{ {name}_len = {len(vals)} }};\n")
+
+
+def ints(name, ctype, values):
+    vals = [str(int(v)) + ("u" if ctype == "uint32_t" else "")
+            for v in np.asarray(values).ravel()]
+    body = ",\n".join("    " + ", ".join(vals[i:i + 12])
+                      for i in range(0, len(vals), 12))
+    return (f"static const {ctype} {name}[{len(vals)}] = {{\n{body}\n}};\n"
+            f"enum {{ {name}_len = {len(vals)} }};\n")
+
+
+def main():
+    parts = []
+
+    # The chapter: seed(100), rand(100), then w = rand(), b = rand().
+    np.random.seed(100)
+    parts.append(doubles("ref_rand_seed100", np.random.rand(100)))
+    parts.append(doubles("ref_chapter_wb", [np.random.rand(), np.random.rand()]))
+
+    # Far into the stream (several MT twists): rand(1005)[1000:].
+    np.random.seed(100)
+    parts.append(doubles("ref_rand_seed100_tail", np.random.rand(1005)[1000:]))
+
+    # The generator's words right after seed(100) (init_genrand).
+    np.random.seed(100)
+    state = np.random.get_state()
+    assert state[2] == 624
+    parts.append(ints("ref_state_seed100", "uint32_t", state[1]))
+
+    # Raw 32-bit outputs after seed(5489) and the 10000th one.
+    raw = np.random.RandomState(5489)._bit_generator.random_raw(10000)
+    parts.append(ints("ref_raw_seed5489", "uint32_t", raw[:5]))
+    parts.append(ints("ref_raw_seed5489_10000th", "uint32_t", raw[9999:]))
+
+    # randn: an odd count so the last value leaves one cached.
+    np.random.seed(7)
+    parts.append(doubles("ref_randn_seed7", np.random.randn(101)))
+
+    # Interleaved scalar calls: rand never touches randn's cache. 'n' is
+    # randn(), 'r' is rand(); the kinds go out as a string.
+    kinds = "nrnnrrnrnnnrrrnrn"
+    np.random.seed(3)
+    mixed = [np.random.randn() if k == "n" else np.random.rand() for k in kinds]
+    parts.append(f'static const char ref_mixed_seed3_kinds[] = "{kinds}";\n')
+    parts.append(doubles("ref_mixed_seed3", mixed))
+
+    # randn(3) after one randn(): the first value of randn(3) is the cache.
+    np.random.seed(9)
+    first = np.random.randn()
+    parts.append(doubles("ref_randn_seed9", [first] + list(np.random.randn(3))))
+
+    # uniform(-2, 3, 50)
+    np.random.seed(11)
+    parts.append(doubles("ref_uniform_seed11", np.random.uniform(-2, 3, 50)))
+
+    # permutations
+    np.random.seed(0)
+    parts.append(ints("ref_perm10_seed0", "int64_t", np.random.permutation(10)))
+    np.random.seed(42)
+    parts.append(ints("ref_perm1000_seed42", "int64_t",
+                      np.random.permutation(1000)))
+    # permutation(2) then rand(): the draw count of the bounded interval.
+    np.random.seed(1)
+    p2 = np.random.permutation(2)
+    parts.append(ints("ref_perm2_seed1", "int64_t", p2))
+    parts.append(doubles("ref_perm2_seed1_then_rand", [np.random.rand()]))
+
+    # float32 tensors: the float64 draws rounded to float32.
+    np.random.seed(100)
+    parts.append(doubles("ref_rand_f32_seed100",
+                         np.random.rand(3, 4).astype(np.float32)))
+    np.random.seed(7)
+    parts.append(doubles("ref_randn_f32_seed7",
+                         np.random.randn(2, 3, 5).astype(np.float32)))
+    np.random.seed(11)
+    parts.append(doubles("ref_uniform_f32_seed11",
+                         np.random.uniform(-2, 3, (4, 2)).astype(np.float32)))
+
+    # A transposed (5, 4) view filled in its own C order equals rand(5, 4).
+    np.random.seed(21)
+    parts.append(doubles("ref_rand_seed21_5x4", np.random.rand(5, 4)))
+
+    # linspace / arange (float64), and one float32 linspace
+    parts.append(doubles("ref_linspace_m1_1_100", np.linspace(-1, 1, 100)))
+    parts.append(doubles("ref_linspace_0_1_7", np.linspace(0, 1, 7)))
+    parts.append(doubles("ref_linspace_2p5_m3_11", np.linspace(2.5, -3, 11)))
+    parts.append(doubles("ref_linspace_0_1_1", np.linspace(0, 1, 1)))
+    parts.append(doubles("ref_linspace_0_1_0", np.linspace(0, 1, 0)))
+    parts.append(doubles("ref_linspace_f32_0_1_7",
+                         np.linspace(0, 1, 7, dtype=np.float32)))
+    parts.append(doubles("ref_arange_0_1_0p1", np.arange(0, 1, 0.1)))
+    parts.append(doubles("ref_arange_m3_3_0p7", np.arange(-3, 3, 0.7)))
+
+    header = ("/* Generated by tests/data/make_random_ref.py with NumPy "
+              f"{np.__version__}; do not edit.\n"
+              " * Rerun: /usr/bin/python3 tests/data/make_random_ref.py */\n")
+    with open(OUT, "w") as f:
+        f.write(header + "\n" + "\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()
