@@ -6,5 +6,6 @@
 #include "tensor/tensor.h"
 #include "tensor/random.h"
 #include "tensor/npy.h"
+#include "autograd/tape.h"
 
 #endif /* TAPEGRAD_H */

@@ -94,6 +94,8 @@ int tg__binary_scalar(const char *fn, tg_binop op, tg_tensor *out,
                       const tg_tensor *a, double s, bool scalar_first);
 int tg__unary(const char *fn, tg_unop op, tg_tensor *out, const tg_tensor *a);
 int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src);
+/* out = t converted to out's dtype; same shape. */
+int tg__cast_into(const char *fn, tg_tensor *out, const tg_tensor *t);
 int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a);
 /* Reduced shape of t along axis (axis already normalised). */
 void tg__reduced_shape(const tg_tensor *t, int axis, bool keepdims, int *ndim,

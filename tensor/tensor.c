@@ -164,6 +164,7 @@ void tg_free(tg_tensor *t)
 {
     if (!t || (t->flags & TG__ARENA))
         return;
+    tg_free(t->grad); /* a leaf owns its gradient */
     storage_release(t->storage);
     tg__dealloc(t, sizeof *t);
 }
@@ -708,16 +709,43 @@ tg_tensor *tg_contiguous(const tg_tensor *t)
         }                                                                      \
     } while (0)
 
+int tg__cast_into(const char *fn, tg_tensor *out, const tg_tensor *t)
+{
+    if (!tg__same_shape(out, t)) {
+        char b1[160], b2[160];
+        return tg__fail(TG_ERR_SHAPE, fn, "out has shape %s, expected %s",
+                        tg__shape_fmt(out->ndim, out->shape, b1, sizeof b1),
+                        tg__shape_fmt(t->ndim, t->shape, b2, sizeof b2));
+    }
+    if (out->dtype == t->dtype)
+        return tg__copy(fn, out, t);
+    /* out is written in C order through its own strides. */
+    int64_t idx[TG_MAX_DIMS] = {0};
+    int64_t opos = out->offset;
+    FOR_EACH_POS(t, pos, {
+        tg__store(out, opos, tg__load(t, pos));
+        for (int k = out->ndim - 1; k >= 0; k--) {
+            opos += out->strides[k];
+            if (++idx[k] < out->shape[k])
+                break;
+            opos -= out->strides[k] * out->shape[k];
+            idx[k] = 0;
+        }
+    });
+    tg__touch(out);
+    return TG_OK;
+}
+
 tg_tensor *tg_cast(const tg_tensor *t, tg_dtype dt)
 {
     const char *fn = "tg_cast";
     if (!t)
         return NULL;
     tg_tensor *c = tg__new(fn, dt, t->ndim, t->shape);
-    if (!c)
+    if (c && tg__cast_into(fn, c, t)) {
+        tg_free(c);
         return NULL;
-    int64_t j = 0;
-    FOR_EACH_POS(t, pos, tg__store(c, j++, tg__load(t, pos)));
+    }
     return c;
 }
 

@@ -1,0 +1,496 @@
+/* tape.c - the tape: records in an arena, linked newest to oldest; the
+ * backward walk over them; leaf gradients; the finite-difference checker. */
+#include <math.h>
+#include <string.h>
+
+#include "../tensor/random.h"
+#include "internal.h"
+
+static _Atomic uint64_t next_tape_id = 1;
+
+/* ---- the tape ---------------------------------------------------------------- */
+
+tg_tape *tg_tape_new(void)
+{
+    tg_tape *T = tg__alloc(sizeof *T);
+    if (!T) {
+        tg__oom("tg_tape_new");
+        return NULL;
+    }
+    tg__arena_init(&T->arena);
+    T->last = NULL;
+    T->length = 0;
+    T->id = next_tape_id++;
+    T->walks = 0;
+    T->recording = true;
+    return T;
+}
+
+void tg_tape_free(tg_tape *T)
+{
+    if (!T)
+        return;
+    tg_tape_reset(T);
+    tg__arena_free(&T->arena);
+    tg__dealloc(T, sizeof *T);
+}
+
+int tg_tape_reset(tg_tape *T)
+{
+    if (!T)
+        return tg__fail(TG_ERR_NULL, "tg_tape_reset", "tape is NULL");
+    /* Mark recorded results as dead so a stale pointer is caught while its
+     * memory has not been reused. */
+    for (tg__node *n = T->last; n; n = n->prev)
+        n->out->tape_id = 0;
+    T->last = NULL;
+    T->length = 0;
+    T->id = next_tape_id++;
+    tg__arena_reset(&T->arena); /* a failure here only keeps less memory */
+    return TG_OK;
+}
+
+bool tg_tape_pause(tg_tape *T, bool paused)
+{
+    if (!T)
+        return true;
+    bool was = !T->recording;
+    T->recording = !paused;
+    return was;
+}
+
+bool tg_tape_is_recording(const tg_tape *T) { return T && T->recording; }
+size_t tg_tape_length(const tg_tape *T) { return T ? T->length : 0; }
+size_t tg_tape_bytes(const tg_tape *T) { return T ? T->arena.total : 0; }
+
+/* ---- plumbing for ops.c ----------------------------------------------------- */
+
+tg_tensor *tga__new(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
+                    const int64_t *shape)
+{
+    if (!T)
+        return tg__new(fn, dt, ndim, shape);
+    tg_tensor *t = tg__arena_tensor(&T->arena, fn, dt, ndim, shape);
+    if (t)
+        t->tape_id = T->id;
+    return t;
+}
+
+tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view)
+{
+    if (!T)
+        return tg__heap_view(fn, view);
+    tg_tensor *t = tg__arena_view(&T->arena, fn, view);
+    if (t)
+        t->tape_id = T->id;
+    return t;
+}
+
+int tga__check_input(tg_tape *T, const char *fn, const tg_tensor *t)
+{
+    if (!(t->flags & TG__ARENA))
+        return TG_OK;
+    if (!T || t->tape_id != T->id)
+        return tg__fail(TG_ERR_TAPE, fn,
+                        "input was made by another tape or before the last reset");
+    return TG_OK;
+}
+
+bool tga__wants_record(const tg_tape *T, const tg_tensor *a, const tg_tensor *b)
+{
+    return T && T->recording && (a->requires_grad || (b && b->requires_grad));
+}
+
+tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
+                      tg_tensor *a, tg_tensor *b)
+{
+    tg__node *n = tg__arena_alloc(&T->arena, sizeof *n);
+    if (!n) {
+        tg__oom(fn);
+        return NULL;
+    }
+    memset(n, 0, sizeof *n);
+    n->prev = T->last;
+    n->op = op;
+    n->nin = b ? 2 : 1;
+    n->in[0] = a;
+    n->in[1] = b;
+    n->out = out;
+    n->version[0] = a->storage->version;
+    n->version[1] = b ? b->storage->version : 0;
+    n->version[2] = out->storage->version;
+    out->node = n;
+    out->requires_grad = true;
+    T->last = n;
+    T->length++;
+    return n;
+}
+
+/* ---- leaves --------------------------------------------------------------------- */
+
+int tg_requires_grad(tg_tensor *t, bool on)
+{
+    if (!t)
+        return tg__fail(TG_ERR_NULL, "tg_requires_grad", "tensor is NULL");
+    if (t->flags & TG__ARENA)
+        return tg__fail(TG_ERR_TAPE, "tg_requires_grad",
+                        "only caller-owned tensors can be leaves");
+    t->requires_grad = on;
+    return TG_OK;
+}
+
+bool tg_requires_grad_of(const tg_tensor *t) { return t && t->requires_grad; }
+tg_tensor *tg_grad(const tg_tensor *t) { return t ? t->grad : NULL; }
+
+int tg_zero_grad(tg_tensor *t)
+{
+    if (!t)
+        return tg__fail(TG_ERR_NULL, "tg_zero_grad", "tensor is NULL");
+    return t->grad ? tg_fill(t->grad, 0.0) : TG_OK;
+}
+
+/* ---- the backward walk ------------------------------------------------------------- */
+
+/* Where leaf gradients go: .grad (backward) or the caller's slots (grad). */
+typedef struct sink {
+    int n;
+    tg_tensor *const *inputs;
+    tg_tensor **grads;
+} sink;
+
+static int deliver_leaf(tg_tape *T, const char *fn, const sink *s, tg_tensor *x,
+                        tg_tensor *gx)
+{
+    if (!s) { /* accumulate into the leaf's own gradient */
+        if (!x->grad) {
+            x->grad = tg__new(fn, x->dtype, x->ndim, x->shape);
+            if (!x->grad)
+                return TG_ERR_NOMEM;
+            return tg__copy(fn, x->grad, gx);
+        }
+        return tg__axpy(fn, x->grad, 1.0, gx);
+    }
+    for (int i = 0; i < s->n; i++) {
+        if (s->inputs[i] != x)
+            continue;
+        s->grads[i] = s->grads[i] ? tg_ad_add(T, s->grads[i], gx) : gx;
+        if (!s->grads[i])
+            return tg_last_error();
+    }
+    return TG_OK;
+}
+
+static int accumulate(tg_tape *T, const char *fn, const sink *s, uint64_t walk,
+                      tg_tensor *x, tg_tensor *gx)
+{
+    tg__node *n = x->node;
+    if (n && (x->flags & TG__ARENA)) {
+        if (n->walk != walk) {
+            n->walk = walk;
+            n->gout = gx;
+        } else {
+            n->gout = tg_ad_add(T, n->gout, gx);
+            if (!n->gout)
+                return tg_last_error();
+        }
+        return TG_OK;
+    }
+    return x->requires_grad ? deliver_leaf(T, fn, s, x, gx) : TG_OK;
+}
+
+static const char *const op_names[TGA_OP_COUNT] = {
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "add_scalar",
+    "sub_scalar", "rsub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar",
+    "pow_scalar", "neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu",
+    "sum", "mean", "max", "sum_axis", "mean_axis", "max_axis", "sum_to",
+    "matmul", "reshape", "permute", "slice", "slice (backward)", "expand",
+    "cast"};
+
+static int check_versions(const char *fn, const tg__node *n)
+{
+    for (int i = 0; i < n->nin; i++)
+        if (n->in[i]->storage->version != n->version[i])
+            return tg__fail(TG_ERR_TAPE, fn,
+                            "input %d of tg_ad_%s was modified in place after it "
+                            "was recorded", i + 1, op_names[n->op]);
+    if (n->out->storage->version != n->version[2])
+        return tg__fail(TG_ERR_TAPE, fn,
+                        "the result of tg_ad_%s was modified in place after it "
+                        "was recorded", op_names[n->op]);
+    return TG_OK;
+}
+
+/* Checks the root and builds the seed (ones for a one-element root). */
+static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
+                      const tg_tensor *seed, tg_tensor **g0)
+{
+    char b1[160], b2[160];
+    if (!T || !root)
+        return tg__fail(TG_ERR_NULL, fn, "%s is NULL", T ? "root" : "tape");
+    if (!(root->flags & TG__ARENA) || root->tape_id != T->id)
+        return tg__fail(TG_ERR_TAPE, fn,
+                        root->flags & TG__ARENA
+                            ? "root was made before the last reset or by another tape"
+                            : "root was not produced by this tape");
+    if (seed) {
+        if (seed->dtype != root->dtype || !tg__same_shape(seed, root))
+            return tg__fail(TG_ERR_SHAPE, fn, "seed %s %s does not match root %s %s",
+                            tg_dtype_name(seed->dtype),
+                            tg__shape_fmt(seed->ndim, seed->shape, b1, sizeof b1),
+                            tg_dtype_name(root->dtype),
+                            tg__shape_fmt(root->ndim, root->shape, b2, sizeof b2));
+        *g0 = (tg_tensor *)(uintptr_t)seed;
+        return TG_OK;
+    }
+    if (root->numel != 1)
+        return tg__fail(TG_ERR_TAPE, fn,
+                        "root has shape %s; backward without a seed needs one element",
+                        tg__shape_fmt(root->ndim, root->shape, b1, sizeof b1));
+    *g0 = tga__new(T, fn, root->dtype, root->ndim, root->shape);
+    if (!*g0 || tg_fill(*g0, 1.0))
+        return tg_last_error();
+    return TG_OK;
+}
+
+static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
+                     const sink *s, bool create_graph)
+{
+    uint64_t walk = ++T->walks;
+    bool was_paused = tg_tape_pause(T, !create_graph);
+    int rc = accumulate(T, fn, s, walk, root, g0);
+    for (tg__node *n = root->node; n && rc == TG_OK; n = n->prev) {
+        if (n->walk != walk)
+            continue;
+        tg_tensor *ga, *gb;
+        rc = check_versions(fn, n);
+        if (rc == TG_OK)
+            rc = tga__backward_rule(T, n, n->gout, &ga, &gb);
+        if (rc == TG_OK && ga)
+            rc = accumulate(T, fn, s, walk, n->in[0], ga);
+        if (rc == TG_OK && gb)
+            rc = accumulate(T, fn, s, walk, n->in[1], gb);
+    }
+    tg_tape_pause(T, was_paused);
+    return rc;
+}
+
+int tg_backward_seed(tg_tape *T, tg_tensor *root, const tg_tensor *seed)
+{
+    const char *fn = "tg_backward";
+    tg_tensor *g0;
+    int rc = start_walk(T, fn, root, seed, &g0);
+    if (rc)
+        return rc;
+    if (!root->node)
+        return tg__fail(TG_ERR_TAPE, fn,
+                        "root does not depend on any tensor that requires a gradient");
+    return walk_back(T, fn, root, g0, NULL, false);
+}
+
+int tg_backward(tg_tape *T, tg_tensor *root)
+{
+    return tg_backward_seed(T, root, NULL);
+}
+
+int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
+               tg_tensor *const *inputs, tg_tensor **grads, bool create_graph)
+{
+    const char *fn = "tg_ad_grad";
+    if (n < 0 || (n > 0 && (!inputs || !grads)))
+        return tg__fail(n < 0 ? TG_ERR_VALUE : TG_ERR_NULL, fn,
+                        n < 0 ? "negative input count" : "inputs or grads is NULL");
+    for (int i = 0; i < n; i++) {
+        if (!inputs[i])
+            return tg__fail(TG_ERR_NULL, fn, "input %d is NULL", i);
+        if (!inputs[i]->requires_grad)
+            return tg__fail(TG_ERR_TAPE, fn, "input %d does not require a gradient", i);
+        if (tga__check_input(T, fn, inputs[i]))
+            return TG_ERR_TAPE;
+        grads[i] = NULL;
+    }
+    tg_tensor *g0;
+    int rc = start_walk(T, fn, root, seed, &g0);
+    if (rc)
+        return rc;
+    sink s = {n, inputs, grads};
+    uint64_t walk = T->walks + 1;
+    if (root->node)
+        rc = walk_back(T, fn, root, g0, &s, create_graph);
+    for (int i = 0; i < n && rc == TG_OK; i++) {
+        tg__node *in = inputs[i]->node;
+        if ((inputs[i]->flags & TG__ARENA) && in)
+            grads[i] = in->walk == walk ? in->gout : NULL;
+        if (!grads[i]) { /* the root does not depend on this input */
+            grads[i] = tga__new(T, fn, inputs[i]->dtype, inputs[i]->ndim,
+                                inputs[i]->shape);
+            rc = grads[i] ? tg_fill(grads[i], 0.0) : tg_last_error();
+        }
+    }
+    if (rc)
+        for (int i = 0; i < n; i++)
+            grads[i] = NULL;
+    return rc;
+}
+
+/* ---- the gradient checker ------------------------------------------------------------ */
+
+/* sum(out * w) in double, w the fixed weights (NULL: out has one element). */
+static double weighted_sum(const tg_tensor *out, const double *w)
+{
+    double acc = 0;
+    int64_t idx[TG_MAX_DIMS] = {0};
+    int64_t pos = out->offset;
+    for (int64_t i = 0; i < out->numel; i++) {
+        acc += tg__load(out, pos) * (w ? w[i] : 1.0);
+        for (int k = out->ndim - 1; k >= 0; k--) {
+            pos += out->strides[k];
+            if (++idx[k] < out->shape[k])
+                break;
+            pos -= out->strides[k] * out->shape[k];
+            idx[k] = 0;
+        }
+    }
+    return acc;
+}
+
+/* Storage position of the i-th element (C order) of t. */
+static int64_t flat_pos(const tg_tensor *t, int64_t i)
+{
+    int64_t pos = t->offset;
+    for (int k = t->ndim - 1; k >= 0; k--) {
+        pos += (i % t->shape[k]) * t->strides[k];
+        i /= t->shape[k];
+    }
+    return pos;
+}
+
+typedef struct checker {
+    tg_ad_fn f;
+    void *ctx;
+    tg_tensor *const *inputs;
+    tg_tape *T;
+    double *w;    /* weights of the output elements, NULL for one element */
+    int64_t wn;   /* number of output elements */
+} checker;
+
+static int eval(checker *c, double *value)
+{
+    tg_tape_reset(c->T);
+    tg_tensor *out = c->f(c->T, c->inputs, c->ctx);
+    if (!out)
+        return tg_last_error() ? tg_last_error() : TG_ERR_VALUE;
+    if (out->numel != c->wn)
+        return tg__fail(TG_ERR_SHAPE, "tg_gradcheck", "f's output changed size");
+    *value = weighted_sum(out, c->w);
+    return TG_OK;
+}
+
+/* The analytic gradients of sum(f * w), copied into an (one double per
+ * element of every input that requires a gradient). */
+static int analytic(checker *c, int n, double *an)
+{
+    const char *fn = "tg_gradcheck";
+    tg_tape_reset(c->T);
+    tg_tensor *out = c->f(c->T, c->inputs, c->ctx);
+    if (!out)
+        return tg_last_error() ? tg_last_error() : TG_ERR_VALUE;
+    c->wn = out->numel;
+    tg_tensor *root = out;
+    if (out->numel != 1) {
+        c->w = tg__alloc((size_t)out->numel * sizeof(double));
+        tg_tensor *W = tga__new(c->T, fn, out->dtype, out->ndim, out->shape);
+        if (!c->w || !W)
+            return tg__oom(fn);
+        tg_rng rng;
+        tg_rng_seed(&rng, 20261129u);
+        for (int64_t i = 0; i < out->numel; i++) {
+            c->w[i] = tg_rng_uniform(&rng, 0.5, 1.5);
+            tg__store(W, i, c->w[i]);
+        }
+        root = tg_ad_sum(c->T, tg_ad_mul(c->T, out, W));
+        if (!root)
+            return tg_last_error();
+    }
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        tg_tensor *x = c->inputs[i];
+        if (!x->requires_grad)
+            continue;
+        tg_tensor *g;
+        int rc = tg_ad_grad(c->T, root, NULL, 1, &c->inputs[i], &g, false);
+        if (rc)
+            return rc;
+        for (int64_t j = 0; j < g->numel; j++)
+            an[off + j] = tg__load(g, flat_pos(g, j));
+        off += x->numel;
+    }
+    return TG_OK;
+}
+
+int tg_gradcheck(tg_ad_fn f, void *ctx, int n, tg_tensor *const *inputs,
+                 double eps, double atol, double rtol, tg_gradcheck_report *rep)
+{
+    const char *fn = "tg_gradcheck";
+    if (!f || !rep || (n > 0 && !inputs))
+        return tg__fail(TG_ERR_NULL, fn, "%s is NULL", !f ? "f" : !rep ? "rep" : "inputs");
+    if (n <= 0 || !(eps > 0) || !(atol >= 0) || !(rtol >= 0))
+        return tg__fail(TG_ERR_VALUE, fn, "needs n > 0, eps > 0, atol >= 0, rtol >= 0");
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (!inputs[i])
+            return tg__fail(TG_ERR_NULL, fn, "input %d is NULL", i);
+        if (inputs[i]->dtype != TG_FLOAT64)
+            return tg__fail(TG_ERR_DTYPE, fn,
+                            "input %d is %s; finite differences need float64", i,
+                            tg_dtype_name(inputs[i]->dtype));
+        if (inputs[i]->flags & TG__ARENA)
+            return tg__fail(TG_ERR_TAPE, fn, "input %d is not a caller-owned leaf", i);
+        if (inputs[i]->requires_grad)
+            total += inputs[i]->numel;
+    }
+    memset(rep, 0, sizeof *rep);
+    rep->ok = true;
+    rep->input = -1;
+    rep->index = -1;
+    checker c = {f, ctx, inputs, tg_tape_new(), NULL, 0};
+    double *an = total ? tg__alloc((size_t)total * sizeof(double)) : NULL;
+    int rc = (!c.T || (total && !an)) ? tg__oom(fn) : analytic(&c, n, an);
+    int64_t off = 0;
+    for (int i = 0; i < n && rc == TG_OK; i++) {
+        tg_tensor *x = inputs[i];
+        if (!x->requires_grad)
+            continue;
+        for (int64_t j = 0; j < x->numel && rc == TG_OK; j++) {
+            int64_t pos = flat_pos(x, j);
+            double orig = tg__load(x, pos), fp = 0, fm = 0;
+            tg__store(x, pos, orig + eps);
+            rc = eval(&c, &fp);
+            tg__store(x, pos, orig - eps);
+            if (rc == TG_OK)
+                rc = eval(&c, &fm);
+            tg__store(x, pos, orig);
+            double num = (fp - fm) / (2 * eps), a = an[off + j];
+            double err = fabs(a - num), tol = atol + rtol * fabs(num);
+            double ratio = tol > 0 ? err / tol : (err > 0 ? (double)INFINITY : 0.0);
+            if (isnan(err))
+                ratio = (double)INFINITY;
+            rep->checked++;
+            if (err > rep->max_abs_err || isnan(err))
+                rep->max_abs_err = err;
+            if (rep->input < 0 || ratio > rep->worst_ratio) {
+                rep->worst_ratio = ratio;
+                rep->input = i;
+                rep->index = j;
+                rep->analytic = a;
+                rep->numeric = num;
+            }
+            if (!(ratio <= 1.0))
+                rep->ok = false;
+        }
+        off += x->numel;
+    }
+    tg__dealloc(an, (size_t)total * sizeof(double));
+    tg__dealloc(c.w, (size_t)c.wn * sizeof(double));
+    tg_tape_free(c.T);
+    return rc;
+}

@@ -1,0 +1,181 @@
+/* tape.h - reverse-mode automatic differentiation on a tape.
+ *
+ * A tape records every op applied to tensors while it is active: a Wengert
+ * list, already in execution order, so backward is one reverse walk (no
+ * recursion: a chain of a million ops is fine). Intermediates live in the
+ * tape's arena and die together at tg_tape_reset; parameters and their
+ * .grad belong to the caller. The chapter's model, y = w*x^2 + b:
+ *
+ *     tg_tape *T = tg_tape_new();
+ *     tg_requires_grad(w, true); tg_requires_grad(b, true);   // (1,) each
+ *     for (int step = 0; step < 800; step++) {
+ *         tg_tape_reset(T);                       // forget the last pass
+ *         tg_tensor *x2   = tg_ad_pow_scalar(T, x, 2.0);      // (100,)
+ *         tg_tensor *pred = tg_ad_add(T, tg_ad_mul(T, x2, w), b);
+ *         tg_tensor *err  = tg_ad_sub(T, pred, y);
+ *         tg_tensor *loss = tg_ad_mul_scalar(T,
+ *                               tg_ad_sum(T, tg_ad_mul(T, err, err)), 0.5);
+ *         tg_zero_grad(w); tg_zero_grad(b);
+ *         if (tg_backward(T, loss)) { puts(tg_last_message()); break; }
+ *         tg_axpy_into(w, -0.001, tg_grad(w));    // w -= lr * dL/dw
+ *         tg_axpy_into(b, -0.001, tg_grad(b));
+ *     }
+ *     tg_tape_free(T);
+ *
+ * Rules:
+ * - Ops take the tape first. Their results belong to the tape (do not
+ *   tg_free them) and stay valid until the next tg_tape_reset.
+ *   With T == NULL an op just computes: the result is caller-owned.
+ * - An op records only when the tape is recording and some input requires
+ *   a gradient; tg_tape_pause() stops recording (no-grad mode).
+ * - tg_backward ACCUMULATES into each leaf's .grad, as PyTorch does; clear
+ *   with tg_zero_grad before the next backward.
+ * - Backward reports TG_ERR_TAPE for a root that is not one element and has
+ *   no seed, a tensor that this tape did not produce (or produced before a
+ *   reset), and an input or output written in place after it was recorded.
+ * - Second order: every backward rule is written with these same ops, so
+ *   tg_ad_grad(..., create_graph = true) returns gradients that are
+ *   themselves on the tape and can be differentiated again.
+ */
+#ifndef TG_TAPE_H
+#define TG_TAPE_H
+
+#include "../tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tg_tape tg_tape;
+
+/* ---- The tape ---------------------------------------------------------- */
+
+/* A new, empty, recording tape; NULL (TG_ERR_NOMEM) if allocation fails. */
+tg_tape *tg_tape_new(void);
+/* Frees the tape and every intermediate on it. NULL is fine. */
+void tg_tape_free(tg_tape *T);
+/* Forgets every record and intermediate; the arena is kept for reuse, so a
+ * loop that does the same work each step stops allocating after step one.
+ * Tensors produced before the reset are invalid afterwards. */
+int tg_tape_reset(tg_tape *T);
+/* Stops (paused = true) or resumes recording; returns whether the tape was
+ * paused before. While paused, ops still allocate their results on T. */
+bool tg_tape_pause(tg_tape *T, bool paused);
+bool tg_tape_is_recording(const tg_tape *T);
+/* Number of records since the last reset, and arena bytes in use. */
+size_t tg_tape_length(const tg_tape *T);
+size_t tg_tape_bytes(const tg_tape *T);
+
+/* ---- Leaves and gradients ------------------------------------------------ */
+
+/* Marks a caller-owned tensor as a leaf whose gradient backward computes.
+ * Tensors made by the tape cannot be marked (TG_ERR_TAPE). */
+int tg_requires_grad(tg_tensor *t, bool on);
+bool tg_requires_grad_of(const tg_tensor *t);
+/* The leaf's accumulated gradient (same shape and dtype), owned by the leaf
+ * and freed by tg_free(leaf); NULL before the first backward reaches it. */
+tg_tensor *tg_grad(const tg_tensor *t);
+/* Sets the leaf's gradient to zeros (keeping its memory). */
+int tg_zero_grad(tg_tensor *t);
+
+/* Backward from a one-element root: accumulates d root / d leaf into the
+ * .grad of every leaf that requires a gradient. */
+int tg_backward(tg_tape *T, tg_tensor *root);
+/* The same from any root, with the vector seed (root's shape) that
+ * multiplies the Jacobian: computes seed^T J. */
+int tg_backward_seed(tg_tape *T, tg_tensor *root, const tg_tensor *seed);
+/* Like torch.autograd.grad: grads[i] = d root / d inputs[i] (times seed if
+ * non-NULL), as tensors on the tape, without touching any .grad. inputs may
+ * be leaves or tensors on the tape; an input the root does not depend on
+ * gets zeros. With create_graph the gradients are recorded, so they can be
+ * differentiated again (Hessians, Hessian-vector products). */
+int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
+               tg_tensor *const *inputs, tg_tensor **grads, bool create_graph);
+
+/* ---- Differentiable ops (results owned by T; NULL inputs give NULL) ---- */
+
+tg_tensor *tg_ad_add(tg_tape *T, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_ad_sub(tg_tape *T, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_ad_mul(tg_tape *T, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_ad_div(tg_tape *T, tg_tensor *a, tg_tensor *b);
+/* a^b elementwise; d/db uses log(a), so a must be positive where it matters. */
+tg_tensor *tg_ad_pow(tg_tape *T, tg_tensor *a, tg_tensor *b);
+/* maximum/minimum: at ties the whole gradient goes to a. */
+tg_tensor *tg_ad_maximum(tg_tape *T, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_ad_minimum(tg_tape *T, tg_tensor *a, tg_tensor *b);
+
+tg_tensor *tg_ad_add_scalar(tg_tape *T, tg_tensor *a, double s);  /* a + s */
+tg_tensor *tg_ad_sub_scalar(tg_tape *T, tg_tensor *a, double s);  /* a - s */
+tg_tensor *tg_ad_rsub_scalar(tg_tape *T, tg_tensor *a, double s); /* s - a */
+tg_tensor *tg_ad_mul_scalar(tg_tape *T, tg_tensor *a, double s);  /* a * s */
+tg_tensor *tg_ad_div_scalar(tg_tape *T, tg_tensor *a, double s);  /* a / s */
+tg_tensor *tg_ad_rdiv_scalar(tg_tape *T, tg_tensor *a, double s); /* s / a */
+tg_tensor *tg_ad_pow_scalar(tg_tape *T, tg_tensor *a, double s);  /* a ^ s */
+
+tg_tensor *tg_ad_neg(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_exp(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_log(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_sqrt(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_abs(tg_tape *T, tg_tensor *a);     /* d/da = sign(a), 0 at 0 */
+tg_tensor *tg_ad_tanh(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_sigmoid(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_relu(tg_tape *T, tg_tensor *a);    /* d/da = 1 where a > 0 */
+
+/* Reductions; the result of the whole-tensor forms is 0-d. max sends the
+ * gradient to the first arg-max. */
+tg_tensor *tg_ad_sum(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_mean(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_max(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_sum_axis(tg_tape *T, tg_tensor *a, int axis, bool keepdims);
+tg_tensor *tg_ad_mean_axis(tg_tape *T, tg_tensor *a, int axis, bool keepdims);
+tg_tensor *tg_ad_max_axis(tg_tape *T, tg_tensor *a, int axis, bool keepdims);
+/* Sums a down to shape (the adjoint of tg_ad_expand). */
+tg_tensor *tg_ad_sum_to(tg_tape *T, tg_tensor *a, int ndim, const int64_t *shape);
+
+tg_tensor *tg_ad_matmul(tg_tape *T, tg_tensor *a, tg_tensor *b);
+
+/* Views and shape ops (views of their input where tensor.h's are). */
+tg_tensor *tg_ad_reshape(tg_tape *T, tg_tensor *a, int ndim, const int64_t *shape);
+tg_tensor *tg_ad_transpose(tg_tape *T, tg_tensor *a, int axis0, int axis1);
+tg_tensor *tg_ad_permute(tg_tape *T, tg_tensor *a, const int *axes);
+tg_tensor *tg_ad_slice(tg_tape *T, tg_tensor *a, int axis, int64_t start,
+                       int64_t stop, int64_t step);
+tg_tensor *tg_ad_expand(tg_tape *T, tg_tensor *a, int ndim, const int64_t *shape);
+tg_tensor *tg_ad_cast(tg_tape *T, tg_tensor *a, tg_dtype dt);
+
+/* Not differentiable (their gradient is zero); results owned by T. */
+tg_tensor *tg_ad_sign(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_step(tg_tape *T, tg_tensor *a);          /* 1 where a > 0 */
+tg_tensor *tg_ad_ge(tg_tape *T, tg_tensor *a, tg_tensor *b); /* 1 where a >= b */
+/* A tape-owned copy of a that no gradient flows through. */
+tg_tensor *tg_ad_detach(tg_tape *T, tg_tensor *a);
+
+/* ---- Gradient checking ---------------------------------------------------- */
+
+/* A function of n inputs recorded on T; returns a tensor on T. */
+typedef tg_tensor *(*tg_ad_fn)(tg_tape *T, tg_tensor *const *inputs, void *ctx);
+
+typedef struct tg_gradcheck_report {
+    bool ok;            /* every element within atol + rtol*|numeric| */
+    double max_abs_err; /* largest |analytic - numeric| */
+    double worst_ratio; /* largest |analytic - numeric| / (atol + rtol*|numeric|) */
+    int input;          /* where the worst ratio is: which input, */
+    int64_t index;      /* which element (C order), */
+    double analytic;    /* and both values there */
+    double numeric;
+    int64_t checked;    /* elements compared */
+} tg_gradcheck_report;
+
+/* Compares tape gradients of f with central finite differences (step eps)
+ * at every element of every input that requires a gradient. Inputs must be
+ * float64 leaves. A non-scalar output is first reduced with fixed
+ * pseudo-random weights, so the whole Jacobian is exercised. Returns TG_OK
+ * when the comparison ran (see rep->ok) or an error code; the inputs are
+ * left as they were. */
+int tg_gradcheck(tg_ad_fn f, void *ctx, int n, tg_tensor *const *inputs,
+                 double eps, double atol, double rtol, tg_gradcheck_report *rep);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TG_TAPE_H */
