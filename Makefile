@@ -69,7 +69,7 @@ SHARED   := $(BUILD)/libtapegrad.so
 
 MAIN_EXAMPLE ?= chapter_tensor
 
-.PHONY: all lib examples run check check-deps install clean help
+.PHONY: all lib examples run check check-deps memcheck install clean help
 all: lib examples
 lib: $(STATIC) $(SHARED)
 examples: $(EX_BIN)
@@ -120,6 +120,10 @@ CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 check: check-deps
 	@$(MAKE) --no-print-directory $(BUILD)/tests/run_tests $(EX_BIN)
 	cd tests && TG_BUILD=../$(BUILD) ../$(BUILD)/tests/run_tests
+
+# Every example under valgrind memcheck on short settings: zero errors, zero leaks.
+memcheck: examples
+	sh tests/memcheck.sh $(BUILD)/examples
 
 install: lib
 	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tapegrad

@@ -7,5 +7,8 @@
 #include "tensor/random.h"
 #include "tensor/npy.h"
 #include "autograd/tape.h"
+#include "models/nn.h"
+#include "models/optim.h"
+#include "models/data.h"
 
 #endif /* TAPEGRAD_H */
