@@ -46,7 +46,7 @@ int tg_tape_reset(tg_tape *T)
     T->last = NULL;
     T->length = 0;
     T->id = next_tape_id++;
-    tg__arena_reset(&T->arena); /* a failure here only keeps less memory */
+    tg__arena_reset(&T->arena);
     return TG_OK;
 }
 
@@ -224,7 +224,7 @@ static int check_versions(const char *fn, const tg__node *n)
 static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
                       const tg_tensor *seed, tg_tensor **g0)
 {
-    char b1[160], b2[160];
+    char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
     if (!T || !root)
         return tg__fail(TG_ERR_NULL, fn, "%s is NULL", T ? "root" : "tape");
     if (!(root->flags & TG__ARENA) || root->tape_id != T->id)

@@ -1,7 +1,8 @@
 /* arena.c - bump allocation in growable chunks. The tape keeps every
- * intermediate of a forward and backward pass here; reset forgets them all
- * at once and keeps one chunk big enough for the largest pass so far, so a
- * training loop stops allocating after its first step. */
+ * intermediate of a forward and backward pass here. Reset forgets them all
+ * at once but keeps the chunks, and the next pass bumps through the same
+ * chunks in the same order, so a training loop that repeats the same work
+ * makes no allocator call after its first step. */
 #include <string.h>
 
 #include "internal.h"
@@ -10,9 +11,8 @@
 #define MIN_CHUNK ((size_t)64 * 1024)
 
 struct tg__chunk {
-    tg__chunk *next;
-    size_t size;  /* usable bytes after the header */
-    void *block;  /* what the allocator returned */
+    tg__chunk *next; /* the next newer chunk */
+    size_t size;     /* usable bytes after the header */
     size_t block_size;
 };
 
@@ -32,13 +32,11 @@ static tg__chunk *chunk_new(size_t size)
     size_t block_size = sizeof(tg__chunk) + ALIGN + size;
     if (block_size < size)
         return NULL;
-    void *block = tg__alloc(block_size);
-    if (!block)
+    tg__chunk *c = tg__alloc(block_size);
+    if (!c)
         return NULL;
-    tg__chunk *c = block;
     c->next = NULL;
     c->size = size;
-    c->block = block;
     c->block_size = block_size;
     return c;
 }
@@ -48,18 +46,30 @@ void *tg__arena_alloc(tg__arena *a, size_t n)
     n = align_up(n ? n : 1);
     if (n == 0) /* wrapped */
         return NULL;
-    tg__chunk *c = a->chunks;
+    tg__chunk *c = a->cur;
     if (!c || c->size - a->used < n) {
-        size_t want = c ? c->size * 2 : MIN_CHUNK;
-        if (want < n)
-            want = n;
-        tg__chunk *nc = chunk_new(want);
-        if (!nc)
-            return NULL;
-        nc->next = c;
-        a->chunks = nc;
+        /* The next kept chunk that fits, else a new one at the end. */
+        tg__chunk *last = c, *next = c ? c->next : a->chunks;
+        while (next && next->size < n) {
+            last = next;
+            next = next->next;
+        }
+        if (!next) {
+            while (last && last->next)
+                last = last->next;
+            size_t want = last ? last->size * 2 : MIN_CHUNK;
+            if (want < n)
+                want = n;
+            next = chunk_new(want);
+            if (!next)
+                return NULL;
+            if (last)
+                last->next = next;
+            else
+                a->chunks = next;
+        }
+        a->cur = c = next;
         a->used = 0;
-        c = nc;
     }
     void *p = chunk_base(c) + a->used;
     a->used += n;
@@ -69,39 +79,22 @@ void *tg__arena_alloc(tg__arena *a, size_t n)
     return p;
 }
 
-static void free_chunks(tg__chunk *c)
-{
-    while (c) {
-        tg__chunk *next = c->next;
-        tg__dealloc(c->block, c->block_size);
-        c = next;
-    }
-}
-
 int tg__arena_reset(tg__arena *a)
 {
-    tg__chunk *c = a->chunks;
+    a->cur = a->chunks;
     a->used = 0;
     a->total = 0;
-    if (!c || !c->next)
-        return TG_OK;
-    /* Several chunks: replace them by one that holds the high-water mark. */
-    size_t want = align_up(a->high_water);
-    tg__chunk *one = chunk_new(want > MIN_CHUNK ? want : MIN_CHUNK);
-    if (!one) {
-        /* Keep the newest chunk; the others go. Still consistent. */
-        free_chunks(c->next);
-        c->next = NULL;
-        return TG_ERR_NOMEM;
-    }
-    free_chunks(c);
-    a->chunks = one;
     return TG_OK;
 }
 
 void tg__arena_free(tg__arena *a)
 {
-    free_chunks(a->chunks);
+    tg__chunk *c = a->chunks;
+    while (c) {
+        tg__chunk *next = c->next;
+        tg__dealloc(c, c->block_size);
+        c = next;
+    }
     tg__arena_init(a);
 }
 

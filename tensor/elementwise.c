@@ -32,7 +32,7 @@ static inline float sigmoid_f(float x)
 /* max/min that return NaN when either input is NaN, as NumPy does. */
 #define MAXIMUM(x, y) (((x) >= (y) || (x) != (x)) ? (x) : (y))
 #define MINIMUM(x, y) (((x) <= (y) || (x) != (x)) ? (x) : (y))
-#define SIGN(T, x) ((x) > 0 ? (T)1 : (x) < 0 ? (T)-1 : (x))
+#define SIGN(T, x) ((x) > 0 ? (T)1 : (x) < 0 ? (T)-1 : (x) == 0 ? (T)0 : (x))
 
 /* One loop over n elements: o[i*so] = expr(a[i*sa], b[i*sb]). Three shapes
  * of the loop: all unit strides, b a broadcast scalar, and general. */
@@ -284,7 +284,7 @@ int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
         int64_t sa = ja >= 0 ? a->shape[ja] : 1;
         int64_t sb = jb >= 0 ? b->shape[jb] : 1;
         if (sa != sb && sa != 1 && sb != 1) {
-            char b1[160], b2[160];
+            char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
             return tg__fail(TG_ERR_SHAPE, fn, "shapes %s and %s cannot be broadcast",
                             tg__shape_fmt(a->ndim, a->shape, b1, sizeof b1),
                             tg__shape_fmt(b->ndim, b->shape, b2, sizeof b2));
@@ -313,7 +313,7 @@ static int check_out(const char *fn, const tg_tensor *out, int ndim,
     for (int k = 0; same && k < ndim; k++)
         same = out->shape[k] == shape[k];
     if (!same) {
-        char b1[160], b2[160];
+        char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
         return tg__fail(TG_ERR_SHAPE, fn, "out has shape %s, expected %s",
                         tg__shape_fmt(out->ndim, out->shape, b1, sizeof b1),
                         tg__shape_fmt(ndim, shape, b2, sizeof b2));
@@ -440,6 +440,22 @@ int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src)
 {
     int nd;
     int64_t shape[TG_MAX_DIMS];
+    tg_tensor trimmed;
+    if (src->ndim > dst->ndim) { /* drop leading size-1 axes, as NumPy's copyto */
+        int extra = src->ndim - dst->ndim;
+        for (int k = 0; k < extra; k++)
+            if (src->shape[k] != 1)
+                extra = -1;
+        if (extra > 0) {
+            trimmed = *src;
+            trimmed.ndim = dst->ndim;
+            for (int k = 0; k < dst->ndim; k++) {
+                trimmed.shape[k] = src->shape[k + extra];
+                trimmed.strides[k] = src->strides[k + extra];
+            }
+            src = &trimmed;
+        }
+    }
     if (check_dtypes(fn, dst, src) || tg__broadcast_shape(fn, dst, src, &nd, shape) ||
         check_out(fn, dst, nd, shape, dst->dtype))
         return tg_last_error();

@@ -57,7 +57,8 @@ bool tg__mul_overflows(int64_t a, int64_t b, int64_t *out);
 /* Normalises axis in [-ndim, ndim) into [0, ndim); error under fn. */
 int tg__axis(const char *fn, int axis, int ndim, int *out);
 bool tg__valid_dtype(tg_dtype dt);
-/* "(3,4)" for a shape. */
+/* "(3,4)" for a shape; TG__SHAPE_BUF holds any shape of 8 int64 sizes. */
+#define TG__SHAPE_BUF 200
 char *tg__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t n);
 
 /* ---- headers ---- */
@@ -127,8 +128,9 @@ double tg__pairwise_sum_f32(const float *x, int64_t n, int64_t s); /* float acc 
 /* ---- arena: bump allocation in growable chunks, reused after reset ---- */
 typedef struct tg__chunk tg__chunk;
 typedef struct tg__arena {
-    tg__chunk *chunks;   /* newest first */
-    size_t used;         /* bytes used in the newest chunk */
+    tg__chunk *chunks;   /* oldest first */
+    tg__chunk *cur;      /* the chunk being bumped through */
+    size_t used;         /* bytes used in cur */
     size_t total;        /* bytes handed out since the last reset */
     size_t high_water;   /* most bytes ever used between resets */
 } tg__arena;
@@ -136,8 +138,8 @@ typedef struct tg__arena {
 void tg__arena_init(tg__arena *a);
 /* 64-byte aligned, or NULL when the allocator fails (nothing is lost). */
 void *tg__arena_alloc(tg__arena *a, size_t n);
-/* Forget everything allocated; keeps one chunk big enough for the largest
- * use so far, so a steady loop stops allocating after its first pass. */
+/* Forget everything allocated; the chunks are kept and reused in order, so
+ * a pass that repeats the last one allocates nothing. Never fails. */
 int tg__arena_reset(tg__arena *a);
 void tg__arena_free(tg__arena *a);
 /* A tensor whose header, storage and data live in the arena. */

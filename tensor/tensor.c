@@ -46,22 +46,25 @@ int tg__check_shape(const char *fn, int ndim, const int64_t *shape, tg_dtype dt,
                         ndim, TG_MAX_DIMS);
     if (ndim > 0 && !shape)
         return tg__fail(TG_ERR_NULL, fn, "shape is NULL");
-    int64_t n = 1;
+    int64_t n = 1, span = 1;
     for (int k = 0; k < ndim; k++) {
         if (shape[k] < 0)
             return tg__fail(TG_ERR_VALUE, fn, "negative size %lld in axis %d",
                             (long long)shape[k], k);
-        if (tg__mul_overflows(n, shape[k], &n)) {
-            char b[160];
+        /* span: the count ignoring zero sizes, which the strides must hold
+         * even for an empty tensor (NumPy rejects such shapes too). */
+        if (tg__mul_overflows(n, shape[k], &n) ||
+            tg__mul_overflows(span, shape[k] ? shape[k] : 1, &span)) {
+            char b[TG__SHAPE_BUF];
             return tg__fail(TG_ERR_OVERFLOW, fn,
                             "shape %s has too many elements",
                             tg__shape_fmt(ndim, shape, b, sizeof b));
         }
     }
     int64_t bytes;
-    if (tg__mul_overflows(n, (int64_t)tg_dtype_size(dt), &bytes) ||
+    if (tg__mul_overflows(span, (int64_t)tg_dtype_size(dt), &bytes) ||
         (uint64_t)bytes > (uint64_t)SIZE_MAX / 2) {
-        char b[160];
+        char b[TG__SHAPE_BUF];
         return tg__fail(TG_ERR_OVERFLOW, fn, "shape %s needs too many bytes",
                         tg__shape_fmt(ndim, shape, b, sizeof b));
     }
@@ -403,7 +406,7 @@ int tg__make_reshape(const char *fn, const tg_tensor *t, int ndim,
     }
     if (infer >= 0) {
         if (known == 0 || t->numel % known != 0) {
-            char b1[160];
+            char b1[TG__SHAPE_BUF];
             return tg__fail(TG_ERR_SHAPE, fn,
                             "cannot infer -1 reshaping %s (%lld elements)",
                             tg__shape_fmt(t->ndim, t->shape, b1, sizeof b1),
@@ -413,11 +416,14 @@ int tg__make_reshape(const char *fn, const tg_tensor *t, int ndim,
         known = t->numel;
     }
     if (known != t->numel) {
-        char b1[160], b2[160];
+        char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
         return tg__fail(TG_ERR_SHAPE, fn, "cannot reshape %s into %s",
                         tg__shape_fmt(t->ndim, t->shape, b1, sizeof b1),
                         tg__shape_fmt(ndim, sh, b2, sizeof b2));
     }
+    int64_t numel;
+    if (tg__check_shape(fn, ndim, sh, t->dtype, &numel))
+        return tg_last_error();
     copy_geometry(out, t);
     int64_t off = t->offset;
     tg__init_header(out, t->dtype, ndim, sh);
@@ -523,15 +529,16 @@ int tg__make_slice(const char *fn, const tg_tensor *t, int axis, int64_t start,
                             "slice %lld:%lld:%lld out of range for axis %d of size %lld",
                             (long long)start, (long long)stop, (long long)step,
                             k, (long long)n);
-        len = (stop - start + step - 1) / step;
+        len = stop == start ? 0 : (stop - start - 1) / step + 1;
     } else {
         if (start >= n || stop < -1 || stop > start)
             return tg__fail(TG_ERR_INDEX, fn,
                             "slice %lld:%lld:%lld out of range for axis %d of size %lld",
                             (long long)start, (long long)stop, (long long)step,
                             k, (long long)n);
-        /* step == INT64_MIN cannot be negated; its length is 1 or 0. */
-        len = step == INT64_MIN ? (start > stop) : (start - stop + (-step) - 1) / (-step);
+        /* -step overflows for INT64_MIN: divide in unsigned arithmetic. */
+        uint64_t d = (uint64_t)(start - stop), ustep = (uint64_t)0 - (uint64_t)step;
+        len = d == 0 ? 0 : (int64_t)((d - 1) / ustep + 1);
     }
     copy_geometry(out, t);
     if (len > 0)
@@ -627,7 +634,7 @@ tg_tensor *tg_squeeze(const tg_tensor *t, int axis)
 int tg__make_expand(const char *fn, const tg_tensor *t, int ndim,
                     const int64_t *shape, tg_tensor *out)
 {
-    char b1[160], b2[160];
+    char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
     if (ndim < 0 || ndim > TG_MAX_DIMS)
         return tg__fail(TG_ERR_VALUE, fn, "%d dimensions (at most %d allowed)",
                         ndim, TG_MAX_DIMS);
@@ -712,7 +719,7 @@ tg_tensor *tg_contiguous(const tg_tensor *t)
 int tg__cast_into(const char *fn, tg_tensor *out, const tg_tensor *t)
 {
     if (!tg__same_shape(out, t)) {
-        char b1[160], b2[160];
+        char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
         return tg__fail(TG_ERR_SHAPE, fn, "out has shape %s, expected %s",
                         tg__shape_fmt(out->ndim, out->shape, b1, sizeof b1),
                         tg__shape_fmt(t->ndim, t->shape, b2, sizeof b2));
@@ -799,7 +806,7 @@ int tg_item(const tg_tensor *t, double *out)
     if (!t || !out)
         return tg__fail(TG_ERR_NULL, "tg_item", "%s is NULL", t ? "out" : "tensor");
     if (t->numel != 1) {
-        char b[160];
+        char b[TG__SHAPE_BUF];
         return tg__fail(TG_ERR_SHAPE, "tg_item",
                         "tensor of shape %s has %lld elements, not 1",
                         tg__shape_fmt(t->ndim, t->shape, b, sizeof b),
