@@ -151,24 +151,34 @@ int tg_zero_grad(tg_tensor *t)
 
 /* ---- the backward walk ------------------------------------------------------------- */
 
-/* Where leaf gradients go: .grad (backward) or the caller's slots (grad). */
+/* Where leaf gradients go. For tg_backward (inputs NULL) they are queued
+ * and added to each leaf's .grad only once the whole walk has succeeded, so
+ * a failing backward changes no gradient. For tg_ad_grad they go to the
+ * caller's slots. */
+typedef struct pending {
+    struct pending *next;
+    tg_tensor *leaf, *g;
+} pending;
+
 typedef struct sink {
     int n;
     tg_tensor *const *inputs;
     tg_tensor **grads;
+    pending *queue;
 } sink;
 
-static int deliver_leaf(tg_tape *T, const char *fn, const sink *s, tg_tensor *x,
+static int deliver_leaf(tg_tape *T, const char *fn, sink *s, tg_tensor *x,
                         tg_tensor *gx)
 {
-    if (!s) { /* accumulate into the leaf's own gradient */
-        if (!x->grad) {
-            x->grad = tg__new(fn, x->dtype, x->ndim, x->shape);
-            if (!x->grad)
-                return TG_ERR_NOMEM;
-            return tg__copy(fn, x->grad, gx);
-        }
-        return tg__axpy(fn, x->grad, 1.0, gx);
+    if (!s->inputs) {
+        pending *p = tg__arena_alloc(&T->arena, sizeof *p);
+        if (!p)
+            return tg__oom(fn);
+        p->leaf = x;
+        p->g = gx;
+        p->next = s->queue;
+        s->queue = p;
+        return TG_OK;
     }
     for (int i = 0; i < s->n; i++) {
         if (s->inputs[i] != x)
@@ -180,7 +190,32 @@ static int deliver_leaf(tg_tape *T, const char *fn, const sink *s, tg_tensor *x,
     return TG_OK;
 }
 
-static int accumulate(tg_tape *T, const char *fn, const sink *s, uint64_t walk,
+/* Adds the queued gradients into .grad: first every missing .grad is
+ * allocated (undone on failure), then the additions, which cannot fail. */
+static int flush_queue(const char *fn, pending *queue)
+{
+    for (pending *p = queue; p; p = p->next) {
+        if (p->leaf->grad)
+            continue;
+        p->leaf->grad = tg__new(fn, p->leaf->dtype, p->leaf->ndim, p->leaf->shape);
+        if (!p->leaf->grad || tg_fill(p->leaf->grad, 0.0)) {
+            for (pending *q = queue; q != p; q = q->next)
+                if (q->leaf->grad && q->leaf->grad->storage->version == 1) {
+                    tg_free(q->leaf->grad); /* made by this call, still zero */
+                    q->leaf->grad = NULL;
+                }
+            tg_free(p->leaf->grad);
+            p->leaf->grad = NULL;
+            return TG_ERR_NOMEM;
+        }
+    }
+    int rc = TG_OK;
+    for (pending *p = queue; p && rc == TG_OK; p = p->next)
+        rc = tg__axpy(fn, p->leaf->grad, 1.0, p->g);
+    return rc;
+}
+
+static int accumulate(tg_tape *T, const char *fn, sink *s, uint64_t walk,
                       tg_tensor *x, tg_tensor *gx)
 {
     tg__node *n = x->node;
@@ -239,7 +274,10 @@ static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
                             tg__shape_fmt(seed->ndim, seed->shape, b1, sizeof b1),
                             tg_dtype_name(root->dtype),
                             tg__shape_fmt(root->ndim, root->shape, b2, sizeof b2));
-        *g0 = (tg_tensor *)(uintptr_t)seed;
+        /* A tape copy, so that gradients handed back are always tape-owned. */
+        *g0 = tga__new(T, fn, seed->dtype, seed->ndim, seed->shape);
+        if (!*g0 || tg__copy(fn, *g0, seed))
+            return tg_last_error();
         return TG_OK;
     }
     if (root->numel != 1)
@@ -253,7 +291,7 @@ static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
 }
 
 static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
-                     const sink *s, bool create_graph)
+                     sink *s, bool create_graph)
 {
     uint64_t walk = ++T->walks;
     bool was_paused = tg_tape_pause(T, !create_graph);
@@ -271,6 +309,8 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
             rc = accumulate(T, fn, s, walk, n->in[1], gb);
     }
     tg_tape_pause(T, was_paused);
+    if (rc == TG_OK && !s->inputs)
+        rc = flush_queue(fn, s->queue);
     return rc;
 }
 
@@ -284,7 +324,8 @@ int tg_backward_seed(tg_tape *T, tg_tensor *root, const tg_tensor *seed)
     if (!root->node)
         return tg__fail(TG_ERR_TAPE, fn,
                         "root does not depend on any tensor that requires a gradient");
-    return walk_back(T, fn, root, g0, NULL, false);
+    sink s = {0, NULL, NULL, NULL};
+    return walk_back(T, fn, root, g0, &s, false);
 }
 
 int tg_backward(tg_tape *T, tg_tensor *root)
@@ -312,7 +353,7 @@ int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
     int rc = start_walk(T, fn, root, seed, &g0);
     if (rc)
         return rc;
-    sink s = {n, inputs, grads};
+    sink s = {n, inputs, grads, NULL};
     uint64_t walk = T->walks + 1;
     if (root->node)
         rc = walk_back(T, fn, root, g0, &s, create_graph);
