@@ -247,7 +247,8 @@ bool tg_blas_available(void);
 void tg_use_blas(bool on);
 
 /* ---- Printing ------------------------------------------------------------ */
-/* Writes t like NumPy's repr, e.g. array([[1., 2.],\n       [3., 4.]]). */
+/* Writes t like print(repr(a)) in NumPy, e.g. "array([[1., 2.],\n       [3., 4.]])"
+ * followed by a newline. */
 int tg_print(const tg_tensor *t, FILE *f);
 
 #ifdef __cplusplus
