@@ -1,0 +1,680 @@
+/* test_optim.c - SGD (plain, momentum, Nesterov with weight decay) and
+ * Adam / AdamW: three steps on a 3-element parameter with fixed gradients,
+ * compared with the formulas worked by hand here and with torch.optim's
+ * own numbers (tests/data/make_optim_ref.py); the steps' in-place contract
+ * (no allocation, version bump, skipped parameters) and every error. */
+#include "helpers.h"
+
+#include <math.h>
+
+#include "tensor/internal.h"
+
+#include "data/optim_ref.inc"
+
+#define F64 TG_FLOAT64
+#define F32 TG_FLOAT32
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static void assert_rel(double got, double want, double rtol, const char *what,
+                       int step, int i)
+{
+    double err = fabs(got - want), lim = rtol * fabs(want);
+    ck_assert_msg(err <= lim, "%s step %d [%d]: got %.17g, want %.17g (err %.3g)",
+                  what, step, i, got, want, err);
+}
+
+static double scalar_value(const tg_tensor *t)
+{
+    double v = NAN;
+    ck_assert_int_eq(tg_item(t, &v), TG_OK);
+    return v;
+}
+
+/* Sets p's gradient to g exactly, through a real backward of sum(p * g). */
+static void set_grad(tg_tensor *p, const double *g)
+{
+    tg_tape *T = tg_tape_new();
+    tg_tensor *c = tg_from_array(F64, TG_SHAPE(3), g);
+    tg_tensor *cc = tg_cast(c, tg_dtype_of(p));
+    ck_assert_int_eq(tg_zero_grad(p), TG_OK);
+    ck_assert_int_eq(tg_backward(T, tg_ad_sum(T, tg_ad_mul(T, p, cc))), TG_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_double_eq(tgt_at(tg_grad(p), i),
+                            tg_dtype_of(p) == F64 ? g[i] : (double)(float)g[i]);
+    tg_free(c);
+    tg_free(cc);
+    tg_tape_free(T);
+}
+
+/* A fresh (3,) parameter holding ref_p0, in a one-entry list. */
+static tg_tensor *make_param(tg_params *ps, tg_dtype dt)
+{
+    tg_tensor *p0 = tg_from_array(F64, TG_SHAPE(3), ref_p0);
+    tg_tensor *p = tg_cast(p0, dt);
+    tg_free(p0);
+    memset(ps, 0, sizeof *ps);
+    ck_assert_int_eq(tg_params_add(ps, "p", p), TG_OK);
+    return p;
+}
+
+/* torch.optim.SGD worked by hand: d = g + wd p; buf = d the first time,
+ * then mom buf + d; d = nesterov ? d + mom buf : buf; p -= lr d. */
+static void sgd_by_hand(double lr, double mom, double wd, bool nesterov,
+                        double want[3][3])
+{
+    double p[3], buf[3] = {0, 0, 0};
+    memcpy(p, ref_p0, sizeof p);
+    for (int t = 0; t < 3; t++)
+        for (int i = 0; i < 3; i++) {
+            double d = ref_grads[t][i];
+            if (wd != 0)
+                d = d + wd * p[i];
+            if (mom != 0) {
+                buf[i] = t == 0 ? d : mom * buf[i] + d;
+                d = nesterov ? d + mom * buf[i] : buf[i];
+            }
+            p[i] = p[i] - lr * d;
+            want[t][i] = p[i];
+        }
+}
+
+/* Adam / AdamW worked by hand, step t = 1, 2, 3. */
+static void adam_by_hand(double lr, double b1, double b2, double eps, double wd,
+                         bool adamw, double want[3][3])
+{
+    double p[3], m[3] = {0, 0, 0}, v[3] = {0, 0, 0};
+    memcpy(p, ref_p0, sizeof p);
+    for (int t = 1; t <= 3; t++) {
+        double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+        for (int i = 0; i < 3; i++) {
+            double g = ref_grads[t - 1][i];
+            if (adamw)
+                p[i] = p[i] * (1 - lr * wd);
+            else
+                g = g + wd * p[i];
+            m[i] = b1 * m[i] + (1 - b1) * g;
+            v[i] = b2 * v[i] + (1 - b2) * g * g;
+            double mhat = m[i] / bc1, vhat = v[i] / bc2;
+            p[i] = p[i] - lr * mhat / (sqrt(vhat) + eps);
+            want[t - 1][i] = p[i];
+        }
+    }
+}
+
+/* Runs three SGD steps and compares every step with by-hand and PyTorch. */
+static void run_sgd(double lr, double mom, double wd, bool nesterov,
+                    const double torch_ref[3][3], const char *what)
+{
+    double want[3][3];
+    sgd_by_hand(lr, mom, wd, nesterov, want);
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_sgd opt;
+    ck_assert_int_eq(tg_sgd_init(&opt, &ps, lr, mom, wd, nesterov), TG_OK);
+    for (int t = 0; t < 3; t++) {
+        set_grad(p, ref_grads[t]);
+        ck_assert_int_eq(tg_sgd_step(&opt), TG_OK);
+        for (int i = 0; i < 3; i++) {
+            assert_rel(tgt_at(p, i), want[t][i], 1e-12, what, t, i);
+            assert_rel(tgt_at(p, i), torch_ref[t][i], 1e-12, what, t, i);
+        }
+    }
+    ck_assert_int_eq(opt.steps, 3);
+    tg_sgd_free(&opt);
+    tg_free(p);
+}
+
+static void run_adam(bool adamw, const double torch_ref[3][3], const char *what)
+{
+    double want[3][3];
+    adam_by_hand(0.01, 0.9, 0.999, 1e-8, 0.1, adamw, want);
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_adam opt;
+    ck_assert_int_eq(tg_adam_init(&opt, &ps, 0.01, 0.9, 0.999, 1e-8, 0.1, adamw),
+                     TG_OK);
+    for (int t = 0; t < 3; t++) {
+        set_grad(p, ref_grads[t]);
+        ck_assert_int_eq(tg_adam_step(&opt), TG_OK);
+        for (int i = 0; i < 3; i++) {
+            assert_rel(tgt_at(p, i), want[t][i], 1e-12, what, t, i);
+            assert_rel(tgt_at(p, i), torch_ref[t][i], 1e-12, what, t, i);
+        }
+    }
+    ck_assert_int_eq(opt.steps, 3);
+    tg_adam_free(&opt);
+    tg_free(p);
+}
+
+/* ---- three steps against the formulas and PyTorch --------------------------------- */
+
+START_TEST(test_sgd_plain)
+{
+    run_sgd(0.1, 0.0, 0.0, false, ref_sgd, "sgd");
+    /* The first step in closed form: p - lr g. */
+    ck_assert_double_eq_tol(ref_sgd[0][0], 0.5 - 0.1 * 0.1, 1e-15);
+}
+END_TEST
+
+START_TEST(test_sgd_momentum) { run_sgd(0.1, 0.9, 0.0, false, ref_sgd_momentum, "momentum"); }
+END_TEST
+
+START_TEST(test_sgd_nesterov_weight_decay)
+{
+    run_sgd(0.1, 0.9, 0.01, true, ref_sgd_nesterov, "nesterov");
+}
+END_TEST
+
+START_TEST(test_adam_l2) { run_adam(false, ref_adam, "adam"); }
+END_TEST
+
+START_TEST(test_adamw) { run_adam(true, ref_adamw, "adamw"); }
+END_TEST
+
+START_TEST(test_adam_first_step_is_lr_sign)
+{
+    /* Without decay, step 1 moves each element by lr * g/(|g| + eps'):
+     * m_hat = g and sqrt(v_hat) = |g|. */
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_adam opt;
+    ck_assert_int_eq(tg_adam_init(&opt, &ps, 0.01, 0.9, 0.999, 0.0, 0.0, false), TG_OK);
+    set_grad(p, ref_grads[0]);
+    ck_assert_int_eq(tg_adam_step(&opt), TG_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_double_eq_tol(tgt_at(p, i),
+                                ref_p0[i] - 0.01 * (ref_grads[0][i] > 0 ? 1 : -1),
+                                1e-15);
+    tg_adam_free(&opt);
+    tg_free(p);
+}
+END_TEST
+
+START_TEST(test_float32_parameters)
+{
+    /* float32 parameters and state follow the float64 path to float32
+     * rounding. */
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F32);
+    tg_adam adam;
+    ck_assert_int_eq(tg_adam_init(&adam, &ps, 0.01, 0.9, 0.999, 1e-8, 0.1, true), TG_OK);
+    ck_assert_int_eq(tg_dtype_of(adam.m[0]), F32);
+    for (int t = 0; t < 3; t++) {
+        set_grad(p, ref_grads[t]);
+        ck_assert_int_eq(tg_adam_step(&adam), TG_OK);
+        for (int i = 0; i < 3; i++)
+            assert_rel(tgt_at(p, i), ref_adamw[t][i], 1e-6, "adamw f32", t, i);
+    }
+    tg_adam_free(&adam);
+    tg_free(p);
+
+    p = make_param(&ps, F32);
+    tg_sgd sgd;
+    ck_assert_int_eq(tg_sgd_init(&sgd, &ps, 0.1, 0.9, 0.01, true), TG_OK);
+    for (int t = 0; t < 3; t++) {
+        set_grad(p, ref_grads[t]);
+        ck_assert_int_eq(tg_sgd_step(&sgd), TG_OK);
+        for (int i = 0; i < 3; i++)
+            assert_rel(tgt_at(p, i), ref_sgd_nesterov[t][i], 1e-6, "nesterov f32", t, i);
+    }
+    tg_sgd_free(&sgd);
+    tg_free(p);
+}
+END_TEST
+
+START_TEST(test_sgd_weight_decay_only)
+{
+    /* No momentum: p -= lr (g + wd p), worked by hand only. */
+    double want[3][3];
+    sgd_by_hand(0.05, 0.0, 0.2, false, want);
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_sgd opt;
+    ck_assert_int_eq(tg_sgd_init(&opt, &ps, 0.05, 0.0, 0.2, false), TG_OK);
+    for (int t = 0; t < 3; t++) {
+        set_grad(p, ref_grads[t]);
+        ck_assert_int_eq(tg_sgd_step(&opt), TG_OK);
+        for (int i = 0; i < 3; i++)
+            assert_rel(tgt_at(p, i), want[t][i], 1e-12, "sgd wd", t, i);
+    }
+    ck_assert_double_eq_tol(want[0][0], 0.5 - 0.05 * (0.1 + 0.2 * 0.5), 1e-15);
+    tg_sgd_free(&opt);
+    tg_free(p);
+}
+END_TEST
+
+START_TEST(test_adam_zero_betas)
+{
+    /* beta1 = beta2 = 0: m = g, v = g^2, no bias correction, so each step
+     * moves by lr g / (|g| + eps). */
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_adam opt;
+    ck_assert_int_eq(tg_adam_init(&opt, &ps, 0.1, 0.0, 0.0, 0.5, 0.0, false), TG_OK);
+    double want[3];
+    memcpy(want, ref_p0, sizeof want);
+    for (int t = 0; t < 3; t++) {
+        set_grad(p, ref_grads[t]);
+        ck_assert_int_eq(tg_adam_step(&opt), TG_OK);
+        for (int i = 0; i < 3; i++) {
+            double g = ref_grads[t][i];
+            want[i] -= 0.1 * g / (fabs(g) + 0.5);
+            assert_rel(tgt_at(p, i), want[i], 1e-14, "adam b=0", t, i);
+            ck_assert_double_eq(tgt_at(opt.m[0], i), g);
+            ck_assert_double_eq(tgt_at(opt.v[0], i), g * g);
+        }
+    }
+    tg_adam_free(&opt);
+    tg_free(p);
+}
+END_TEST
+
+START_TEST(test_state_is_per_parameter)
+{
+    /* With a second parameter of another shape in front, the (3,) one
+     * still follows PyTorch's numbers: each has its own moments. */
+    tg_params ps = {0};
+    tg_tensor *q = tg_full(F64, TG_SHAPE(2, 2), 1.0);
+    tg_tensor *p = tg_from_array(F64, TG_SHAPE(3), ref_p0);
+    ck_assert_int_eq(tg_params_add(&ps, "q", q), TG_OK);
+    ck_assert_int_eq(tg_params_add(&ps, "p", p), TG_OK);
+    tg_adam opt;
+    ck_assert_int_eq(tg_adam_init(&opt, &ps, 0.01, 0.9, 0.999, 1e-8, 0.1, true), TG_OK);
+    tgt_assert_shape(opt.m[0], 2, (const int64_t[]){2, 2});
+    tgt_assert_shape(opt.v[1], 1, (const int64_t[]){3});
+    tg_tape *T = tg_tape_new();
+    tg_tensor *c = tg_from_array(F64, TG_SHAPE(2, 2), (const double[]){5, -5, 5, -5});
+    for (int t = 0; t < 3; t++) {
+        set_grad(p, ref_grads[t]);
+        tg_tape_reset(T);
+        tg_zero_grad(q);
+        ck_assert_int_eq(tg_backward(T, tg_ad_sum(T, tg_ad_mul(T, q, c))), TG_OK);
+        ck_assert_int_eq(tg_adam_step(&opt), TG_OK);
+        for (int i = 0; i < 3; i++)
+            assert_rel(tgt_at(p, i), ref_adamw[t][i], 1e-12, "adamw p", t, i);
+    }
+    /* A constant gradient makes m_hat = g and v_hat = g^2: q decays, then
+     * moves by lr g / (|g| + eps) each step. */
+    double q1 = 1.0;
+    for (int t = 0; t < 3; t++)
+        q1 = q1 * (1 - 0.01 * 0.1) + 0.01 * 5 / (5 + 1e-8);
+    assert_rel(tgt_at(q, 1), q1, 1e-12, "adamw q", 2, 1);
+    ck_assert(tgt_at(q, 0) < 1.0);
+    tg_tape_free(T);
+    tg_adam_free(&opt);
+    tg_free(c);
+    tg_free(p);
+    tg_free(q);
+}
+END_TEST
+
+START_TEST(test_adam_trains_an_mlp)
+{
+    /* Adam on every parameter of a float32 MLP lowers a cross-entropy. */
+    tg_rng rng;
+    tg_rng_seed(&rng, 12);
+    tg_mlp net;
+    ck_assert_int_eq(tg_mlp_init(&net, 3, (const int64_t[]){6, 8, 3}, TG_ACT_TANH, F32, &rng),
+                     TG_OK);
+    tg_params ps = {0};
+    ck_assert_int_eq(tg_mlp_params(&net, &ps), TG_OK);
+    tg_adam opt;
+    ck_assert_int_eq(tg_adam_init(&opt, &ps, 0.01, 0.9, 0.999, 1e-8, 0.0, false), TG_OK);
+    tg_tensor *x = tg_randn(&rng, F32, TG_SHAPE(12, 6));
+    int32_t labels[12] = {0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2};
+    tg_tape *T = tg_tape_new();
+    double first = 0, loss_v = 0;
+    for (int step = 0; step < 300; step++) {
+        tg_tape_reset(T);
+        tg_tensor *loss = tg_loss_cross_entropy(T, tg_mlp_forward(T, &net, x), labels);
+        tg_params_zero_grad(&ps);
+        ck_assert_int_eq(tg_backward(T, loss), TG_OK);
+        ck_assert_int_eq(tg_adam_step(&opt), TG_OK);
+        loss_v = scalar_value(loss);
+        if (step == 0)
+            first = loss_v;
+    }
+    ck_assert_msg(loss_v < 0.25 * first, "loss %g from %g", loss_v, first);
+    tg_tape_reset(T);
+    ck_assert_double_eq(tg_accuracy(tg_mlp_forward(T, &net, x), labels), 1.0);
+    tg_tape_free(T);
+    tg_adam_free(&opt);
+    tg_mlp_free(&net);
+    tg_free(x);
+}
+END_TEST
+
+/* ---- the in-place contract --------------------------------------------------- */
+
+START_TEST(test_state_allocated_at_init)
+{
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_sgd sgd;
+    ck_assert_int_eq(tg_sgd_init(&sgd, &ps, 0.1, 0.0, 0.0, false), TG_OK);
+    ck_assert_ptr_null(sgd.buf[0]); /* plain SGD keeps no state */
+    tg_sgd_free(&sgd);
+    ck_assert_int_eq(tg_sgd_init(&sgd, &ps, 0.1, 0.5, 0.0, false), TG_OK);
+    ck_assert_ptr_nonnull(sgd.buf[0]);
+    ck_assert_int_eq(tg_numel(sgd.buf[0]), 3);
+    ck_assert_double_eq(tgt_at(sgd.buf[0], 1), 0.0);
+    tg_adam adam;
+    ck_assert_int_eq(tg_adam_init(&adam, &ps, 0.1, 0.9, 0.99, 1e-8, 0.0, false), TG_OK);
+    ck_assert_ptr_nonnull(adam.m[0]);
+    ck_assert_ptr_nonnull(adam.v[0]);
+    ck_assert_ptr_null(adam.m[1]);
+
+    /* Steps allocate nothing. */
+    set_grad(p, ref_grads[0]);
+    long allocs = tgt_stats.allocs, calls = tgt_stats.calls;
+    ck_assert_int_eq(tg_sgd_step(&sgd), TG_OK);
+    ck_assert_int_eq(tg_adam_step(&adam), TG_OK);
+    ck_assert_int_eq(tgt_stats.allocs, allocs);
+    ck_assert_int_eq(tgt_stats.calls, calls);
+    tg_sgd_free(&sgd);
+    tg_adam_free(&adam);
+    ck_assert_ptr_null(adam.params);
+    tg_sgd_free(NULL);
+    tg_adam_free(NULL);
+    tg_free(p);
+}
+END_TEST
+
+START_TEST(test_step_bumps_version)
+{
+    /* A tape that recorded p before the step must refuse to differentiate
+     * through the changed value. */
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_sgd opt;
+    ck_assert_int_eq(tg_sgd_init(&opt, &ps, 0.1, 0.0, 0.0, false), TG_OK);
+    set_grad(p, ref_grads[0]);
+    tg_tape *T = tg_tape_new();
+    tg_tensor *loss = tg_ad_sum(T, tg_ad_mul(T, p, p));
+    ck_assert_ptr_nonnull(loss);
+    ck_assert_int_eq(tg_sgd_step(&opt), TG_OK);
+    ck_assert_int_eq(tg_backward(T, loss), TG_ERR_TAPE);
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "modified in place");
+    tg_tape_free(T);
+    tg_sgd_free(&opt);
+    tg_free(p);
+}
+END_TEST
+
+START_TEST(test_params_without_grad_are_skipped)
+{
+    tg_params ps = {0};
+    tg_tensor *a = tg_from_array(F64, TG_SHAPE(3), ref_p0);
+    tg_tensor *b = tg_from_array(F64, TG_SHAPE(3), ref_p0);
+    ck_assert_int_eq(tg_params_add(&ps, "a", a), TG_OK);
+    ck_assert_int_eq(tg_params_add(&ps, "b", b), TG_OK);
+    set_grad(a, ref_grads[0]);
+    ck_assert_ptr_null(tg_grad(b));
+    tg_adam adam;
+    ck_assert_int_eq(tg_adam_init(&adam, &ps, 0.01, 0.9, 0.999, 1e-8, 0.5, true), TG_OK);
+    ck_assert_int_eq(tg_adam_step(&adam), TG_OK);
+    tg_sgd sgd;
+    ck_assert_int_eq(tg_sgd_init(&sgd, &ps, 0.1, 0.9, 0.5, false), TG_OK);
+    ck_assert_int_eq(tg_sgd_step(&sgd), TG_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_double_eq(tgt_at(b, i), ref_p0[i]); /* not even decayed */
+        ck_assert(tgt_at(a, i) != ref_p0[i]);
+        ck_assert_double_eq(tgt_at(adam.m[1], i), 0.0);
+        ck_assert_double_eq(tgt_at(sgd.buf[1], i), 0.0);
+    }
+    tg_adam_free(&adam);
+    tg_sgd_free(&sgd);
+    tg_free(a);
+    tg_free(b);
+}
+END_TEST
+
+START_TEST(test_lr_zero_keeps_parameters)
+{
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_sgd sgd;
+    ck_assert_int_eq(tg_sgd_init(&sgd, &ps, 0.0, 0.9, 0.0, false), TG_OK);
+    set_grad(p, ref_grads[1]);
+    ck_assert_int_eq(tg_sgd_step(&sgd), TG_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_double_eq(tgt_at(p, i), ref_p0[i]);
+        ck_assert_double_eq(tgt_at(sgd.buf[0], i), ref_grads[1][i]); /* buf = g */
+    }
+    tg_sgd_free(&sgd);
+    tg_free(p);
+}
+END_TEST
+
+/* The chapter's fit: y = 3x^2 + 2 from w = b = 0, by SGD then by Adam. */
+static void fit_quadratic(bool adam)
+{
+    tg_tensor *x = tg_linspace(F64, -1.0, 1.0, 50);
+    tg_tensor *x2 = tg_pow_scalar(x, 2.0);
+    tg_tensor *y3 = tg_mul_scalar(x2, 3.0);
+    tg_tensor *y = tg_add_scalar(y3, 2.0);
+    tg_quadratic m;
+    ck_assert_int_eq(tg_quadratic_init(&m, F64, 0.0, 0.0), TG_OK);
+    tg_params ps = {0};
+    ck_assert_int_eq(tg_quadratic_params(&m, &ps), TG_OK);
+    tg_sgd sgd;
+    tg_adam ad;
+    if (adam)
+        ck_assert_int_eq(tg_adam_init(&ad, &ps, 0.05, 0.9, 0.999, 1e-8, 0.0, false), TG_OK);
+    else
+        ck_assert_int_eq(tg_sgd_init(&sgd, &ps, 0.02, 0.9, 0.0, false), TG_OK);
+    tg_tape *T = tg_tape_new();
+    for (int step = 0; step < 2000; step++) {
+        tg_tape_reset(T);
+        tg_tensor *loss = tg_loss_mse(T, tg_quadratic_forward(T, &m, x), y);
+        ck_assert_int_eq(tg_params_zero_grad(&ps), TG_OK);
+        ck_assert_int_eq(tg_backward(T, loss), TG_OK);
+        ck_assert_int_eq(adam ? tg_adam_step(&ad) : tg_sgd_step(&sgd), TG_OK);
+    }
+    ck_assert_double_eq_tol(tgt_at(m.w, 0), 3.0, 1e-3);
+    ck_assert_double_eq_tol(tgt_at(m.b, 0), 2.0, 1e-3);
+    tg_tape_free(T);
+    if (adam)
+        tg_adam_free(&ad);
+    else
+        tg_sgd_free(&sgd);
+    tg_quadratic_free(&m);
+    tg_free(x);
+    tg_free(x2);
+    tg_free(y3);
+    tg_free(y);
+}
+
+START_TEST(test_fit_quadratic_sgd) { fit_quadratic(false); }
+END_TEST
+
+START_TEST(test_fit_quadratic_adam) { fit_quadratic(true); }
+END_TEST
+
+/* ---- errors ------------------------------------------------------------------------ */
+
+START_TEST(test_sgd_init_errors)
+{
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_sgd o;
+    ck_assert_int_eq(tg_sgd_init(NULL, &ps, 0.1, 0, 0, false), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_sgd_init: optimiser is NULL");
+    ck_assert_int_eq(tg_sgd_init(&o, NULL, 0.1, 0, 0, false), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_sgd_init: parameter list is NULL");
+    ck_assert_int_eq(tg_sgd_init(&o, &ps, -0.1, 0, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_sgd_init: lr = -0.1 must be");
+    ck_assert_int_eq(tg_sgd_init(&o, &ps, NAN, 0, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "lr = nan");
+    ck_assert_int_eq(tg_sgd_init(&o, &ps, 0.1, -0.5, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "momentum = -0.5");
+    ck_assert_int_eq(tg_sgd_init(&o, &ps, 0.1, 0.9, -1, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "weight_decay = -1");
+    ck_assert_int_eq(tg_sgd_init(&o, &ps, 0.1, 0.0, 0, true), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "Nesterov momentum needs momentum > 0");
+    ck_assert_ptr_null(o.params); /* left zeroed: freeing is safe */
+    tg_sgd_free(&o);
+    tg_free(p);
+}
+END_TEST
+
+START_TEST(test_adam_init_errors)
+{
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    tg_adam o;
+    ck_assert_int_eq(tg_adam_init(NULL, &ps, 0.1, 0.9, 0.99, 1e-8, 0, false), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_adam_init: optimiser is NULL");
+    ck_assert_int_eq(tg_adam_init(&o, NULL, 0.1, 0.9, 0.99, 1e-8, 0, false), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "parameter list is NULL");
+    ck_assert_int_eq(tg_adam_init(&o, &ps, -1, 0.9, 0.99, 1e-8, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_adam_init: lr = -1");
+    ck_assert_int_eq(tg_adam_init(&o, &ps, 0.1, 1.0, 0.99, 1e-8, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "beta1 = 1 is outside [0, 1)");
+    ck_assert_int_eq(tg_adam_init(&o, &ps, 0.1, 0.9, -0.1, 1e-8, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "beta2 = -0.1 is outside [0, 1)");
+    ck_assert_int_eq(tg_adam_init(&o, &ps, 0.1, 0.9, 0.99, -1e-8, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "eps = -1e-08");
+    ck_assert_int_eq(tg_adam_init(&o, &ps, 0.1, 0.9, 0.99, 1e-8, INFINITY, true), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "weight_decay = inf");
+    ck_assert_ptr_null(o.params);
+    tg_adam_free(&o);
+    tg_free(p);
+}
+END_TEST
+
+START_TEST(test_step_errors)
+{
+    tg_sgd s;
+    tg_adam a;
+    memset(&s, 0, sizeof s);
+    memset(&a, 0, sizeof a);
+    ck_assert_int_eq(tg_sgd_step(NULL), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_sgd_step: optimiser is NULL");
+    ck_assert_int_eq(tg_adam_step(NULL), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_adam_step: optimiser is NULL");
+    ck_assert_int_eq(tg_sgd_step(&s), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_sgd_step: optimiser is not initialised");
+    ck_assert_int_eq(tg_adam_step(&a), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_adam_step: optimiser is not initialised");
+
+    /* A parameter added after init has no state: the step refuses, and
+     * changes nothing (the first parameter is untouched too). */
+    tg_params ps;
+    tg_tensor *p = make_param(&ps, F64);
+    ck_assert_int_eq(tg_adam_init(&a, &ps, 0.1, 0.9, 0.99, 1e-8, 0, false), TG_OK);
+    ck_assert_int_eq(tg_sgd_init(&s, &ps, 0.1, 0.9, 0, false), TG_OK);
+    tg_tensor *q = tg_zeros(F64, TG_SHAPE(2));
+    ck_assert_int_eq(tg_params_add(&ps, "late", q), TG_OK);
+    set_grad(p, ref_grads[0]);
+    ck_assert_int_eq(tg_adam_step(&a), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_adam_step: parameter \"late\" was added to the list after init");
+    ck_assert_int_eq(tg_sgd_step(&s), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_sgd_step: parameter \"late\" was added");
+    for (int i = 0; i < 3; i++)
+        ck_assert_double_eq(tgt_at(p, i), ref_p0[i]);
+    ck_assert_int_eq(a.steps, 0);
+    tg_adam_free(&a);
+    tg_sgd_free(&s);
+    /* Plain SGD has no state, so a late parameter is fine. */
+    ck_assert_int_eq(tg_sgd_init(&s, &ps, 0.1, 0.0, 0, false), TG_OK);
+    tg_tensor *r = tg_zeros(F64, TG_SHAPE(1));
+    ck_assert_int_eq(tg_params_add(&ps, "later", r), TG_OK);
+    ck_assert_int_eq(tg_sgd_step(&s), TG_OK);
+    assert_rel(tgt_at(p, 0), ref_sgd[0][0], 1e-15, "late sgd", 0, 0);
+    tg_sgd_free(&s);
+    tg_free(p);
+    tg_free(q);
+    tg_free(r);
+}
+END_TEST
+
+START_TEST(test_non_contiguous_parameter)
+{
+    tg_tensor *base = tg_zeros(F64, TG_SHAPE(2, 3));
+    tg_tensor *view = tg_transpose(base, 0, 1);
+    tg_params ps = {0};
+    ck_assert_int_eq(tg_params_add(&ps, "t", view), TG_OK);
+    tg_sgd s;
+    tg_adam a;
+    ck_assert_int_eq(tg_sgd_init(&s, &ps, 0.1, 0.9, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_sgd_init: parameter \"t\" is not contiguous");
+    ck_assert_int_eq(tg_adam_init(&a, &ps, 0.1, 0.9, 0.99, 1e-8, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_adam_init: parameter \"t\" is not contiguous");
+    ps.count = -3;
+    ck_assert_int_eq(tg_sgd_init(&s, &ps, 0.1, 0.9, 0, false), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "count -3");
+    tg_free(view);
+    tg_free(base);
+}
+END_TEST
+
+START_TEST(test_init_allocation_failures)
+{
+    /* Every allocation of init may fail: NOMEM, nothing leaks, and the
+     * optimiser is left zeroed. */
+    tg_params ps = {0};
+    tg_tensor *a = tg_zeros(F64, TG_SHAPE(4));
+    tg_tensor *b = tg_zeros(F32, TG_SHAPE(2, 2));
+    ck_assert_int_eq(tg_params_add(&ps, "a", a), TG_OK);
+    ck_assert_int_eq(tg_params_add(&ps, "b", b), TG_OK);
+    int failures = 0;
+    for (long k = 1;; k++) {
+        tg_adam o;
+        tgt_stats.calls = 0;
+        tgt_stats.fail_at = k;
+        long live = tgt_stats.live_blocks;
+        int rc = tg_adam_init(&o, &ps, 0.1, 0.9, 0.99, 1e-8, 0, false);
+        tgt_stats.fail_at = 0;
+        if (rc == TG_OK) {
+            tg_adam_free(&o);
+            break;
+        }
+        failures++;
+        ck_assert_int_eq(rc, TG_ERR_NOMEM);
+        ck_assert_ptr_null(o.m[0]);
+        ck_assert_int_eq(tgt_stats.live_blocks, live);
+    }
+    ck_assert_int_ge(failures, 4); /* m and v for two parameters */
+    tg_free(a);
+    tg_free(b);
+}
+END_TEST
+
+Suite *test_optim_suite(void); /* called by the generated runner */
+Suite *test_optim_suite(void)
+{
+    Suite *s = suite_create("optim");
+    TCase *tc = tgt_tcase("formulas");
+    tcase_add_test(tc, test_sgd_plain);
+    tcase_add_test(tc, test_sgd_momentum);
+    tcase_add_test(tc, test_sgd_nesterov_weight_decay);
+    tcase_add_test(tc, test_adam_l2);
+    tcase_add_test(tc, test_adamw);
+    tcase_add_test(tc, test_adam_first_step_is_lr_sign);
+    tcase_add_test(tc, test_float32_parameters);
+    tcase_add_test(tc, test_sgd_weight_decay_only);
+    tcase_add_test(tc, test_adam_zero_betas);
+    tcase_add_test(tc, test_state_is_per_parameter);
+    suite_add_tcase(s, tc);
+
+    tc = tgt_tcase("in place");
+    tcase_add_test(tc, test_state_allocated_at_init);
+    tcase_add_test(tc, test_step_bumps_version);
+    tcase_add_test(tc, test_params_without_grad_are_skipped);
+    tcase_add_test(tc, test_lr_zero_keeps_parameters);
+    tcase_add_test(tc, test_fit_quadratic_sgd);
+    tcase_add_test(tc, test_fit_quadratic_adam);
+    tcase_add_test(tc, test_adam_trains_an_mlp);
+    suite_add_tcase(s, tc);
+
+    tc = tgt_tcase("errors");
+    tcase_add_test(tc, test_sgd_init_errors);
+    tcase_add_test(tc, test_adam_init_errors);
+    tcase_add_test(tc, test_step_errors);
+    tcase_add_test(tc, test_non_contiguous_parameter);
+    tcase_add_test(tc, test_init_allocation_failures);
+    suite_add_tcase(s, tc);
+    return s;
+}
