@@ -361,7 +361,7 @@ static int parse_header(const npy_src *src, const char *h, size_t n,
 static tg_tensor *load_image(const npy_src *src, const unsigned char *buf,
                              size_t len)
 {
-    size_t start, hlen;
+    size_t start = 0, hlen = 0;
     npy_info info;
     if (parse_prefix(src, buf, len, len, &start, &hlen) ||
         parse_header(src, (const char *)buf + start, hlen,
@@ -413,7 +413,7 @@ static tg_tensor *load_file(const npy_src *src, FILE *f)
 
     unsigned char prefix[12];
     size_t avail = total < sizeof prefix ? total : sizeof prefix;
-    size_t start, hlen;
+    size_t start = 0, hlen = 0;
     if (read_exact(src, f, prefix, avail) ||
         parse_prefix(src, prefix, avail, total, &start, &hlen))
         return NULL;

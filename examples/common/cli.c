@@ -1,0 +1,165 @@
+/* cli.c - parses the chapter examples' flags. Every number must be the
+ * whole argument (no trailing text, no leading blanks), finite and in range;
+ * a bad flag is reported with the usage text and exit status 2. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ex_usage(const char *stage, FILE *f)
+{
+    fprintf(f,
+            "usage: %s [--iters N] [--lr F] [--n N] [--seed S] [--plot FILE]\n"
+            "       %*s [--quiet] [--help]\n"
+            "\n"
+            "Fits y = w*x^2 + b to the chapter's data, x = linspace(-1, 1, n) and\n"
+            "y = 3*x^2 + 2 + 0.2*rand(n), by plain gradient descent on the loss\n"
+            "0.5*sum((w*x^2 + b - y)^2).\n"
+            "\n"
+            "  --iters N    gradient-descent steps, 0..%ld (default 800)\n"
+            "  --lr F       learning rate, finite and > 0 (default 0.001)\n"
+            "  --n N        number of points, 2..%ld (default 100)\n"
+            "  --seed S     NumPy seed, 0..4294967295 (default 100)\n"
+            "  --plot FILE  the fit figure, SVG (default %s.svg); the loss curve\n"
+            "               goes next to it as STEM_loss.svg\n"
+            "  --quiet      print only the two result lines (figures are still written)\n"
+            "  --help       print this text and exit\n"
+            "\n"
+            "Output: 'init w=W b=B' before training; unless --quiet, the loss every\n"
+            "100 steps and where the figures went; last 'w=W b=B loss=L', where L\n"
+            "is the loss of the last forward pass (before the last update), or nan\n"
+            "with --iters 0. Exit status: 0 ok, 1 runtime error, 2 bad flags.\n",
+            stage, (int)strlen(stage), "", EX_MAX_ITERS, EX_MAX_POINTS, stage);
+}
+
+/* A whole-string integer in [lo, hi]. */
+static bool parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A whole-string finite double > 0. strtod also accepts "inf" and "nan",
+ * which isfinite rejects; an underflow to 0 sets ERANGE. */
+static bool parse_positive(const char *s, double *out)
+{
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(v) || v <= 0.0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int usage_error(const char *stage, const char *flag, const char *what,
+                       const char *value)
+{
+    if (value)
+        fprintf(stderr, "%s: %s: '%s' %s\n", stage, flag, value, what);
+    else
+        fprintf(stderr, "%s: %s: %s\n", stage, flag, what);
+    ex_usage(stage, stderr);
+    return 2;
+}
+
+/* plot minus a trailing ".svg", then "_loss.svg". */
+static void loss_path(const char *plot, char *out, size_t cap)
+{
+    size_t len = strlen(plot);
+    const char *ext = ".svg";
+    size_t stem = len;
+    if (len > 4 && strcmp(plot + len - 4, ext) == 0)
+        stem = len - 4;
+    snprintf(out, cap, "%.*s_loss.svg", (int)stem, plot);
+}
+
+int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
+{
+    memset(o, 0, sizeof *o);
+    o->stage = stage;
+    o->iters = 800;
+    o->lr = 0.001;
+    o->n = 100;
+    o->seed = 100;
+    snprintf(o->plot, sizeof o->plot, "%s.svg", stage);
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            ex_usage(stage, stdout);
+            return 0;
+        }
+        if (strcmp(arg, "--quiet") == 0) {
+            o->quiet = true;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            return usage_error(stage, arg, "unexpected argument", NULL);
+
+        /* The flag's name, and its value after '=' or in the next argument. */
+        char name[32];
+        const char *eq = strchr(arg, '=');
+        size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (nlen >= sizeof name)
+            return usage_error(stage, arg, "unknown flag", NULL);
+        memcpy(name, arg, nlen);
+        name[nlen] = '\0';
+        bool known = strcmp(name, "--iters") == 0 || strcmp(name, "--lr") == 0 ||
+                     strcmp(name, "--n") == 0 || strcmp(name, "--seed") == 0 ||
+                     strcmp(name, "--plot") == 0;
+        if (!known)
+            return usage_error(stage, name, "unknown flag", NULL);
+        const char *val;
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
+                return usage_error(stage, name, "missing value", NULL);
+            val = argv[++i];
+        }
+
+        long long v;
+        if (strcmp(name, "--iters") == 0) {
+            if (!parse_int(val, 0, EX_MAX_ITERS, &v))
+                return usage_error(stage, name,
+                                   "is not an integer in 0..10000000", val);
+            o->iters = (long)v;
+        } else if (strcmp(name, "--n") == 0) {
+            if (!parse_int(val, 2, EX_MAX_POINTS, &v))
+                return usage_error(stage, name,
+                                   "is not an integer in 2..10000000", val);
+            o->n = (long)v;
+        } else if (strcmp(name, "--seed") == 0) {
+            if (!parse_int(val, 0, 4294967295LL, &v))
+                return usage_error(stage, name,
+                                   "is not an integer in 0..4294967295", val);
+            o->seed = (uint32_t)v;
+        } else if (strcmp(name, "--lr") == 0) {
+            if (!parse_positive(val, &o->lr))
+                return usage_error(stage, name, "is not a finite number > 0",
+                                   val);
+        } else { /* --plot */
+            /* Room for the "_loss.svg" that the loss curve's name adds. */
+            if (*val == '\0')
+                return usage_error(stage, name, "empty file name", NULL);
+            if (strlen(val) + 10 > sizeof o->plot)
+                return usage_error(stage, name, "file name too long", NULL);
+            snprintf(o->plot, sizeof o->plot, "%s", val);
+        }
+    }
+    loss_path(o->plot, o->loss_plot, sizeof o->loss_plot);
+    return -1;
+}

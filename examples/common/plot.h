@@ -1,0 +1,59 @@
+/* plot.h - a small SVG writer for the examples' figures: points and lines
+ * on linear or log axes, ticks, axis labels, a title and a legend. No
+ * dependency beyond the C library.
+ *
+ *     ex_plot p = ex_plot_new("fit", "x", "y", -1, 1, 2, 6);
+ *     ex_plot_add(&p, "true", "#1f77b4", EX_POINTS, x, y, n);
+ *     ex_plot_add(&p, "predict", "#d62728", EX_LINE, x, pred, n);
+ *     if (ex_plot_write(&p, "fit.svg") != 0)
+ *         perror("fit.svg");
+ *
+ * The series are borrowed: their arrays must live until ex_plot_write.
+ * Values outside the axes' ranges are clipped; non-finite values are
+ * skipped (a line is broken there). Series longer than EX_PLOT_MAX_MARKS
+ * are thinned to about that many evenly spaced samples (always keeping
+ * the last), so a figure of ten million points stays a small file.
+ */
+#ifndef EX_PLOT_H
+#define EX_PLOT_H
+
+#include <stdbool.h>
+
+#define EX_PLOT_MAX_SERIES 4
+#define EX_PLOT_MAX_MARKS 2000
+
+typedef enum ex_mark { EX_POINTS, EX_LINE } ex_mark;
+
+typedef enum ex_legend_pos {
+    EX_LEGEND_TOP_LEFT, EX_LEGEND_TOP_CENTER, EX_LEGEND_TOP_RIGHT
+} ex_legend_pos;
+
+typedef struct ex_series {
+    const char *label;  /* legend text; NULL leaves it out of the legend */
+    const char *color;  /* any SVG colour: "#d62728", "red" */
+    ex_mark mark;
+    const double *x, *y; /* (n,) each */
+    long n;
+} ex_series;
+
+typedef struct ex_plot {
+    const char *title, *xlabel, *ylabel;
+    double xmin, xmax, ymin, ymax; /* the axes' ranges */
+    bool logy;                     /* log10 y axis (needs 0 < ymin < ymax) */
+    ex_legend_pos legend;
+    int nseries;
+    ex_series series[EX_PLOT_MAX_SERIES];
+} ex_plot;
+
+/* A plot with no series, linear axes and the legend at the top right. */
+ex_plot ex_plot_new(const char *title, const char *xlabel, const char *ylabel,
+                    double xmin, double xmax, double ymin, double ymax);
+/* Appends a series; returns 0, or -1 when EX_PLOT_MAX_SERIES are in use. */
+int ex_plot_add(ex_plot *p, const char *label, const char *color, ex_mark mark,
+                const double *x, const double *y, long n);
+/* Writes the figure to path. Returns 0, or -1 with errno set when the file
+ * cannot be written, or with errno = EINVAL for empty or reversed ranges
+ * (or a log axis that does not start above 0). */
+int ex_plot_write(const ex_plot *p, const char *path);
+
+#endif /* EX_PLOT_H */
