@@ -49,6 +49,9 @@ struct tg_tape {
 /* Output tensor for an op: on the tape's arena, or on the heap if T is NULL. */
 tg_tensor *tga__new(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
                     const int64_t *shape);
+/* The same for a shape known to be valid (made from checked inputs). */
+tg_tensor *tga__new_like(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
+                         const int64_t *shape);
 /* A tensor holding a view's geometry: arena header, or heap view if T NULL. */
 tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view);
 /* Checks that an input may be used on T (not from another tape/generation). */

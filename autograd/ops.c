@@ -46,11 +46,10 @@ static tg_tensor *binary(tg_tape *T, const char *fn, int op, tg_binop kop,
     int64_t shape[TG_MAX_DIMS];
     if (tg__broadcast_shape(fn, a, b, &nd, shape))
         return NULL;
-    tg_tensor *out = tga__new(T, fn, a->dtype, nd, shape);
+    tg_tensor *out = tga__new_like(T, fn, a->dtype, nd, shape);
     if (!out)
         return NULL;
-    if (tg__binary(fn, kop, out, a, b))
-        return discard(T, out);
+    tg__binary_kernel(kop, out, a, b); /* operands checked above */
     return finish(T, fn, op, out, a, b, NULL);
 }
 
@@ -77,7 +76,7 @@ static tg_tensor *scalar_op(tg_tape *T, const char *fn, int op, tg_binop kop,
 {
     if (!a || tga__check_input(T, fn, a))
         return NULL;
-    tg_tensor *out = tga__new(T, fn, a->dtype, a->ndim, a->shape);
+    tg_tensor *out = tga__new_like(T, fn, a->dtype, a->ndim, a->shape);
     if (!out)
         return NULL;
     if (tg__binary_scalar(fn, kop, out, a, s, scalar_first))
@@ -102,11 +101,10 @@ static tg_tensor *unary(tg_tape *T, const char *fn, int op, tg_unop kop,
 {
     if (!a || tga__check_input(T, fn, a))
         return NULL;
-    tg_tensor *out = tga__new(T, fn, a->dtype, a->ndim, a->shape);
+    tg_tensor *out = tga__new_like(T, fn, a->dtype, a->ndim, a->shape);
     if (!out)
         return NULL;
-    if (tg__unary(fn, kop, out, a))
-        return discard(T, out);
+    tg__unary_kernel(kop, out, a);
     if (op == TGA_OP_COUNT) /* not differentiable */
         return out;
     return finish(T, fn, op, out, a, NULL, NULL);
@@ -128,7 +126,7 @@ tg_tensor *tg_ad_detach(tg_tape *T, tg_tensor *a)
     const char *fn = "tg_ad_detach";
     if (!a || tga__check_input(T, fn, a))
         return NULL;
-    tg_tensor *out = tga__new(T, fn, a->dtype, a->ndim, a->shape);
+    tg_tensor *out = tga__new_like(T, fn, a->dtype, a->ndim, a->shape);
     if (out && tg__copy(fn, out, a))
         return discard(T, out);
     return out;
@@ -148,7 +146,7 @@ static tg_tensor *reduce(tg_tape *T, const char *fn, int op, int kind,
             return NULL;
         tg__reduced_shape(a, ax, keepdims, &nd, shape);
     }
-    tg_tensor *out = tga__new(T, fn, a->dtype, nd, shape);
+    tg_tensor *out = tga__new_like(T, fn, a->dtype, nd, shape);
     if (!out)
         return NULL;
     if (tg__reduce(fn, kind, out, a, ax))
@@ -191,7 +189,7 @@ tg_tensor *tg_ad_matmul(tg_tape *T, tg_tensor *a, tg_tensor *b)
     int64_t shape[TG_MAX_DIMS];
     if (tg__matmul_shape(fn, a, b, &nd, shape))
         return NULL;
-    tg_tensor *out = tga__new(T, fn, a->dtype, nd, shape);
+    tg_tensor *out = tga__new_like(T, fn, a->dtype, nd, shape);
     if (!out)
         return NULL;
     if (tg__matmul(fn, out, a, b))
@@ -346,7 +344,7 @@ static tg_tensor *unbroadcast(tg_tape *T, tg_tensor *g, const tg_tensor *x)
 static tg_tensor *argmax_mask(tg_tape *T, const tg_tensor *a, int axis)
 {
     const char *fn = "tg_ad_max (backward)";
-    tg_tensor *mask = tga__new(T, fn, a->dtype, a->ndim, a->shape);
+    tg_tensor *mask = tga__new_like(T, fn, a->dtype, a->ndim, a->shape);
     if (!mask || tg_fill(mask, 0.0))
         return discard(T, mask);
     if (a->numel == 0)
@@ -355,7 +353,7 @@ static tg_tensor *argmax_mask(tg_tape *T, const tg_tensor *a, int axis)
     int64_t shape[TG_MAX_DIMS];
     if (axis >= 0)
         tg__reduced_shape(a, axis, true, &nd, shape);
-    tg_tensor *idx = tga__new(T, fn, a->dtype, nd, shape);
+    tg_tensor *idx = tga__new_like(T, fn, a->dtype, nd, shape);
     if (!idx || tg__reduce(fn, 3, idx, a, axis)) {
         discard(T, idx);
         return discard(T, mask);
@@ -441,7 +439,12 @@ int tga__backward_rule(tg_tape *T, const tg__node *n, tg_tensor *g,
         if (db)
             *gb = tg_ad_neg(T, g);
         break;
-    case TGA_MUL: /* d(ab) = b da + a db */
+    case TGA_MUL: /* d(ab) = b da + a db; d(aa) = 2a da */
+        if (a == b) {
+            r = tg_ad_mul(T, g, tg_ad_mul_scalar(T, a, 2.0));
+            db = false;
+            break;
+        }
         if (da)
             r = tg_ad_mul(T, g, b);
         if (db)

@@ -76,6 +76,17 @@ tg_tensor *tga__new(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
     return t;
 }
 
+tg_tensor *tga__new_like(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
+                         const int64_t *shape)
+{
+    if (!T)
+        return tg__new(fn, dt, ndim, shape);
+    tg_tensor *t = tg__arena_tensor_trusted(&T->arena, fn, dt, ndim, shape);
+    if (t)
+        t->tape_id = T->id;
+    return t;
+}
+
 tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view)
 {
     if (!T)
@@ -109,7 +120,12 @@ tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
         tg__oom(fn);
         return NULL;
     }
-    memset(n, 0, sizeof *n);
+    /* Fields are set one by one: the record is large and this is hot. */
+    n->walk = 0;
+    n->gout = NULL;
+    n->s = 0;
+    n->axis = 0;
+    n->keepdims = false;
     n->prev = T->last;
     n->op = op;
     n->nin = b ? 2 : 1;

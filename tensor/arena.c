@@ -104,6 +104,15 @@ tg_tensor *tg__arena_tensor(tg__arena *a, const char *fn, tg_dtype dt, int ndim,
     int64_t n;
     if (tg__check_shape(fn, ndim, shape, dt, &n))
         return NULL;
+    return tg__arena_tensor_trusted(a, fn, dt, ndim, shape);
+}
+
+tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
+                                    int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int k = 0; k < ndim; k++)
+        n *= shape[k];
     size_t nbytes = (size_t)n * tg_dtype_size(dt);
     /* Header, storage and data in one bump. */
     size_t hdr = align_up(sizeof(tg_tensor)) + align_up(sizeof(tg__storage));

@@ -82,7 +82,7 @@ static inline float sigmoid_f(float x)
         }                                                                      \
     } while (0)
 
-static void bin_f64(int op, double s, int64_t n, const double *a, int64_t sa,
+TG_CLONES static void bin_f64(int op, double s, int64_t n, const double *a, int64_t sa,
                     const double *b, int64_t sb, double *o, int64_t so)
 {
     switch (op) {
@@ -104,7 +104,7 @@ static void bin_f64(int op, double s, int64_t n, const double *a, int64_t sa,
     }
 }
 
-static void bin_f32(int op, double s, int64_t n, const float *a, int64_t sa,
+TG_CLONES static void bin_f32(int op, double s, int64_t n, const float *a, int64_t sa,
                     const float *b, int64_t sb, float *o, int64_t so)
 {
     float sf = (float)s;
@@ -127,7 +127,7 @@ static void bin_f32(int op, double s, int64_t n, const float *a, int64_t sa,
     }
 }
 
-static void un_f64(int op, int64_t n, const double *a, int64_t sa, double *o,
+TG_CLONES static void un_f64(int op, int64_t n, const double *a, int64_t sa, double *o,
                    int64_t so)
 {
     switch (op) {
@@ -146,7 +146,7 @@ static void un_f64(int op, int64_t n, const double *a, int64_t sa, double *o,
     }
 }
 
-static void un_f32(int op, int64_t n, const float *a, int64_t sa, float *o,
+TG_CLONES static void un_f32(int op, int64_t n, const float *a, int64_t sa, float *o,
                    int64_t so)
 {
     switch (op) {
@@ -327,36 +327,61 @@ static int check_out(const char *fn, const tg_tensor *out, int ndim,
 
 static bool flat_same(const tg_tensor *x, const tg_tensor *out)
 {
-    return x->ndim == out->ndim && tg__same_shape(x, out) && tg_is_contiguous(x);
+    return tg__same_shape(x, out) && tg__contiguous(x);
 }
 
 /* ---- kernels ------------------------------------------------------------------ */
+
+/* How an operand can be walked next to a contiguous out: 1 (the same
+ * contiguous shape), 0 (one value repeated: one element, or an expanded
+ * scalar whose strides are all 0), -1 (needs the general walk). */
+static int64_t flat_stride(const tg_tensor *x, const tg_tensor *out)
+{
+    if (x->numel == 1)
+        return 0;
+    if (flat_same(x, out))
+        return 1;
+    for (int k = 0; k < x->ndim; k++)
+        if (x->strides[k] != 0 && x->shape[k] != 1)
+            return -1;
+    return 0;
+}
 
 static void binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
                           const tg_tensor *b)
 {
     if (out->numel == 0)
         return;
-    /* Fast paths: everything contiguous, or b (or a) a single element. */
-    if (tg_is_contiguous(out) && flat_same(a, out) &&
-        (flat_same(b, out) || b->numel == 1)) {
-        int64_t sb = b->numel == 1 ? 0 : 1;
-        if (out->dtype == TG_FLOAT64)
-            bin_f64(op, s, out->numel, tg_data(a), 1, tg_data(b), sb, tg_data(out), 1);
-        else
-            bin_f32(op, s, out->numel, tg_data(a), 1, tg_data(b), sb, tg_data(out), 1);
-        return;
-    }
-    if (tg_is_contiguous(out) && a->numel == 1 && flat_same(b, out)) {
-        if (out->dtype == TG_FLOAT64)
-            bin_f64(op, s, out->numel, tg_data(a), 0, tg_data(b), 1, tg_data(out), 1);
-        else
-            bin_f32(op, s, out->numel, tg_data(a), 0, tg_data(b), 1, tg_data(out), 1);
-        return;
+    if (tg__contiguous(out)) {
+        int64_t sa = flat_stride(a, out), sb = flat_stride(b, out);
+        if (sa >= 0 && sb >= 0) {
+            if (out->dtype == TG_FLOAT64)
+                bin_f64(op, s, out->numel, tg__data(a), sa, tg__data(b), sb,
+                        tg__data(out), 1);
+            else
+                bin_f32(op, s, out->numel, tg__data(a), sa, tg__data(b), sb,
+                        tg__data(out), 1);
+            return;
+        }
     }
     walk w;
     walk_init(&w, out, a, b, 3);
     run(&w, op, s, out->dtype, base_ptr(out), base_ptr(a), base_ptr(b), false);
+}
+
+static void unary_kernel(int op, tg_tensor *out, const tg_tensor *a);
+
+void tg__binary_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a,
+                       const tg_tensor *b)
+{
+    binary_kernel((int)op, 0.0, out, a, b);
+    tg__touch(out);
+}
+
+void tg__unary_kernel(tg_unop op, tg_tensor *out, const tg_tensor *a)
+{
+    unary_kernel((int)op, out, a);
+    tg__touch(out);
 }
 
 int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
@@ -413,11 +438,11 @@ static void unary_kernel(int op, tg_tensor *out, const tg_tensor *a)
 {
     if (out->numel == 0)
         return;
-    if (tg_is_contiguous(out) && flat_same(a, out)) {
+    if (tg__contiguous(out) && flat_same(a, out)) {
         if (out->dtype == TG_FLOAT64)
-            un_f64(op, out->numel, tg_data(a), 1, tg_data(out), 1);
+            un_f64(op, out->numel, tg__data(a), 1, tg__data(out), 1);
         else
-            un_f32(op, out->numel, tg_data(a), 1, tg_data(out), 1);
+            un_f32(op, out->numel, tg__data(a), 1, tg__data(out), 1);
         return;
     }
     walk w;

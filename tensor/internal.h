@@ -22,7 +22,7 @@ enum { TG__ARENA = 1u }; /* header and storage belong to an arena */
 struct tg_tensor {
     tg_dtype dtype;
     int ndim;
-    int64_t shape[TG_MAX_DIMS];
+    int64_t shape[TG_MAX_DIMS];   /* entries past ndim are unspecified */
     int64_t strides[TG_MAX_DIMS]; /* in elements, may be 0 or negative */
     int64_t offset;               /* in elements */
     int64_t numel;
@@ -34,6 +34,17 @@ struct tg_tensor {
     void *node;       /* the tape record that produced this tensor, or NULL */
     uint64_t tape_id; /* which tape generation produced it (0: none) */
 };
+
+/* Hot loops are compiled twice, for the baseline ISA and for AVX2, and the
+ * loader picks one at run time: the default build stays portable. Both
+ * clones do the same IEEE operations (no FMA contraction under -std=c11),
+ * so results do not depend on the machine. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&        \
+    !defined(__SANITIZE_ADDRESS__) && !defined(TG_NO_CLONES)
+#define TG_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TG_CLONES
+#endif
 
 /* ---- errors: each returns code, after formatting "fn: message" ---- */
 int tg__fail(int code, const char *fn, const char *fmt, ...)
@@ -53,7 +64,18 @@ void *tg__realloc(void *p, size_t osize, size_t nsize);
  * and byte size fit; stores the count. Reports errors under fn. */
 int tg__check_shape(const char *fn, int ndim, const int64_t *shape,
                     tg_dtype dt, int64_t *numel);
-bool tg__mul_overflows(int64_t a, int64_t b, int64_t *out);
+/* a * b into *out, or true when it overflows (sizes are never negative). */
+static inline bool tg__mul_overflows(int64_t a, int64_t b, int64_t *out)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_mul_overflow(a, b, out);
+#else
+    if (a != 0 && b > INT64_MAX / a)
+        return true;
+    *out = a * b;
+    return false;
+#endif
+}
 /* Normalises axis in [-ndim, ndim) into [0, ndim); error under fn. */
 int tg__axis(const char *fn, int axis, int ndim, int *out);
 bool tg__valid_dtype(tg_dtype dt);
@@ -70,6 +92,22 @@ tg_tensor *tg__new(const char *fn, tg_dtype dt, int ndim, const int64_t *shape);
 /* A heap header that views view->storage (refs incremented). */
 tg_tensor *tg__heap_view(const char *fn, const tg_tensor *view);
 bool tg__same_shape(const tg_tensor *a, const tg_tensor *b);
+/* Inline forms of tg_is_contiguous / tg_data for the kernels' hot paths. */
+static inline bool tg__contiguous(const tg_tensor *t)
+{
+    int64_t s = 1;
+    for (int k = t->ndim - 1; k >= 0; k--) {
+        if (t->shape[k] != 1 && t->strides[k] != s)
+            return t->numel == 0;
+        s *= t->shape[k];
+    }
+    return true;
+}
+static inline void *tg__data(const tg_tensor *t)
+{
+    return (char *)t->storage->data +
+           (size_t)t->offset * (t->dtype == TG_FLOAT64 ? 8u : 4u);
+}
 /* Marks an in-place write to t's storage. */
 static inline void tg__touch(tg_tensor *t) { t->storage->version++; }
 
@@ -91,6 +129,11 @@ int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
                         int *ndim, int64_t *shape);
 int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
                const tg_tensor *b);
+/* The kernels alone, for callers that made out themselves with the right
+ * shape and dtype and checked the operands (the tape's ops). */
+void tg__binary_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a,
+                       const tg_tensor *b);
+void tg__unary_kernel(tg_unop op, tg_tensor *out, const tg_tensor *a);
 int tg__binary_scalar(const char *fn, tg_binop op, tg_tensor *out,
                       const tg_tensor *a, double s, bool scalar_first);
 int tg__unary(const char *fn, tg_unop op, tg_tensor *out, const tg_tensor *a);
@@ -145,6 +188,10 @@ void tg__arena_free(tg__arena *a);
 /* A tensor whose header, storage and data live in the arena. */
 tg_tensor *tg__arena_tensor(tg__arena *a, const char *fn, tg_dtype dt, int ndim,
                             const int64_t *shape);
+/* The same without checking the shape: for shapes derived from tensors
+ * that exist (so their counts and byte sizes are known to fit). */
+tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
+                                    int ndim, const int64_t *shape);
 /* A header in the arena copying *view (no reference taken on storage). */
 tg_tensor *tg__arena_view(tg__arena *a, const char *fn, const tg_tensor *view);
 

@@ -194,7 +194,7 @@ static inline bool walk_next(walk *w)
         return res;                                                            \
     }                                                                          \
                                                                                \
-    static T pw_##S(const T *x, int64_t n, int64_t s)                          \
+    TG_CLONES static T pw_##S(const T *x, int64_t n, int64_t s)                \
     {                                                                          \
         if (n <= PW_BLOCK)                                                     \
             return s == 1 ? pw_block_##S(x, n, 1) : pw_block_##S(x, n, s);     \
@@ -215,7 +215,8 @@ static inline bool walk_next(walk *w)
                                                                                \
     /* r[j] += x[j] and r[j] = max(r[j], x[j]) on unit strides: in blocks */ \
     /* of 8, through restrict parameters, so that -O2 vectorises them. */      \
-    static void add_row_##S(T *restrict r, const T *restrict x, int64_t n)     \
+    TG_CLONES static void add_row_##S(T *restrict r, const T *restrict x,      \
+                                      int64_t n)                               \
     {                                                                          \
         int64_t j = 0;                                                         \
         for (; j + 8 <= n; j += 8)                                             \
@@ -225,7 +226,8 @@ static inline bool walk_next(walk *w)
             r[j] += x[j];                                                      \
     }                                                                          \
                                                                                \
-    static void max_row_##S(T *restrict r, const T *restrict x, int64_t n)     \
+    TG_CLONES static void max_row_##S(T *restrict r, const T *restrict x,      \
+                                      int64_t n)                               \
     {                                                                          \
         int64_t j = 0;                                                         \
         for (; j + 8 <= n; j += 8)                                             \

@@ -8,14 +8,6 @@
 
 /* ---- size arithmetic ---------------------------------------------------- */
 
-bool tg__mul_overflows(int64_t a, int64_t b, int64_t *out)
-{
-    if (a != 0 && b > INT64_MAX / a)
-        return true;
-    *out = a * b;
-    return false;
-}
-
 bool tg__valid_dtype(tg_dtype dt) { return dt == TG_FLOAT32 || dt == TG_FLOAT64; }
 
 char *tg__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t n)
@@ -87,18 +79,16 @@ void tg__init_header(tg_tensor *t, tg_dtype dt, int ndim, const int64_t *shape)
 {
     t->dtype = dt;
     t->ndim = ndim;
-    int64_t s = 1;
-    t->numel = 1;
+    /* Entries past ndim are never read; they are left as they are. */
+    int64_t s = 1, n = 1;
     for (int k = ndim - 1; k >= 0; k--) {
-        t->shape[k] = shape[k];
+        int64_t d = shape[k];
+        t->shape[k] = d;
         t->strides[k] = s;
-        s *= shape[k] ? shape[k] : 1;
-        t->numel *= shape[k];
+        s *= d ? d : 1;
+        n *= d;
     }
-    for (int k = ndim; k < TG_MAX_DIMS; k++) {
-        t->shape[k] = 1;
-        t->strides[k] = 0;
-    }
+    t->numel = n;
     t->offset = 0;
     t->requires_grad = false;
     t->grad = NULL;
@@ -206,18 +196,7 @@ int64_t tg_size(const tg_tensor *t, int axis)
     return t->shape[k];
 }
 
-bool tg_is_contiguous(const tg_tensor *t)
-{
-    if (!t)
-        return false;
-    int64_t s = 1;
-    for (int k = t->ndim - 1; k >= 0; k--) {
-        if (t->shape[k] != 1 && t->strides[k] != s)
-            return t->numel == 0;
-        s *= t->shape[k];
-    }
-    return true;
-}
+bool tg_is_contiguous(const tg_tensor *t) { return t && tg__contiguous(t); }
 
 void *tg_data(const tg_tensor *t)
 {
@@ -822,7 +801,19 @@ int tg_fill(tg_tensor *t, double value)
         return tg__fail(TG_ERR_NULL, "tg_fill", "tensor is NULL");
     if (t->numel == 0)
         return TG_OK;
-    FOR_EACH_POS(t, pos, tg__store(t, pos, value));
+    if (tg__contiguous(t)) {
+        if (t->dtype == TG_FLOAT64) {
+            double *p = tg__data(t);
+            for (int64_t i = 0; i < t->numel; i++)
+                p[i] = value;
+        } else {
+            float *p = tg__data(t), f = (float)value;
+            for (int64_t i = 0; i < t->numel; i++)
+                p[i] = f;
+        }
+    } else {
+        FOR_EACH_POS(t, pos, tg__store(t, pos, value));
+    }
     tg__touch(t);
     return TG_OK;
 }
