@@ -138,7 +138,7 @@ TG_CLONES static void un_f64(int op, int64_t n, const double *a, int64_t sa, dou
     case TG_ABS: UN_LOOP(double, fabs(x)); break;
     case TG_TANH: UN_LOOP(double, tanh(x)); break;
     case TG_SIGMOID: UN_LOOP(double, sigmoid_d(x)); break;
-    case TG_RELU: UN_LOOP(double, x < 0 ? 0.0 : x); break;
+    case TG_RELU: UN_LOOP(double, x <= 0 ? 0.0 : x); break;
     case TG_SIGN: UN_LOOP(double, SIGN(double, x)); break;
     case TG_STEP: UN_LOOP(double, x > 0 ? 1.0 : 0.0); break;
     case OP_COPY: UN_LOOP(double, x); break;
@@ -157,7 +157,7 @@ TG_CLONES static void un_f32(int op, int64_t n, const float *a, int64_t sa, floa
     case TG_ABS: UN_LOOP(float, fabsf(x)); break;
     case TG_TANH: UN_LOOP(float, tanhf(x)); break;
     case TG_SIGMOID: UN_LOOP(float, sigmoid_f(x)); break;
-    case TG_RELU: UN_LOOP(float, x < 0 ? 0.0f : x); break;
+    case TG_RELU: UN_LOOP(float, x <= 0 ? 0.0f : x); break;
     case TG_SIGN: UN_LOOP(float, SIGN(float, x)); break;
     case TG_STEP: UN_LOOP(float, x > 0 ? 1.0f : 0.0f); break;
     case OP_COPY: UN_LOOP(float, x); break;
@@ -502,10 +502,10 @@ int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src)
 
 static const char *const binop_names[TG_BINOP_COUNT_] = {
     "tg_add", "tg_sub", "tg_mul", "tg_div", "tg_pow", "tg_maximum", "tg_minimum",
-    "tg_ge"};
+    "tg_binary"};
 static const char *const unop_names[TG_UNOP_COUNT_] = {
     "tg_neg", "tg_exp", "tg_log", "tg_sqrt", "tg_abs", "tg_tanh", "tg_sigmoid",
-    "tg_relu", "tg_sign", "tg_step"};
+    "tg_relu", "tg_unary", "tg_unary"};
 
 static tg_tensor *binary_new(const char *fn, tg_binop op, const tg_tensor *a,
                              const tg_tensor *b)

@@ -1,8 +1,8 @@
 /* npy.h - NumPy's .npy file format, so tensors move to and from NumPy and
  * PyTorch (np.save / np.load, torch.from_numpy).
  *
- * Versions 1.0, 2.0 and 3.0 are read; 1.0 is written (2.0 when the header
- * needs it). Only little-endian float32 ('<f4') and float64 ('<f8') in C
+ * Versions 1.0, 2.0 and 3.0 are read; 1.0 is written (an 8-dimension header
+ * always fits it). Only little-endian float32 ('<f4') and float64 ('<f8') in C
  * order are supported; anything else is a clear TG_ERR_FORMAT error.
  *
  *     tg_save_npy(t, "w.npy");            // np.load("w.npy") in Python

@@ -211,6 +211,10 @@ static int fill_drawn(const char *fn, tg_rng *rng, tg_tensor *t,
         return tg__fail(TG_ERR_NULL, fn, "rng is NULL");
     if (!t)
         return tg__fail(TG_ERR_NULL, fn, "tensor is NULL");
+    for (int k = 0; k < t->ndim; k++)
+        if (t->strides[k] == 0 && t->shape[k] > 1)
+            return tg__fail(TG_ERR_VALUE, fn,
+                            "tensor is a broadcast view (stride 0 on axis %d)", k);
     fill_draws(rng, t, kind, low, high);
     tg__touch(t);
     return TG_OK;

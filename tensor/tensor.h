@@ -126,8 +126,8 @@ void tg_free(tg_tensor *t);
 
 /* ---- Views (share storage with t) ------------------------------------- */
 
-/* A view with a new shape; one size may be -1 (inferred). When t's strides
- * cannot express the new shape (non-contiguous data) the result is a copy. */
+/* A view with a new shape when t is contiguous; one size may be -1
+ * (inferred). A non-contiguous t is copied into the new shape. */
 tg_tensor *tg_reshape(const tg_tensor *t, int ndim, const int64_t *shape);
 tg_tensor *tg_transpose(const tg_tensor *t, int axis0, int axis1);
 /* axes is a permutation of 0..ndim-1 (negative values count back). */
