@@ -603,7 +603,7 @@ int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
     tg__reduced_shape(t, axis, true, &nd_keep, keep);
     tg__reduced_shape(t, axis, false, &nd_drop, drop);
     if (!shape_is(out, nd_keep, keep) && !shape_is(out, nd_drop, drop)) {
-        char b1[160], b2[160];
+        char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
         return tg__fail(TG_ERR_SHAPE, fn, "out has shape %s but the result has shape %s",
                         tg__shape_fmt(out->ndim, out->shape, b1, sizeof b1),
                         tg__shape_fmt(nd_drop, drop, b2, sizeof b2));
@@ -639,7 +639,7 @@ static int check_sum_to(const char *fn, const tg_tensor *t, int ndim,
     }
     if (ok)
         return TG_OK;
-    char b1[160], b2[160];
+    char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
     return tg__fail(TG_ERR_SHAPE, fn, "cannot sum shape %s to %s",
                     tg__shape_fmt(t->ndim, t->shape, b1, sizeof b1),
                     tg__shape_fmt(ndim, shape, b2, sizeof b2));
