@@ -142,3 +142,48 @@ clean:
 
 help:
 	@sed -n '2,9p' Makefile
+
+# ---- benchmarks: `make bench` (tests/bench/, results in docs/performance.md) ----
+# Builds tests/bench/bench_*.c with the library's flags into $(BUILD)/bench/
+# and runs the driver, which times tapegrad against NumPy and PyTorch
+# (/usr/bin/python3) in interleaved rounds. BENCH_ARGS passes driver flags,
+# e.g. make bench BENCH_ARGS="--only w1,w5 --rounds 3".
+BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/bench_*.c))
+
+.PHONY: bench
+bench: $(BENCH_BIN)
+	@if [ -x /usr/bin/python3 ]; then \
+	  /usr/bin/python3 tests/bench/run.py --build $(BUILD) $(BENCH_ARGS); \
+	else echo "bench: /usr/bin/python3 not found: built $(BENCH_BIN), ran nothing"; fi
+
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/harness.c tests/bench/harness.h $(STATIC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< tests/bench/harness.c $(STATIC) $(LDFLAGS) $(LDLIBS)
+
+# ---- fuzzing: make fuzz [FUZZ_TIME=60] ----
+# Each fuzz/fuzz_*.c target is built with the library sources by clang with
+# libFuzzer, ASan and UBSan, then run for FUZZ_TIME seconds on its seeds in
+# fuzz/corpus/<target>/. New inputs go to build-fuzz/corpus/<target>/ and
+# crashes to build-fuzz/<target>-crash-*, so the committed corpus stays small.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_*.c)))
+FUZZ_FLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fno-omit-frame-pointer \
+             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. \
+             $(if $(ZLIB_FOUND),-DTG_HAVE_ZLIB)
+.PHONY: fuzz
+fuzz:
+	@mkdir -p build-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz: building $$t"; \
+	  $(FUZZ_CC) $(FUZZ_FLAGS) -o build-fuzz/$$t fuzz/$$t.c $(LIB_SRC) -lm \
+	    $(if $(ZLIB_FOUND),-lz) || exit 1; done
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "fuzz: running $$t for $(FUZZ_TIME) s"; \
+	  ./build-fuzz/$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/$$t- \
+	    $$(test -f fuzz/$$t.dict && echo -dict=fuzz/$$t.dict) \
+	    build-fuzz/corpus/$$t fuzz/corpus/$$t 2>build-fuzz/$$t.log || \
+	    { tail -40 build-fuzz/$$t.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|Done' build-fuzz/$$t.log; done

@@ -225,7 +225,7 @@ int tg_params_save(const tg_params *p, const char *dir)
 static int check_loaded(const char *fn, const char *name, const char *path,
                         const tg_tensor *got, const tg_tensor *want)
 {
-    char b1[160], b2[160];
+    char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
     if (got->dtype != want->dtype)
         return tg__fail(TG_ERR_DTYPE, fn,
                         "'%s' holds %s but parameter \"%s\" is %s", path,
@@ -396,7 +396,7 @@ fail:;
 tg_tensor *tg_linear_forward(tg_tape *T, tg_linear *l, tg_tensor *x)
 {
     const char *fn = "tg_linear_forward";
-    char buf[160];
+    char buf[TG__SHAPE_BUF];
     if (!l || !l->weight || !l->bias) {
         tg__fail(l ? TG_ERR_VALUE : TG_ERR_NULL, fn,
                  l ? "layer is not initialised" : "layer is NULL");
@@ -561,7 +561,7 @@ int tg_mlp_params(tg_mlp *m, tg_params *p)
 static tg_tensor *squared_error(tg_tape *T, const char *fn, tg_tensor *pred,
                                 tg_tensor *target, bool mean)
 {
-    char b1[160], b2[160];
+    char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
     if (!pred || !target)
         return NULL;
     /* No broadcasting: (64,1) against (64,) would silently give (64,64). */
@@ -597,7 +597,7 @@ tg_tensor *tg_loss_mse(tg_tape *T, tg_tensor *pred, tg_tensor *target)
 tg_tensor *tg_log_softmax(tg_tape *T, tg_tensor *x)
 {
     const char *fn = "tg_log_softmax";
-    char buf[160];
+    char buf[TG__SHAPE_BUF];
     if (!x)
         return NULL;
     if (x->ndim == 0 || x->shape[x->ndim - 1] == 0) {
@@ -635,7 +635,7 @@ static int check_labels(const char *fn, const int32_t *labels, int64_t batch,
 static int check_logits(const char *fn, const tg_tensor *logits,
                         const int32_t *labels)
 {
-    char buf[160];
+    char buf[TG__SHAPE_BUF];
     if (!labels)
         return tg__fail(TG_ERR_NULL, fn, "labels is NULL");
     if (logits->ndim != 2)
