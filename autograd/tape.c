@@ -207,25 +207,27 @@ static int deliver_leaf(tg_tape *T, const char *fn, sink *s, tg_tensor *x,
 }
 
 /* Adds the queued gradients into .grad: first every missing .grad is
- * allocated (undone on failure), then the additions, which cannot fail. */
+ * allocated (and all of those freed again if one fails), then the
+ * additions, which cannot fail. */
 static int flush_queue(const char *fn, pending *queue)
 {
-    for (pending *p = queue; p; p = p->next) {
+    int rc = TG_OK;
+    for (pending *p = queue; p && rc == TG_OK; p = p->next) {
         if (p->leaf->grad)
             continue;
         p->leaf->grad = tg__new(fn, p->leaf->dtype, p->leaf->ndim, p->leaf->shape);
-        if (!p->leaf->grad || tg_fill(p->leaf->grad, 0.0)) {
-            for (pending *q = queue; q != p; q = q->next)
-                if (q->leaf->grad && q->leaf->grad->storage->version == 1) {
-                    tg_free(q->leaf->grad); /* made by this call, still zero */
-                    q->leaf->grad = NULL;
-                }
+        if (!p->leaf->grad || tg_fill(p->leaf->grad, 0.0))
+            rc = TG_ERR_NOMEM;
+        else
+            p->leaf->flags |= TG__NEW_GRAD;
+    }
+    for (pending *p = queue; p; p = p->next) {
+        if (rc != TG_OK && (p->leaf->flags & TG__NEW_GRAD)) {
             tg_free(p->leaf->grad);
             p->leaf->grad = NULL;
-            return TG_ERR_NOMEM;
         }
+        p->leaf->flags &= ~(unsigned)TG__NEW_GRAD;
     }
-    int rc = TG_OK;
     for (pending *p = queue; p && rc == TG_OK; p = p->next)
         rc = tg__axpy(fn, p->leaf->grad, 1.0, p->g);
     return rc;

@@ -17,7 +17,10 @@ typedef struct tg__storage {
     uint64_t version;
 } tg__storage;
 
-enum { TG__ARENA = 1u }; /* header and storage belong to an arena */
+enum {
+    TG__ARENA = 1u,    /* header and storage belong to an arena */
+    TG__NEW_GRAD = 2u  /* autograd: .grad made by the backward in progress */
+};
 
 struct tg_tensor {
     tg_dtype dtype;
