@@ -1,0 +1,440 @@
+"""run.py - the driver of `make bench`: runs tapegrad's benchmark programs
+and their NumPy / PyTorch peers in the same run, interleaved, and prints
+tables of medians and ratios (peer time / tapegrad time).
+
+Every round runs each group of sides once, in forward order on even rounds
+and reversed on odd ones, so slow drift and a busy neighbour hit all sides
+alike. Each program times its own loop (start-up and data loading outside)
+and prints `RESULT ... sec=...`, the median of its samples; a table entry is
+the median of those over the rounds, with the range over rounds beside it.
+Every side runs with OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and
+MKL_NUM_THREADS set to 1 (2 for the two-thread W3 rows); OPENBLAS_CORETYPE
+and OPENBLAS_L2_SIZE are left as the machine set them and printed.
+
+    /usr/bin/python3 tests/bench/run.py --build build [--rounds 5]
+        [--only w1,w2,w3,w4,w5] [--data DIR] [--out FILE]
+
+Uses only the standard library; without numpy or torch in /usr/bin/python3
+it says so and leaves those peers' rows out. docs/performance.md explains
+each row.
+"""
+import argparse
+import ctypes
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEERS = os.path.join(HERE, "peers.py")
+PY = sys.executable or "/usr/bin/python3"
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+LEFT_ALONE = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+TIMEOUT = 900  # seconds for one program run
+
+# ---- what runs ----
+
+
+class Side:
+    """One program run: which impl it reports, its argv, thread count and
+    which Python module it needs (None for the C programs)."""
+
+    def __init__(self, impl, argv, threads=1, needs=None, env=None):
+        self.impl, self.argv, self.threads, self.needs = impl, argv, threads, needs
+        self.env = env or {}
+
+
+def groups(a, have):
+    """The groups of sides, keyed by name, that each round runs, and how
+    many rounds each group gets (W3's two-thread group: at most 3, since
+    PyTorch's epoch can take a minute or more there)."""
+    b = os.path.join(a.build, "bench")
+    c = lambda name, *args: [os.path.join(b, name)] + list(args)
+    p = lambda cmd, *args: [PY, PEERS, cmd] + list(args)
+    g = {}
+    if "w1" in a.only:
+        ch = ["--workload", "w1", "--n", "100", "--lr", "0.001",
+              "--warmup", "1000", "--iters", "20000", "--samples", "3"]
+        g["w1"] = [Side("tapegrad", c("bench_chapter", "--impl", "tape", *ch)),
+                   Side("fused_c", c("bench_chapter", "--impl", "fused", *ch)),
+                   Side("numpy", p("chapter-numpy", *ch), needs="numpy"),
+                   Side("torch", p("chapter-torch", *ch), needs="torch")]
+    if "w2" in a.only:
+        ch = ["--workload", "w2", "--n", "1000000", "--lr", "1e-7",
+              "--warmup", "2", "--iters", "10", "--samples", "3"]
+        g["w2"] = [Side("tapegrad", c("bench_chapter", "--impl", "tape", *ch)),
+                   Side("fused_c", c("bench_chapter", "--impl", "fused", *ch)),
+                   Side("numpy", p("chapter-numpy", *ch), needs="numpy"),
+                   Side("torch", p("chapter-torch", *ch), needs="torch")]
+    limit = {}
+    if "w3" in a.only:
+        for t in (1, 2):
+            mlp = ["--data", a.data, "--epochs", "1"]
+            g["w3_t%d" % t] = [
+                Side("tapegrad", c("bench_mlp", *mlp, "--threads-note", str(t)),
+                     threads=t),
+                Side("torch", p("mlp-torch", *mlp, "--threads", str(t)),
+                     threads=t, needs="torch")]
+        # libgomp's spinning workers stall torch's many small parallel
+        # regions whenever the other core is busy; the passive wait policy
+        # is the usual remedy, shown as its own row.
+        g["w3_t2"].append(Side("torch_passive", p("mlp-torch", *mlp, "--threads", "2"),
+                               threads=2, needs="torch",
+                               env={"OMP_WAIT_POLICY": "PASSIVE"}))
+        limit["w3_t2"] = 3
+    if "w4" in a.only:
+        for dt in ("float32", "float64"):
+            mm = ["--dtype", dt, "--sizes", "64,128,256,512,1024",
+                  "--min-time", "0.1", "--samples", "3"]
+            g["w4_" + dt] = [
+                Side("tapegrad", c("bench_matmul", *mm)),
+                Side("tapegrad_portable", c("bench_matmul", "--portable", *mm)),
+                Side("numpy", p("matmul-numpy", *mm), needs="numpy"),
+                Side("torch", p("matmul-torch", *mm), needs="torch")]
+    if "w5" in a.only:
+        for op in ("add", "mul"):
+            g["w5_" + op] = [
+                Side("tapegrad", c("bench_op", "--op", op, "--warmup", "10000",
+                                   "--iters", "200000", "--samples", "3")),
+                Side("torch", p("op-torch", "--op", op, "--warmup", "2000",
+                                "--iters", "50000", "--samples", "3"),
+                     needs="torch")]
+    for name in g:
+        g[name] = [s for s in g[name] if s.needs is None or have.get(s.needs)]
+    return g, limit
+
+
+def run_side(side):
+    """Runs one side; returns (list of RESULT dicts, error text or None,
+    exit status)."""
+    env = dict(os.environ)
+    for v in THREAD_VARS:
+        env[v] = str(side.threads)
+    env.update(side.env)
+    try:
+        cp = subprocess.run(side.argv, env=env, capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return [], "timed out after %d s" % TIMEOUT, -1
+    except OSError as e:
+        return [], str(e), -1
+    found = []
+    for line in cp.stdout.splitlines():
+        if line.startswith("RESULT "):
+            found.append(dict(kv.split("=", 1) for kv in line.split()[1:]))
+    err = None
+    if cp.returncode != 0 or not found:
+        tail = (cp.stderr.strip().splitlines() or ["no output"])[-1]
+        err = "exit %d: %s" % (cp.returncode, tail)
+    return found, err, cp.returncode
+
+
+# ---- the machine ----
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                              timeout=60).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def module_version(mod):
+    """The version of a module in this interpreter, or None without it."""
+    out = sh("%s -c 'import %s; print(%s.__version__)' 2>/dev/null" % (
+        shlex.quote(PY), mod, mod))
+    return out.splitlines()[-1] if out else None
+
+
+def openblas_core():
+    for name in ("libopenblas.so.0", "libopenblas.so"):
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return "unknown"
+
+
+def machine(have):
+    model = re.search(r"Model name:\s*(.*)", sh("LC_ALL=C lscpu"))
+    mem = re.search(r"MemTotal:\s*(\d+)", open("/proc/meminfo").read())
+    cc = os.environ.get("CC", "cc")
+    info = [
+        ("CPU", model.group(1) if model else platform.processor()),
+        ("cores (nproc)", sh("nproc")),
+        ("memory", "%.1f GiB" % (int(mem.group(1)) / 2 ** 20) if mem else "?"),
+        ("OS", "Debian %s, kernel %s" % (sh("cat /etc/debian_version"),
+                                        platform.release())),
+        ("compiler", sh("%s --version | head -1" % shlex.quote(cc))),
+        ("OpenBLAS", "%s (core %s)" % (
+            sh("dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null")
+            or sh("dpkg-query -W -f='${Version}' libopenblas0 2>/dev/null") or "?",
+            openblas_core())),
+        ("libblas.so.3 (NumPy, PyTorch)",
+         sh("readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3") or "?"),
+        ("python", "%s %s" % (PY, platform.python_version())),
+        ("numpy", have.get("numpy") or "not installed"),
+        ("torch", have.get("torch") or "not installed"),
+    ]
+    for v in LEFT_ALONE:
+        info.append((v, os.environ.get(v, "unset")))
+    info.append(("load average at start", " ".join(
+        "%.2f" % x for x in os.getloadavg())))
+    return info
+
+
+# ---- tables ----
+
+
+def time_unit(s):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return unit, scale
+    return "ns", 1e-9
+
+
+def num(v):
+    return ("%.3g" % v) if v < 100 else ("%.0f" % v)
+
+
+def fmt_time(s):
+    unit, scale = time_unit(s)
+    return "%s %s" % (num(s / scale), unit)
+
+
+class Stats:
+    """The RESULT dicts of one (workload, impl) over the rounds."""
+
+    def __init__(self, runs):
+        self.runs = runs
+        secs = [float(r["sec"]) for r in runs]
+        self.med = statistics.median(secs)
+        self.lo, self.hi = min(secs), max(secs)
+
+    def field(self, key, how=statistics.median):
+        vals = [float(r[key]) for r in self.runs if key in r]
+        return how(vals) if vals else None
+
+    def cell(self):
+        """'930 ns [901-955]': the median, then the range in its unit."""
+        unit, scale = time_unit(self.med)
+        return "%s %s [%s-%s]" % (num(self.med / scale), unit,
+                                  num(self.lo / scale), num(self.hi / scale))
+
+
+def status(value, target, at_least):
+    """'met' or 'MISSED by ...' for value against a >= or <= target."""
+    if value is None:
+        return "n/a"
+    if at_least:
+        return "met" if value >= target else "MISSED (%.2fx short)" % (target / value)
+    return "met" if value <= target else "MISSED (%.2fx over)" % (value / target)
+
+
+def table(head, rows):
+    out = ["| " + " | ".join(head) + " |",
+           "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def report(res, errors):
+    S = lambda w, i: Stats(res[(w, i)]) if res.get((w, i)) else None
+    parts = []
+    names = {"numpy": "NumPy", "torch": "PyTorch autograd", "fused_c": "hand-fused C"}
+
+    # W1, W2, W5: one row per peer.
+    rows = []
+    spec = [("w1", "W1 chapter step, 100 pts f64",
+             {"numpy": 30, "torch": 40, "fused_c": 0.1}),
+            ("w2", "W2 chapter step, 1e6 pts f64", {"torch": 1.2}),
+            ("w5_add", "W5 add fwd+bwd, 1 elem f64", {"torch": 20}),
+            ("w5_mul", "W5 mul fwd+bwd, 1 elem f64", {"torch": 20})]
+    for w, label, targets in spec:
+        tg = S(w, "tapegrad")
+        for peer in ("numpy", "torch", "fused_c"):
+            st = S(w, peer)
+            if not st and not (tg and peer in targets and peer != "fused_c"):
+                continue
+            ratio = st.med / tg.med if st and tg else None
+            tgt = targets.get(peer)
+            if tgt is None:
+                target, stat = "(info)", ""
+            elif peer == "fused_c":
+                # "within 10x of the floor": tapegrad / fused <= 10
+                target = "tapegrad <= %gx fused" % (1 / tgt)
+                stat = status(1 / ratio if ratio else None, 1 / tgt, False)
+            else:
+                target = ">= %gx" % tgt
+                stat = status(ratio, tgt, True)
+            shown = "%.2fx" % ratio if ratio else "-"
+            if ratio and peer == "fused_c":
+                shown += " (tapegrad %.1fx the floor)" % (1 / ratio)
+            rows.append([label, tg.cell() if tg else "failed", names[peer],
+                         st.cell() if st else "not run", shown, target, stat])
+    if rows:
+        parts.append("Time per iteration: median over rounds [min-max over "
+                     "rounds]; ratio = peer time / tapegrad time\n\n" + table(
+                         ["workload", "tapegrad", "peer", "peer time", "ratio",
+                          "target", "status"], rows))
+
+    # W3: epochs, accuracy, memory.
+    rows, mem = [], []
+    acc = lambda s: "%.4f" % s.field("acc") if s else "-"
+    for t, peer, label in ((1, "torch", "1 thread"),
+                           (2, "torch", "2 threads"),
+                           (2, "torch_passive",
+                            "2 threads, PyTorch with OMP_WAIT_POLICY=PASSIVE")):
+        w = "w3_t%d" % t
+        tg, pt = S(w, "tapegrad"), S(w, peer)
+        if not tg and not pt:
+            continue
+        ratio = pt.med / tg.med if tg and pt else None
+        rows.append([label, "%d" % len(pt.runs if pt else tg.runs),
+                     tg.cell() if tg else "failed", pt.cell() if pt else "not run",
+                     "%.2fx" % ratio if ratio else "-", acc(tg), acc(pt)])
+        if t == 1:
+            tk = tg.field("maxrss_kb") if tg else None
+            pk = pt.field("maxrss_kb") if pt else None
+            base = pt.field("base_kb") if pt else None
+            r = pk / tk if tk and pk else None
+            mem.append(["peak RSS, 1 thread", "%.0f MiB" % (tk / 1024) if tk else "-",
+                        "%.0f MiB (%.0f MiB right after import torch)" % (
+                            pk / 1024, base / 1024) if pk else "-",
+                        "%.2fx" % r if r else "-", ">= 2x (tapegrad <= half)",
+                        status(r, 2.0, True)])
+    if rows:
+        parts.append("W3 Fashion-MNIST MLP 784-256-128-10, Adam, batch 64, "
+                     "float32: seconds per epoch (1 epoch per run; test accuracy "
+                     "after that epoch)\n\n" + table(
+                         ["threads", "runs", "tapegrad epoch", "PyTorch epoch", "ratio",
+                          "tapegrad acc", "PyTorch acc"], rows))
+    if mem:
+        parts.append(table(["memory", "tapegrad", "PyTorch", "ratio", "target",
+                            "status"], mem))
+
+    # Allocations per step.
+    rows = []
+    for w, label in (("w1", "W1 tape, steps 2..N"), ("w3_t1", "W3 MLP, steps 2..N"),
+                     ("w5_add", "W5 add, iterations 2..N"),
+                     ("w5_mul", "W5 mul, iterations 2..N")):
+        tg = S(w, "tapegrad")
+        if tg:
+            n = tg.field("allocs", max)
+            rows.append([label, "%d" % n if n is not None else "-", "0",
+                         status(n, 0, False) if n is not None else "n/a"])
+    if rows:
+        parts.append("Heap allocations through tapegrad's allocator after the "
+                     "first step (the largest count of any round)\n\n" + table(
+                         ["loop", "allocations", "target", "status"], rows))
+
+    # W4: GFLOP/s.
+    rows = []
+    for dt in ("float32", "float64"):
+        for n in (64, 128, 256, 512, 1024):
+            w = "w4_%s_%d" % ("f32" if dt == "float32" else "f64", n)
+            st = {i: S(w, i) for i in ("tapegrad", "tapegrad_portable", "numpy", "torch")}
+            if not any(st.values()):
+                continue
+            gf = lambda s: 2.0 * n ** 3 / s.med * 1e-9 if s else None
+            cell = lambda s: "%.1f" % gf(s) if s else "-"
+            rel = lambda s: "%.2f" % (gf(st["tapegrad"]) / gf(s)) \
+                if s and st["tapegrad"] else "-"
+            rows.append([dt, n, cell(st["tapegrad"]), cell(st["tapegrad_portable"]),
+                         cell(st["numpy"]), cell(st["torch"]), rel(st["numpy"]),
+                         rel(st["torch"])])
+    if rows:
+        parts.append("W4 square matmul, GFLOP/s (2n^3 / median time), one "
+                     "thread; the last two columns are tapegrad (BLAS) / peer\n\n"
+                     + table(["dtype", "n", "tapegrad BLAS", "tapegrad portable",
+                              "NumPy", "PyTorch", "tg/NumPy", "tg/PyTorch"], rows))
+
+    # Agreement of the sides (same arithmetic -> same numbers).
+    notes = []
+    for (w, impl), runs in sorted(res.items()):
+        ref = res.get((w, "tapegrad"))
+        if impl == "tapegrad" or not ref or "check" not in runs[-1]:
+            continue
+        x, y = float(ref[-1]["check"]), float(runs[-1]["check"])
+        tol = 1e-3 if "_f32_" in w else 1e-8
+        if abs(x - y) > tol * max(1.0, abs(x)):
+            notes.append("%s: %s ends at check=%s, tapegrad at %s" % (
+                w, impl, runs[-1]["check"], ref[-1]["check"]))
+    parts.append("Agreement: " + ("every peer's result (final w, gradient, "
+                                  "product sum) matches tapegrad's."
+                                  if not notes else "; ".join(notes)))
+    if errors:
+        parts.append("Failures and skips:\n" + "\n".join(
+            "- %s %s: %s" % e for e in errors))
+    return "\n\n".join(parts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="tapegrad benchmarks vs NumPy/PyTorch")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--only", default="w1,w2,w3,w4,w5")
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--out", default=None,
+                    help="also write the report here (default BUILD/bench/results.md)")
+    a = ap.parse_args()
+    a.only = set(a.only.split(","))
+    t_start = time.time()
+
+    have, errors = {}, []
+    for mod in ("numpy", "torch"):
+        have[mod] = module_version(mod)
+        if not have[mod]:
+            msg = "%s has no %s: its rows are skipped" % (PY, mod)
+            print("bench: " + msg, file=sys.stderr)
+            errors.append(("all", mod, msg))
+
+    info = machine(have)
+    g, limit = groups(a, have)
+    res, dead = {}, set()
+    for r in range(a.rounds):
+        for name, sides in g.items():
+            if r >= limit.get(name, a.rounds):
+                continue
+            order = sides if r % 2 == 0 else sides[::-1]
+            for side in order:
+                if (name, side.impl) in dead:
+                    continue
+                print("bench: round %d/%d %s %s" % (r + 1, a.rounds, name, side.impl),
+                      file=sys.stderr, flush=True)
+                found, err, code = run_side(side)
+                if err:
+                    errors.append((name, side.impl, err))
+                    print("bench:   " + err, file=sys.stderr)
+                    if code == 3 or not found:  # data set missing, or broken
+                        dead.add((name, side.impl))
+                for f in found:
+                    w = name if f["workload"] == "w3" else f["workload"]
+                    res.setdefault((w, side.impl), []).append(f)
+
+    info.append(("load average at end", " ".join("%.2f" % x for x in os.getloadavg())))
+    info.append(("rounds", "%d, %.0f s in all" % (a.rounds, time.time() - t_start)))
+    head = "Machine and settings\n\n" + table(["", ""], info)
+    text = head + "\n\n" + report(res, errors) + "\n"
+    print(text)
+    out = a.out or os.path.join(a.build, "bench", "results.md")
+    try:
+        with open(out, "w") as f:
+            f.write(text)
+        with open(os.path.splitext(out)[0] + ".json", "w") as f:
+            json.dump({"%s/%s" % k: v for k, v in res.items()}, f, indent=1)
+        print("bench: wrote %s" % out, file=sys.stderr)
+    except OSError as e:
+        print("bench: cannot write %s: %s" % (out, e), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
