@@ -4,6 +4,9 @@
 #   make run             build and run the main example
 #   make check           the Check suite (installs check/pkg-config if root)
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make memcheck        every example under valgrind (short settings)
+#   make bench           benchmarks against NumPy and PyTorch (tests/bench/)
+#   make fuzz            libFuzzer targets for FUZZ_TIME seconds each (fuzz/)
 #   make install PREFIX=/usr/local
 #   make clean
 
@@ -138,10 +141,10 @@ install: lib
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tapegrad.pc
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 help:
-	@sed -n '2,9p' Makefile
+	@sed -n '2,12p' Makefile
 
 # ---- benchmarks: `make bench` (tests/bench/, results in docs/performance.md) ----
 # Builds tests/bench/bench_*.c with the library's flags into $(BUILD)/bench/
