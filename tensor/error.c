@@ -54,4 +54,14 @@ int tg__fail(int code, const char *fn, const char *fmt, ...)
     return code;
 }
 
+int tg__vfail_at(int code, const char *fn, const char *path, const char *fmt,
+                 va_list ap)
+{
+    char msg[300];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (path)
+        return tg__fail(code, fn, "%s: %s", path, msg);
+    return tg__fail(code, fn, "%s", msg);
+}
+
 int tg__oom(const char *fn) { return tg__fail(TG_ERR_NOMEM, fn, "out of memory"); }

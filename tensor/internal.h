@@ -4,6 +4,8 @@
 #ifndef TG_TENSOR_INTERNAL_H
 #define TG_TENSOR_INTERNAL_H
 
+#include <stdarg.h>
+
 #include "tensor.h"
 
 /* Storage shared by a tensor and its views. Heap storages are reference
@@ -56,6 +58,13 @@ int tg__fail(int code, const char *fn, const char *fmt, ...)
 #endif
     ;
 int tg__oom(const char *fn);
+/* "fn: path: message" (or "fn: message" when path is NULL): for loaders. */
+int tg__vfail_at(int code, const char *fn, const char *path, const char *fmt,
+                 va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 0)))
+#endif
+    ;
 
 /* ---- allocator (every allocation goes through the installed one) ---- */
 void *tg__alloc(size_t n);

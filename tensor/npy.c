@@ -37,14 +37,11 @@ __attribute__((format(printf, 3, 4)))
 #endif
 static int npy_fail(const npy_src *src, int code, const char *fmt, ...)
 {
-    char msg[300];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int rc = tg__vfail_at(code, src->fn, src->path, fmt, ap);
     va_end(ap);
-    if (src->path)
-        return tg__fail(code, src->fn, "%s: %s", src->path, msg);
-    return tg__fail(code, src->fn, "%s", msg);
+    return rc;
 }
 
 static bool host_is_little_endian(void)
