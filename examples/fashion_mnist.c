@@ -1,7 +1,9 @@
 /* fashion_mnist.c - a real training run: an MLP 784-256-128-10 with ReLU on
  * Fashion-MNIST (Debian's dataset-fashion-mnist), cross-entropy from the
  * logits, Adam at lr 1e-3, mini-batches of 64 reshuffled every epoch, as the
- * usual PyTorch script does it. Pixels are scaled to [0, 1] (x / 255).
+ * usual PyTorch script does it. Pixels are scaled to [0, 1] and then
+ * standardised with the training set's mean and standard deviation
+ * (0.2860, 0.3530), which makes the accuracy steadier from epoch to epoch.
  *
  * The step is reset tape, forward, zero grad, backward, Adam step. The batch
  * tensors are allocated once and refilled, the tape's arena is reused after
@@ -19,6 +21,9 @@
 
 #include "../tapegrad.h"
 
+/* Mean and standard deviation of the training pixels scaled to [0, 1]. */
+#define PIXEL_MEAN 0.2860f
+#define PIXEL_STD 0.3530f
 #define PROG "fashion_mnist"
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 #define DEFAULT_SAVE "fashion_mnist_weights"
@@ -289,7 +294,7 @@ static int load_split(const options *o, const char *prefix, long limit,
     }
     float *x = tg_data(s->x);
     for (int64_t i = 0; i < n * PIXELS; i++)
-        x[i] = (float)images.data[i] / 255.0f;
+        x[i] = ((float)images.data[i] / 255.0f - PIXEL_MEAN) / PIXEL_STD;
     for (int64_t i = 0; i < n; i++) {
         if (labels.data[i] >= CLASSES) {
             fprintf(stderr, PROG ": %s: label %u of image %lld is not a class\n",

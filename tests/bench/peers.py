@@ -229,7 +229,7 @@ def mlp_torch(a):
         total = 0.0
         for start in range(0, n, 64):
             idx = perm[start:start + 64]
-            xb, yb = xtr[idx].float() / 255.0, ytr[idx]
+            xb, yb = (xtr[idx].float() / 255.0 - 0.2860) / 0.3530, ytr[idx]
             loss = loss_fn(net(xb), yb)
             total += loss.item() * len(idx)
             opt.zero_grad()
@@ -240,7 +240,7 @@ def mlp_torch(a):
     hits = 0
     with torch.no_grad():
         for start in range(0, xte.shape[0], 1000):
-            logits = net(xte[start:start + 1000].float() / 255.0)
+            logits = net((xte[start:start + 1000].float() / 255.0 - 0.2860) / 0.3530)
             hits += int((logits.argmax(1) == yte[start:start + 1000]).sum())
     result("w3", "torch", epoch_sec, 1, acc="%.4f" % (hits / xte.shape[0]),
            loss="%.4f" % mean_loss,
