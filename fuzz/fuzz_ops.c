@@ -1,0 +1,1418 @@
+/* fuzz_ops.c - libFuzzer target that reads its input as a small tensor
+ * program, runs it on a tape, then differentiates it.
+ *
+ * Input layout (every read past the end gives 0):
+ *   flags   bit 0: "wild" leaf values (NaN, +-Inf, huge, subnormal mixed in)
+ *           bit 1: also take second-order gradients (tg_ad_grad, create_graph)
+ *           bit 2: fail allocation number (next byte + 1) (out-of-memory paths)
+ *   nleaves 1 + b % 4, then per leaf: a byte (bit 0 float64, bit 1 no
+ *           gradient, bits 2.. ndim = 0..4), ndim sizes (b % 6), a value seed
+ *   ops     until the input ends or MAX_OPS: an opcode byte and its operands,
+ *           see run_op. Operands are picked from the pool of leaves and
+ *           earlier results; every result joins the pool.
+ * Then backward from tg_ad_sum(last result).
+ *
+ * Checks (a failed one traps, so libFuzzer reports the input):
+ * - no crash, undefined behaviour, leak, or free of the wrong size;
+ * - an op given valid tensors either succeeds or sets a proper error (a
+ *   real code, a message naming a tg_ function, out of memory only when an
+ *   allocation was refused);
+ * - every tensor's elements lie inside its storage;
+ * - each result equals a naive reference computed element by element from
+ *   its inputs through their strides and broadcasting (exactly for
+ *   arithmetic, views, casts and max; within rounding for sums, matmul and
+ *   libm functions), whatever the layout: negative and zero strides,
+ *   offsets, transposed and sliced operands;
+ * - bounds: for each tensor the interpreter tracks a bound on |value| and,
+ *   after the program, a bound on |d root / d tensor| (a reverse pass over
+ *   its own record of the program: each op's derivative bound times its
+ *   fan-out). Ops that can leave the finite range for bounded inputs (log,
+ *   sqrt, div, pow with a tensor or a negative or fractional exponent, ...)
+ *   make the bound infinite. Where the bounds are finite (below 1e30 when
+ *   float32 is involved), every value and every leaf gradient must be finite
+ *   and within its bound;
+ * - a leaf gets a .grad exactly when a recorded path reaches it, and a
+ *   backward that fails leaves every .grad as it was;
+ * - a second backward on the same tape gives bit-identical gradients.
+ * FUZZ_TRACE=1 in the environment prints the program's tensors. */
+#include <math.h>
+
+#include "common.h"
+#include "tensor/internal.h"
+
+#define MAX_OPS 40
+#define POOL_MAX 48
+#define MAX_NUMEL 4096      /* no op may make more elements than this */
+#define MAX_FLOPS 2000000.0 /* nor a matmul cost more */
+#define MAX_LEAVES 4
+#define INF ((double)INFINITY)
+
+/* What the interpreter knows about one tensor of the pool. */
+typedef struct slot {
+    tg_tensor *t;
+    bool owned;     /* caller-owned: tg_free at the end */
+    int leaf;       /* index among the leaves, or -1 */
+    double bound;   /* |every value| <= bound; INF when unknown */
+    int nsrc;       /* inputs a gradient flows back to */
+    int src[2];
+    double factor[2]; /* |d out / d src| bound times fan-out */
+    double g;       /* bound on |d root / d element| (reverse pass) */
+} slot;
+
+typedef struct prog {
+    fz_reader in;
+    tg_tape *T;
+    slot pool[POOL_MAX];
+    int n;
+    int nleaves;
+    bool any_f32;
+    bool dirty;   /* something was written in place: values are unknown */
+    int last;     /* the newest result */
+    FILE *devnull;
+} prog;
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static int64_t shape_numel(int nd, const int64_t *sh)
+{
+    int64_t n = 1;
+    for (int k = 0; k < nd; k++)
+        n *= sh[k];
+    return n;
+}
+
+/* Every element's storage position lies in the storage (the arena keeps
+ * many tensors in one block, so ASan alone would not see an overrun). */
+static void check_geometry(const tg_tensor *t)
+{
+    FZ_CHECK(t->ndim >= 0 && t->ndim <= TG_MAX_DIMS, "ndim %d", t->ndim);
+    int64_t n = 1, lo = t->offset, hi = t->offset;
+    for (int k = 0; k < t->ndim; k++) {
+        FZ_CHECK(t->shape[k] >= 0, "negative size on axis %d", k);
+        n *= t->shape[k];
+    }
+    FZ_CHECK(n == t->numel, "numel %lld but the shape holds %lld",
+             (long long)t->numel, (long long)n);
+    if (n == 0)
+        return;
+    for (int k = 0; k < t->ndim; k++) {
+        int64_t span = (t->shape[k] - 1) * t->strides[k];
+        if (span < 0)
+            lo += span;
+        else
+            hi += span;
+    }
+    int64_t cap = (int64_t)(t->storage->nbytes / tg_dtype_size(t->dtype));
+    FZ_CHECK(lo >= 0 && hi < cap,
+             "elements at positions %lld..%lld of a storage of %lld",
+             (long long)lo, (long long)hi, (long long)cap);
+}
+
+/* Largest |value| of t; NaN when one is NaN. */
+static double max_abs(const tg_tensor *t)
+{
+    double m = 0;
+    int64_t idx[TG_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < t->numel; i++) {
+        int64_t pos = t->offset;
+        for (int k = 0; k < t->ndim; k++)
+            pos += idx[k] * t->strides[k];
+        double v = fabs(tg__load(t, pos));
+        if (isnan(v))
+            return v;
+        m = fmax(m, v);
+        for (int k = t->ndim - 1; k >= 0 && ++idx[k] == t->shape[k]; k--)
+            idx[k] = 0;
+    }
+    return m;
+}
+
+static double limit(const prog *P) { return P->any_f32 ? 1e30 : 1e290; }
+
+/* A result of a failed op: NULL with a proper error. */
+static void check_null(const char *what) { fz_check_error(what); }
+
+/* Adds t to the pool: its value bound, and the inputs a gradient reaches
+ * with their derivative-times-fan-out factors. An input with no finite
+ * bound makes every factor infinite (NaN * 0 and Inf - Inf lurk). */
+static int add_slot(prog *P, tg_tensor *t, bool owned, double bound, int nsrc,
+                    int s0, double f0, int s1, double f1, const char *what)
+{
+    if (!t) {
+        check_null(what);
+        return -1;
+    }
+    check_geometry(t);
+    if (getenv("FUZZ_TRACE")) {
+        char b1[TG__SHAPE_BUF];
+        fprintf(stderr, "slot %d: %s %s %s bound %g src %d(%g) %d(%g)\n", P->n,
+                what, tg_dtype_name(t->dtype),
+                tg__shape_fmt(t->ndim, t->shape, b1, sizeof b1), bound,
+                nsrc > 0 ? s0 : -1, f0, nsrc > 1 ? s1 : -1, f1);
+    }
+    if (P->n == POOL_MAX) {
+        if (owned)
+            tg_free(t);
+        return -1;
+    }
+    if (t->dtype == TG_FLOAT32)
+        P->any_f32 = true;
+    slot *s = &P->pool[P->n];
+    memset(s, 0, sizeof *s);
+    s->t = t;
+    s->owned = owned;
+    s->leaf = -1;
+    s->nsrc = nsrc;
+    s->src[0] = s0;
+    s->src[1] = s1;
+    s->factor[0] = f0;
+    s->factor[1] = f1;
+    bool inputs_bounded = true;
+    for (int i = 0; i < nsrc; i++)
+        inputs_bounded = inputs_bounded && P->pool[s->src[i]].bound <= limit(P);
+    if (!inputs_bounded)
+        s->factor[0] = s->factor[1] = INF;
+    s->bound = bound <= limit(P) && inputs_bounded ? bound : INF;
+    /* A bounded value must be finite and within its bound. */
+    if (s->bound <= limit(P) && !P->dirty && !fz_failed) {
+        double m = max_abs(t);
+        FZ_CHECK(m <= s->bound * (1 + 1e-5) + 1e-30,
+                 "%s: a value of magnitude %g exceeds the bound %g", what, m,
+                 s->bound);
+    }
+    P->last = P->n;
+    return P->n++;
+}
+
+static int pick(prog *P) { return fz_byte(&P->in) % P->n; }
+
+/* An axis in [-5, 5]: mostly valid for up to 8 dimensions, sometimes not. */
+static int pick_axis(prog *P) { return (int)(fz_byte(&P->in) % 11) - 5; }
+
+static int norm_axis(int axis, int nd) { return axis < 0 ? axis + nd : axis; }
+
+/* NumPy's broadcast of two shapes; false when they do not broadcast. */
+static bool broadcast(const tg_tensor *a, const tg_tensor *b, int *nd,
+                      int64_t *sh)
+{
+    int n = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int k = 0; k < n; k++) {
+        int ja = k - (n - a->ndim), jb = k - (n - b->ndim);
+        int64_t sa = ja >= 0 ? a->shape[ja] : 1, sb = jb >= 0 ? b->shape[jb] : 1;
+        if (sa != sb && sa != 1 && sb != 1)
+            return false;
+        sh[k] = sa == 1 ? sb : sa;
+    }
+    *nd = n;
+    return true;
+}
+
+/* How many output elements each input element reaches, at most. */
+static double fan(int64_t out_numel, int64_t in_numel)
+{
+    if (in_numel <= 0 || out_numel <= in_numel)
+        return 1.0;
+    return ceil((double)out_numel / (double)in_numel);
+}
+
+
+/* ---- naive references ------------------------------------------------------------
+ * Each op's result is recomputed element by element from its inputs'
+ * values, through their strides and broadcasting, and compared: exactly
+ * where IEEE arithmetic fixes the answer, within a rounding tolerance for
+ * sums, products and transcendental functions. */
+
+static double at(const tg_tensor *t, const int64_t *idx)
+{
+    int64_t pos = t->offset;
+    for (int k = 0; k < t->ndim; k++)
+        pos += idx[k] * t->strides[k];
+    return tg__load(t, pos);
+}
+
+/* The next index of shape in C order; false after the last one. */
+static bool next_index(int nd, const int64_t *shape, int64_t *idx)
+{
+    for (int k = nd - 1; k >= 0; k--) {
+        if (++idx[k] < shape[k])
+            return true;
+        idx[k] = 0;
+    }
+    return false;
+}
+
+/* x's index for index idx of an nd-dimensional broadcast result. */
+static void bcast_index(const tg_tensor *x, int nd, const int64_t *idx, int64_t *xi)
+{
+    int lead = nd - x->ndim;
+    for (int k = 0; k < x->ndim; k++)
+        xi[k] = x->shape[k] == 1 ? 0 : idx[k + lead];
+}
+
+static double round_to(tg_dtype dt, double v) { return dt == TG_FLOAT32 ? (double)(float)v : v; }
+
+static bool same_value(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+
+/* got agrees with want: NaN with NaN, infinity with the same infinity,
+ * else within tol. */
+static bool close_value(double got, double want, double tol)
+{
+    if (isnan(want) || isinf(want))
+        return same_value(got, want);
+    return fabs(got - want) <= tol;
+}
+
+/* The spacing of the subnormals: each rounding of a sum or product may be
+ * off by this much, however small the result. */
+static double denorm(tg_dtype dt) { return dt == TG_FLOAT32 ? 1.5e-45 : 5e-324; }
+
+/* Sums this large may overflow in one summation order and not another. */
+static bool too_big(tg_dtype dt, double sumabs)
+{
+    return sumabs > (dt == TG_FLOAT32 ? 1e37 : 1e307);
+}
+
+/* A libm result against the correctly rounded one: a few units in the last
+ * place, any two values past the overflow threshold, subnormals loosely. */
+static bool libm_close(tg_dtype dt, double got, double want)
+{
+    double huge = dt == TG_FLOAT32 ? 3e38 : 1.7e308;
+    if (!isnan(got) && !isnan(want) && fabs(got) >= huge && fabs(want) >= huge)
+        return (got > 0) == (want > 0);
+    double rel = dt == TG_FLOAT32 ? 1e-5 : 1e-13, tiny = dt == TG_FLOAT32 ? 1e-37 : 1e-300;
+    return close_value(got, want, rel * fabs(want) + tiny);
+}
+
+#define REF_CHECK(cond, what, idx, nd, got, want)                              \
+    FZ_CHECK(cond, "%s: element %lld of %d-d result is %.17g, reference %.17g",  \
+             what, (long long)flat_of(idx, nd, r->shape), nd, got, want)
+
+static int64_t flat_of(const int64_t *idx, int nd, const int64_t *shape)
+{
+    int64_t f = 0;
+    for (int k = 0; k < nd; k++)
+        f = f * shape[k] + idx[k];
+    return f;
+}
+
+/* x op y as tg_binary computes it in dtype dt (inputs already rounded);
+ * NAN_SKIP for pow, whose libm results may differ in the last place. */
+#define NAN_SKIP 1e308
+static double binary_ref(int kind, tg_dtype dt, double x, double y)
+{
+    switch (kind) {
+    case 0: return round_to(dt, x + y);
+    case 1: return round_to(dt, x - y);
+    case 2: return round_to(dt, x * y);
+    case 3: return round_to(dt, x / y);
+    case 5: return isnan(x) || isnan(y) ? (double)NAN : x >= y ? x : y;
+    case 6: return isnan(x) || isnan(y) ? (double)NAN : x <= y ? x : y;
+    case 7: return x >= y ? 1.0 : 0.0;
+    default: return NAN_SKIP;
+    }
+}
+
+static void verify_binary(int kind, const tg_tensor *r, const tg_tensor *a,
+                          const tg_tensor *b, const char *what)
+{
+    int64_t idx[TG_MAX_DIMS] = {0}, ai[TG_MAX_DIMS], bi[TG_MAX_DIMS];
+    if (r->numel == 0 || binary_ref(kind, r->dtype, 1, 1) == NAN_SKIP)
+        return;
+    do {
+        bcast_index(a, r->ndim, idx, ai);
+        bcast_index(b, r->ndim, idx, bi);
+        double want = binary_ref(kind, r->dtype, at(a, ai), at(b, bi));
+        double got = at(r, idx);
+        REF_CHECK(same_value(got, want), what, idx, r->ndim, got, want);
+    } while (next_index(r->ndim, r->shape, idx));
+}
+
+/* a op s, s op a (scalar_first); s is rounded to a's dtype first. */
+static void verify_scalar(int kind, const tg_tensor *r, const tg_tensor *a,
+                          double s, const char *what)
+{
+    static const int op_of[7] = {0, 1, 1, 2, 3, 3, 4}; /* add sub rsub mul div rdiv pow */
+    bool first = kind == 2 || kind == 5;
+    int64_t idx[TG_MAX_DIMS] = {0};
+    double sv = round_to(a->dtype, s);
+    if (r->numel == 0 || op_of[kind] == 4)
+        return;
+    do {
+        double x = at(a, idx);
+        double want = first ? binary_ref(op_of[kind], r->dtype, sv, x)
+                            : binary_ref(op_of[kind], r->dtype, x, sv);
+        double got = at(r, idx);
+        REF_CHECK(same_value(got, want), what, idx, r->ndim, got, want);
+    } while (next_index(r->ndim, r->shape, idx));
+}
+
+static void verify_unary(int kind, const tg_tensor *r, const tg_tensor *a,
+                         const char *what)
+{
+    int64_t idx[TG_MAX_DIMS] = {0};
+    if (r->numel == 0)
+        return;
+    do {
+        double x = at(a, idx), got = at(r, idx), want;
+        bool exact = true;
+        switch (kind) {
+        case 0: want = -x; break;
+        case 1: want = round_to(r->dtype, exp(x)); exact = false; break;
+        case 2: want = round_to(r->dtype, log(x)); exact = false; break;
+        case 3: want = round_to(r->dtype, sqrt(x)); break;
+        case 4: want = fabs(x); break;
+        case 5: want = round_to(r->dtype, tanh(x)); exact = false; break;
+        case 6: want = round_to(r->dtype, 1.0 / (1.0 + exp(-x))); exact = false; break;
+        case 7: want = x <= 0 ? 0.0 : x; break;
+        case 8: want = x > 0 ? 1.0 : x < 0 ? -1.0 : x == 0 ? 0.0 : x; break;
+        case 9: want = x > 0 ? 1.0 : 0.0; break;
+        default: want = x; break;
+        }
+        bool ok = exact ? same_value(got, want) : libm_close(r->dtype, got, want);
+        REF_CHECK(ok, what, idx, r->ndim, got, want);
+    } while (next_index(r->ndim, r->shape, idx));
+}
+
+/* Accumulators of a reference reduction, one per result element. */
+typedef struct red_acc {
+    double sum, sumabs, max;
+    int64_t count, argmax;
+} red_acc;
+
+/* Reduces a into acc (numel of the keepdims shape out_nd/out_sh), mapping
+ * each index of a by map(): kind of reduction decides what is compared. */
+static void reduce_ref(const tg_tensor *a, int out_nd, const int64_t *out_sh,
+                       int axis, red_acc *acc, int64_t nacc)
+{
+    for (int64_t i = 0; i < nacc; i++) {
+        acc[i].sum = acc[i].sumabs = 0;
+        acc[i].max = -INF;
+        acc[i].count = 0;
+        acc[i].argmax = -1;
+    }
+    if (a->numel == 0)
+        return;
+    int64_t idx[TG_MAX_DIMS] = {0}, oi[TG_MAX_DIMS];
+    int lead = a->ndim - out_nd;
+    do {
+        /* sum_to (axis -2): leading axes dropped, size-1 axes reduced;
+         * otherwise the axis (or all, -1) is reduced in place. */
+        for (int k = 0; k < out_nd; k++) {
+            int j = k + lead;
+            if (axis == -2)
+                oi[k] = out_sh[k] == 1 ? 0 : idx[j];
+            else
+                oi[k] = axis == -1 || k == axis ? 0 : idx[k];
+        }
+        int64_t o = flat_of(oi, out_nd, out_sh);
+        double v = at(a, idx);
+        red_acc *c = &acc[o];
+        int64_t pos = axis >= 0 ? idx[axis] : flat_of(idx, a->ndim, a->shape);
+        c->sum += v;
+        if (isfinite(v))
+            c->sumabs += fabs(v);
+        if (c->argmax < 0 || (!isnan(c->max) && (v > c->max || isnan(v)))) {
+            c->max = v;
+            c->argmax = pos;
+        }
+        c->count++;
+    } while (next_index(a->ndim, a->shape, idx));
+}
+
+/* kind: 0 sum, 1 mean, 2 max, 3 argmax. r holds the reduction of a along
+ * axis (-1 all, -2 sum_to r's shape), keepdims or not (C order agrees). */
+static void verify_reduce(int kind, const tg_tensor *r, const tg_tensor *a,
+                          int axis, const char *what)
+{
+    int64_t sh[TG_MAX_DIMS];
+    int nd;
+    if (axis == -2) {
+        nd = r->ndim;
+        memcpy(sh, r->shape, sizeof(int64_t) * (size_t)nd);
+    } else {
+        nd = a->ndim;
+        for (int k = 0; k < nd; k++)
+            sh[k] = axis == -1 || k == axis ? 1 : a->shape[k];
+    }
+    int64_t n = shape_numel(nd, sh);
+    FZ_CHECK(n == r->numel, "%s: %lld results, reference %lld", what,
+             (long long)r->numel, (long long)n);
+    red_acc *acc = malloc(sizeof *acc * (size_t)(n ? n : 1));
+    FZ_CHECK(acc != NULL, "out of memory in the fuzzer");
+    reduce_ref(a, nd, sh, axis, acc, n);
+    /* Any summation order is within (count - 1) roundings of the exact sum
+     * (NumPy, and so tapegrad, adds across outer axes one by one). */
+    double u = r->dtype == TG_FLOAT32 ? 6e-8 : 1.2e-16;
+    int64_t ri[TG_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        double got = at(r, ri), want, cnt = (double)(acc[i].count + 1);
+        double tol = 2 * u * cnt * acc[i].sumabs + cnt * denorm(r->dtype);
+        bool ok;
+        switch (kind) {
+        case 0:
+        case 1:
+            want = kind == 0 ? acc[i].sum
+                             : acc[i].count ? acc[i].sum / (double)acc[i].count : (double)NAN;
+            if (kind == 1 && acc[i].count)
+                tol /= (double)acc[i].count;
+            /* float32 sums may overflow where double ones do not */
+            ok = too_big(r->dtype, acc[i].sumabs) || close_value(got, want, tol);
+            break;
+        case 2:
+            want = acc[i].max;
+            ok = same_value(got, want);
+            break;
+        default:
+            want = (double)acc[i].argmax;
+            ok = got == want;
+            break;
+        }
+        FZ_CHECK(ok, "%s: element %lld is %.17g, reference %.17g", what,
+                 (long long)i, got, want);
+        next_index(r->ndim, r->shape, ri);
+    }
+    free(acc);
+}
+
+static void verify_matmul(const tg_tensor *r, const tg_tensor *a,
+                          const tg_tensor *b, const char *what)
+{
+    int na = a->ndim, nb = b->ndim;
+    int nbatch = r->ndim - (na >= 2) - (nb >= 2);
+    int64_t k = a->shape[na - 1];
+    double eps = r->dtype == TG_FLOAT32 ? 1.2e-7 * (double)k + 1e-6
+                                        : 2.3e-16 * (double)k + 1e-15;
+    int64_t idx[TG_MAX_DIMS] = {0}, ai[TG_MAX_DIMS], bi[TG_MAX_DIMS];
+    if (r->numel == 0)
+        return;
+    do {
+        for (int q = 0; q < na - 2; q++)
+            ai[q] = a->shape[q] == 1 ? 0 : idx[q + nbatch - (na - 2)];
+        for (int q = 0; q < nb - 2; q++)
+            bi[q] = b->shape[q] == 1 ? 0 : idx[q + nbatch - (nb - 2)];
+        int64_t i = na >= 2 ? idx[nbatch] : 0, j = nb >= 2 ? idx[r->ndim - 1] : 0;
+        double sum = 0, sumabs = 0;
+        for (int64_t kk = 0; kk < k; kk++) {
+            if (na >= 2) {
+                ai[na - 2] = i;
+                ai[na - 1] = kk;
+            } else {
+                ai[0] = kk;
+            }
+            if (nb >= 2) {
+                bi[nb - 2] = kk;
+                bi[nb - 1] = j;
+            } else {
+                bi[0] = kk;
+            }
+            double p = at(a, ai) * at(b, bi);
+            sum += p;
+            if (isfinite(p))
+                sumabs += fabs(p);
+        }
+        double got = at(r, idx);
+        double tol = eps * sumabs + (double)(2 * k + 1) * denorm(r->dtype);
+        bool ok = too_big(r->dtype, sumabs) || close_value(got, sum, tol);
+        REF_CHECK(ok, what, idx, r->ndim, got, sum);
+    } while (next_index(r->ndim, r->shape, idx));
+}
+
+/* Views and casts: every element is an input element, exactly. kind: 0
+ * reshape (C order), 1 permute by perm, 2 slice, 3 expand, 4 cast. */
+static void verify_view(int kind, const tg_tensor *r, const tg_tensor *a,
+                        const int *perm, int axis, int64_t start, int64_t step,
+                        const char *what)
+{
+    int64_t idx[TG_MAX_DIMS] = {0}, ai[TG_MAX_DIMS] = {0};
+    if (r->numel == 0)
+        return;
+    do {
+        switch (kind) {
+        case 0:
+            break; /* ai walks a in C order alongside */
+        case 1:
+            for (int q = 0; q < r->ndim; q++)
+                ai[perm[q]] = idx[q];
+            break;
+        case 2:
+            memcpy(ai, idx, sizeof(int64_t) * (size_t)r->ndim);
+            ai[axis] = start + idx[axis] * step;
+            break;
+        case 3:
+            bcast_index(a, r->ndim, idx, ai);
+            break;
+        default:
+            memcpy(ai, idx, sizeof(int64_t) * (size_t)r->ndim);
+            break;
+        }
+        double want = round_to(r->dtype, at(a, ai)), got = at(r, idx);
+        REF_CHECK(same_value(got, want), what, idx, r->ndim, got, want);
+        if (kind == 0)
+            next_index(a->ndim, a->shape, ai);
+    } while (next_index(r->ndim, r->shape, idx));
+}
+
+
+/* Results checked against the references as they are made. */
+static tg_tensor *checked_unary(int kind, tg_tensor *r, const tg_tensor *a,
+                                const char *what)
+{
+    if (r)
+        verify_unary(kind, r, a, what);
+    return r;
+}
+
+static tg_tensor *checked_reduce(int kind, tg_tensor *r, const tg_tensor *a,
+                                 int axis, const char *what)
+{
+    if (r)
+        verify_reduce(kind, r, a, axis, what);
+    return r;
+}
+
+static tg_tensor *checked_view(int kind, tg_tensor *r, const tg_tensor *a,
+                               const int *perm, int axis, int64_t start,
+                               int64_t step, const char *what)
+{
+    if (r)
+        verify_view(kind, r, a, perm, axis, start, step, what);
+    return r;
+}
+
+/* ---- ops ---------------------------------------------------------------------- */
+
+static const double scalars[16] = {0.0,  1.0,  -1.0, 2.0,   -2.0, 0.5,
+                                   -0.5, 0.25, 3.0,  1e-3,  1e3,  -0.75,
+                                   4.0,  1.5,  -3.0, 1e300};
+
+static void op_binary(prog *P)
+{
+    static const char *names[8] = {"add", "sub", "mul", "div", "pow", "maximum",
+                                   "minimum", "ge"};
+    int kind = fz_byte(&P->in) % 8, ia = pick(P), ib = pick(P);
+    tg_tensor *a = P->pool[ia].t, *b = P->pool[ib].t;
+    int nd;
+    int64_t sh[TG_MAX_DIMS];
+    if (broadcast(a, b, &nd, sh) && shape_numel(nd, sh) > MAX_NUMEL)
+        return;
+    tg_tensor *r;
+    switch (kind) {
+    case 0: r = tg_ad_add(P->T, a, b); break;
+    case 1: r = tg_ad_sub(P->T, a, b); break;
+    case 2: r = tg_ad_mul(P->T, a, b); break;
+    case 3: r = tg_ad_div(P->T, a, b); break;
+    case 4: r = tg_ad_pow(P->T, a, b); break;
+    case 5: r = tg_ad_maximum(P->T, a, b); break;
+    case 6: r = tg_ad_minimum(P->T, a, b); break;
+    default: r = tg_ad_ge(P->T, a, b); break;
+    }
+    if (r)
+        verify_binary(kind, r, a, b, names[kind]);
+    double ba = P->pool[ia].bound, bb = P->pool[ib].bound;
+    int64_t on = r ? r->numel : 0;
+    double fa = fan(on, a->numel), fb = fan(on, b->numel);
+    switch (kind) {
+    case 0:
+    case 1:
+        add_slot(P, r, false, ba + bb, 2, ia, fa, ib, fb, names[kind]);
+        break;
+    case 2:
+        add_slot(P, r, false, ba * bb, 2, ia, fa * fmax(bb, 1), ib,
+                 fb * fmax(ba, 1), names[kind]);
+        break;
+    case 5:
+    case 6:
+        add_slot(P, r, false, fmax(ba, bb), 2, ia, fa, ib, fb, names[kind]);
+        break;
+    case 7: /* not differentiable */
+        add_slot(P, r, false, fmax(ba, bb) <= limit(P) ? 1.0 : INF, 0, 0, 0, 0, 0,
+                 names[kind]);
+        break;
+    default: /* div, pow: unbounded */
+        add_slot(P, r, false, INF, 2, ia, INF, ib, INF, names[kind]);
+        break;
+    }
+}
+
+static void op_scalar(prog *P)
+{
+    int kind = fz_byte(&P->in) % 7, ia = pick(P);
+    double s = scalars[fz_byte(&P->in) % 16];
+    tg_tensor *a = P->pool[ia].t, *r;
+    double b = P->pool[ia].bound, as = fabs(s), bound = INF, d = INF;
+    /* s is rounded to a's dtype first: 1e300 is +inf in float32. */
+    if (a->dtype == TG_FLOAT32 && !isfinite((double)(float)s))
+        b = INF;
+    switch (kind) {
+    case 0:
+        r = tg_ad_add_scalar(P->T, a, s);
+        bound = b + as;
+        d = 1;
+        break;
+    case 1:
+        r = tg_ad_sub_scalar(P->T, a, s);
+        bound = b + as;
+        d = 1;
+        break;
+    case 2:
+        r = tg_ad_rsub_scalar(P->T, a, s);
+        bound = b + as;
+        d = 1;
+        break;
+    case 3:
+        r = tg_ad_mul_scalar(P->T, a, s);
+        bound = b * as;
+        d = fmax(as, 1);
+        break;
+    case 4:
+        r = tg_ad_div_scalar(P->T, a, s);
+        if (as >= 1e-3) {
+            bound = b / as;
+            d = fmax(1 / as, 1);
+        }
+        break;
+    case 5:
+        r = tg_ad_rdiv_scalar(P->T, a, s);
+        break;
+    default:
+        r = tg_ad_pow_scalar(P->T, a, s);
+        if (s == 0) {
+            bound = 1;
+            d = 1;
+        } else if (s == 1 || s == 2 || s == 3 || s == 4) {
+            bound = pow(b, s);
+            d = fmax(s * pow(b, s - 1), 1);
+        }
+        break;
+    }
+    if (r)
+        verify_scalar(kind, r, a, s, "scalar op");
+    add_slot(P, r, false, bound, 1, ia, d, 0, 0, "scalar op");
+}
+
+static void op_unary(prog *P)
+{
+    int kind = fz_byte(&P->in) % 11, ia = pick(P);
+    tg_tensor *a = P->pool[ia].t, *r;
+    double b = P->pool[ia].bound;
+    switch (kind) {
+    case 0:
+        r = checked_unary(kind, tg_ad_neg(P->T, a), a, "neg");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "neg");
+        return;
+    case 1:
+        r = checked_unary(kind, tg_ad_exp(P->T, a), a, "exp");
+        add_slot(P, r, false, exp(b), 1, ia, fmax(exp(b), 1), 0, 0, "exp");
+        return;
+    case 2:
+        r = checked_unary(kind, tg_ad_log(P->T, a), a, "log");
+        add_slot(P, r, false, INF, 1, ia, INF, 0, 0, "log");
+        return;
+    case 3:
+        r = checked_unary(kind, tg_ad_sqrt(P->T, a), a, "sqrt");
+        add_slot(P, r, false, INF, 1, ia, INF, 0, 0, "sqrt");
+        return;
+    case 4:
+        r = checked_unary(kind, tg_ad_abs(P->T, a), a, "abs");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "abs");
+        return;
+    case 5:
+        r = checked_unary(kind, tg_ad_tanh(P->T, a), a, "tanh");
+        add_slot(P, r, false, fmin(b, 1), 1, ia, 1, 0, 0, "tanh");
+        return;
+    case 6:
+        r = checked_unary(kind, tg_ad_sigmoid(P->T, a), a, "sigmoid");
+        add_slot(P, r, false, 1, 1, ia, 1, 0, 0, "sigmoid");
+        return;
+    case 7:
+        r = checked_unary(kind, tg_ad_relu(P->T, a), a, "relu");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "relu");
+        return;
+    case 8:
+        r = checked_unary(kind, tg_ad_sign(P->T, a), a, "sign");
+        add_slot(P, r, false, b <= limit(P) ? 1 : INF, 0, 0, 0, 0, 0, "sign");
+        return;
+    case 9:
+        r = checked_unary(kind, tg_ad_step(P->T, a), a, "step");
+        add_slot(P, r, false, b <= limit(P) ? 1 : INF, 0, 0, 0, 0, 0, "step");
+        return;
+    default:
+        r = checked_unary(kind, tg_ad_detach(P->T, a), a, "detach");
+        add_slot(P, r, false, b, 0, 0, 0, 0, 0, "detach");
+        return;
+    }
+}
+
+/* A target shape for sum_to: t's trailing axes, each kept or 1; or, now and
+ * then, anything. */
+static int sum_to_shape(prog *P, const tg_tensor *t, int64_t *sh)
+{
+    uint8_t m = fz_byte(&P->in);
+    if (m % 8 == 0) {
+        int nd = fz_byte(&P->in) % 5;
+        for (int k = 0; k < nd; k++)
+            sh[k] = fz_byte(&P->in) % 6;
+        return nd;
+    }
+    int drop = t->ndim ? (m >> 3) % (t->ndim + 1) : 0;
+    int nd = t->ndim - drop;
+    for (int k = 0; k < nd; k++)
+        sh[k] = fz_byte(&P->in) & 1 ? 1 : t->shape[drop + k];
+    return nd;
+}
+
+static void op_reduce(prog *P)
+{
+    int kind = fz_byte(&P->in) % 7, ia = pick(P);
+    int axis = pick_axis(P);
+    bool keep = fz_byte(&P->in) & 1;
+    tg_tensor *a = P->pool[ia].t, *r;
+    double b = P->pool[ia].bound;
+    int64_t n = a->numel;
+    int ax = norm_axis(axis, a->ndim);
+    int64_t len = ax >= 0 && ax < a->ndim ? a->shape[ax] : 0;
+    int64_t sh[TG_MAX_DIMS];
+    int nd;
+    switch (kind) {
+    case 0:
+        r = checked_reduce(0, tg_ad_sum(P->T, a), a, -1, "sum");
+        add_slot(P, r, false, b * (double)n, 1, ia, 1, 0, 0, "sum");
+        return;
+    case 1: /* the mean of nothing is NaN */
+        r = checked_reduce(1, tg_ad_mean(P->T, a), a, -1, "mean");
+        add_slot(P, r, false, n ? b : INF, 1, ia, n ? 1 : INF, 0, 0,
+                 "mean");
+        return;
+    case 2:
+        r = checked_reduce(2, tg_ad_max(P->T, a), a, -1, "max");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "max");
+        return;
+    case 3:
+        r = checked_reduce(0, tg_ad_sum_axis(P->T, a, axis, keep), a, ax, "sum_axis");
+        add_slot(P, r, false, b * (double)len, 1, ia, 1, 0, 0, "sum_axis");
+        return;
+    case 4:
+        r = checked_reduce(1, tg_ad_mean_axis(P->T, a, axis, keep), a, ax, "mean_axis");
+        add_slot(P, r, false, len || (r && r->numel == 0) ? b : INF, 1, ia,
+                 len ? 1 : INF, 0, 0, "mean_axis");
+        return;
+    case 5:
+        r = checked_reduce(2, tg_ad_max_axis(P->T, a, axis, keep), a, ax, "max_axis");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "max_axis");
+        return;
+    default:
+        nd = sum_to_shape(P, a, sh);
+        r = checked_reduce(0, tg_ad_sum_to(P->T, a, nd, sh), a, -2, "sum_to");
+        add_slot(P, r, false, b * (double)n, 1, ia, 1, 0, 0, "sum_to");
+        return;
+    }
+}
+
+/* A shape for reshape: random sizes, a flattening, a split at a divisor,
+ * or the same sizes with ones inserted. */
+static int reshape_shape(prog *P, const tg_tensor *t, int64_t *sh)
+{
+    uint8_t m = fz_byte(&P->in);
+    int nd = 0;
+    switch (m % 4) {
+    case 0:
+        nd = fz_byte(&P->in) % 6;
+        for (int k = 0; k < nd; k++) {
+            uint8_t v = fz_byte(&P->in);
+            sh[k] = v == 0xff ? -1 : v % 6;
+        }
+        return nd;
+    case 1:
+        sh[0] = -1;
+        return 1;
+    case 2: {
+        int64_t d = 1 + fz_byte(&P->in) % 6;
+        if (t->numel % d)
+            d = 1;
+        sh[0] = d;
+        sh[1] = -1;
+        return 2;
+    }
+    default:
+        for (int k = 0; k < t->ndim && nd < TG_MAX_DIMS; k++) {
+            if (nd < TG_MAX_DIMS - 1 && (fz_byte(&P->in) & 1))
+                sh[nd++] = 1;
+            sh[nd++] = t->shape[k];
+        }
+        return nd;
+    }
+}
+
+static void op_view(prog *P)
+{
+    int kind = fz_byte(&P->in) % 6, ia = pick(P);
+    tg_tensor *a = P->pool[ia].t, *r;
+    double b = P->pool[ia].bound;
+    int64_t sh[TG_MAX_DIMS];
+    int nd;
+    switch (kind) {
+    case 0:
+        nd = reshape_shape(P, a, sh);
+        r = checked_view(0, tg_ad_reshape(P->T, a, nd, sh), a, NULL, 0, 0, 0, "reshape");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "reshape");
+        return;
+    case 1: {
+        int a0 = pick_axis(P), a1 = pick_axis(P);
+        int perm[TG_MAX_DIMS];
+        for (int k = 0; k < a->ndim; k++)
+            perm[k] = k;
+        if (a0 >= -a->ndim && a0 < a->ndim && a1 >= -a->ndim && a1 < a->ndim) {
+            perm[norm_axis(a0, a->ndim)] = norm_axis(a1, a->ndim);
+            perm[norm_axis(a1, a->ndim)] = norm_axis(a0, a->ndim);
+        }
+        r = checked_view(1, tg_ad_transpose(P->T, a, a0, a1), a, perm, 0, 0, 0,
+                         "transpose");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "transpose");
+        return;
+    }
+    case 2: { /* a permutation from the bytes; now and then a broken one */
+        int perm[TG_MAX_DIMS];
+        for (int k = 0; k < a->ndim; k++)
+            perm[k] = k;
+        for (int k = a->ndim - 1; k > 0; k--) {
+            int j = fz_byte(&P->in) % (k + 1), tmp = perm[k];
+            perm[k] = perm[j];
+            perm[j] = tmp;
+        }
+        uint8_t m = fz_byte(&P->in);
+        if (a->ndim > 0 && m % 8 == 0)
+            perm[m / 8 % a->ndim] = (int)(fz_byte(&P->in) % 17) - 8;
+        else if (a->ndim > 0 && m % 8 == 1)
+            perm[m / 8 % a->ndim] -= a->ndim; /* the same axis counted back */
+        int norm[TG_MAX_DIMS];
+        for (int k = 0; k < a->ndim; k++)
+            norm[k] = norm_axis(perm[k], a->ndim);
+        r = checked_view(1, tg_ad_permute(P->T, a, perm), a, norm, 0, 0, 0,
+                         "permute");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "permute");
+        return;
+    }
+    case 3: { /* a slice: valid for the axis size, or raw bytes */
+        int axis = pick_axis(P);
+        uint8_t m = fz_byte(&P->in);
+        static const int64_t steps[8] = {1, 2, 3, -1, -2, 0, 5, -3};
+        int64_t step = steps[m % 8], start, stop;
+        int ax = norm_axis(axis, a->ndim);
+        int64_t n = ax >= 0 && ax < a->ndim ? a->shape[ax] : 0;
+        if (m & 8 || n == 0) {
+            start = (int8_t)fz_byte(&P->in) % 8;
+            stop = (int8_t)fz_byte(&P->in) % 8;
+        } else if (step > 0) {
+            start = fz_byte(&P->in) % (n + 1);
+            stop = start + fz_byte(&P->in) % (n - start + 1);
+        } else {
+            start = fz_byte(&P->in) % n;
+            stop = start - fz_byte(&P->in) % (start + 2);
+        }
+        r = checked_view(2, tg_ad_slice(P->T, a, axis, start, stop, step), a, NULL,
+                         ax, start, step, "slice");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "slice");
+        return;
+    }
+    case 4: { /* expand: size-1 axes grown, new leading axes; or raw sizes */
+        uint8_t m = fz_byte(&P->in);
+        int lead = m % 3;
+        nd = 0;
+        if (m & 8) {
+            nd = fz_byte(&P->in) % 9;
+            for (int k = 0; k < nd; k++)
+                sh[k] = fz_byte(&P->in) % 6;
+        } else if (a->ndim + lead <= TG_MAX_DIMS) {
+            for (int k = 0; k < lead; k++)
+                sh[nd++] = fz_byte(&P->in) % 6;
+            for (int k = 0; k < a->ndim; k++)
+                sh[nd++] = a->shape[k] == 1 ? fz_byte(&P->in) % 6 : a->shape[k];
+        }
+        if (shape_numel(nd, sh) > MAX_NUMEL)
+            return;
+        r = checked_view(3, tg_ad_expand(P->T, a, nd, sh), a, NULL, 0, 0, 0, "expand");
+        add_slot(P, r, false, b, 1, ia, fan(r ? r->numel : 0, a->numel), 0, 0,
+                 "expand");
+        return;
+    }
+    default: {
+        tg_dtype dt = fz_byte(&P->in) & 1 ? TG_FLOAT64 : TG_FLOAT32;
+        r = checked_view(4, tg_ad_cast(P->T, a, dt), a, NULL, 0, 0, 0, "cast");
+        add_slot(P, r, false, b, 1, ia, 1, 0, 0, "cast");
+        return;
+    }
+    }
+}
+
+/* matmul's result shape and cost, when the operands fit (else the library
+ * must refuse them, which costs nothing). */
+static bool matmul_plan(const tg_tensor *a, const tg_tensor *b, int64_t *numel,
+                        double *flops, int64_t *k)
+{
+    if (a->ndim == 0 || b->ndim == 0 || a->dtype != b->dtype)
+        return false;
+    *k = a->shape[a->ndim - 1];
+    int64_t kb = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2];
+    if (*k != kb)
+        return false;
+    int na = a->ndim > 2 ? a->ndim - 2 : 0, nb = b->ndim > 2 ? b->ndim - 2 : 0;
+    int nbatch = na > nb ? na : nb;
+    int64_t n = 1;
+    for (int i = 0; i < nbatch; i++) {
+        int ia = i - (nbatch - na), ib = i - (nbatch - nb);
+        int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
+        if (sa != sb && sa != 1 && sb != 1)
+            return false;
+        n *= sa == 1 ? sb : sa;
+    }
+    if (a->ndim >= 2)
+        n *= a->shape[a->ndim - 2];
+    if (b->ndim >= 2)
+        n *= b->shape[b->ndim - 1];
+    *numel = n;
+    *flops = (double)n * (double)(*k > 0 ? *k : 1);
+    return true;
+}
+
+static void op_matmul(prog *P)
+{
+    int ia = pick(P), ib = pick(P);
+    tg_tensor *a = P->pool[ia].t, *b = P->pool[ib].t;
+    int64_t numel = 0, k = 0;
+    double flops = 0;
+    if (matmul_plan(a, b, &numel, &flops, &k) &&
+        (numel > MAX_NUMEL || flops > MAX_FLOPS))
+        return;
+    tg_tensor *r = tg_ad_matmul(P->T, a, b);
+    if (r)
+        verify_matmul(r, a, b, "matmul");
+    double ba = P->pool[ia].bound, bb = P->pool[ib].bound, kk = (double)(k ? k : 1);
+    int64_t on = r ? r->numel : 0;
+    add_slot(P, r, false, ba * bb * kk, 2, ia, fan(on, a->numel) * kk * fmax(bb, 1),
+             ib, fan(on, b->numel) * kk * fmax(ba, 1), "matmul");
+}
+
+/* tensor.h's own functions on pool tensors; results are caller-owned and
+ * carry no gradient. */
+static void op_plain(prog *P)
+{
+    int kind = fz_byte(&P->in) % 12, ia = pick(P);
+    tg_tensor *a = P->pool[ia].t, *r = NULL, *out;
+    double b = P->pool[ia].bound;
+    int axis = pick_axis(P);
+    int64_t sh[TG_MAX_DIMS];
+    int nd, rc;
+    double v;
+    switch (kind) {
+    case 0:
+        r = tg_select(a, axis, (int8_t)fz_byte(&P->in) % 7);
+        add_slot(P, r, true, b, 0, 0, 0, 0, 0, "tg_select");
+        return;
+    case 1:
+        r = tg_squeeze(a, axis);
+        add_slot(P, r, true, b, 0, 0, 0, 0, 0, "tg_squeeze");
+        return;
+    case 2:
+        r = tg_unsqueeze(a, axis);
+        add_slot(P, r, true, b, 0, 0, 0, 0, 0, "tg_unsqueeze");
+        return;
+    case 3:
+        if (fz_byte(&P->in) & 1)
+            r = checked_reduce(3, tg_argmax(a), a, -1, "tg_argmax");
+        else
+            r = checked_reduce(3, tg_argmax_axis(a, axis, fz_byte(&P->in) & 1), a,
+                               norm_axis(axis, a->ndim), "tg_argmax_axis");
+        add_slot(P, r, true, (double)a->numel, 0, 0, 0, 0, 0, "tg_argmax");
+        if (r && !P->dirty && !fz_failed)
+            FZ_CHECK(max_abs(r) < (double)(a->numel ? a->numel : 1),
+                     "an arg-max outside the tensor");
+        return;
+    case 4:
+        r = checked_view(4, fz_byte(&P->in) & 1 ? tg_contiguous(a) : tg_clone(a), a,
+                         NULL, 0, 0, 0, "tg_clone");
+        add_slot(P, r, true, b, 0, 0, 0, 0, 0, "tg_clone");
+        if (r)
+            FZ_CHECK(tg_is_contiguous(r), "a contiguous copy is not contiguous");
+        return;
+    case 5:
+        if (P->devnull)
+            FZ_CHECK(tg_print(a, P->devnull) == TG_OK, "tg_print failed");
+        return;
+    case 6: { /* tg_get at an index from the bytes, tg_item */
+        int64_t idx[TG_MAX_DIMS];
+        for (int k = 0; k < a->ndim; k++)
+            idx[k] = (int8_t)fz_byte(&P->in) % 7;
+        rc = tg_get(a, idx, &v);
+        if (rc)
+            check_null("tg_get");
+        rc = tg_item(a, &v);
+        if (rc)
+            check_null("tg_item");
+        FZ_CHECK(rc != TG_OK || a->numel == 1, "tg_item of %lld elements",
+                 (long long)a->numel);
+        return;
+    }
+    case 7: { /* the *_into forms into a fresh caller-owned result */
+        int ib = pick(P);
+        tg_tensor *c = P->pool[ib].t;
+        if (!broadcast(a, c, &nd, sh) || shape_numel(nd, sh) > MAX_NUMEL)
+            return;
+        out = tg_empty(a->dtype, nd, sh);
+        if (!out) {
+            check_null("tg_empty");
+            return;
+        }
+        tg_binop op = (tg_binop)(fz_byte(&P->in) % TG_BINOP_COUNT_);
+        rc = tg_binary_into(op, out, a, c);
+        if (rc) {
+            check_null("tg_binary_into");
+            tg_free(out);
+            return;
+        }
+        verify_binary((int)op, out, a, c, "tg_binary_into");
+        double bc = P->pool[ib].bound;
+        double bound = op == TG_ADD || op == TG_SUB ? b + bc
+                       : op == TG_MUL               ? b * bc
+                       : op == TG_MAXIMUM || op == TG_MINIMUM ? fmax(b, bc)
+                       : op == TG_GE ? (fmax(b, bc) <= limit(P) ? 1.0 : INF)
+                                                              : INF;
+        add_slot(P, out, true, bound, 0, 0, 0, 0, 0, "tg_binary_into");
+        return;
+    }
+    case 8: /* the sum into a fresh 0-d tensor */
+        out = tg_empty(a->dtype, 0, NULL);
+        if (!out) {
+            check_null("tg_empty");
+            return;
+        }
+        if (tg_sum_into(out, a)) {
+            check_null("tg_sum_into");
+            tg_free(out);
+            return;
+        }
+        verify_reduce(0, out, a, -1, "tg_sum_into");
+        add_slot(P, out, true, b * (double)a->numel, 0, 0, 0, 0, 0, "tg_sum_into");
+        return;
+    case 9:
+        nd = sum_to_shape(P, a, sh);
+        r = checked_reduce(0, tg_sum_to(a, nd, sh), a, -2, "tg_sum_to");
+        add_slot(P, r, true, b * (double)a->numel, 0, 0, 0, 0, 0, "tg_sum_to");
+        return;
+    case 10: { /* plain matmul against the plain result of the tape's */
+        int ib = pick(P);
+        tg_tensor *c = P->pool[ib].t;
+        int64_t numel = 0, k = 0;
+        double flops = 0;
+        if (matmul_plan(a, c, &numel, &flops, &k) &&
+            (numel > MAX_NUMEL || flops > MAX_FLOPS))
+            return;
+        r = tg_matmul(a, c);
+        if (r)
+            verify_matmul(r, a, c, "tg_matmul");
+        add_slot(P, r, true, b * P->pool[ib].bound * (double)(k ? k : 1), 0, 0, 0,
+                 0, 0, "tg_matmul");
+        return;
+    }
+    default: /* max and mean without a tape */
+        if (fz_byte(&P->in) & 1)
+            r = checked_reduce(2, tg_max_axis(a, axis, fz_byte(&P->in) & 1), a,
+                               norm_axis(axis, a->ndim), "tg_max_axis");
+        else
+            r = checked_reduce(1, tg_mean(a), a, -1, "tg_mean");
+        add_slot(P, r, true, INF, 0, 0, 0, 0, 0, "tg_max_axis/tg_mean");
+        return;
+    }
+}
+
+/* Writes into a pool tensor in place. The tape must notice when a recorded
+ * tensor changed; values are unknown from here on. */
+static void op_inplace(prog *P)
+{
+    int kind = fz_byte(&P->in) % 5, ia = pick(P), ib = pick(P);
+    tg_tensor *a = P->pool[ia].t, *c = P->pool[ib].t;
+    double s = scalars[fz_byte(&P->in) % 15];
+    int rc;
+    const char *what;
+    P->dirty = true;
+    switch (kind) {
+    case 0:
+        rc = tg_fill(a, s);
+        what = "tg_fill";
+        break;
+    case 1: {
+        int64_t idx[TG_MAX_DIMS];
+        for (int k = 0; k < a->ndim; k++)
+            idx[k] = (int8_t)fz_byte(&P->in) % 6;
+        rc = tg_set(a, idx, s);
+        what = "tg_set";
+        break;
+    }
+    case 2:
+        rc = tg_unary_into((tg_unop)(fz_byte(&P->in) % TG_UNOP_COUNT_), a, a);
+        what = "tg_unary_into";
+        break;
+    case 3:
+        rc = tg_axpy_into(a, s, c);
+        what = "tg_axpy_into";
+        break;
+    default:
+        rc = tg_copy(a, c);
+        what = "tg_copy";
+        break;
+    }
+    if (rc)
+        check_null(what);
+}
+
+static void run_op(prog *P)
+{
+    uint8_t op = fz_byte(&P->in);
+    tg_clear_error();
+    switch (op % 16) {
+    case 0: case 1: case 2: op_binary(P); break;
+    case 3: case 4: op_scalar(P); break;
+    case 5: case 6: op_unary(P); break;
+    case 7: case 8: op_reduce(P); break;
+    case 9: case 10: case 11: op_view(P); break;
+    case 12: op_matmul(P); break;
+    case 13: case 14: op_plain(P); break;
+    default: op_inplace(P); break;
+    }
+}
+
+/* ---- leaves ------------------------------------------------------------------- */
+
+static uint32_t xorshift(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+static void make_leaf(prog *P, bool wild)
+{
+    static const double specials[8] = {(double)NAN, INF, -INF, 1e300, -1e300,
+                                       4e-320, 3.5e38, -0.0};
+    uint8_t m = fz_byte(&P->in);
+    tg_dtype dt = m & 1 ? TG_FLOAT64 : TG_FLOAT32;
+    bool grad = !(m & 2);
+    int nd = (m >> 2) % 5;
+    int64_t sh[4];
+    for (int k = 0; k < nd; k++)
+        sh[k] = fz_byte(&P->in) % 6;
+    uint32_t seed = 0x9e3779b9u ^ fz_byte(&P->in);
+    tg_tensor *t = tg_empty(dt, nd, sh);
+    if (!t) {
+        check_null("tg_empty");
+        return;
+    }
+    /* Values on a grid of eighths in [-1, 1]: ties and zeros are common. */
+    bool any_special = false;
+    for (int64_t i = 0; i < t->numel; i++) {
+        uint32_t x = xorshift(&seed);
+        double v = (double)((int)(x % 17) - 8) / 8.0;
+        if (wild && (x >> 8) % 4 == 0) {
+            v = specials[(x >> 12) % 8];
+            any_special = true;
+        }
+        tg__store(t, i, v);
+    }
+    if (grad && tg_requires_grad(t, true))
+        FZ_FAIL("tg_requires_grad refused a caller-owned tensor");
+    int s = add_slot(P, t, true, any_special ? INF : 1.0, 0, 0, 0, 0, 0, "leaf");
+    if (s >= 0)
+        P->pool[s].leaf = P->nleaves++;
+}
+
+/* ---- after the program -------------------------------------------------------- */
+
+/* The reverse pass over the interpreter's own record: g of each tensor. */
+static void gradient_bounds(prog *P, int result)
+{
+    for (int i = 0; i < P->n; i++)
+        P->pool[i].g = 0;
+    P->pool[result].g = 1; /* root = sum(result) */
+    for (int i = P->n - 1; i >= 0; i--) {
+        slot *s = &P->pool[i];
+        if (s->g == 0)
+            continue;
+        for (int j = 0; j < s->nsrc; j++)
+            P->pool[s->src[j]].g += s->g * fmax(s->factor[j], 1.0);
+    }
+}
+
+/* A copy of each leaf's gradient bytes (NULL where there is none). */
+typedef struct grads {
+    void *bytes[POOL_MAX];
+    size_t size[POOL_MAX];
+} grads;
+
+static void save_grads(const prog *P, grads *G)
+{
+    for (int i = 0; i < P->n; i++) {
+        const tg_tensor *g = P->pool[i].leaf >= 0 ? tg_grad(P->pool[i].t) : NULL;
+        G->bytes[i] = NULL;
+        G->size[i] = 0;
+        if (!g)
+            continue;
+        FZ_CHECK(tg_is_contiguous(g), "a gradient is not contiguous");
+        G->size[i] = (size_t)g->numel * tg_dtype_size(g->dtype);
+        G->bytes[i] = malloc(G->size[i] ? G->size[i] : 1);
+        FZ_CHECK(G->bytes[i] != NULL, "out of memory in the fuzzer");
+        if (G->size[i])
+            memcpy(G->bytes[i], tg_data(g), G->size[i]);
+    }
+}
+
+static void free_grads(const prog *P, grads *G)
+{
+    for (int i = 0; i < P->n; i++)
+        free(G->bytes[i]);
+}
+
+static void check_leaf_grads(prog *P, int rc)
+{
+    bool checked = !P->dirty && !fz_failed;
+    for (int i = 0; i < P->n; i++) {
+        slot *s = &P->pool[i];
+        if (s->leaf < 0 || !s->t->requires_grad)
+            continue;
+        const tg_tensor *g = tg_grad(s->t);
+        if (rc != TG_OK) { /* a failed backward changes no gradient */
+            FZ_CHECK(g == NULL, "a failed first backward left a gradient");
+            continue;
+        }
+        if (!checked)
+            continue;
+        FZ_CHECK((g != NULL) == (s->g > 0),
+                 "leaf %d: %s gradient, but the program %s it", s->leaf,
+                 g ? "a" : "no", s->g > 0 ? "reaches" : "does not reach");
+        if (!g)
+            continue;
+        FZ_CHECK(g->dtype == s->t->dtype && tg__same_shape(g, s->t),
+                 "leaf %d: the gradient's dtype or shape differs", s->leaf);
+        if (s->g <= limit(P)) {
+            double m = max_abs(g);
+            FZ_CHECK(m <= s->g * (1 + 1e-4) + 1e-30,
+                     "leaf %d: a gradient of magnitude %g exceeds the bound %g",
+                     s->leaf, m, s->g);
+        }
+    }
+}
+
+static void second_order(prog *P, tg_tensor *root)
+{
+    tg_tensor *in[POOL_MAX], *g[POOL_MAX];
+    int n = 0;
+    for (int i = 0; i < P->n; i++)
+        if (P->pool[i].leaf >= 0 && P->pool[i].t->requires_grad)
+            in[n++] = P->pool[i].t;
+    if (n == 0)
+        return;
+    tg_clear_error();
+    int rc = tg_ad_grad(P->T, root, NULL, n, in, g, true);
+    if (rc) {
+        check_null("tg_ad_grad");
+        return;
+    }
+    tg_tensor *total = NULL;
+    for (int i = 0; i < n; i++) {
+        FZ_CHECK(g[i] && tg__same_shape(g[i], in[i]), "tg_ad_grad: gradient %d", i);
+        check_geometry(g[i]);
+        tg_tensor *s = tg_ad_sum(P->T, g[i]);
+        if (s && total && s->dtype != total->dtype)
+            s = tg_ad_cast(P->T, s, total->dtype);
+        total = total ? tg_ad_add(P->T, total, s) : s;
+        if (!total) {
+            check_null("second-order sum");
+            return;
+        }
+    }
+    tg_clear_error();
+    if (tg_backward(P->T, total))
+        check_null("second-order tg_backward");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static FILE *devnull;
+    if (!devnull)
+        devnull = fopen("/dev/null", "w");
+    static prog P;
+    memset(&P, 0, sizeof P);
+    P.in.p = data;
+    P.in.n = size;
+    P.devnull = devnull;
+
+    uint8_t flags = fz_byte(&P.in);
+    bool wild = flags & 1, second = flags & 2;
+    long fail_at = flags & 4 ? 1 + (long)fz_byte(&P.in) : 0;
+    fz_begin(fail_at);
+
+    P.T = tg_tape_new();
+    if (!P.T) {
+        check_null("tg_tape_new");
+        fz_end();
+        return 0;
+    }
+    int nleaves = 1 + fz_byte(&P.in) % MAX_LEAVES;
+    for (int i = 0; i < nleaves; i++)
+        make_leaf(&P, wild);
+    if (P.n == 0) {
+        tg_tape_free(P.T);
+        fz_end();
+        return 0;
+    }
+    for (int i = 0; i < MAX_OPS && P.in.n > 0 && P.n < POOL_MAX; i++)
+        run_op(&P);
+
+    int result = P.last;
+    tg_clear_error();
+    tg_tensor *root = tg_ad_sum(P.T, P.pool[result].t);
+    if (!root) {
+        check_null("tg_ad_sum (root)");
+    } else {
+        gradient_bounds(&P, result);
+        tg_clear_error();
+        int rc = tg_backward(P.T, root);
+        if (rc) {
+            check_null("tg_backward");
+            FZ_CHECK(rc == tg_last_error(), "tg_backward returned %d, last error %d",
+                     rc, tg_last_error());
+        }
+        check_leaf_grads(&P, rc);
+        if (rc == TG_OK) {
+            /* Again on the same tape: the same bits. */
+            grads G1;
+            save_grads(&P, &G1);
+            for (int i = 0; i < P.n; i++)
+                if (P.pool[i].leaf >= 0)
+                    tg_zero_grad(P.pool[i].t);
+            long failed_before = fz_failed;
+            int rc2 = tg_backward(P.T, root);
+            if (rc2)
+                check_null("tg_backward (again)");
+            if (rc2 == TG_OK && fz_failed == failed_before) {
+                grads G2;
+                save_grads(&P, &G2);
+                for (int i = 0; i < P.n; i++)
+                    FZ_CHECK(G1.size[i] == G2.size[i] &&
+                                 (!G1.size[i] ||
+                                  memcmp(G1.bytes[i], G2.bytes[i], G1.size[i]) == 0),
+                             "a second backward gave other gradients (slot %d)", i);
+                free_grads(&P, &G2);
+            }
+            free_grads(&P, &G1);
+        }
+        if (second)
+            second_order(&P, root);
+    }
+
+    tg_tape_free(P.T);
+    for (int i = 0; i < P.n; i++)
+        if (P.pool[i].owned)
+            tg_free(P.pool[i].t);
+    fz_end();
+    return 0;
+}
