@@ -692,7 +692,7 @@ double tg_accuracy(const tg_tensor *logits, const int32_t *labels)
         return -1.0;
     int64_t batch = logits->shape[0], classes = logits->shape[1];
     if (batch == 0)
-        return NAN; /* the mean of nothing, as tg_mean */
+        return (double)NAN; /* the mean of nothing, as tg_mean */
     int64_t s0 = logits->strides[0], s1 = logits->strides[1], hits = 0;
     for (int64_t i = 0; i < batch; i++) {
         int64_t row = logits->offset + i * s0, best = 0;
