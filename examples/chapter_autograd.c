@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     tg_tensor *w = tg_full(TG_FLOAT64, TG_SHAPE(1), w0); /* (1,) leaf */
     tg_tensor *b = tg_full(TG_FLOAT64, TG_SHAPE(1), b0); /* (1,) leaf */
     double *losses = malloc((size_t)(o.iters + 1) * sizeof *losses);
-    double loss = NAN, wf = NAN, bf = NAN;
+    double loss = NAN;
     int status = 1;
     if (!T || !w || !b || tg_requires_grad(w, true) || tg_requires_grad(b, true)) {
         ex_fail(&o, "creating the tape and the parameters");
@@ -80,15 +80,8 @@ int main(int argc, char **argv)
         ex_print_progress(&o, it, loss);
     }
 
-    if (tg_item(w, &wf) || tg_item(b, &bf)) {
-        ex_fail(&o, "reading the parameters");
-        goto done;
-    }
-    if (ex_write_figures(&o, ex_doubles(x), ex_doubles(y), o.n, wf, bf, losses,
-                         o.iters))
-        goto done;
-    ex_print_final(wf, bf, loss);
-    status = 0;
+    if (ex_finish(&o, x, y, w, b, losses, loss) == 0)
+        status = 0;
 
 done:
     free(losses);

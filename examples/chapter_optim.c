@@ -44,7 +44,7 @@ int main(int argc, char **argv)
     tg_sgd opt = {0}; /* tg_sgd_free accepts it zeroed */
     tg_tape *T = tg_tape_new();
     double *losses = malloc((size_t)(o.iters + 1) * sizeof *losses);
-    double loss = NAN, wf = NAN, bf = NAN;
+    double loss = NAN;
     int status = 1;
     if (!T || tg_quadratic_init(&model, TG_FLOAT64, w0, b0) ||
         tg_quadratic_params(&model, &ps)) {
@@ -70,15 +70,8 @@ int main(int argc, char **argv)
         ex_print_progress(&o, it, loss);
     }
 
-    if (tg_item(model.w, &wf) || tg_item(model.b, &bf)) {
-        ex_fail(&o, "reading the parameters");
-        goto done;
-    }
-    if (ex_write_figures(&o, ex_doubles(x), ex_doubles(y), o.n, wf, bf, losses,
-                         o.iters))
-        goto done;
-    ex_print_final(wf, bf, loss);
-    status = 0;
+    if (ex_finish(&o, x, y, model.w, model.b, losses, loss) == 0)
+        status = 0;
 
 done:
     tg_sgd_free(&opt);

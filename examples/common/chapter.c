@@ -160,3 +160,17 @@ int ex_write_figures(const ex_options *o, const double *x, const double *y,
         printf("figure: %s\nloss curve: %s\n", o->plot, o->loss_plot);
     return 0;
 }
+
+int ex_finish(const ex_options *o, const tg_tensor *x, const tg_tensor *y,
+              const tg_tensor *w, const tg_tensor *b, const double *losses,
+              double loss)
+{
+    double wf, bf;
+    if (tg_item(w, &wf) || tg_item(b, &bf))
+        return ex_fail(o, "reading the parameters");
+    if (ex_write_figures(o, ex_doubles(x), ex_doubles(y), o->n, wf, bf, losses,
+                         o->iters))
+        return 1;
+    ex_print_final(wf, bf, loss);
+    return 0;
+}

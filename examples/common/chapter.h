@@ -37,6 +37,13 @@ int ex_write_figures(const ex_options *o, const double *x, const double *y,
                      long n, double w, double b, const double *losses,
                      long iters);
 
+/* The end of every tensor-based stage: reads the fitted w and b (one
+ * element each), writes the figures and prints the final line. Returns 0,
+ * or 1 after saying why. */
+int ex_finish(const ex_options *o, const tg_tensor *x, const tg_tensor *y,
+              const tg_tensor *w, const tg_tensor *b, const double *losses,
+              double loss);
+
 /* The contiguous float64 data of a tensor (for plotting and printing). */
 const double *ex_doubles(const tg_tensor *t);
 
