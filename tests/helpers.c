@@ -1,6 +1,7 @@
 /* helpers.c - the test suite's counting allocator and shared assertions. */
 #include "helpers.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -94,3 +95,5 @@ const char *tgt_data(const char *name)
     snprintf(buf, sizeof buf, "data/%s", name);
     return buf;
 }
+
+bool tgt_same_value(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }

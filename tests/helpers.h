@@ -40,6 +40,16 @@ TCase *tgt_tcase(const char *name);
                       (substr));                                              \
     } while (0)
 
+/* a == b, or both NaN: exact equality of results that may be NaN. */
+bool tgt_same_value(double a, double b);
+
+#define TGT_ASSERT_SAME(got, want)                                            \
+    do {                                                                      \
+        double g_ = (got), w_ = (want);                                       \
+        ck_assert_msg(tgt_same_value(g_, w_), "%s: got %.17g, want %.17g",    \
+                      #got, g_, w_);                                          \
+    } while (0)
+
 /* Element i (C order) of t as a double. */
 double tgt_at(const tg_tensor *t, int64_t i);
 /* Asserts shape equality against a literal list. */

@@ -16,17 +16,6 @@
 
 /* ---- local helpers ---------------------------------------------------- */
 
-static bool same_value(double a, double b)
-{
-    return (isnan(a) && isnan(b)) || a == b;
-}
-
-#define ASSERT_SAME(got, want)                                                \
-    do {                                                                      \
-        double g_ = (got), w_ = (want);                                       \
-        ck_assert_msg(same_value(g_, w_), "%s: got %.17g, want %.17g", #got,  \
-                      g_, w_);                                                \
-    } while (0)
 
 /* t read in C order equals want[0..n) exactly. */
 static void assert_values(const tg_tensor *t, int64_t n, const double *want)
@@ -34,7 +23,7 @@ static void assert_values(const tg_tensor *t, int64_t n, const double *want)
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(tg_numel(t), n);
     for (int64_t i = 0; i < n; i++)
-        ck_assert_msg(same_value(tgt_at(t, i), want[i]),
+        ck_assert_msg(tgt_same_value(tgt_at(t, i), want[i]),
                       "element %lld: got %.17g, want %.17g", (long long)i,
                       tgt_at(t, i), want[i]);
 }
@@ -280,7 +269,7 @@ START_TEST(test_custom_allocator_sees_everything)
     tg_free(e);
     tg_free(d);
     tg_free(a); /* the view b keeps the storage alive */
-    ASSERT_SAME(get2(b, 3, 2), 1.0);
+    TGT_ASSERT_SAME(get2(b, 3, 2), 1.0);
     tg_free(c);
     tg_free(b);
     ck_assert_int_eq(st.live, 0);
@@ -297,7 +286,7 @@ START_TEST(test_custom_allocator_sees_everything)
     ck_assert_ptr_nonnull((void *)fn);
     ck_assert_ptr_null(ud);
     tg_tensor *z = tg_zeros(F32, TG_SHAPE(5));
-    ASSERT_SAME(tgt_at(z, 4), 0.0);
+    TGT_ASSERT_SAME(tgt_at(z, 4), 0.0);
     tg_free(z);
     ck_assert_int_eq(st.calls, st.frees);
 
@@ -317,7 +306,7 @@ START_TEST(test_internal_alloc_contract)
         p[i] = i;
     p = tg__realloc(p, 4 * sizeof(double), 8 * sizeof(double));
     ck_assert_ptr_nonnull(p);
-    ASSERT_SAME(p[3], 3.0);
+    TGT_ASSERT_SAME(p[3], 3.0);
     ck_assert_int_eq(tgt_stats.live_bytes, 8 * (long long)sizeof(double));
     ck_assert_ptr_null(tg__realloc(p, 8 * sizeof(double), 0)); /* frees */
     ck_assert_int_eq(tgt_stats.live_blocks, live);
@@ -399,7 +388,7 @@ START_TEST(test_alloc_failure_copies_and_views)
     tg_tensor *row = tg_reshape(base, TG_SHAPE(1, 4, 3));
     ck_assert_int_ge(sweep_failures(op_expand, row, "tg_expand: out of memory"), 1);
     /* The inputs are intact after all those failures. */
-    ASSERT_SAME(get2(t, 2, 3), 11.0);
+    TGT_ASSERT_SAME(get2(t, 2, 3), 11.0);
     tg_free(row);
     tg_free(t);
     tg_free(base);
@@ -435,11 +424,11 @@ START_TEST(test_empty_zeros_ones_full)
 
     tg_tensor *f = tg_full(F32, TG_SHAPE(2, 2), 0.1);
     for (int i = 0; i < 4; i++)
-        ASSERT_SAME(tgt_at(f, i), (double)0.1f); /* rounded to float */
+        TGT_ASSERT_SAME(tgt_at(f, i), (double)0.1f); /* rounded to float */
     tg_tensor *fn = tg_full(F64, TG_SHAPE(3), NAN);
     ck_assert(isnan(tgt_at(fn, 2)));
     tg_tensor *fi = tg_full(F64, TG_SHAPE(1), -INFINITY);
-    ASSERT_SAME(tgt_at(fi, 0), -INFINITY);
+    TGT_ASSERT_SAME(tgt_at(fi, 0), -INFINITY);
 
     /* Eight dimensions are allowed. */
     tg_tensor *m = tg_zeros(F64, TG_SHAPE(1, 2, 1, 2, 1, 2, 1, 2));
@@ -462,10 +451,10 @@ START_TEST(test_from_array_and_scalar)
 {
     const double d[6] = {1.5, -2, 3, 4e300, -0.0, 6};
     tg_tensor *a = tg_from_array(F64, TG_SHAPE(2, 3), d);
-    ASSERT_SAME(get2(a, 0, 0), 1.5);
-    ASSERT_SAME(get2(a, 0, 2), 3.0);
-    ASSERT_SAME(get2(a, 1, 0), 4e300);
-    ASSERT_SAME(get2(a, 1, 2), 6.0);
+    TGT_ASSERT_SAME(get2(a, 0, 0), 1.5);
+    TGT_ASSERT_SAME(get2(a, 0, 2), 3.0);
+    TGT_ASSERT_SAME(get2(a, 1, 0), 4e300);
+    TGT_ASSERT_SAME(get2(a, 1, 2), 6.0);
     ck_assert(memcmp(tg_data(a), d, sizeof d) == 0); /* bytes, incl. -0.0 */
 
     const float f[3] = {0.1f, -1e30f, 7.0f};
@@ -478,13 +467,13 @@ START_TEST(test_from_array_and_scalar)
     ck_assert(tg_is_contiguous(s));
     double v = 0;
     ck_assert_int_eq(tg_item(s, &v), TG_OK);
-    ASSERT_SAME(v, 3.25);
+    TGT_ASSERT_SAME(v, 3.25);
     ck_assert_int_eq(tg_get(s, NULL, &v), TG_OK);
-    ASSERT_SAME(v, 3.25);
+    TGT_ASSERT_SAME(v, 3.25);
 
     tg_tensor *s32 = tg_scalar(F32, 1.0 / 3.0);
     ck_assert_int_eq(tg_item(s32, &v), TG_OK);
-    ASSERT_SAME(v, (double)(float)(1.0 / 3.0));
+    TGT_ASSERT_SAME(v, (double)(float)(1.0 / 3.0));
 
     /* 0-d through tg_empty / tg_zeros with ndim 0 and a NULL shape. */
     tg_tensor *e0 = tg_zeros(F64, 0, NULL);
@@ -492,7 +481,7 @@ START_TEST(test_from_array_and_scalar)
     ck_assert_int_eq(tg_ndim(e0), 0);
     ck_assert_int_eq(tg_numel(e0), 1);
     ck_assert_int_eq(tg_item(e0, &v), TG_OK);
-    ASSERT_SAME(v, 0.0);
+    TGT_ASSERT_SAME(v, 0.0);
     tg_tensor *e1 = tg_empty(F32, 0, NULL);
     ck_assert_int_eq(tg_numel(e1), 1);
 
@@ -500,7 +489,7 @@ START_TEST(test_from_array_and_scalar)
     double src[2] = {1, 2};
     tg_tensor *c = tg_from_array(F64, TG_SHAPE(2), src);
     src[0] = 100;
-    ASSERT_SAME(tgt_at(c, 0), 1.0);
+    TGT_ASSERT_SAME(tgt_at(c, 0), 1.0);
 
     tg_free(a);
     tg_free(b);
@@ -826,25 +815,25 @@ START_TEST(test_reshape_view)
     tgt_assert_shape(r, TG_SHAPE(3, 4));
     assert_strides(r, TG_SHAPE(4, 1));
     ck_assert(tg_shares_storage(a, r));
-    ASSERT_SAME(get2(r, 2, 1), 9.0);
+    TGT_ASSERT_SAME(get2(r, 2, 1), 9.0);
     tg_tensor *r3 = tg_reshape(r, TG_SHAPE(2, -1, 3));
     tgt_assert_shape(r3, TG_SHAPE(2, 2, 3));
-    ASSERT_SAME(get3(r3, 1, 0, 2), 8.0);
+    TGT_ASSERT_SAME(get3(r3, 1, 0, 2), 8.0);
     tg_tensor *flat = tg_reshape(r3, TG_SHAPE(-1));
     tgt_assert_shape(flat, TG_SHAPE(12));
     ck_assert(tg_shares_storage(flat, a));
     /* Writing through the view changes the base and vice versa. */
     ck_assert_int_eq(tg_set(r, (const int64_t[]){1, 2}, -6.0), TG_OK);
-    ASSERT_SAME(tgt_at(a, 6), -6.0);
+    TGT_ASSERT_SAME(tgt_at(a, 6), -6.0);
     ck_assert_int_eq(tg_set(a, (const int64_t[]){11}, 111.0), TG_OK);
-    ASSERT_SAME(get3(r3, 1, 1, 2), 111.0);
+    TGT_ASSERT_SAME(get3(r3, 1, 1, 2), 111.0);
     /* A one-element tensor reshapes to 0-d and back. */
     tg_tensor *one = tg_slice(a, 0, 5, 6, 1);
     tg_tensor *z = tg_reshape(one, 0, NULL);
     ck_assert_int_eq(tg_ndim(z), 0);
     double v;
     ck_assert_int_eq(tg_item(z, &v), TG_OK);
-    ASSERT_SAME(v, 5.0);
+    TGT_ASSERT_SAME(v, 5.0);
     tg_tensor *z3 = tg_reshape(z, TG_SHAPE(1, 1, -1));
     tgt_assert_shape(z3, TG_SHAPE(1, 1, 1));
     ck_assert(tg_shares_storage(z3, a));
@@ -853,8 +842,8 @@ START_TEST(test_reshape_view)
     tg_tensor *rf = tg_reshape(rows, TG_SHAPE(8));
     ck_assert(tg_shares_storage(rf, a));
     ck_assert_int_eq(tg_offset(rf), 4);
-    ASSERT_SAME(tgt_at(rf, 0), 4.0);
-    ASSERT_SAME(tgt_at(rf, 7), 111.0);
+    TGT_ASSERT_SAME(tgt_at(rf, 0), 4.0);
+    TGT_ASSERT_SAME(tgt_at(rf, 7), 111.0);
     tg_free(a);
     tg_free(r);
     tg_free(r3);
@@ -878,9 +867,9 @@ START_TEST(test_reshape_noncontiguous_copies)
     assert_values(f, 12, (const double[]){0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
     /* The copy is independent of the base. */
     ck_assert_int_eq(tg_set(f, (const int64_t[]){0}, 99.0), TG_OK);
-    ASSERT_SAME(get2(a, 0, 0), 0.0);
+    TGT_ASSERT_SAME(get2(a, 0, 0), 0.0);
     ck_assert_int_eq(tg_fill(a, 1.0), TG_OK);
-    ASSERT_SAME(tgt_at(f, 1), 4.0);
+    TGT_ASSERT_SAME(tgt_at(f, 1), 4.0);
     /* Stepped and expanded inputs copy too. */
     tg_tensor *b = iota(TG_SHAPE(2, 6));
     tg_tensor *s = tg_slice(b, 1, 5, -1, -2); /* columns 5, 3, 1 */
@@ -941,15 +930,15 @@ START_TEST(test_transpose_permute)
     ck_assert(tg_shares_storage(a, t));
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 4; j++)
-            ASSERT_SAME(get2(t, j, i), get2(a, i, j));
+            TGT_ASSERT_SAME(get2(t, j, i), get2(a, i, j));
     tg_tensor *t2 = tg_transpose(a, -1, -2);
     assert_strides(t2, TG_SHAPE(1, 4));
     tg_tensor *tt = tg_transpose(a, 1, 1); /* the identity */
     assert_strides(tt, TG_SHAPE(4, 1));
     ck_assert_int_eq(tg_set(t, (const int64_t[]){3, 2}, -1.0), TG_OK);
-    ASSERT_SAME(get2(a, 2, 3), -1.0);
+    TGT_ASSERT_SAME(get2(a, 2, 3), -1.0);
     ck_assert_int_eq(tg_set(a, (const int64_t[]){0, 1}, 50.0), TG_OK);
-    ASSERT_SAME(get2(t2, 1, 0), 50.0);
+    TGT_ASSERT_SAME(get2(t2, 1, 0), 50.0);
 
     tg_tensor *b = iota(TG_SHAPE(2, 3, 4));
     tg_tensor *p = tg_permute(b, (const int[]){2, 0, 1});
@@ -959,12 +948,12 @@ START_TEST(test_transpose_permute)
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 3; j++)
             for (int k = 0; k < 4; k++)
-                ASSERT_SAME(get3(p, k, i, j), get3(b, i, j, k));
+                TGT_ASSERT_SAME(get3(p, k, i, j), get3(b, i, j, k));
     tg_tensor *pn = tg_permute(b, (const int[]){-1, 0, -2});
     tgt_assert_shape(pn, TG_SHAPE(4, 2, 3));
     assert_strides(pn, TG_SHAPE(1, 12, 4));
     ck_assert_int_eq(tg_set(p, (const int64_t[]){3, 1, 2}, 7.5), TG_OK);
-    ASSERT_SAME(get3(b, 1, 2, 3), 7.5);
+    TGT_ASSERT_SAME(get3(b, 1, 2, 3), 7.5);
     /* A permutation of a 0-d tensor needs no axes. */
     tg_tensor *s = tg_scalar(F64, 2);
     tg_tensor *ps = tg_permute(s, NULL);
@@ -1048,10 +1037,10 @@ START_TEST(test_slice_positive_and_negative_steps)
     assert_values(c, 6, (const double[]){3, 1, 7, 5, 11, 9});
     /* Writes go both ways. */
     ck_assert_int_eq(tg_set(n, (const int64_t[]){1}, -5.0), TG_OK);
-    ASSERT_SAME(tgt_at(a, 5), -5.0);
+    TGT_ASSERT_SAME(tgt_at(a, 5), -5.0);
     ck_assert_int_eq(tg_set(a, (const int64_t[]){4}, -4.0), TG_OK);
-    ASSERT_SAME(tgt_at(s, 1), -4.0);
-    ASSERT_SAME(tgt_at(rev, 5), -4.0);
+    TGT_ASSERT_SAME(tgt_at(s, 1), -4.0);
+    TGT_ASSERT_SAME(tgt_at(rev, 5), -4.0);
     ck_assert_int_eq(tg_fill(c, 0.5), TG_OK);
     assert_values(m, 12, (const double[]){0, 0.5, 2, 0.5, 4, 0.5, 6, 0.5, 8, 0.5, 10, 0.5});
     tg_free(a);
@@ -1078,11 +1067,11 @@ START_TEST(test_slice_huge_step)
     tg_tensor *s = tg_slice(a, 0, 3, 10, INT64_MAX);
     ck_assert_ptr_nonnull(s);
     tgt_assert_shape(s, TG_SHAPE(1));
-    ASSERT_SAME(tgt_at(s, 0), 3.0);
+    TGT_ASSERT_SAME(tgt_at(s, 0), 3.0);
     tg_tensor *n = tg_slice(a, 0, 9, -1, -INT64_MAX);
     ck_assert_ptr_nonnull(n);
     tgt_assert_shape(n, TG_SHAPE(1));
-    ASSERT_SAME(tgt_at(n, 0), 9.0);
+    TGT_ASSERT_SAME(tgt_at(n, 0), 9.0);
     tg_free(a);
     tg_free(s);
     tg_free(n);
@@ -1131,14 +1120,14 @@ START_TEST(test_select)
     ck_assert_int_eq(tg_ndim(e), 0);
     double v;
     ck_assert_int_eq(tg_item(e, &v), TG_OK);
-    ASSERT_SAME(v, 3.0);
+    TGT_ASSERT_SAME(v, 3.0);
     /* Writes go both ways. */
     ck_assert_int_eq(tg_set(r, (const int64_t[]){2}, -6.0), TG_OK);
-    ASSERT_SAME(get2(a, 1, 2), -6.0);
+    TGT_ASSERT_SAME(get2(a, 1, 2), -6.0);
     ck_assert_int_eq(tg_set(e, NULL, 33.0), TG_OK);
-    ASSERT_SAME(get2(a, 0, 3), 33.0);
+    TGT_ASSERT_SAME(get2(a, 0, 3), 33.0);
     ck_assert_int_eq(tg_set(a, (const int64_t[]){2, 3}, 44.0), TG_OK);
-    ASSERT_SAME(tgt_at(c, 2), 44.0);
+    TGT_ASSERT_SAME(tgt_at(c, 2), 44.0);
     /* Errors. */
     ck_assert_ptr_null(tg_select(a, 0, 3));
     TGT_ASSERT_ERR(TG_ERR_INDEX, "tg_select: index 3 out of range for axis 0 of size 3");
@@ -1174,21 +1163,21 @@ START_TEST(test_unsqueeze_squeeze)
     tg_tensor *um3 = tg_unsqueeze(a, -3);
     tgt_assert_shape(um3, TG_SHAPE(1, 3, 4));
     ck_assert(tg_shares_storage(u1, a));
-    ASSERT_SAME(get3(u1, 2, 0, 3), 11.0);
-    ASSERT_SAME(get3(u2, 1, 2, 0), 6.0);
+    TGT_ASSERT_SAME(get3(u1, 2, 0, 3), 11.0);
+    TGT_ASSERT_SAME(get3(u2, 1, 2, 0), 6.0);
     ck_assert_int_eq(tg_set(u1, (const int64_t[]){1, 0, 1}, -5.0), TG_OK);
-    ASSERT_SAME(get2(a, 1, 1), -5.0);
+    TGT_ASSERT_SAME(get2(a, 1, 1), -5.0);
     /* Unsqueezing a transposed view keeps its strides. */
     tg_tensor *t = tg_transpose(a, 0, 1);
     tg_tensor *tu = tg_unsqueeze(t, 1);
     tgt_assert_shape(tu, TG_SHAPE(4, 1, 3));
     ck_assert_int_eq(tg_strides(tu)[0], 1);
     ck_assert_int_eq(tg_strides(tu)[2], 4);
-    ASSERT_SAME(get3(tu, 3, 0, 2), 11.0);
+    TGT_ASSERT_SAME(get3(tu, 3, 0, 2), 11.0);
     tg_tensor *s = tg_scalar(F64, 7);
     tg_tensor *s1 = tg_unsqueeze(s, 0);
     tgt_assert_shape(s1, TG_SHAPE(1));
-    ASSERT_SAME(tgt_at(s1, 0), 7.0);
+    TGT_ASSERT_SAME(tgt_at(s1, 0), 7.0);
     tg_tensor *sm = tg_unsqueeze(s, -1);
     tgt_assert_shape(sm, TG_SHAPE(1));
 
@@ -1201,8 +1190,8 @@ START_TEST(test_unsqueeze_squeeze)
     tg_tensor *q2 = tg_squeeze(um1, -1);
     tgt_assert_shape(q2, TG_SHAPE(3, 4));
     ck_assert_int_eq(tg_set(q2, (const int64_t[]){2, 2}, 123.0), TG_OK);
-    ASSERT_SAME(get2(a, 2, 2), 123.0);
-    ASSERT_SAME(get3(u0, 0, 2, 2), 123.0);
+    TGT_ASSERT_SAME(get2(a, 2, 2), 123.0);
+    TGT_ASSERT_SAME(get3(u0, 0, 2, 2), 123.0);
     tg_tensor *s0 = tg_squeeze(s1, 0);
     ck_assert_int_eq(tg_ndim(s0), 0);
 
@@ -1251,15 +1240,15 @@ START_TEST(test_expand)
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 3; j++)
             for (int k = 0; k < 4; k++)
-                ASSERT_SAME(get3(e, i, j, k), (double)(j + 1));
+                TGT_ASSERT_SAME(get3(e, i, j, k), (double)(j + 1));
     /* A write to the base shows in every broadcast copy; a write through
      * the expanded view lands in the single shared element. */
     ck_assert_int_eq(tg_set(a, (const int64_t[]){1, 0}, 20.0), TG_OK);
-    ASSERT_SAME(get3(e, 1, 1, 3), 20.0);
-    ASSERT_SAME(get3(e, 0, 1, 0), 20.0);
+    TGT_ASSERT_SAME(get3(e, 1, 1, 3), 20.0);
+    TGT_ASSERT_SAME(get3(e, 0, 1, 0), 20.0);
     ck_assert_int_eq(tg_set(e, (const int64_t[]){1, 2, 3}, 30.0), TG_OK);
-    ASSERT_SAME(get2(a, 2, 0), 30.0);
-    ASSERT_SAME(get3(e, 0, 2, 0), 30.0);
+    TGT_ASSERT_SAME(get2(a, 2, 0), 30.0);
+    TGT_ASSERT_SAME(get3(e, 0, 2, 0), 30.0);
 
     tg_tensor *v = tg_from_array(F64, TG_SHAPE(4), (const double[]){1, 2, 3, 4});
     tg_tensor *ev = tg_expand(v, TG_SHAPE(2, 4));
@@ -1310,8 +1299,8 @@ START_TEST(test_views_outlive_base)
     tg_free(a);
     tg_free(t);
     /* The storage lives as long as its last view. */
-    ASSERT_SAME(get2(s, 0, 2), 11.0);
-    ASSERT_SAME(get2(s, 3, 0), 0.0);
+    TGT_ASSERT_SAME(get2(s, 0, 2), 11.0);
+    TGT_ASSERT_SAME(get2(s, 3, 0), 0.0);
     ck_assert_int_gt(tgt_stats.live_blocks, live0);
     tg_free(s);
     ck_assert_int_eq(tgt_stats.live_blocks, live0);
@@ -1344,10 +1333,10 @@ START_TEST(test_contiguous_clone)
     ck_assert_int_eq(tg_dtype_of(k), F64);
     assert_values(k, 12, (const double[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
     ck_assert_int_eq(tg_set(k, (const int64_t[]){0, 0}, -1.0), TG_OK);
-    ASSERT_SAME(get2(a, 0, 0), 0.0);
+    TGT_ASSERT_SAME(get2(a, 0, 0), 0.0);
     ck_assert_int_eq(tg_set(a, (const int64_t[]){2, 3}, -2.0), TG_OK);
-    ASSERT_SAME(get2(k, 2, 3), 11.0);
-    ASSERT_SAME(get2(c, 2, 3), -2.0); /* c is a view */
+    TGT_ASSERT_SAME(get2(k, 2, 3), 11.0);
+    TGT_ASSERT_SAME(get2(c, 2, 3), -2.0); /* c is a view */
     /* Cloning an expanded view materialises the broadcast. */
     tg_tensor *r0 = tg_select(a, 0, 0);
     tg_tensor *e2 = tg_expand(r0, TG_SHAPE(2, 4));
@@ -1355,12 +1344,12 @@ START_TEST(test_contiguous_clone)
     assert_strides(ke, TG_SHAPE(4, 1));
     assert_values(ke, 8, (const double[]){0, 1, 2, 3, 0, 1, 2, 3});
     ck_assert_int_eq(tg_set(ke, (const int64_t[]){1, 0}, 9.0), TG_OK);
-    ASSERT_SAME(tgt_at(ke, 0), 0.0);
+    TGT_ASSERT_SAME(tgt_at(ke, 0), 0.0);
     tg_tensor *s = tg_scalar(F32, 2.5);
     tg_tensor *ks = tg_clone(s);
     ck_assert_int_eq(tg_ndim(ks), 0);
     ck_assert_int_eq(tg_dtype_of(ks), F32);
-    ASSERT_SAME(tgt_at(ks, 0), 2.5);
+    TGT_ASSERT_SAME(tgt_at(ks, 0), 2.5);
     tg_free(a);
     tg_free(c);
     tg_free(t);
@@ -1406,12 +1395,12 @@ START_TEST(test_cast)
     tg_tensor *tf = tg_cast(t, F32);
     tgt_assert_shape(tf, TG_SHAPE(3, 2));
     ck_assert(tg_is_contiguous(tf));
-    ASSERT_SAME(tgt_at(tf, 1), (double)(float)1e40);
-    ASSERT_SAME(tgt_at(tf, 2), (double)(float)(1.0 / 3.0));
+    TGT_ASSERT_SAME(tgt_at(tf, 1), (double)(float)1e40);
+    TGT_ASSERT_SAME(tgt_at(tf, 2), (double)(float)(1.0 / 3.0));
     /* Same dtype: still a fresh copy. */
     tg_tensor *same = tg_cast(a, F64);
     ck_assert(!tg_shares_storage(same, a));
-    ASSERT_SAME(tgt_at(same, 1), 1.0 / 3.0);
+    TGT_ASSERT_SAME(tgt_at(same, 1), 1.0 / 3.0);
     ck_assert_ptr_null(tg_cast(a, (tg_dtype)3));
     TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_cast: unknown dtype 3");
     tg_free(a);
@@ -1434,16 +1423,16 @@ START_TEST(test_get_set_item)
     tg_tensor *a = iota(TG_SHAPE(2, 3));
     double v = 0;
     ck_assert_int_eq(tg_get(a, (const int64_t[]){-1, -1}, &v), TG_OK);
-    ASSERT_SAME(v, 5.0);
+    TGT_ASSERT_SAME(v, 5.0);
     ck_assert_int_eq(tg_get(a, (const int64_t[]){-2, 1}, &v), TG_OK);
-    ASSERT_SAME(v, 1.0);
+    TGT_ASSERT_SAME(v, 1.0);
     ck_assert_int_eq(tg_set(a, (const int64_t[]){-1, 0}, 0.25), TG_OK);
-    ASSERT_SAME(tgt_at(a, 3), 0.25);
+    TGT_ASSERT_SAME(tgt_at(a, 3), 0.25);
     /* float32 rounds the stored value. */
     tg_tensor *f = tg_zeros(F32, TG_SHAPE(2));
     ck_assert_int_eq(tg_set(f, (const int64_t[]){1}, 0.1), TG_OK);
     ck_assert_int_eq(tg_get(f, (const int64_t[]){1}, &v), TG_OK);
-    ASSERT_SAME(v, (double)0.1f);
+    TGT_ASSERT_SAME(v, (double)0.1f);
     ck_assert(((const float *)tg_data(f))[1] == 0.1f);
     /* tg_set bumps the storage version (the tape relies on it). */
     uint64_t ver = a->storage->version;
@@ -1458,7 +1447,7 @@ START_TEST(test_get_set_item)
     TGT_ASSERT_ERR(TG_ERR_INDEX, "tg_set: index 3 out of range for axis 1 of size 3");
     ck_assert_int_eq(tg_set(a, (const int64_t[]){-3, 0}, 1.0), TG_ERR_INDEX);
     TGT_ASSERT_ERR(TG_ERR_INDEX, "tg_set: index -3 out of range for axis 0");
-    ASSERT_SAME(tgt_at(a, 2), 2.0); /* untouched by the failed set */
+    TGT_ASSERT_SAME(tgt_at(a, 2), 2.0); /* untouched by the failed set */
 
     ck_assert_int_eq(tg_item(a, &v), TG_ERR_SHAPE);
     TGT_ASSERT_ERR(TG_ERR_SHAPE, "tg_item: tensor of shape (2,3) has 6 elements, not 1");
@@ -1469,7 +1458,7 @@ START_TEST(test_get_set_item)
     tg_tensor *one = tg_slice(a, 1, 2, 3, 1);
     tg_tensor *one1 = tg_slice(one, 0, 1, 2, 1); /* (1,1): element (1,2) */
     ck_assert_int_eq(tg_item(one1, &v), TG_OK);
-    ASSERT_SAME(v, 5.0);
+    TGT_ASSERT_SAME(v, 5.0);
 
     tg_free(a);
     tg_free(f);
@@ -1484,13 +1473,13 @@ START_TEST(test_fill_copy)
     tg_tensor *a = tg_zeros(F64, TG_SHAPE(3, 4));
     ck_assert_int_eq(tg_fill(a, 2.5), TG_OK);
     for (int i = 0; i < 12; i++)
-        ASSERT_SAME(tgt_at(a, i), 2.5);
+        TGT_ASSERT_SAME(tgt_at(a, i), 2.5);
     tg_tensor *col = tg_slice(a, 1, 1, 4, 2); /* columns 1 and 3 */
     ck_assert_int_eq(tg_fill(col, -1.0), TG_OK);
     assert_values(a, 12, (const double[]){2.5, -1, 2.5, -1, 2.5, -1, 2.5, -1, 2.5, -1, 2.5, -1});
     tg_tensor *f = tg_zeros(F32, TG_SHAPE(2));
     ck_assert_int_eq(tg_fill(f, 1.0 / 3.0), TG_OK);
-    ASSERT_SAME(tgt_at(f, 1), (double)(float)(1.0 / 3.0));
+    TGT_ASSERT_SAME(tgt_at(f, 1), (double)(float)(1.0 / 3.0));
 
     /* copy: same shape, then broadcasts of several kinds */
     tg_tensor *src = iota(TG_SHAPE(3, 4));
@@ -1506,7 +1495,7 @@ START_TEST(test_fill_copy)
     tg_tensor *s = tg_scalar(F64, -7);
     ck_assert_int_eq(tg_copy(a, s), TG_OK);
     for (int i = 0; i < 12; i++)
-        ASSERT_SAME(tgt_at(a, i), -7.0);
+        TGT_ASSERT_SAME(tgt_at(a, i), -7.0);
     /* into a transposed view, from a transposed view */
     tg_tensor *b = tg_zeros(F64, TG_SHAPE(4, 3));
     tg_tensor *bt = tg_transpose(b, 0, 1); /* (3,4) */
@@ -1520,7 +1509,7 @@ START_TEST(test_fill_copy)
     ck_assert_int_eq(tg_copy(rev, src), TG_OK);
     assert_values(a, 12, (const double[]){8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3});
     ck_assert_int_eq(tg_copy(a, a), TG_OK); /* itself: a no-op */
-    ASSERT_SAME(tgt_at(a, 0), 8.0);
+    TGT_ASSERT_SAME(tgt_at(a, 0), 8.0);
     uint64_t ver = a->storage->version;
     ck_assert_int_eq(tg_copy(a, src), TG_OK);
     ck_assert(a->storage->version > ver);
@@ -1676,7 +1665,7 @@ static void arena_pass(tg__arena *a)
     tg_tensor *t = tg__arena_tensor(a, "pass", F64, TG_SHAPE(50, 40));
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(tg_fill(t, 1.5), TG_OK);
-    ASSERT_SAME(tgt_at(t, 1999), 1.5);
+    TGT_ASSERT_SAME(tgt_at(t, 1999), 1.5);
 }
 
 START_TEST(test_arena_reset_reuses_chunks)
@@ -1734,7 +1723,7 @@ START_TEST(test_arena_tensors)
     tg_free(t);
     ck_assert_int_eq(tgt_stats.live_blocks, live);
     ck_assert_int_eq(tgt_stats.frees, frees);
-    ASSERT_SAME(get2(t, 2, 3), 11.0);
+    TGT_ASSERT_SAME(get2(t, 2, 3), 11.0);
     /* Ops on arena tensors return heap tensors. */
     tg_tensor *c = tg_clone(t);
     ck_assert(!tg_shares_storage(c, t));
@@ -1745,7 +1734,7 @@ START_TEST(test_arena_tensors)
     ck_assert_ptr_nonnull(av);
     ck_assert(tg_shares_storage(av, t));
     tgt_assert_shape(av, TG_SHAPE(4, 3));
-    ASSERT_SAME(get2(av, 3, 2), 11.0);
+    TGT_ASSERT_SAME(get2(av, 3, 2), 11.0);
     tg_free(av); /* no-op */
     /* A heap view of arena data must not outlive the arena: it may copy,
      * but either way its values are right after the arena is gone. */
@@ -1768,10 +1757,10 @@ START_TEST(test_arena_tensors)
     ck_assert_ptr_null(tg__arena_tensor(&a, "test_fn", F64, TG_SHAPE(big, big)));
     TGT_ASSERT_ERR(TG_ERR_OVERFLOW, "test_fn: shape");
     tg__arena_free(&a);
-    ASSERT_SAME(get2(ht, 3, 2), 11.0);
-    ASSERT_SAME(tgt_at(hr, 7), 7.0);
-    ASSERT_SAME(get2(hc, 1, 1), 5.0);
-    ASSERT_SAME(get2(c, 0, 1), 1.0);
+    TGT_ASSERT_SAME(get2(ht, 3, 2), 11.0);
+    TGT_ASSERT_SAME(tgt_at(hr, 7), 7.0);
+    TGT_ASSERT_SAME(get2(hc, 1, 1), 5.0);
+    TGT_ASSERT_SAME(get2(c, 0, 1), 1.0);
     tg_free(ht);
     tg_free(hr);
     tg_free(hc);
