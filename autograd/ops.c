@@ -79,8 +79,7 @@ static tg_tensor *scalar_op(tg_tape *T, const char *fn, int op, tg_binop kop,
     tg_tensor *out = tga__new_like(T, fn, a->dtype, a->ndim, a->shape);
     if (!out)
         return NULL;
-    if (tg__binary_scalar(fn, kop, out, a, s, scalar_first))
-        return discard(T, out);
+    tg__scalar_kernel(kop, out, a, s, scalar_first);
     tg__node *n;
     out = finish(T, fn, op, out, a, NULL, &n);
     if (n)

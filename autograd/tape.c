@@ -228,8 +228,9 @@ static int flush_queue(const char *fn, pending *queue)
         }
         p->leaf->flags &= ~(unsigned)TG__NEW_GRAD;
     }
-    for (pending *p = queue; p && rc == TG_OK; p = p->next)
-        rc = tg__axpy(fn, p->leaf->grad, 1.0, p->g);
+    if (rc == TG_OK) /* each g has its leaf's shape and dtype */
+        for (pending *p = queue; p; p = p->next)
+            tg__axpy_kernel(p->leaf->grad, 1.0, p->g);
     return rc;
 }
 

@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-#define ALIGN 64u
+#define ALIGN TG__ARENA_ALIGN
 #define MIN_CHUNK ((size_t)64 * 1024)
 
 struct tg__chunk {
@@ -41,48 +41,44 @@ static tg__chunk *chunk_new(size_t size)
     return c;
 }
 
-void *tg__arena_alloc(tg__arena *a, size_t n)
+void *tg__arena_alloc_slow(tg__arena *a, size_t n)
 {
-    n = align_up(n ? n : 1);
-    if (n == 0) /* wrapped */
-        return NULL;
+    /* The next kept chunk that fits, else a new one at the end. */
     tg__chunk *c = a->cur;
-    if (!c || c->size - a->used < n) {
-        /* The next kept chunk that fits, else a new one at the end. */
-        tg__chunk *last = c, *next = c ? c->next : a->chunks;
-        while (next && next->size < n) {
-            last = next;
-            next = next->next;
-        }
-        if (!next) {
-            while (last && last->next)
-                last = last->next;
-            size_t want = last ? last->size * 2 : MIN_CHUNK;
-            if (want < n)
-                want = n;
-            next = chunk_new(want);
-            if (!next)
-                return NULL;
-            if (last)
-                last->next = next;
-            else
-                a->chunks = next;
-        }
-        a->cur = c = next;
-        a->used = 0;
+    tg__chunk *last = c, *next = c ? c->next : a->chunks;
+    while (next && next->size < n) {
+        last = next;
+        next = next->next;
     }
-    void *p = chunk_base(c) + a->used;
-    a->used += n;
+    if (!next) {
+        while (last && last->next)
+            last = last->next;
+        size_t want = last ? last->size * 2 : MIN_CHUNK;
+        if (want < n)
+            want = n;
+        next = chunk_new(want);
+        if (!next)
+            return NULL;
+        if (last)
+            last->next = next;
+        else
+            a->chunks = next;
+    }
+    a->cur = next;
+    char *p = chunk_base(next);
+    a->ptr = p + n;
+    a->left = next->size - n;
     a->total += n;
-    if (a->total > a->high_water)
-        a->high_water = a->total;
+    a->high_water = tg__arena_high_water(a);
     return p;
 }
 
 int tg__arena_reset(tg__arena *a)
 {
+    a->high_water = tg__arena_high_water(a);
     a->cur = a->chunks;
-    a->used = 0;
+    a->ptr = a->cur ? chunk_base(a->cur) : NULL;
+    a->left = a->cur ? a->cur->size : 0;
     a->total = 0;
     return TG_OK;
 }

@@ -34,8 +34,9 @@ static inline float sigmoid_f(float x)
 #define MINIMUM(x, y) (((x) <= (y) || (x) != (x)) ? (x) : (y))
 #define SIGN(T, x) ((x) > 0 ? (T)1 : (x) < 0 ? (T)-1 : (x) == 0 ? (T)0 : (x))
 
-/* One loop over n elements: o[i*so] = expr(a[i*sa], b[i*sb]). Three shapes
- * of the loop: all unit strides, b a broadcast scalar, and general. */
+/* One loop over n elements: o[i*so] = expr(a[i*sa], b[i*sb]). Its shapes:
+ * all unit strides, a or b a broadcast scalar, both scalars (one value
+ * filled, as the gradient of a sum is), and general. */
 #define BIN_LOOP(T, EXPR)                                                      \
     do {                                                                       \
         if (sa == 1 && sb == 1 && so == 1) {                                   \
@@ -58,6 +59,12 @@ static inline float sigmoid_f(float x)
                 (void)y;                                                       \
                 o[i] = (T)(EXPR);                                              \
             }                                                                  \
+        } else if (sa == 0 && sb == 0 && so == 1) {                            \
+            T x = a[0], y = b[0];                                              \
+            (void)y;                                                           \
+            T v = (T)(EXPR);                                                   \
+            for (int64_t i = 0; i < n; i++)                                    \
+                o[i] = v;                                                      \
         } else {                                                               \
             for (int64_t i = 0; i < n; i++) {                                  \
                 T x = a[i * sa], y = b[i * sb];                                \
@@ -278,6 +285,11 @@ static char *base_ptr(const tg_tensor *t)
 int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
                         int *ndim, int64_t *shape)
 {
+    if (tg__same_shape(a, b)) {
+        memcpy(shape, a->shape, (size_t)a->ndim * sizeof *shape);
+        *ndim = a->ndim;
+        return TG_OK;
+    }
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
     for (int k = 0; k < nd; k++) {
         int ja = k - (nd - a->ndim), jb = k - (nd - b->ndim);
@@ -333,13 +345,15 @@ static bool flat_same(const tg_tensor *x, const tg_tensor *out)
 /* ---- kernels ------------------------------------------------------------------ */
 
 /* How an operand can be walked next to a contiguous out: 1 (the same
- * contiguous shape), 0 (one value repeated: one element, or an expanded
- * scalar whose strides are all 0), -1 (needs the general walk). */
-static int64_t flat_stride(const tg_tensor *x, const tg_tensor *out)
+ * contiguous layout), 0 (one value repeated: one element, or an expanded
+ * scalar whose strides are all 0), -1 (needs the general walk). x is known
+ * to broadcast to out's shape, so the same element count means the same
+ * shape (up to leading 1s). */
+static inline int64_t flat_stride(const tg_tensor *x, const tg_tensor *out)
 {
     if (x->numel == 1)
         return 0;
-    if (flat_same(x, out))
+    if (x->numel == out->numel && tg__contiguous(x))
         return 1;
     for (int k = 0; k < x->ndim; k++)
         if (x->strides[k] != 0 && x->shape[k] != 1)
@@ -399,6 +413,12 @@ int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
     return TG_OK;
 }
 
+void tg__axpy_kernel(tg_tensor *out, double alpha, const tg_tensor *a)
+{
+    binary_kernel(OP_AXPY, alpha, out, out, a);
+    tg__touch(out);
+}
+
 int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a)
 {
     int nd;
@@ -411,6 +431,36 @@ int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a)
     return TG_OK;
 }
 
+void tg__scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s,
+                       bool scalar_first)
+{
+    double d = s;
+    float f = (float)s;
+    const void *ps = a->dtype == TG_FLOAT64 ? (const void *)&d : (const void *)&f;
+    int64_t sa;
+    if (out->numel && tg__contiguous(out) && (sa = flat_stride(a, out)) >= 0) {
+        const void *x = scalar_first ? ps : tg__data(a);
+        const void *y = scalar_first ? tg__data(a) : ps;
+        int64_t sx = scalar_first ? 0 : sa, sy = scalar_first ? sa : 0;
+        if (out->dtype == TG_FLOAT64)
+            bin_f64((int)op, 0.0, out->numel, x, sx, y, sy, tg__data(out), 1);
+        else
+            bin_f32((int)op, 0.0, out->numel, x, sx, y, sy, tg__data(out), 1);
+    } else if (out->numel) {
+        /* The scalar as a one-element operand with stride 0. */
+        tg__storage st = {(void *)(uintptr_t)ps, 0, 1, 0};
+        tg_tensor sc;
+        tg__init_header(&sc, a->dtype, 0, NULL);
+        sc.storage = &st;
+        sc.flags = 0;
+        if (scalar_first)
+            binary_kernel((int)op, 0.0, out, &sc, a);
+        else
+            binary_kernel((int)op, 0.0, out, a, &sc);
+    }
+    tg__touch(out);
+}
+
 int tg__binary_scalar(const char *fn, tg_binop op, tg_tensor *out,
                       const tg_tensor *a, double s, bool scalar_first)
 {
@@ -418,19 +468,7 @@ int tg__binary_scalar(const char *fn, tg_binop op, tg_tensor *out,
         return tg__fail(TG_ERR_VALUE, fn, "unknown binary op %d", (int)op);
     if (check_out(fn, out, a->ndim, a->shape, a->dtype))
         return tg_last_error();
-    /* The scalar as a one-element operand with stride 0. */
-    double d = s;
-    float f = (float)s;
-    tg__storage st = {a->dtype == TG_FLOAT64 ? (void *)&d : (void *)&f, 0, 1, 0};
-    tg_tensor sc;
-    tg__init_header(&sc, a->dtype, 0, NULL);
-    sc.storage = &st;
-    sc.flags = 0;
-    if (scalar_first)
-        binary_kernel((int)op, 0.0, out, &sc, a);
-    else
-        binary_kernel((int)op, 0.0, out, a, &sc);
-    tg__touch(out);
+    tg__scalar_kernel(op, out, a, s, scalar_first);
     return TG_OK;
 }
 

@@ -97,13 +97,41 @@ char *tg__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t n);
 
 /* ---- headers ---- */
 /* Sets C-order strides, offset 0, numel, and clears the autograd fields.
- * Does not touch storage or flags. */
-void tg__init_header(tg_tensor *t, tg_dtype dt, int ndim, const int64_t *shape);
+ * Does not touch storage or flags. Entries past ndim are left as they are
+ * (never read). */
+static inline void tg__init_header(tg_tensor *t, tg_dtype dt, int ndim,
+                                   const int64_t *shape)
+{
+    t->dtype = dt;
+    t->ndim = ndim;
+    int64_t s = 1, n = 1;
+    for (int k = ndim - 1; k >= 0; k--) {
+        int64_t d = shape[k];
+        t->shape[k] = d;
+        t->strides[k] = s;
+        s *= d ? d : 1;
+        n *= d;
+    }
+    t->numel = n;
+    t->offset = 0;
+    t->requires_grad = false;
+    t->grad = NULL;
+    t->node = NULL;
+    t->tape_id = 0;
+}
 /* A heap tensor with fresh storage of the given shape (contents undefined). */
 tg_tensor *tg__new(const char *fn, tg_dtype dt, int ndim, const int64_t *shape);
 /* A heap header that views view->storage (refs incremented). */
 tg_tensor *tg__heap_view(const char *fn, const tg_tensor *view);
-bool tg__same_shape(const tg_tensor *a, const tg_tensor *b);
+static inline bool tg__same_shape(const tg_tensor *a, const tg_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return false;
+    for (int k = 0; k < a->ndim; k++)
+        if (a->shape[k] != b->shape[k])
+            return false;
+    return true;
+}
 /* Inline forms of tg_is_contiguous / tg_data for the kernels' hot paths. */
 static inline bool tg__contiguous(const tg_tensor *t)
 {
@@ -146,6 +174,9 @@ int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
 void tg__binary_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a,
                        const tg_tensor *b);
 void tg__unary_kernel(tg_unop op, tg_tensor *out, const tg_tensor *a);
+/* out = a op s (s op a when scalar_first); out has a's shape and dtype. */
+void tg__scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s,
+                       bool scalar_first);
 int tg__binary_scalar(const char *fn, tg_binop op, tg_tensor *out,
                       const tg_tensor *a, double s, bool scalar_first);
 int tg__unary(const char *fn, tg_unop op, tg_tensor *out, const tg_tensor *a);
@@ -153,6 +184,8 @@ int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src);
 /* out = t converted to out's dtype; same shape. */
 int tg__cast_into(const char *fn, tg_tensor *out, const tg_tensor *t);
 int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a);
+/* The same unchecked: a broadcasts to out, same dtype, out writable. */
+void tg__axpy_kernel(tg_tensor *out, double alpha, const tg_tensor *a);
 /* Reduced shape of t along axis (axis already normalised). */
 void tg__reduced_shape(const tg_tensor *t, int axis, bool keepdims, int *ndim,
                        int64_t *shape);
@@ -185,14 +218,41 @@ typedef struct tg__chunk tg__chunk;
 typedef struct tg__arena {
     tg__chunk *chunks;   /* oldest first */
     tg__chunk *cur;      /* the chunk being bumped through */
-    size_t used;         /* bytes used in cur */
+    char *ptr;           /* the next free byte of cur (NULL before the first) */
+    size_t left;         /* free bytes from ptr to the end of cur */
     size_t total;        /* bytes handed out since the last reset */
-    size_t high_water;   /* most bytes ever used between resets */
+    size_t high_water;   /* most bytes used between resets, as of the last
+                            reset or new chunk: see tg__arena_high_water */
 } tg__arena;
 
+#define TG__ARENA_ALIGN 64u
+
 void tg__arena_init(tg__arena *a);
-/* 64-byte aligned, or NULL when the allocator fails (nothing is lost). */
-void *tg__arena_alloc(tg__arena *a, size_t n);
+/* The slow path of tg__arena_alloc: moves to the next kept chunk that fits
+ * n (already rounded up), or allocates a new one. */
+void *tg__arena_alloc_slow(tg__arena *a, size_t n);
+/* 64-byte aligned, or NULL when the allocator fails (nothing is lost).
+ * Inline: a training step makes a few dozen of these. */
+static inline void *tg__arena_alloc(tg__arena *a, size_t n)
+{
+    size_t r = (n + (TG__ARENA_ALIGN - 1)) & ~(size_t)(TG__ARENA_ALIGN - 1);
+    if (r < n) /* wrapped */
+        return NULL;
+    if (r == 0)
+        r = TG__ARENA_ALIGN;
+    if (a->left < r)
+        return tg__arena_alloc_slow(a, r);
+    void *p = a->ptr;
+    a->ptr += r;
+    a->left -= r;
+    a->total += r;
+    return p;
+}
+/* Most bytes ever handed out between two resets. */
+static inline size_t tg__arena_high_water(const tg__arena *a)
+{
+    return a->total > a->high_water ? a->total : a->high_water;
+}
 /* Forget everything allocated; the chunks are kept and reused in order, so
  * a pass that repeats the last one allocates nothing. Never fails. */
 int tg__arena_reset(tg__arena *a);

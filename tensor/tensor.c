@@ -75,27 +75,6 @@ int tg__axis(const char *fn, int axis, int ndim, int *out)
 
 /* ---- headers and storage ----------------------------------------------- */
 
-void tg__init_header(tg_tensor *t, tg_dtype dt, int ndim, const int64_t *shape)
-{
-    t->dtype = dt;
-    t->ndim = ndim;
-    /* Entries past ndim are never read; they are left as they are. */
-    int64_t s = 1, n = 1;
-    for (int k = ndim - 1; k >= 0; k--) {
-        int64_t d = shape[k];
-        t->shape[k] = d;
-        t->strides[k] = s;
-        s *= d ? d : 1;
-        n *= d;
-    }
-    t->numel = n;
-    t->offset = 0;
-    t->requires_grad = false;
-    t->grad = NULL;
-    t->node = NULL;
-    t->tape_id = 0;
-}
-
 static void storage_release(tg__storage *s)
 {
     if (s && --s->refs == 0) {
@@ -160,16 +139,6 @@ void tg_free(tg_tensor *t)
     tg_free(t->grad); /* a leaf owns its gradient */
     storage_release(t->storage);
     tg__dealloc(t, sizeof *t);
-}
-
-bool tg__same_shape(const tg_tensor *a, const tg_tensor *b)
-{
-    if (a->ndim != b->ndim)
-        return false;
-    for (int k = 0; k < a->ndim; k++)
-        if (a->shape[k] != b->shape[k])
-            return false;
-    return true;
 }
 
 /* ---- inspection --------------------------------------------------------- */

@@ -1647,7 +1647,7 @@ START_TEST(test_arena_growth)
     memset(huge, 0xab, (size_t)4 << 20);
     ck_assert_int_eq(tgt_stats.allocs, before + 1);
     ck_assert_int_eq(p[N - 1][0], N - 1);
-    ck_assert(a.high_water >= (size_t)N * SZ + ((size_t)4 << 20));
+    ck_assert(tg__arena_high_water(&a) >= (size_t)N * SZ + ((size_t)4 << 20));
     tg__arena_free(&a);
     ck_assert_int_eq(tgt_stats.live_blocks, 0);
 }
@@ -1675,7 +1675,7 @@ START_TEST(test_arena_reset_reuses_chunks)
     arena_pass(&a);
     long blocks = tgt_stats.live_blocks;
     ck_assert_int_gt(blocks, 1); /* several chunks */
-    size_t hw = a.high_water;
+    size_t hw = tg__arena_high_water(&a);
     ck_assert(hw >= 3000 + 70000 + 12345 + 200000 + 64 + 9999 + 1 + 50 * 40 * 8);
     /* A reset never calls the allocator and keeps every chunk. */
     tgt_stats.fail_at = tgt_stats.calls + 1;
@@ -1683,12 +1683,12 @@ START_TEST(test_arena_reset_reuses_chunks)
     tgt_stats.fail_at = 0;
     ck_assert_int_eq(tgt_stats.live_blocks, blocks);
     ck_assert_uint_eq(a.total, 0);
-    ck_assert(a.high_water == hw);
+    ck_assert(tg__arena_high_water(&a) == hw);
     /* The second identical pass makes no allocator call at all. */
     long calls = tgt_stats.calls;
     arena_pass(&a);
     ck_assert_int_eq(tgt_stats.calls, calls);
-    ck_assert(a.high_water == hw);
+    ck_assert(tg__arena_high_water(&a) == hw);
     ck_assert_int_eq(tg__arena_reset(&a), TG_OK);
     arena_pass(&a);
     ck_assert_int_eq(tg__arena_reset(&a), TG_OK);
@@ -1783,7 +1783,8 @@ START_TEST(test_arena_failure_injection)
     memset(p, 0x5a, 1000);
     /* A growth that fails loses nothing already there. */
     tg__chunk *chunks = a.chunks;
-    size_t used = a.used, total = a.total;
+    char *ptr = a.ptr;
+    size_t left = a.left, total = a.total;
     tgt_stats.calls = 0;
     tgt_stats.fail_at = 1;
     ck_assert_ptr_null(tg__arena_alloc(&a, 1 << 20));
@@ -1792,7 +1793,8 @@ START_TEST(test_arena_failure_injection)
     TGT_ASSERT_ERR(TG_ERR_NOMEM, "test_fn: out of memory");
     tgt_stats.fail_at = 0;
     ck_assert_ptr_eq(a.chunks, chunks);
-    ck_assert_uint_eq(a.used, used);
+    ck_assert_ptr_eq(a.ptr, ptr);
+    ck_assert_uint_eq(a.left, left);
     ck_assert_uint_eq(a.total, total);
     for (int i = 0; i < 1000; i++)
         ck_assert_int_eq(p[i], 0x5a);
@@ -1811,7 +1813,7 @@ START_TEST(test_arena_failure_injection)
     ck_assert_int_eq(tg__arena_reset(&a), TG_OK);
     tgt_stats.fail_at = 0;
     ck_assert_ptr_nonnull(a.chunks);
-    ck_assert_uint_eq(a.used, 0);
+    ck_assert_uint_eq(a.total, 0);
     unsigned char *r = tg__arena_alloc(&a, 5000);
     ck_assert_ptr_nonnull(r);
     memset(r, 1, 5000);
