@@ -63,8 +63,10 @@ bool tga__wants_record(const tg_tape *T, const tg_tensor *a, const tg_tensor *b)
 tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
                       tg_tensor *a, tg_tensor *b);
 /* The backward rule of a record: writes the gradients of its inputs (NULL
- * where an input needs none) given g = d root / d out. Runs ops on T. */
-int tga__backward_rule(tg_tape *T, const tg__node *n, tg_tensor *g,
-                       tg_tensor **ga, tg_tensor **gb);
+ * where an input needs none) given g = d root / d out. Runs ops on T; when
+ * T is not recording, the common rules run as fused kernels and report
+ * running out of memory under fn. */
+int tga__backward_rule(tg_tape *T, const char *fn, const tg__node *n,
+                       tg_tensor *g, tg_tensor **ga, tg_tensor **gb);
 
 #endif

@@ -420,13 +420,151 @@ static void matmul_rule(tg_tape *T, const tg__node *n, tg_tensor *g, bool da,
     }
 }
 
-int tga__backward_rule(tg_tape *T, const tg__node *n, tg_tensor *g,
-                       tg_tensor **ga, tg_tensor **gb)
+/* ---- the plain backward ----------------------------------------------------- */
+
+/* A backward walk that is not itself recorded (tg_backward, or tg_ad_grad
+ * without create_graph) runs the rules of the common ops here: kernels
+ * called directly, without the checks of the tg_ad_* entry points (every
+ * shape and dtype was checked when the op was recorded), and a rule of
+ * several ops fused into one loop. Each gives the same values, bit for bit,
+ * as the general rule in tga__backward_rule, which runs for every other op
+ * and whenever the walk is recorded. */
+
+static tg_tensor *plain_new(tg_tape *T, const char *fn, const tg_tensor *like)
+{
+    return tga__new_like(T, fn, like->dtype, like->ndim, like->shape);
+}
+
+/* op(g, x) (TG_* or TG__OP_* with scalar s) into a new tensor of g's shape,
+ * the shape of the record's result, to which x broadcasts. */
+static tg_tensor *plain_op(tg_tape *T, const char *fn, int op, double s,
+                           tg_tensor *g, const tg_tensor *x)
+{
+    tg_tensor *r = plain_new(T, fn, g);
+    if (r)
+        tg__fused_kernel(op, s, r, g, x);
+    return r;
+}
+
+static tg_tensor *plain_scalar(tg_tape *T, const char *fn, tg_binop op,
+                               tg_tensor *g, double s)
+{
+    tg_tensor *r = plain_new(T, fn, g);
+    if (r)
+        tg__scalar_kernel(op, r, g, s, false);
+    return r;
+}
+
+static tg_tensor *plain_neg(tg_tape *T, const char *fn, tg_tensor *g)
+{
+    tg_tensor *r = plain_new(T, fn, g);
+    if (r)
+        tg__unary_kernel(TG_NEG, r, g);
+    return r;
+}
+
+/* g summed back to x's shape: the adjoint of broadcasting x. */
+static tg_tensor *plain_unbroadcast(tg_tape *T, const char *fn, tg_tensor *g,
+                                    const tg_tensor *x)
+{
+    if (!g || tg__same_shape(g, x))
+        return g;
+    tg_tensor *r = plain_new(T, fn, x);
+    if (r && tg__sum_to(fn, r, g))
+        return NULL;
+    return r;
+}
+
+/* Runs the plain rule of n into *ga, *gb (left NULL where not wanted) and
+ * sets *rc; false if n's op has no plain rule. */
+static bool plain_rule(tg_tape *T, const char *fn, const tg__node *n,
+                       tg_tensor *g, bool da, bool db, tg_tensor **ga,
+                       tg_tensor **gb, int *rc)
+{
+    tg_tensor *a = n->in[0], *b = n->in[1], *y = n->out, *r = NULL, *rb = NULL;
+    switch (n->op) {
+    case TGA_ADD:
+        r = rb = g;
+        break;
+    case TGA_SUB:
+        r = g;
+        if (db)
+            rb = plain_neg(T, fn, g);
+        break;
+    case TGA_MUL:
+        if (a == b) {
+            r = plain_op(T, fn, TG__OP_MUL_SCALED, 2.0, g, a);
+            db = false;
+            break;
+        }
+        if (da)
+            r = plain_op(T, fn, TG_MUL, 0.0, g, b);
+        if (db)
+            rb = plain_op(T, fn, TG_MUL, 0.0, g, a);
+        break;
+    case TGA_ADDS:
+    case TGA_SUBS:
+        r = g;
+        break;
+    case TGA_RSUBS:
+    case TGA_NEG:
+        r = plain_neg(T, fn, g);
+        break;
+    case TGA_MULS:
+        r = plain_scalar(T, fn, TG_MUL, g, n->s);
+        break;
+    case TGA_DIVS:
+        r = plain_scalar(T, fn, TG_DIV, g, n->s);
+        break;
+    case TGA_POWS:
+        if (n->s == 1)
+            r = g;
+        else if (n->s == 2)
+            r = plain_op(T, fn, TG__OP_MUL_SCALED, 2.0, g, a);
+        else
+            return false;
+        break;
+    case TGA_EXP:
+        r = plain_op(T, fn, TG_MUL, 0.0, g, y);
+        break;
+    case TGA_LOG:
+        r = plain_op(T, fn, TG_DIV, 0.0, g, a);
+        break;
+    case TGA_SQRT:
+        r = plain_op(T, fn, TG__OP_DIV_SCALED, 2.0, g, y);
+        break;
+    case TGA_TANH:
+        r = plain_op(T, fn, TG__OP_TANH_GRAD, 0.0, g, y);
+        break;
+    case TGA_SIGMOID:
+        r = plain_op(T, fn, TG__OP_SIGMOID_GRAD, 0.0, g, y);
+        break;
+    case TGA_RELU:
+        r = plain_op(T, fn, TG__OP_MUL_STEP, 0.0, g, a);
+        break;
+    default:
+        return false;
+    }
+    if (da)
+        *ga = plain_unbroadcast(T, fn, r, a);
+    if (db)
+        *gb = plain_unbroadcast(T, fn, rb, b);
+    *rc = TG_OK;
+    if ((da && !*ga) || (db && !*gb))
+        *rc = tg_last_error() ? tg_last_error() : TG_ERR_NOMEM;
+    return true;
+}
+
+int tga__backward_rule(tg_tape *T, const char *fn, const tg__node *n,
+                       tg_tensor *g, tg_tensor **ga, tg_tensor **gb)
 {
     tg_tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     bool da = a->requires_grad, db = n->nin > 1 && b->requires_grad;
     tg_tensor *r = NULL, *m;
     *ga = *gb = NULL;
+    int rc;
+    if (!T->recording && plain_rule(T, fn, n, g, da, db, ga, gb, &rc))
+        return rc;
     switch (n->op) {
     case TGA_ADD: /* d(a+b) = da + db */
         r = g;

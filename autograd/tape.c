@@ -321,7 +321,7 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
         tg_tensor *ga, *gb;
         rc = check_versions(fn, n);
         if (rc == TG_OK)
-            rc = tga__backward_rule(T, n, n->gout, &ga, &gb);
+            rc = tga__backward_rule(T, fn, n, n->gout, &ga, &gb);
         if (rc == TG_OK && ga)
             rc = accumulate(T, fn, s, walk, n->in[0], ga);
         if (rc == TG_OK && gb)

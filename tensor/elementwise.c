@@ -7,9 +7,10 @@
 
 #include "internal.h"
 
-/* Internal op codes beyond the public unary ones. */
+/* Internal op codes beyond the public unary ones; the binary ones are in
+ * internal.h (TG__OP_AXPY and the fused gradient ops). */
 enum { OP_COPY = TG_UNOP_COUNT_ };
-enum { OP_AXPY = TG_BINOP_COUNT_ }; /* o = o + s * b (a is o) */
+enum { OP_AXPY = TG__OP_AXPY };
 
 /* ---- typed inner loops -------------------------------------------------- */
 
@@ -107,6 +108,11 @@ TG_CLONES static void bin_f64(int op, double s, int64_t n, const double *a, int6
     case TG_MINIMUM: BIN_LOOP(double, MINIMUM(x, y)); break;
     case TG_GE: BIN_LOOP(double, x >= y ? 1.0 : 0.0); break;
     case OP_AXPY: BIN_LOOP(double, x + s * y); break;
+    case TG__OP_MUL_SCALED: BIN_LOOP(double, x * (y * s)); break;
+    case TG__OP_DIV_SCALED: BIN_LOOP(double, x / (y * s)); break;
+    case TG__OP_MUL_STEP: BIN_LOOP(double, x * (y > 0 ? 1.0 : 0.0)); break;
+    case TG__OP_TANH_GRAD: BIN_LOOP(double, x * (1.0 - y * y)); break;
+    case TG__OP_SIGMOID_GRAD: BIN_LOOP(double, x * (y * (1.0 - y))); break;
     default: break;
     }
 }
@@ -130,6 +136,11 @@ TG_CLONES static void bin_f32(int op, double s, int64_t n, const float *a, int64
     case TG_MINIMUM: BIN_LOOP(float, MINIMUM(x, y)); break;
     case TG_GE: BIN_LOOP(float, x >= y ? 1.0f : 0.0f); break;
     case OP_AXPY: BIN_LOOP(float, x + sf * y); break;
+    case TG__OP_MUL_SCALED: BIN_LOOP(float, x * (y * sf)); break;
+    case TG__OP_DIV_SCALED: BIN_LOOP(float, x / (y * sf)); break;
+    case TG__OP_MUL_STEP: BIN_LOOP(float, x * (y > 0 ? 1.0f : 0.0f)); break;
+    case TG__OP_TANH_GRAD: BIN_LOOP(float, x * (1.0f - y * y)); break;
+    case TG__OP_SIGMOID_GRAD: BIN_LOOP(float, x * (y * (1.0f - y))); break;
     default: break;
     }
 }
@@ -389,6 +400,13 @@ void tg__binary_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a,
                        const tg_tensor *b)
 {
     binary_kernel((int)op, 0.0, out, a, b);
+    tg__touch(out);
+}
+
+void tg__fused_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
+                      const tg_tensor *b)
+{
+    binary_kernel(op, s, out, a, b);
     tg__touch(out);
 }
 

@@ -174,6 +174,21 @@ int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
 void tg__binary_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a,
                        const tg_tensor *b);
 void tg__unary_kernel(tg_unop op, tg_tensor *out, const tg_tensor *a);
+/* Binary ops for internal use only, after the public tg_binop codes. The
+ * fused ones are the backward rules of the tape's ops, each the same IEEE
+ * operations in the same order as the rule written with separate ops, so
+ * the results are equal bit for bit (x is the incoming gradient). */
+enum {
+    TG__OP_AXPY = TG_BINOP_COUNT_, /* x + s y (x is out) */
+    TG__OP_MUL_SCALED,             /* x (y s): pow(a, 2), a * a */
+    TG__OP_DIV_SCALED,             /* x / (y s): sqrt, y the result */
+    TG__OP_MUL_STEP,               /* x (y > 0 ? 1 : 0): relu */
+    TG__OP_TANH_GRAD,              /* x (1 - y y), y the result */
+    TG__OP_SIGMOID_GRAD            /* x (y (1 - y)), y the result */
+};
+/* out = op(a, b) for the codes above (s the scalar), unchecked. */
+void tg__fused_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
+                      const tg_tensor *b);
 /* out = a op s (s op a when scalar_first); out has a's shape and dtype. */
 void tg__scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s,
                        bool scalar_first);

@@ -764,6 +764,104 @@ START_TEST(test_float32_matches_float64)
 }
 END_TEST
 
+/* ---- the plain backward against the recorded one ------------------------------ */
+
+/* An unrecorded walk (tg_backward, tg_ad_grad without create_graph) runs
+ * fused rules for the common ops (autograd/ops.c, plain_rule); a recorded
+ * walk runs the general rules written with tg_ad_* ops. Both must give the
+ * same gradients bit for bit, for every op with a plain rule, both dtypes,
+ * broadcast and non-contiguous operands and an input used twice. */
+
+typedef tg_tensor *(*pair_fn)(tg_tape *T, tg_tensor *a, tg_tensor *b);
+
+static tg_tensor *pf_add(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_add(T, a, b); }
+static tg_tensor *pf_sub(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_sub(T, a, b); }
+static tg_tensor *pf_mul(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_mul(T, a, b); }
+static tg_tensor *pf_square(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_mul(T, a, a); }
+/* a used twice: its gradient is accumulated from two records. */
+static tg_tensor *pf_twice(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_mul(T, tg_ad_add(T, a, b), tg_ad_exp(T, a)); }
+static tg_tensor *pf_adds(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_add_scalar(T, a, 1.5); }
+static tg_tensor *pf_subs(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_sub_scalar(T, a, 1.5); }
+static tg_tensor *pf_rsubs(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_rsub_scalar(T, a, 1.5); }
+static tg_tensor *pf_muls(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_mul_scalar(T, a, -0.3); }
+static tg_tensor *pf_divs(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_div_scalar(T, a, 7.0); }
+static tg_tensor *pf_pow1(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_pow_scalar(T, a, 1.0); }
+static tg_tensor *pf_pow2(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_pow_scalar(T, a, 2.0); }
+static tg_tensor *pf_pow3(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_pow_scalar(T, a, 3.0); }
+static tg_tensor *pf_neg(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_neg(T, a); }
+static tg_tensor *pf_exp(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_exp(T, a); }
+static tg_tensor *pf_log(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_log(T, a); }
+static tg_tensor *pf_sqrt(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_sqrt(T, a); }
+static tg_tensor *pf_tanh(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_tanh(T, a); }
+static tg_tensor *pf_sigmoid(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_sigmoid(T, a); }
+static tg_tensor *pf_relu(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_relu(T, tg_ad_sub_scalar(T, a, 1.0)); }
+
+static const struct {
+    const char *name;
+    pair_fn f;
+} plain_ops[] = {
+    {"add", pf_add}, {"sub", pf_sub}, {"mul", pf_mul}, {"a*a", pf_square},
+    {"twice", pf_twice}, {"add_scalar", pf_adds}, {"sub_scalar", pf_subs},
+    {"rsub_scalar", pf_rsubs}, {"mul_scalar", pf_muls}, {"div_scalar", pf_divs},
+    {"pow 1", pf_pow1}, {"pow 2", pf_pow2}, {"pow 3", pf_pow3}, {"neg", pf_neg},
+    {"exp", pf_exp}, {"log", pf_log}, {"sqrt", pf_sqrt}, {"tanh", pf_tanh},
+    {"sigmoid", pf_sigmoid}, {"relu", pf_relu},
+};
+
+START_TEST(test_plain_backward_matches_recorded)
+{
+    static const int64_t a_shape[2] = {3, 4};
+    /* b's shapes: the same, a row, one element, a column, and a's
+     * transpose made contiguous and then transposed back (strided). */
+    static const int64_t b_shapes[4][2] = {{3, 4}, {1, 4}, {1, 1}, {3, 1}};
+    lcg g = {20261129};
+    int compared = 0;
+    for (int d = 0; d < 2; d++) {
+        tg_dtype dt = d ? TG_FLOAT32 : TG_FLOAT64;
+        for (size_t o = 0; o < sizeof plain_ops / sizeof plain_ops[0]; o++) {
+            for (int bs = 0; bs < 5; bs++) {
+                tg_tensor *a = rand_tensor(&g, dt, 0.5, 2.0, 2, a_shape);
+                tg_tensor *b, *bt = NULL;
+                if (bs < 4) {
+                    b = rand_tensor(&g, dt, -2.0, 2.0, 2, b_shapes[bs]);
+                } else {
+                    bt = rand_tensor(&g, dt, -2.0, 2.0, 2, (const int64_t[]){4, 3});
+                    b = tg_transpose(bt, 0, 1);
+                }
+                ck_assert_int_eq(tg_requires_grad(a, true), TG_OK);
+                ck_assert_int_eq(tg_requires_grad(b, true), TG_OK);
+                tg_tensor *w = rand_tensor(&g, dt, -1.0, 1.0, 2, a_shape);
+                tg_tape *T = tg_tape_new();
+                tg_tensor *y = plain_ops[o].f(T, a, b);
+                tg_tensor *root = tg_ad_sum(T, tg_ad_mul(T, y, w));
+                ck_assert_ptr_nonnull(root);
+                tg_tensor *in[2] = {a, b}, *plain[2], *recorded[2];
+                ck_assert_int_eq(tg_ad_grad(T, root, NULL, 2, in, plain, false), TG_OK);
+                ck_assert_int_eq(tg_ad_grad(T, root, NULL, 2, in, recorded, true), TG_OK);
+                for (int i = 0; i < 2; i++) {
+                    tgt_assert_shape(plain[i], tg_ndim(in[i]), tg_shape(in[i]));
+                    tgt_assert_shape(recorded[i], tg_ndim(in[i]), tg_shape(in[i]));
+                    for (int64_t k = 0; k < tg_numel(in[i]); k++) {
+                        double p = tgt_at(plain[i], k), r = tgt_at(recorded[i], k);
+                        ck_assert_msg(tgt_same_value(p, r),
+                                      "%s %s, b shape %d, input %d [%lld]: plain "
+                                      "%.17g, recorded %.17g", plain_ops[o].name,
+                                      tg_dtype_name(dt), bs, i, (long long)k, p, r);
+                        compared++;
+                    }
+                }
+                tg_tape_free(T);
+                tg_free(a);
+                tg_free(b);
+                tg_free(bt);
+                tg_free(w);
+            }
+        }
+    }
+    ck_assert_int_gt(compared, 2 * 20 * 5 * 12);
+}
+END_TEST
+
 /* ---- second order ---------------------------------------------------------------- */
 
 START_TEST(test_hessian_chapter)
@@ -1535,6 +1633,10 @@ Suite *test_autograd_suite(void)
 
     tc = tgt_tcase("float32");
     tcase_add_test(tc, test_float32_matches_float64);
+    suite_add_tcase(s, tc);
+
+    tc = tgt_tcase("plain_backward");
+    tcase_add_test(tc, test_plain_backward_matches_recorded);
     suite_add_tcase(s, tc);
 
     tc = tgt_tcase("second_order");
