@@ -50,14 +50,32 @@ struct tg_tape {
 tg_tensor *tga__new(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
                     const int64_t *shape);
 /* The same for a shape known to be valid (made from checked inputs). */
-tg_tensor *tga__new_like(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
-                         const int64_t *shape);
+static inline tg_tensor *tga__new_like(tg_tape *T, const char *fn, tg_dtype dt,
+                                       int ndim, const int64_t *shape)
+{
+    if (!T)
+        return tg__new(fn, dt, ndim, shape);
+    tg_tensor *t = tg__arena_tensor_trusted(&T->arena, fn, dt, ndim, shape);
+    if (t)
+        t->tape_id = T->id;
+    return t;
+}
 /* A tensor holding a view's geometry: arena header, or heap view if T NULL. */
 tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view);
 /* Checks that an input may be used on T (not from another tape/generation). */
-int tga__check_input(tg_tape *T, const char *fn, const tg_tensor *t);
+static inline int tga__check_input(tg_tape *T, const char *fn, const tg_tensor *t)
+{
+    if (!(t->flags & TG__ARENA) || (T && t->tape_id == T->id))
+        return TG_OK;
+    return tg__fail(TG_ERR_TAPE, fn,
+                    "input was made by another tape or before the last reset");
+}
 /* Whether an op with these inputs must be recorded. */
-bool tga__wants_record(const tg_tape *T, const tg_tensor *a, const tg_tensor *b);
+static inline bool tga__wants_record(const tg_tape *T, const tg_tensor *a,
+                                     const tg_tensor *b)
+{
+    return T && T->recording && (a->requires_grad || (b && b->requires_grad));
+}
 /* Appends a record for out = op(a, b); returns it (NULL: out of memory, with
  * the error set). Sets out->requires_grad. */
 tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,

@@ -76,17 +76,6 @@ tg_tensor *tga__new(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
     return t;
 }
 
-tg_tensor *tga__new_like(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
-                         const int64_t *shape)
-{
-    if (!T)
-        return tg__new(fn, dt, ndim, shape);
-    tg_tensor *t = tg__arena_tensor_trusted(&T->arena, fn, dt, ndim, shape);
-    if (t)
-        t->tape_id = T->id;
-    return t;
-}
-
 tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view)
 {
     if (!T)
@@ -95,21 +84,6 @@ tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view)
     if (t)
         t->tape_id = T->id;
     return t;
-}
-
-int tga__check_input(tg_tape *T, const char *fn, const tg_tensor *t)
-{
-    if (!(t->flags & TG__ARENA))
-        return TG_OK;
-    if (!T || t->tape_id != T->id)
-        return tg__fail(TG_ERR_TAPE, fn,
-                        "input was made by another tape or before the last reset");
-    return TG_OK;
-}
-
-bool tga__wants_record(const tg_tape *T, const tg_tensor *a, const tg_tensor *b)
-{
-    return T && T->recording && (a->requires_grad || (b && b->requires_grad));
 }
 
 tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,

@@ -109,7 +109,7 @@ tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
     int64_t n = 1;
     for (int k = 0; k < ndim; k++)
         n *= shape[k];
-    size_t nbytes = (size_t)n * tg_dtype_size(dt);
+    size_t nbytes = (size_t)n * tg__dsize(dt);
     /* Header, storage and data in one bump. */
     size_t hdr = align_up(sizeof(tg_tensor)) + align_up(sizeof(tg__storage));
     if (nbytes > SIZE_MAX - hdr) {

@@ -251,7 +251,7 @@ static void run(const walk *w, int op, double s, tg_dtype dt, char *po,
     int64_t n = w->shape[last];
     int64_t idx[TG_MAX_DIMS] = {0};
     int64_t outer = 1;
-    size_t es = tg_dtype_size(dt);
+    size_t es = tg__dsize(dt);
     for (int k = 0; k < last; k++)
         outer *= w->shape[k];
     for (int64_t it = 0; it < outer; it++) {
@@ -288,7 +288,7 @@ static void run(const walk *w, int op, double s, tg_dtype dt, char *po,
 
 static char *base_ptr(const tg_tensor *t)
 {
-    return (char *)t->storage->data + (size_t)t->offset * tg_dtype_size(t->dtype);
+    return (char *)t->storage->data + (size_t)t->offset * tg__dsize(t->dtype);
 }
 
 /* ---- checks ------------------------------------------------------------------ */

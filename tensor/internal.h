@@ -133,8 +133,11 @@ static inline bool tg__same_shape(const tg_tensor *a, const tg_tensor *b)
     return true;
 }
 /* Inline forms of tg_is_contiguous / tg_data for the kernels' hot paths. */
+static inline size_t tg__dsize(tg_dtype dt) { return dt == TG_FLOAT32 ? 4 : 8; }
 static inline bool tg__contiguous(const tg_tensor *t)
 {
+    if (t->ndim == 1) /* the common case, without the loop */
+        return t->strides[0] == 1 || t->shape[0] <= 1;
     int64_t s = 1;
     for (int k = t->ndim - 1; k >= 0; k--) {
         if (t->shape[k] != 1 && t->strides[k] != s)
@@ -146,7 +149,7 @@ static inline bool tg__contiguous(const tg_tensor *t)
 static inline void *tg__data(const tg_tensor *t)
 {
     return (char *)t->storage->data +
-           (size_t)t->offset * (t->dtype == TG_FLOAT64 ? 8u : 4u);
+           (size_t)t->offset * tg__dsize(t->dtype);
 }
 /* Marks an in-place write to t's storage. */
 static inline void tg__touch(tg_tensor *t) { t->storage->version++; }

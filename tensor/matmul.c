@@ -445,7 +445,7 @@ static void mm_operand_init(mm_operand *o, const tg_tensor *t, bool is_a,
                             int nbatch)
 {
     int nd = t->ndim;
-    o->esize = tg_dtype_size(t->dtype);
+    o->esize = tg__dsize(t->dtype);
     o->base = (const char *)t->storage->data + t->offset * (int64_t)o->esize;
     if (nd == 1 && is_a) { /* (K,) -> (1, K) */
         o->rows = 1, o->cols = t->shape[0];
@@ -653,7 +653,7 @@ int tg__matmul(const char *fn, tg_tensor *out, const tg_tensor *a,
     }
 
     tg_dtype dt = a->dtype;
-    int64_t es = (int64_t)tg_dtype_size(dt);
+    int64_t es = (int64_t)tg__dsize(dt);
     int nbatch = nd - (a->ndim >= 2) - (b->ndim >= 2);
     mm_operand oa, ob;
     mm_operand_init(&oa, a, true, nbatch);

@@ -532,6 +532,24 @@ static int check_pair(const char *fn, const tg_tensor *out, const tg_tensor *t)
     return TG_OK;
 }
 
+/* The common case of a loss: a contiguous input summed to one value is one
+ * buffered pairwise run over its memory, which is what the plan in run()
+ * would come to, without building it. False if t is not such a case. */
+static bool sum_all(int kind, tg_tensor *out, const tg_tensor *t, int64_t count)
+{
+    if ((kind != SUM && kind != MEAN) || out->numel != 1 || t->numel == 0 ||
+        !tg__contiguous(t))
+        return false;
+    if (t->dtype == TG_FLOAT64) {
+        double v = run_sum_d(0.0, tg__data(t), t->numel, 1);
+        *(double *)tg__data(out) = kind == MEAN ? v / (double)count : v;
+    } else {
+        float v = run_sum_f(0.0f, tg__data(t), t->numel, 1);
+        *(float *)tg__data(out) = kind == MEAN ? v / (float)count : v;
+    }
+    return true;
+}
+
 /* Runs a reduction whose plan is built from result strides rs; the results
  * go straight into out when it is dense and cannot overlap t, else through
  * a scratch copy. red: ARGMAX's reduced axis in the sorted plan (-1 for all
@@ -541,20 +559,8 @@ static int run(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
 {
     if (out->numel == 0)
         return TG_OK;
-    /* The common case of a loss: a contiguous input summed to one value is
-     * one buffered pairwise run over its memory, which is what the plan
-     * below would build, without building it. */
-    if ((kind == SUM || kind == MEAN) && out->numel == 1 && t->numel > 0 &&
-        tg__contiguous(t)) {
-        if (t->dtype == TG_FLOAT64) {
-            double v = run_sum_d(0.0, tg__data(t), t->numel, 1);
-            *(double *)tg__data(out) = kind == MEAN ? v / (double)count : v;
-        } else {
-            float v = run_sum_f(0.0f, tg__data(t), t->numel, 1);
-            *(float *)tg__data(out) = kind == MEAN ? v / (float)count : v;
-        }
+    if (sum_all(kind, out, t, count))
         return TG_OK;
-    }
     plan p;
     plan_build(&p, t, rs, !(kind == ARGMAX && axis < 0));
     int red = -1;
@@ -564,7 +570,7 @@ static int run(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
             if (p.rs[k] == 0 && p.size[k] > 1)
                 red = k;
     }
-    size_t es = tg_dtype_size(t->dtype);
+    size_t es = tg__dsize(t->dtype);
     size_t nres = (size_t)out->numel;
     /* scratch: the gather buffer of a multi-axis sum run, or the running
      * maxima of an arg-max whose axis is not innermost */
@@ -665,7 +671,7 @@ int tg__sum_to(const char *fn, tg_tensor *out, const tg_tensor *t)
     if (rc)
         return rc;
     rc = check_sum_to(fn, t, out->ndim, out->shape);
-    if (rc)
+    if (rc || sum_all(SUM, out, t, 0))
         return rc;
     /* t's leading extra axes and the axes where out has size 1 are reduced */
     int lead = t->ndim - out->ndim;

@@ -54,7 +54,7 @@ int tg__check_shape(const char *fn, int ndim, const int64_t *shape, tg_dtype dt,
         }
     }
     int64_t bytes;
-    if (tg__mul_overflows(span, (int64_t)tg_dtype_size(dt), &bytes) ||
+    if (tg__mul_overflows(span, (int64_t)tg__dsize(dt), &bytes) ||
         (uint64_t)bytes > (uint64_t)SIZE_MAX / 2) {
         char b[TG__SHAPE_BUF];
         return tg__fail(TG_ERR_OVERFLOW, fn, "shape %s needs too many bytes",
@@ -90,7 +90,7 @@ tg_tensor *tg__new(const char *fn, tg_dtype dt, int ndim, const int64_t *shape)
         return NULL;
     tg_tensor *t = tg__alloc(sizeof *t);
     tg__storage *s = tg__alloc(sizeof *s);
-    size_t nbytes = (size_t)n * tg_dtype_size(dt);
+    size_t nbytes = (size_t)n * tg__dsize(dt);
     void *data = nbytes ? tg__alloc(nbytes) : NULL;
     if (!t || !s || (nbytes && !data)) {
         tg__dealloc(data, nbytes);
@@ -171,7 +171,7 @@ void *tg_data(const tg_tensor *t)
 {
     if (!t || !t->storage->data)
         return NULL;
-    return (char *)t->storage->data + (size_t)t->offset * tg_dtype_size(t->dtype);
+    return (char *)t->storage->data + (size_t)t->offset * tg__dsize(t->dtype);
 }
 
 bool tg_shares_storage(const tg_tensor *a, const tg_tensor *b)
