@@ -42,10 +42,14 @@ static tg_tensor *binary(tg_tape *T, const char *fn, int op, tg_binop kop,
                  tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
         return NULL;
     }
-    int nd;
-    int64_t shape[TG_MAX_DIMS];
-    if (tg__broadcast_shape(fn, a, b, &nd, shape))
-        return NULL;
+    int nd = a->ndim;
+    const int64_t *shape = a->shape;
+    int64_t bshape[TG_MAX_DIMS];
+    if (!tg__same_shape(a, b)) {
+        if (tg__broadcast_shape(fn, a, b, &nd, bshape))
+            return NULL;
+        shape = bshape;
+    }
     tg_tensor *out = tga__new_like(T, fn, a->dtype, nd, shape);
     if (!out)
         return NULL;
@@ -463,6 +467,21 @@ static tg_tensor *plain_neg(tg_tape *T, const char *fn, tg_tensor *g)
     return r;
 }
 
+/* g, the one-element gradient of a full reduction, repeated over x's
+ * shape: a view with every stride 0, as tg_ad_expand makes. */
+static tg_tensor *plain_repeat(tg_tape *T, const char *fn, tg_tensor *g,
+                               const tg_tensor *x)
+{
+    tg_tensor v = *g;
+    v.ndim = x->ndim;
+    for (int k = 0; k < x->ndim; k++) {
+        v.shape[k] = x->shape[k];
+        v.strides[k] = 0;
+    }
+    v.numel = x->numel;
+    return tga__view(T, fn, &v);
+}
+
 /* g summed back to x's shape: the adjoint of broadcasting x. */
 static tg_tensor *plain_unbroadcast(tg_tape *T, const char *fn, tg_tensor *g,
                                     const tg_tensor *x)
@@ -541,6 +560,9 @@ static bool plain_rule(tg_tape *T, const char *fn, const tg__node *n,
         break;
     case TGA_RELU:
         r = plain_op(T, fn, TG__OP_MUL_STEP, 0.0, g, a);
+        break;
+    case TGA_SUM:
+        r = plain_repeat(T, fn, g, a);
         break;
     default:
         return false;

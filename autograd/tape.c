@@ -268,7 +268,7 @@ static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
                             tg_dtype_name(root->dtype),
                             tg__shape_fmt(root->ndim, root->shape, b2, sizeof b2));
         /* A tape copy, so that gradients handed back are always tape-owned. */
-        *g0 = tga__new(T, fn, seed->dtype, seed->ndim, seed->shape);
+        *g0 = tga__new_like(T, fn, seed->dtype, seed->ndim, seed->shape);
         if (!*g0 || tg__copy(fn, *g0, seed))
             return tg_last_error();
         return TG_OK;
@@ -277,7 +277,7 @@ static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
         return tg__fail(TG_ERR_TAPE, fn,
                         "root has shape %s; backward without a seed needs one element",
                         tg__shape_fmt(root->ndim, root->shape, b1, sizeof b1));
-    *g0 = tga__new(T, fn, root->dtype, root->ndim, root->shape);
+    *g0 = tga__new_like(T, fn, root->dtype, root->ndim, root->shape);
     if (!*g0 || tg_fill(*g0, 1.0))
         return tg_last_error();
     return TG_OK;

@@ -372,6 +372,16 @@ static inline int64_t flat_stride(const tg_tensor *x, const tg_tensor *out)
     return 0;
 }
 
+/* The general strided walk, out of line so that the fast path of
+ * binary_kernel stays small. */
+TG_NOINLINE static void binary_walk(int op, double s, tg_tensor *out,
+                                     const tg_tensor *a, const tg_tensor *b)
+{
+    walk w;
+    walk_init(&w, out, a, b, 3);
+    run(&w, op, s, out->dtype, base_ptr(out), base_ptr(a), base_ptr(b), false);
+}
+
 static void binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
                           const tg_tensor *b)
 {
@@ -389,9 +399,7 @@ static void binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
             return;
         }
     }
-    walk w;
-    walk_init(&w, out, a, b, 3);
-    run(&w, op, s, out->dtype, base_ptr(out), base_ptr(a), base_ptr(b), false);
+    binary_walk(op, s, out, a, b);
 }
 
 static void unary_kernel(int op, tg_tensor *out, const tg_tensor *a);

@@ -40,6 +40,13 @@ struct tg_tensor {
     uint64_t tape_id; /* which tape generation produced it (0: none) */
 };
 
+/* Keeps a rarely taken path out of a hot function. */
+#if defined(__GNUC__)
+#define TG_NOINLINE __attribute__((noinline))
+#else
+#define TG_NOINLINE
+#endif
+
 /* Hot loops are compiled twice, for the baseline ISA and for AVX2, and the
  * loader picks one at run time: the default build stays portable. Both
  * clones do the same IEEE operations (no FMA contraction under -std=c11),
