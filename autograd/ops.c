@@ -1,7 +1,8 @@
 /* ops.c - every differentiable op: its forward (a tensor/ kernel writing
- * into a tape-owned result, plus a record) and, next to it in
- * tga__backward_rule, its derivative written with the same ops so that a
- * backward pass can itself be recorded (second order). */
+ * into a tape-owned result, plus a record) and, in tga__backward_rule, its
+ * derivative written with the same ops so that a backward pass can itself
+ * be recorded (second order). An unrecorded backward runs the common rules
+ * as plain, fused kernels instead (plain_rule), with the same results. */
 #include <math.h>
 #include <string.h>
 

@@ -36,11 +36,16 @@ static inline float sigmoid_f(float x)
 #define SIGN(T, x) ((x) > 0 ? (T)1 : (x) < 0 ? (T)-1 : (x) == 0 ? (T)0 : (x))
 
 /* One loop over n elements: o[i*so] = expr(a[i*sa], b[i*sb]). Its shapes:
- * all unit strides, a or b a broadcast scalar, both scalars (one value
- * filled, as the gradient of a sum is), and general. */
+ * one element (a parameter, without the vector loop's set-up), all unit
+ * strides, a or b a broadcast scalar, both scalars (one value filled, as
+ * the gradient of a sum is), and general. */
 #define BIN_LOOP(T, EXPR)                                                      \
     do {                                                                       \
-        if (sa == 1 && sb == 1 && so == 1) {                                   \
+        if (n == 1) {                                                          \
+            T x = a[0], y = b[0];                                              \
+            (void)y;                                                           \
+            o[0] = (T)(EXPR);                                                  \
+        } else if (sa == 1 && sb == 1 && so == 1) {                            \
             for (int64_t i = 0; i < n; i++) {                                  \
                 T x = a[i], y = b[i];                                          \
                 (void)y;                                                       \
