@@ -452,6 +452,12 @@ void tg__axpy_kernel(tg_tensor *out, double alpha, const tg_tensor *a)
 
 int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a)
 {
+    /* The optimiser's case, checked cheaply: the same shape and dtype into
+     * a contiguous out (which cannot be a broadcast view). */
+    if (out->dtype == a->dtype && tg__same_shape(out, a) && tg__contiguous(out)) {
+        tg__axpy_kernel(out, alpha, a);
+        return TG_OK;
+    }
     int nd;
     int64_t shape[TG_MAX_DIMS];
     if (check_dtypes(fn, out, a) || tg__broadcast_shape(fn, out, a, &nd, shape) ||
