@@ -262,7 +262,8 @@ static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
                             : "root was not produced by this tape");
     if (seed) {
         if (seed->dtype != root->dtype || !tg__same_shape(seed, root))
-            return tg__fail(TG_ERR_SHAPE, fn, "seed %s %s does not match root %s %s",
+            return tg__fail(seed->dtype != root->dtype ? TG_ERR_DTYPE : TG_ERR_SHAPE,
+                            fn, "seed %s %s does not match root %s %s",
                             tg_dtype_name(seed->dtype),
                             tg__shape_fmt(seed->ndim, seed->shape, b1, sizeof b1),
                             tg_dtype_name(root->dtype),

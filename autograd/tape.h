@@ -35,7 +35,9 @@
  *   reset), and an input or output written in place after it was recorded.
  * - Second order: every backward rule is written with these same ops, so
  *   tg_ad_grad(..., create_graph = true) returns gradients that are
- *   themselves on the tape and can be differentiated again.
+ *   themselves on the tape and can be differentiated again. A backward
+ *   that is not recorded runs the common rules as fused kernels instead,
+ *   with the same results bit for bit.
  */
 #ifndef TG_TAPE_H
 #define TG_TAPE_H

@@ -324,18 +324,23 @@ int tg_adam_step(tg_adam *o)
         rc = check_step(fn, ps, i, o->m[i], o->v[i], 2);
     if (rc)
         return rc;
-    /* t counts calls to this function; PyTorch counts per parameter, which
-     * differs only for a parameter skipped (no gradient) on some steps. */
-    double t = (double)(o->steps + 1);
-    adam_coef c = {
-        .lr = o->lr, .b1 = o->beta1, .b2 = o->beta2, .eps = o->eps,
-        .wd = o->weight_decay, .adamw = o->adamw,
-        .step_size = o->lr / (1.0 - pow(o->beta1, t)),
-        .bc2_sqrt = sqrt(1.0 - pow(o->beta2, t)),
-    };
-    for (int i = 0; i < ps->count; i++)
-        if (ps->tensors[i]->grad)
-            adam_update(&c, ps->tensors[i], ps->tensors[i]->grad, o->m[i], o->v[i]);
+    /* As PyTorch's state['step'], t counts the updates of each parameter:
+     * a parameter without a gradient (never reached by backward) is
+     * skipped and keeps its count, so its bias corrections start at 1
+     * whenever its first gradient comes. */
+    for (int i = 0; i < ps->count; i++) {
+        if (!ps->tensors[i]->grad)
+            continue;
+        double t = (double)(o->t[i] + 1);
+        adam_coef c = {
+            .lr = o->lr, .b1 = o->beta1, .b2 = o->beta2, .eps = o->eps,
+            .wd = o->weight_decay, .adamw = o->adamw,
+            .step_size = o->lr / (1.0 - pow(o->beta1, t)),
+            .bc2_sqrt = sqrt(1.0 - pow(o->beta2, t)),
+        };
+        adam_update(&c, ps->tensors[i], ps->tensors[i]->grad, o->m[i], o->v[i]);
+        o->t[i]++;
+    }
     o->steps++;
     return TG_OK;
 }

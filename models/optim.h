@@ -41,7 +41,8 @@ typedef struct tg_adam {
     tg_params *params;
     double lr, beta1, beta2, eps, weight_decay;
     bool adamw;
-    int64_t steps;
+    int64_t steps;              /* calls to tg_adam_step */
+    int64_t t[TG_MAX_PARAMS];   /* updates of each parameter (PyTorch's step) */
     tg_tensor *m[TG_MAX_PARAMS];
     tg_tensor *v[TG_MAX_PARAMS];
 } tg_adam;

@@ -1055,7 +1055,7 @@ static int adam_step_added_after_init(fx *f)
     X(backward_seed_shape, TG_ERR_SHAPE,                                       \
       "tg_backward: seed float64 (5,) does not match root float64 (3,)",       \
       tg_backward_seed(f->T, f->y, f->b))                                      \
-    X(backward_seed_dtype, TG_ERR_SHAPE,                                       \
+    X(backward_seed_dtype, TG_ERR_DTYPE,                                       \
       "tg_backward: seed float32 (3,) does not match root float64 (3,)",       \
       tg_backward_seed(f->T, f->y, f->lf32))                                   \
     X(ad_grad_negative_n, TG_ERR_VALUE, "tg_ad_grad: negative input count",    \

@@ -309,6 +309,46 @@ START_TEST(test_state_is_per_parameter)
 }
 END_TEST
 
+START_TEST(test_adam_counts_steps_per_parameter)
+{
+    /* q has no gradient on the first two steps (backward never reached
+     * it), so Adam skips it; on the third it gets one, and, as in PyTorch,
+     * its own step count is 1: m_hat = g, v_hat = g^2, and AdamW moves it
+     * by lr g / (|g| + eps) after the decay. p, updated on every step,
+     * still follows PyTorch's numbers. */
+    tg_params ps = {0};
+    tg_tensor *q = tg_full(F64, TG_SHAPE(3), 1.0);
+    tg_tensor *p = tg_from_array(F64, TG_SHAPE(3), ref_p0);
+    ck_assert_int_eq(tg_requires_grad(q, true), TG_OK);
+    ck_assert_int_eq(tg_params_add(&ps, "q", q), TG_OK);
+    ck_assert_int_eq(tg_params_add(&ps, "p", p), TG_OK);
+    tg_adam opt;
+    ck_assert_int_eq(tg_adam_init(&opt, &ps, 0.01, 0.9, 0.999, 1e-8, 0.1, true), TG_OK);
+    const double gq[3] = {2.0, -0.5, 3.0};
+    for (int t = 0; t < 3; t++) {
+        if (t == 2)
+            set_grad(q, gq);
+        set_grad(p, ref_grads[t]);
+        ck_assert_int_eq(tg_adam_step(&opt), TG_OK);
+        for (int i = 0; i < 3; i++)
+            assert_rel(tgt_at(p, i), ref_adamw[t][i], 1e-12, "adamw p", t, i);
+        if (t < 2)
+            for (int i = 0; i < 3; i++)
+                ck_assert_double_eq(tgt_at(q, i), 1.0);
+    }
+    for (int i = 0; i < 3; i++) {
+        double want = 1.0 * (1 - 0.01 * 0.1) - 0.01 * gq[i] / (fabs(gq[i]) + 1e-8);
+        assert_rel(tgt_at(q, i), want, 1e-12, "late q", 2, i);
+    }
+    ck_assert_int_eq(opt.t[0], 1);
+    ck_assert_int_eq(opt.t[1], 3);
+    ck_assert_int_eq(opt.steps, 3);
+    tg_adam_free(&opt);
+    tg_free(p);
+    tg_free(q);
+}
+END_TEST
+
 START_TEST(test_adam_trains_an_mlp)
 {
     /* Adam on every parameter of a float32 MLP lowers a cross-entropy. */
@@ -666,6 +706,7 @@ Suite *test_optim_suite(void)
     tcase_add_test(tc, test_lr_zero_keeps_parameters);
     tcase_add_test(tc, test_fit_quadratic_sgd);
     tcase_add_test(tc, test_fit_quadratic_adam);
+    tcase_add_test(tc, test_adam_counts_steps_per_parameter);
     tcase_add_test(tc, test_adam_trains_an_mlp);
     suite_add_tcase(s, tc);
 
