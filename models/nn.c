@@ -290,9 +290,9 @@ int tg_quadratic_init(tg_quadratic *m, tg_dtype dt, double w, double b)
     m->w = m->b = NULL;
     if (!tg__valid_dtype(dt))
         return tg__fail(TG_ERR_DTYPE, fn, "unknown dtype %d", (int)dt);
-    m->w = tg_full(dt, TG_SHAPE(1), w);
-    m->b = tg_full(dt, TG_SHAPE(1), b);
-    if (!m->w || !m->b) {
+    m->w = tg__new(fn, dt, TG_SHAPE(1));
+    m->b = tg__new(fn, dt, TG_SHAPE(1));
+    if (!m->w || !m->b || tg_fill(m->w, w) || tg_fill(m->b, b)) {
         int rc = tg_last_error();
         tg_quadratic_free(m);
         return rc;
@@ -376,10 +376,10 @@ int tg_linear_init(tg_linear *l, int64_t in, int64_t out, tg_dtype dt, tg_rng *r
      * with gain = sqrt(2 / (1 + 5)), is 1/sqrt(in); the bias uses the same.
      * Draw order: the weight in C order (row by row), then the bias. */
     double bound = 1.0 / sqrt((double)in);
-    l->weight = tg_empty(dt, TG_SHAPE(out, in));
+    l->weight = tg__new(fn, dt, TG_SHAPE(out, in));
     if (!l->weight || tg_uniform_fill(rng, l->weight, -bound, bound))
         goto fail;
-    l->bias = tg_empty(dt, TG_SHAPE(out));
+    l->bias = tg__new(fn, dt, TG_SHAPE(out));
     if (!l->bias || tg_uniform_fill(rng, l->bias, -bound, bound))
         goto fail;
     tg_requires_grad(l->weight, true);

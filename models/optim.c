@@ -34,14 +34,15 @@ static int check_params(const char *fn, const tg_params *ps)
     return TG_OK;
 }
 
-/* state[i] = zeros like parameter i, for every parameter. */
-static int alloc_state(const tg_params *ps, tg_tensor **state)
+/* state[i] = zeros like parameter i, for every parameter; errors under fn. */
+static int alloc_state(const char *fn, const tg_params *ps, tg_tensor **state)
 {
     for (int i = 0; i < ps->count; i++) {
         const tg_tensor *p = ps->tensors[i];
-        state[i] = tg_zeros(p->dtype, p->ndim, p->shape);
+        state[i] = tg__new(fn, p->dtype, p->ndim, p->shape);
         if (!state[i])
             return tg_last_error();
+        tg_fill(state[i], 0.0);
     }
     return TG_OK;
 }
@@ -113,7 +114,7 @@ int tg_sgd_init(tg_sgd *o, tg_params *params, double lr, double momentum,
         return tg__fail(TG_ERR_VALUE, fn, "Nesterov momentum needs momentum > 0");
     int rc = check_params(fn, params);
     if (rc == TG_OK && momentum > 0.0) /* plain SGD keeps no state */
-        rc = alloc_state(params, o->buf);
+        rc = alloc_state(fn, params, o->buf);
     if (rc) {
         tg_sgd_free(o);
         return rc;
@@ -222,9 +223,9 @@ int tg_adam_init(tg_adam *o, tg_params *params, double lr, double beta1,
                         weight_decay);
     int rc = check_params(fn, params);
     if (rc == TG_OK)
-        rc = alloc_state(params, o->m);
+        rc = alloc_state(fn, params, o->m);
     if (rc == TG_OK)
-        rc = alloc_state(params, o->v);
+        rc = alloc_state(fn, params, o->v);
     if (rc) {
         tg_adam_free(o);
         return rc;

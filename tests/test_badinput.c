@@ -1245,7 +1245,7 @@ static int adam_step_added_after_init(fx *f)
     X(linear_init_dtype, TG_ERR_DTYPE, "tg_linear_init: unknown dtype 6",      \
       linear_init_with(f, 2, 3, (tg_dtype)6, &f->rng))                     \
     X(linear_init_overflow, TG_ERR_OVERFLOW,                                   \
-      "shape (1099511627776,1099511627776) has too many elements",             \
+      "tg_linear_init: shape (1099511627776,1099511627776) has too many elements", \
       linear_init_overflow(f))                                                 \
     X(linear_forward_null, TG_ERR_NULL, "tg_linear_forward: layer is NULL",    \
       tr(tg_linear_forward(f->T, NULL, f->a)))                                 \
