@@ -495,6 +495,22 @@ static tg_tensor *plain_unbroadcast(tg_tape *T, const char *fn, tg_tensor *g,
     return r;
 }
 
+/* The rules of the unary functions: g op x, x the input or the result. */
+typedef struct plain_unary {
+    int kop;        /* TG_* or TG__OP_* */
+    double s;       /* its scalar */
+    bool of_result; /* x is the result y, else the input a */
+} plain_unary;
+
+static const plain_unary plain_unaries[TGA_OP_COUNT] = {
+    [TGA_EXP] = {TG_MUL, 0.0, true},                 /* g e^a */
+    [TGA_LOG] = {TG_DIV, 0.0, false},                /* g / a */
+    [TGA_SQRT] = {TG__OP_DIV_SCALED, 2.0, true},     /* g / (2 sqrt(a)) */
+    [TGA_TANH] = {TG__OP_TANH_GRAD, 0.0, true},      /* g (1 - y^2) */
+    [TGA_SIGMOID] = {TG__OP_SIGMOID_GRAD, 0.0, true}, /* g y (1 - y) */
+    [TGA_RELU] = {TG__OP_MUL_STEP, 0.0, false},      /* g (a > 0) */
+};
+
 /* Runs the plain rule of n into *ga, *gb (left NULL where not wanted) and
  * sets *rc; false if n's op has no plain rule. */
 static bool plain_rule(tg_tape *T, const char *fn, const tg__node *n,
@@ -545,23 +561,15 @@ static bool plain_rule(tg_tape *T, const char *fn, const tg__node *n,
             return false;
         break;
     case TGA_EXP:
-        r = plain_op(T, fn, TG_MUL, 0.0, g, y);
-        break;
     case TGA_LOG:
-        r = plain_op(T, fn, TG_DIV, 0.0, g, a);
-        break;
     case TGA_SQRT:
-        r = plain_op(T, fn, TG__OP_DIV_SCALED, 2.0, g, y);
-        break;
     case TGA_TANH:
-        r = plain_op(T, fn, TG__OP_TANH_GRAD, 0.0, g, y);
-        break;
     case TGA_SIGMOID:
-        r = plain_op(T, fn, TG__OP_SIGMOID_GRAD, 0.0, g, y);
+    case TGA_RELU: {
+        const plain_unary *u = &plain_unaries[n->op];
+        r = plain_op(T, fn, u->kop, u->s, g, u->of_result ? y : a);
         break;
-    case TGA_RELU:
-        r = plain_op(T, fn, TG__OP_MUL_STEP, 0.0, g, a);
-        break;
+    }
     case TGA_SUM:
         r = plain_repeat(T, fn, g, a);
         break;

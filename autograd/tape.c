@@ -68,12 +68,10 @@ size_t tg_tape_bytes(const tg_tape *T) { return T ? T->arena.total : 0; }
 tg_tensor *tga__new(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
                     const int64_t *shape)
 {
-    if (!T)
-        return tg__new(fn, dt, ndim, shape);
-    tg_tensor *t = tg__arena_tensor(&T->arena, fn, dt, ndim, shape);
-    if (t)
-        t->tape_id = T->id;
-    return t;
+    int64_t n;
+    if (T && tg__check_shape(fn, ndim, shape, dt, &n)) /* tg__new checks its own */
+        return NULL;
+    return tga__new_like(T, fn, dt, ndim, shape);
 }
 
 tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view)
