@@ -328,6 +328,63 @@ static void copy_geometry(tg_tensor *out, const tg_tensor *t)
     out->tape_id = 0;
 }
 
+/* NumPy's rule for reshaping without a copy: strides for the new shape
+ * that step through t's elements in C order, or false when t's layout
+ * cannot be described that way. Size-1 axes are dropped; then the old and
+ * the new sizes are cut into the shortest groups with equal products. A
+ * group of old axes must be contiguous among itself (each stride the next
+ * one's stride times its size), and then the new axes of the group get
+ * strides from its innermost old stride outwards. */
+static bool nocopy_strides(const tg_tensor *t, int ndim, const int64_t *shape,
+                           int64_t *strides)
+{
+    int64_t od[TG_MAX_DIMS], os[TG_MAX_DIMS];
+    int on = 0;
+    for (int k = 0; k < t->ndim; k++)
+        if (t->shape[k] != 1) {
+            od[on] = t->shape[k];
+            os[on++] = t->strides[k];
+        }
+    int64_t nd[TG_MAX_DIMS];
+    int nidx[TG_MAX_DIMS], nn = 0;
+    for (int k = 0; k < ndim; k++)
+        if (shape[k] != 1) {
+            nd[nn] = shape[k];
+            nidx[nn++] = k;
+        }
+    int oi = 0, ni = 0;
+    while (oi < on && ni < nn) {
+        int oj = oi + 1, nj = ni + 1;
+        int64_t op = od[oi], np = nd[ni];
+        while (op != np) {
+            if (np < op)
+                np *= nd[nj++];
+            else
+                op *= od[oj++];
+        }
+        for (int k = oi; k < oj - 1; k++)
+            if (os[k] != od[k + 1] * os[k + 1])
+                return false;
+        int64_t st = os[oj - 1];
+        for (int k = nj - 1; k >= ni; k--) {
+            strides[nidx[k]] = st;
+            st *= nd[k];
+        }
+        oi = oj;
+        ni = nj;
+    }
+    /* Size-1 axes: any stride walks them; use the one to their right as
+     * if contiguous, so that a view stays as regular as it can. */
+    int64_t right = 1;
+    for (int k = ndim - 1; k >= 0; k--) {
+        if (shape[k] == 1)
+            strides[k] = right;
+        else
+            right = strides[k] * shape[k];
+    }
+    return true;
+}
+
 int tg__make_reshape(const char *fn, const tg_tensor *t, int ndim,
                      const int64_t *shape, tg_tensor *out, bool *is_view)
 {
@@ -376,7 +433,15 @@ int tg__make_reshape(const char *fn, const tg_tensor *t, int ndim,
     int64_t off = t->offset;
     tg__init_header(out, t->dtype, ndim, sh);
     out->offset = off;
-    *is_view = tg_is_contiguous(t);
+    /* A view when t is contiguous (the C strides just set) or when its
+     * strides can walk the new shape; a zero-size tensor has nothing to
+     * walk. Otherwise the caller copies into out's C-order layout. */
+    int64_t st[TG_MAX_DIMS];
+    *is_view = numel == 0 || tg_is_contiguous(t);
+    if (!*is_view && nocopy_strides(t, ndim, sh, st)) {
+        memcpy(out->strides, st, (size_t)ndim * sizeof *st);
+        *is_view = true;
+    }
     return TG_OK;
 }
 

@@ -126,8 +126,9 @@ void tg_free(tg_tensor *t);
 
 /* ---- Views (share storage with t) ------------------------------------- */
 
-/* A view with a new shape when t is contiguous; one size may be -1
- * (inferred). A non-contiguous t is copied into the new shape. */
+/* The same elements in C order with a new shape; one size may be -1
+ * (inferred). A view whenever t's strides can walk the new shape (always
+ * for a contiguous t; NumPy's rule otherwise), else a copy. */
 tg_tensor *tg_reshape(const tg_tensor *t, int ndim, const int64_t *shape);
 tg_tensor *tg_transpose(const tg_tensor *t, int axis0, int axis1);
 /* axes is a permutation of 0..ndim-1 (negative values count back). */

@@ -893,6 +893,87 @@ START_TEST(test_reshape_noncontiguous_copies)
 }
 END_TEST
 
+/* Non-contiguous inputs whose strides can walk the new shape give views,
+ * exactly where NumPy 1.24 gives views (np.shares_memory of a.reshape(...)
+ * and a), with NumPy's strides on every axis longer than 1. */
+START_TEST(test_reshape_views_like_numpy)
+{
+    tg_tensor *a23 = iota(TG_SHAPE(2, 3)), *a43 = iota(TG_SHAPE(4, 3));
+    tg_tensor *a12 = iota(TG_SHAPE(12)), *a46 = iota(TG_SHAPE(4, 6));
+    tg_tensor *a234 = iota(TG_SHAPE(2, 3, 4)), *a6 = iota(TG_SHAPE(6));
+    tg_tensor *a3 = iota(TG_SHAPE(3));
+    tg_tensor *src[8] = {
+        tg_transpose(a23, 0, 1),                      /* (3,2) */
+        tg_slice(a43, 1, 1, 2, 1),                    /* column 1, (4,1) */
+        tg_slice(a12, 0, 0, 12, 2),                   /* every other, (6,) */
+        tg_slice(a46, 1, 0, 6, 2),                    /* even columns, (4,3) */
+        tg_permute(a234, (const int[]){1, 0, 2}),     /* (3,2,4) */
+        tg_slice(a234, 2, 1, 3, 1),                   /* (2,3,2) */
+        tg_slice(a6, 0, 5, -1, -1),                   /* reversed, (6,) */
+        tg_expand(a3, TG_SHAPE(4, 3)),                /* (4,3), stride 0 */
+    };
+    static const struct {
+        int src;
+        int ndim;
+        int64_t shape[3];
+        bool view;
+        int64_t strides[3]; /* 0 where the axis has size 1 (any stride) */
+        double first, last;
+    } cases[] = {
+        {0, 2, {3, 2}, true, {1, 3}, 0, 5},
+        {1, 1, {4}, true, {3}, 1, 10},
+        {1, 3, {1, 4, 1}, true, {0, 3, 0}, 1, 10},
+        {2, 2, {2, 3}, true, {6, 2}, 0, 10},
+        {3, 3, {2, 2, 3}, true, {12, 6, 2}, 0, 22},
+        {3, 1, {12}, true, {2}, 0, 22},
+        {4, 2, {3, 8}, false, {0}, 0, 23},
+        {4, 2, {6, 4}, false, {0}, 0, 23},
+        {5, 2, {6, 2}, true, {4, 1}, 1, 22},
+        {6, 2, {2, 3}, true, {-3, -1}, 5, 0},
+        {7, 3, {4, 3, 1}, true, {0, 1, 0}, 0, 2},
+        {7, 1, {12}, false, {0}, 0, 2},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tg_tensor *in = src[cases[c].src];
+        ck_assert_ptr_nonnull(in);
+        ck_assert(!tg_is_contiguous(in));
+        tg_tensor *r = tg_reshape(in, cases[c].ndim, cases[c].shape);
+        tgt_assert_shape(r, cases[c].ndim, cases[c].shape);
+        ck_assert_msg(tg_shares_storage(r, in) == cases[c].view,
+                      "case %zu: view %d, NumPy %d", c, tg_shares_storage(r, in),
+                      cases[c].view);
+        for (int k = 0; cases[c].view && k < cases[c].ndim; k++)
+            if (cases[c].shape[k] > 1)
+                ck_assert_msg(tg_strides(r)[k] == cases[c].strides[k],
+                              "case %zu axis %d: stride %lld, NumPy %lld", c, k,
+                              (long long)tg_strides(r)[k],
+                              (long long)cases[c].strides[k]);
+        /* The values, in C order, are those of the contiguous copy. */
+        tg_tensor *cc = tg_contiguous(in);
+        for (int64_t i = 0; i < tg_numel(in); i++)
+            TGT_ASSERT_SAME(tgt_at(r, i), tgt_at(cc, i));
+        TGT_ASSERT_SAME(tgt_at(r, 0), cases[c].first);
+        TGT_ASSERT_SAME(tgt_at(r, tg_numel(r) - 1), cases[c].last);
+        tg_free(cc);
+        tg_free(r);
+    }
+    /* A view writes through to its base. */
+    tg_tensor *v = tg_reshape(src[2], TG_SHAPE(2, 3));
+    ck_assert_int_eq(tg_set(v, (const int64_t[]){1, 2}, -1.0), TG_OK);
+    TGT_ASSERT_SAME(tgt_at(a12, 10), -1.0);
+    tg_free(v);
+    for (int i = 0; i < 8; i++)
+        tg_free(src[i]);
+    tg_free(a23);
+    tg_free(a43);
+    tg_free(a12);
+    tg_free(a46);
+    tg_free(a234);
+    tg_free(a6);
+    tg_free(a3);
+}
+END_TEST
+
 START_TEST(test_reshape_errors)
 {
     tg_tensor *a = tg_zeros(F64, TG_SHAPE(3, 4));
@@ -1864,6 +1945,7 @@ Suite *test_tensor_suite(void)
     tc = tgt_tcase("views");
     tcase_add_test(tc, test_reshape_view);
     tcase_add_test(tc, test_reshape_noncontiguous_copies);
+    tcase_add_test(tc, test_reshape_views_like_numpy);
     tcase_add_test(tc, test_reshape_errors);
     tcase_add_test(tc, test_transpose_permute);
     tcase_add_test(tc, test_transpose_permute_errors);
