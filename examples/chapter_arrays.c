@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     double b = tg_rng_random(&rng);
     ex_print_init(w, b);
 
-    double lr = o.lr, loss = NAN;
+    double lr = o.lr, loss = (double)NAN;
     for (long it = 0; it < o.iters; it++) {
         /* forward: y_pred = np.power(x, 2)*w1 + b1 */
         for (long i = 0; i < n; i++) {

@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     tg_tensor *w = tg_full(TG_FLOAT64, TG_SHAPE(1), w0); /* (1,) leaf */
     tg_tensor *b = tg_full(TG_FLOAT64, TG_SHAPE(1), b0); /* (1,) leaf */
     double *losses = malloc((size_t)(o.iters + 1) * sizeof *losses);
-    double loss = NAN;
+    double loss = (double)NAN;
     int status = 1;
     if (!T || !w || !b || tg_requires_grad(w, true) || tg_requires_grad(b, true)) {
         ex_fail(&o, "creating the tape and the parameters");

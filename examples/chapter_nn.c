@@ -59,7 +59,7 @@ int main(int argc, char **argv)
     tg_params ps = {0}; /* borrowed pointers to model.w and model.b */
     tg_tape *T = tg_tape_new();
     double *losses = malloc((size_t)(o.iters + 1) * sizeof *losses);
-    double loss = NAN;
+    double loss = (double)NAN;
     int status = 1;
     if (!T || tg_quadratic_init(&model, TG_FLOAT64, w0, b0) ||
         tg_quadratic_params(&model, &ps)) {

@@ -66,7 +66,7 @@ int main(int argc, char **argv)
     tg_tensor *b = tg_full(TG_FLOAT64, TG_SHAPE(1), b0); /* (1,) */
     tg_tensor *x2 = tg_pow_scalar(x, 2.0);                /* (n,) */
     double *losses = malloc((size_t)(o.iters + 1) * sizeof *losses);
-    double loss = NAN;
+    double loss = (double)NAN;
     int status = 1;
     if (!w || !b || !x2) {
         ex_fail(&o, "creating the parameters");

@@ -52,7 +52,7 @@ static tg_tensor *leaf_vec(int64_t n, const double *v)
 
 static double item(const tg_tensor *t)
 {
-    double v = NAN;
+    double v = (double)NAN;
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(tg_item(t, &v), TG_OK);
     return v;

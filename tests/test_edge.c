@@ -82,20 +82,20 @@ static const tg_dtype dtypes[2] = {F64, F32};
 START_TEST(test_unary_specials)
 {
     tg_dtype dt = dtypes[_i];
-    static const double x[4] = {NAN, INFINITY, -INFINITY, -0.0};
+    static const double x[4] = {(double)NAN, (double)INFINITY, -(double)INFINITY, -0.0};
     static const struct {
         tg_unop op;
         double want[4];
     } rows[] = {
-        {TG_NEG, {NAN, -INFINITY, INFINITY, 0.0}},
-        {TG_EXP, {NAN, INFINITY, 0.0, 1.0}},
-        {TG_LOG, {NAN, INFINITY, NAN, -INFINITY}},
-        {TG_SQRT, {NAN, INFINITY, NAN, -0.0}},
-        {TG_ABS, {NAN, INFINITY, INFINITY, 0.0}},
-        {TG_TANH, {NAN, 1.0, -1.0, -0.0}},
-        {TG_SIGMOID, {NAN, 1.0, 0.0, 0.5}},
-        {TG_RELU, {NAN, INFINITY, 0.0, 0.0}}, /* np.maximum(x, 0) */
-        {TG_SIGN, {NAN, 1.0, -1.0, 0.0}},
+        {TG_NEG, {(double)NAN, -(double)INFINITY, (double)INFINITY, 0.0}},
+        {TG_EXP, {(double)NAN, (double)INFINITY, 0.0, 1.0}},
+        {TG_LOG, {(double)NAN, (double)INFINITY, (double)NAN, -(double)INFINITY}},
+        {TG_SQRT, {(double)NAN, (double)INFINITY, (double)NAN, -0.0}},
+        {TG_ABS, {(double)NAN, (double)INFINITY, (double)INFINITY, 0.0}},
+        {TG_TANH, {(double)NAN, 1.0, -1.0, -0.0}},
+        {TG_SIGMOID, {(double)NAN, 1.0, 0.0, 0.5}},
+        {TG_RELU, {(double)NAN, (double)INFINITY, 0.0, 0.0}}, /* np.maximum(x, 0) */
+        {TG_SIGN, {(double)NAN, 1.0, -1.0, 0.0}},
         {TG_STEP, {0.0, 1.0, 0.0, 0.0}},      /* x > 0 */
     };
     tg_tensor *t = vec(dt, 4, x);
@@ -114,18 +114,18 @@ END_TEST
 START_TEST(test_binary_specials)
 {
     tg_dtype dt = dtypes[_i];
-    static const double a[8] = {INFINITY, INFINITY, 1, -1, 0, 0, -8, NAN};
-    static const double b[8] = {-INFINITY, 0, 0, 0, 0, -1, 0.5, 1};
+    static const double a[8] = {(double)INFINITY, (double)INFINITY, 1, -1, 0, 0, -8, (double)NAN};
+    static const double b[8] = {-(double)INFINITY, 0, 0, 0, 0, -1, 0.5, 1};
     static const struct {
         tg_binop op;
         double want[8];
     } rows[] = {
-        {TG_ADD, {NAN, INFINITY, 1, -1, 0, -1, -7.5, NAN}},
-        {TG_MUL, {-INFINITY, NAN, 0, -0.0, 0, -0.0, -4, NAN}},
-        {TG_DIV, {NAN, INFINITY, INFINITY, -INFINITY, NAN, -0.0, -16, NAN}},
-        {TG_POW, {0, 1, 1, 1, 1, INFINITY, NAN, NAN}}, /* np.power */
-        {TG_MAXIMUM, {INFINITY, INFINITY, 1, 0, 0, 0, 0.5, NAN}},
-        {TG_MINIMUM, {-INFINITY, 0, 0, -1, 0, -1, -8, NAN}},
+        {TG_ADD, {(double)NAN, (double)INFINITY, 1, -1, 0, -1, -7.5, (double)NAN}},
+        {TG_MUL, {-(double)INFINITY, (double)NAN, 0, -0.0, 0, -0.0, -4, (double)NAN}},
+        {TG_DIV, {(double)NAN, (double)INFINITY, (double)INFINITY, -(double)INFINITY, (double)NAN, -0.0, -16, (double)NAN}},
+        {TG_POW, {0, 1, 1, 1, 1, (double)INFINITY, (double)NAN, (double)NAN}}, /* np.power */
+        {TG_MAXIMUM, {(double)INFINITY, (double)INFINITY, 1, 0, 0, 0, 0.5, (double)NAN}},
+        {TG_MINIMUM, {-(double)INFINITY, 0, 0, -1, 0, -1, -8, (double)NAN}},
         {TG_GE, {1, 1, 1, 0, 1, 1, 0, 0}},
     };
     tg_tensor *ta = vec(dt, 8, a), *tb = vec(dt, 8, b);
@@ -138,10 +138,10 @@ START_TEST(test_binary_specials)
         tg_free(c);
     }
     /* NaN wins in maximum and minimum from either side. */
-    tg_tensor *n = vec(dt, 1, (const double[]){NAN}), *one = vec(dt, 1, (const double[]){1});
+    tg_tensor *n = vec(dt, 1, (const double[]){(double)NAN}), *one = vec(dt, 1, (const double[]){1});
     tg_tensor *m1 = tg_maximum(one, n), *m2 = tg_minimum(one, n);
-    assert_values(m1, 1, (const double[]){NAN}, "maximum(1, nan)");
-    assert_values(m2, 1, (const double[]){NAN}, "minimum(1, nan)");
+    assert_values(m1, 1, (const double[]){(double)NAN}, "maximum(1, nan)");
+    assert_values(m2, 1, (const double[]){(double)NAN}, "minimum(1, nan)");
     tg_free(m1);
     tg_free(m2);
     tg_free(n);
@@ -156,18 +156,18 @@ START_TEST(test_float32_overflow)
 {
     tg_tensor *big = tg_full(F32, SH(3), 3e38);
     tg_tensor *m = tg_mul_scalar(big, 10);
-    assert_values(m, 3, (const double[]){INFINITY, INFINITY, INFINITY}, "3e38 * 10");
+    assert_values(m, 3, (const double[]){(double)INFINITY, (double)INFINITY, (double)INFINITY}, "3e38 * 10");
     tg_tensor *h = tg_full(F32, SH(1), 100);
     tg_tensor *e = tg_exp(h);
-    assert_values(e, 1, (const double[]){INFINITY}, "exp(100) in float32");
+    assert_values(e, 1, (const double[]){(double)INFINITY}, "exp(100) in float32");
     /* np.float32([1e300, -1e300, 1e-50]) */
     tg_tensor *d = vec(F64, 3, (const double[]){1e300, -1e300, 1e-50});
     tg_tensor *c = tg_cast(d, F32);
-    assert_values(c, 3, (const double[]){INFINITY, -INFINITY, 0}, "cast to float32");
+    assert_values(c, 3, (const double[]){(double)INFINITY, -(double)INFINITY, 0}, "cast to float32");
     /* A float32 sum of 100 values of 1e37 overflows (float accumulation). */
     tg_tensor *many = tg_full(F32, SH(100), 1e37);
     tg_tensor *s = tg_sum(many);
-    assert_values(s, 1, (const double[]){INFINITY}, "float32 sum");
+    assert_values(s, 1, (const double[]){(double)INFINITY}, "float32 sum");
     tg_free(big);
     tg_free(m);
     tg_free(h);
@@ -182,26 +182,26 @@ END_TEST
 START_TEST(test_reduce_specials)
 {
     tg_dtype dt = dtypes[_i];
-    tg_tensor *a = vec(dt, 4, (const double[]){1, NAN, 3, NAN});
-    tg_tensor *b = vec(dt, 2, (const double[]){INFINITY, -INFINITY});
-    tg_tensor *c = vec(dt, 2, (const double[]){INFINITY, 1});
+    tg_tensor *a = vec(dt, 4, (const double[]){1, (double)NAN, 3, (double)NAN});
+    tg_tensor *b = vec(dt, 2, (const double[]){(double)INFINITY, -(double)INFINITY});
+    tg_tensor *c = vec(dt, 2, (const double[]){(double)INFINITY, 1});
     tg_tensor *r[6] = {tg_sum(a), tg_sum(b), tg_sum(c), tg_mean(c), tg_max(a),
                        tg_argmax(a)};
     /* np.sum, np.sum, np.sum, np.mean, np.max, np.argmax: the first NaN */
-    static const double want[6] = {NAN, NAN, INFINITY, INFINITY, NAN, 1};
+    static const double want[6] = {(double)NAN, (double)NAN, (double)INFINITY, (double)INFINITY, (double)NAN, 1};
     for (int i = 0; i < 6; i++) {
         assert_values(r[i], 1, &want[i], "reduction with specials");
         tg_free(r[i]);
     }
     /* np.array([[1, nan], [3, 2]]).max(axis=1) -> [nan, 3.]; argmax [1, 0];
      * .sum(axis=0) -> [4, nan] */
-    tg_tensor *m = mat(dt, 2, 2, (const double[]){1, NAN, 3, 2});
+    tg_tensor *m = mat(dt, 2, 2, (const double[]){1, (double)NAN, 3, 2});
     tg_tensor *mx = tg_max_axis(m, 1, false), *am = tg_argmax_axis(m, 1, false);
     tg_tensor *sa = tg_sum_axis(m, 0, false), *me = tg_mean_axis(m, 1, true);
-    assert_values(mx, 2, (const double[]){NAN, 3}, "max_axis");
+    assert_values(mx, 2, (const double[]){(double)NAN, 3}, "max_axis");
     assert_values(am, 2, (const double[]){1, 0}, "argmax_axis");
-    assert_values(sa, 2, (const double[]){4, NAN}, "sum_axis");
-    assert_values(me, 2, (const double[]){NAN, 2.5}, "mean_axis");
+    assert_values(sa, 2, (const double[]){4, (double)NAN}, "sum_axis");
+    assert_values(me, 2, (const double[]){(double)NAN, 2.5}, "mean_axis");
     tgt_assert_shape(me, 2, (const int64_t[]){2, 1});
     tg_free(mx);
     tg_free(am);
@@ -220,16 +220,16 @@ START_TEST(test_matmul_specials)
 {
     tg_dtype dt = dtypes[_i % 2];
     tg_use_blas(_i < 2);
-    tg_tensor *inf = vec(dt, 1, (const double[]){INFINITY});
+    tg_tensor *inf = vec(dt, 1, (const double[]){(double)INFINITY});
     tg_tensor *i2 = tg_reshape(inf, SH(1, 1));
     tg_tensor *zero = tg_zeros(dt, SH(1, 1));
     tg_tensor *p = tg_matmul(i2, zero);
-    assert_values(p, 1, (const double[]){NAN}, "[[inf]] @ [[0]]");
-    tg_tensor *a = mat(dt, 3, 2, (const double[]){1, 2, NAN, 1, 0, 0});
-    tg_tensor *b = mat(dt, 2, 3, (const double[]){1, 0, 2, 0, 1, INFINITY});
+    assert_values(p, 1, (const double[]){(double)NAN}, "[[inf]] @ [[0]]");
+    tg_tensor *a = mat(dt, 3, 2, (const double[]){1, 2, (double)NAN, 1, 0, 0});
+    tg_tensor *b = mat(dt, 2, 3, (const double[]){1, 0, 2, 0, 1, (double)INFINITY});
     tg_tensor *c = tg_matmul(a, b);
     /* np: [[1, 2, inf], [nan, nan, nan], [0, 0, nan]] */
-    assert_values(c, 9, (const double[]){1, 2, INFINITY, NAN, NAN, NAN, 0, 0, NAN},
+    assert_values(c, 9, (const double[]){1, 2, (double)INFINITY, (double)NAN, (double)NAN, (double)NAN, 0, 0, (double)NAN},
                   "matmul with nan and inf");
     tg_use_blas(true);
     tg_free(inf);
@@ -246,12 +246,12 @@ END_TEST
 START_TEST(test_gradient_specials)
 {
     tg_tape *T = tg_tape_new();
-    tg_tensor *x = vec(F64, 3, (const double[]){1, NAN, -2});
+    tg_tensor *x = vec(F64, 3, (const double[]){1, (double)NAN, -2});
     tg_requires_grad(x, true);
     /* d/dx sum(x*x + relu(x)) = 2x + step(x): [3, nan, -4] */
     tg_tensor *L = tg_ad_sum(T, tg_ad_add(T, tg_ad_mul(T, x, x), tg_ad_relu(T, x)));
     ck_assert_int_eq(tg_backward(T, L), TG_OK);
-    assert_values(tg_grad(x), 3, (const double[]){3, NAN, -4}, "grad with nan");
+    assert_values(tg_grad(x), 3, (const double[]){3, (double)NAN, -4}, "grad with nan");
     /* max sends the gradient to the first NaN, as its arg-max */
     ck_assert_int_eq(tg_zero_grad(x), TG_OK);
     ck_assert_int_eq(tg_tape_reset(T), TG_OK);
@@ -264,11 +264,11 @@ END_TEST
 
 START_TEST(test_print_specials)
 {
-    tg_tensor *a = vec(F64, 4, (const double[]){NAN, INFINITY, -INFINITY, 1});
+    tg_tensor *a = vec(F64, 4, (const double[]){(double)NAN, (double)INFINITY, -(double)INFINITY, 1});
     char *s = printed(a);
     ck_assert_str_eq(s, "array([ nan,  inf, -inf,   1.])\n"); /* repr(np.array(...)) */
     free(s);
-    tg_tensor *b = vec(F32, 2, (const double[]){NAN, 1.5});
+    tg_tensor *b = vec(F32, 2, (const double[]){(double)NAN, 1.5});
     s = printed(b);
     ck_assert_str_eq(s, "array([nan, 1.5], dtype=float32)\n");
     free(s);
@@ -288,10 +288,10 @@ START_TEST(test_empty_reductions)
     tg_tensor *s = tg_sum(e), *m = tg_mean(e);
     assert_values(s, 1, (const double[]){0}, "sum of nothing");
     ck_assert_int_eq(tg_ndim(s), 0);
-    assert_values(m, 1, (const double[]){NAN}, "mean of nothing");
+    assert_values(m, 1, (const double[]){(double)NAN}, "mean of nothing");
     tg_tensor *s0 = tg_sum_axis(e, 0, false), *m0 = tg_mean_axis(e, 0, false);
     assert_values(s0, 3, (const double[]){0, 0, 0}, "sum(axis=0)");
-    assert_values(m0, 3, (const double[]){NAN, NAN, NAN}, "mean(axis=0)");
+    assert_values(m0, 3, (const double[]){(double)NAN, (double)NAN, (double)NAN}, "mean(axis=0)");
     tg_tensor *r1[4] = {tg_sum_axis(e, 1, false), tg_mean_axis(e, 1, false),
                         tg_max_axis(e, 1, false), tg_argmax_axis(e, -1, true)};
     for (int i = 0; i < 4; i++) {
@@ -457,9 +457,9 @@ END_TEST
  * NaN logit spoils its own row only. */
 START_TEST(test_log_softmax_extremes)
 {
-    tg_tensor *x = mat(F64, 2, 2, (const double[]){1e300, -1e300, NAN, 1});
+    tg_tensor *x = mat(F64, 2, 2, (const double[]){1e300, -1e300, (double)NAN, 1});
     tg_tensor *ls = tg_log_softmax(NULL, x);
-    assert_values(ls, 4, (const double[]){0, -2e300, NAN, NAN}, "log_softmax extremes");
+    assert_values(ls, 4, (const double[]){0, -2e300, (double)NAN, (double)NAN}, "log_softmax extremes");
     tg_free(ls);
     tg_free(x);
 }

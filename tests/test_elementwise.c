@@ -217,7 +217,7 @@ static void assert_equal_tensors(const tg_tensor *x, const tg_tensor *y)
 }
 
 /* Awkward inputs: negative, both zeros, fractions, NaN and the infinities. */
-static const double XS[] = {-2.5, -1.0, -0.0, 0.0, 0.5, 3.0, NAN, INFINITY, -INFINITY};
+static const double XS[] = {-2.5, -1.0, -0.0, 0.0, 0.5, 3.0, (double)NAN, (double)INFINITY, -(double)INFINITY};
 enum { NXS = sizeof XS / sizeof XS[0] };
 
 static tg_tensor *xs_column(tg_dtype dt)
@@ -292,8 +292,8 @@ END_TEST
 
 START_TEST(test_nan_semantics)
 {
-    tg_tensor *a = tg_from_array(F64, TG_SHAPE(3), (const double[]){NAN, 1, NAN});
-    tg_tensor *b = tg_from_array(F64, TG_SHAPE(3), (const double[]){1, NAN, NAN});
+    tg_tensor *a = tg_from_array(F64, TG_SHAPE(3), (const double[]){(double)NAN, 1, (double)NAN});
+    tg_tensor *b = tg_from_array(F64, TG_SHAPE(3), (const double[]){1, (double)NAN, (double)NAN});
     tg_tensor *mx = tg_maximum(a, b);
     tg_tensor *mn = tg_minimum(b, a);
     tg_tensor *ge = tg_binary(TG_GE, a, b);
@@ -322,7 +322,7 @@ START_TEST(test_nan_semantics)
 END_TEST
 
 static const double US[] = {-1000, -20, -2.5, -1, -1e-300, -0.0, 0.0, 1e-300, 0.5,
-                            1,     3,   20,   1000, NAN,   INFINITY, -INFINITY};
+                            1,     3,   20,   1000, (double)NAN,   (double)INFINITY, -(double)INFINITY};
 enum { NUS = sizeof US / sizeof US[0] };
 
 START_TEST(test_unary_op_f64)
@@ -404,15 +404,15 @@ START_TEST(test_sign_step_relu_log_values)
     TGT_ASSERT_SAME(tgt_at(rl, 0), 0.0);
     TGT_ASSERT_SAME(tgt_at(rl, 12), 1000.0);
     TGT_ASSERT_SAME(tgt_at(rl, 15), 0.0);
-    TGT_ASSERT_SAME(tgt_at(rl, 14), INFINITY);
+    TGT_ASSERT_SAME(tgt_at(rl, 14), (double)INFINITY);
     ck_assert(isnan(tgt_at(rl, 13))); /* relu(NaN) is NaN */
     tg_tensor *lg = tg_log(a);
     ck_assert(isnan(tgt_at(lg, 2)));
-    TGT_ASSERT_SAME(tgt_at(lg, 6), -INFINITY);
+    TGT_ASSERT_SAME(tgt_at(lg, 6), -(double)INFINITY);
     TGT_ASSERT_SAME(tgt_at(lg, 9), 0.0);
     tg_tensor *sq = tg_sqrt(a);
     ck_assert(isnan(tgt_at(sq, 3)));
-    TGT_ASSERT_SAME(tgt_at(sq, 14), INFINITY);
+    TGT_ASSERT_SAME(tgt_at(sq, 14), (double)INFINITY);
     tg_free(a);
     tg_free(sg);
     tg_free(stp);
@@ -606,7 +606,7 @@ END_TEST
 
 START_TEST(test_scalar_ops_f64)
 {
-    const double x[] = {-2, -0.5, 0, 1, 3, NAN, INFINITY};
+    const double x[] = {-2, -0.5, 0, 1, 3, (double)NAN, (double)INFINITY};
     enum { N = sizeof x / sizeof x[0] };
     tg_tensor *a = tg_from_array(F64, TG_SHAPE(N), x);
     tg_tensor *r[9];
@@ -630,7 +630,7 @@ START_TEST(test_scalar_ops_f64)
         TGT_ASSERT_SAME(tgt_at(r[7], i), 1.0 / x[i]);
         TGT_ASSERT_SAME(tgt_at(r[8], i), pow(2.0, x[i]));
     }
-    TGT_ASSERT_SAME(tgt_at(r[7], 2), INFINITY); /* 1 / 0 */
+    TGT_ASSERT_SAME(tgt_at(r[7], 2), (double)INFINITY); /* 1 / 0 */
     TGT_ASSERT_SAME(tgt_at(r[6], 0), 12.0);
     for (int k = 0; k < 9; k++)
         tg_free(r[k]);
@@ -656,7 +656,7 @@ END_TEST
 
 START_TEST(test_pow_scalar_two_is_square)
 {
-    const double x[] = {1.1, -3.7, 0.1, 1e200, -1e-200, 123456.789, NAN, -INFINITY, -0.0};
+    const double x[] = {1.1, -3.7, 0.1, 1e200, -1e-200, 123456.789, (double)NAN, -(double)INFINITY, -0.0};
     enum { N = sizeof x / sizeof x[0] };
     tg_tensor *a = tg_from_array(F64, TG_SHAPE(N), x);
     tg_tensor *p = tg_pow_scalar(a, 2.0);

@@ -317,7 +317,7 @@ static double min_gap(const tg_tensor *a, const tg_tensor *b)
 {
     tg_tensor *d = tg_sub(a, b);
     ck_assert_ptr_nonnull(d);
-    double m = INFINITY;
+    double m = (double)INFINITY;
     for (int64_t i = 0; i < tg_numel(d); i++)
         m = fmin(m, fabs(tgt_at(d, i)));
     tg_free(d);

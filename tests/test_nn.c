@@ -45,7 +45,7 @@ static void assert_values(const tg_tensor *t, int64_t n, const double *want,
 
 static double scalar_of(const tg_tensor *t)
 {
-    double v = NAN;
+    double v = (double)NAN;
     ck_assert_ptr_nonnull(t);
     ck_assert_int_eq(tg_item(t, &v), TG_OK);
     return v;
@@ -1090,7 +1090,7 @@ START_TEST(test_accuracy)
     ck_assert_double_eq(tg_accuracy(xt, (const int32_t[]){2, 0, 0}), 1.0);
     ck_assert_double_eq(tg_accuracy(xt, (const int32_t[]){2, 1, 0}), 2.0 / 3.0);
     /* A NaN counts as the maximum, as in NumPy's argmax. */
-    tg_tensor *n = arr(F64, TG_SHAPE(1, 3), (const double[]){1, NAN, 5});
+    tg_tensor *n = arr(F64, TG_SHAPE(1, 3), (const double[]){1, (double)NAN, 5});
     ck_assert_double_eq(tg_accuracy(n, (const int32_t[]){1}), 1.0);
     tg_tensor *e = tg_zeros(F64, TG_SHAPE(0, 3));
     ck_assert(isnan(tg_accuracy(e, (const int32_t[]){0})));

@@ -593,8 +593,8 @@ END_TEST
 
 START_TEST(test_round_trip_dtypes_and_ranks)
 {
-    const double special[] = {0.0, -0.0, 1.5, -1e-300, 1e300, NAN, INFINITY,
-                              -INFINITY, 0.1, 4.9e-324, 3.0, -7.25};
+    const double special[] = {0.0, -0.0, 1.5, -1e-300, 1e300, (double)NAN, (double)INFINITY,
+                              -(double)INFINITY, 0.1, 4.9e-324, 3.0, -7.25};
     for (int dt = 0; dt < 2; dt++) {
         tg_dtype dtype = dt ? TG_FLOAT64 : TG_FLOAT32;
         tg_tensor *cases[5];

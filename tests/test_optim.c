@@ -26,7 +26,7 @@ static void assert_rel(double got, double want, double rtol, const char *what,
 
 static double scalar_value(const tg_tensor *t)
 {
-    double v = NAN;
+    double v = (double)NAN;
     ck_assert_int_eq(tg_item(t, &v), TG_OK);
     return v;
 }
@@ -545,7 +545,7 @@ START_TEST(test_sgd_init_errors)
     TGT_ASSERT_ERR(TG_ERR_NULL, "tg_sgd_init: parameter list is NULL");
     ck_assert_int_eq(tg_sgd_init(&o, &ps, -0.1, 0, 0, false), TG_ERR_VALUE);
     TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_sgd_init: lr = -0.1 must be");
-    ck_assert_int_eq(tg_sgd_init(&o, &ps, NAN, 0, 0, false), TG_ERR_VALUE);
+    ck_assert_int_eq(tg_sgd_init(&o, &ps, (double)NAN, 0, 0, false), TG_ERR_VALUE);
     TGT_ASSERT_ERR(TG_ERR_VALUE, "lr = nan");
     ck_assert_int_eq(tg_sgd_init(&o, &ps, 0.1, -0.5, 0, false), TG_ERR_VALUE);
     TGT_ASSERT_ERR(TG_ERR_VALUE, "momentum = -0.5");
@@ -576,7 +576,7 @@ START_TEST(test_adam_init_errors)
     TGT_ASSERT_ERR(TG_ERR_VALUE, "beta2 = -0.1 is outside [0, 1)");
     ck_assert_int_eq(tg_adam_init(&o, &ps, 0.1, 0.9, 0.99, -1e-8, 0, false), TG_ERR_VALUE);
     TGT_ASSERT_ERR(TG_ERR_VALUE, "eps = -1e-08");
-    ck_assert_int_eq(tg_adam_init(&o, &ps, 0.1, 0.9, 0.99, 1e-8, INFINITY, true), TG_ERR_VALUE);
+    ck_assert_int_eq(tg_adam_init(&o, &ps, 0.1, 0.9, 0.99, 1e-8, (double)INFINITY, true), TG_ERR_VALUE);
     TGT_ASSERT_ERR(TG_ERR_VALUE, "weight_decay = inf");
     ck_assert_ptr_null(o.params);
     tg_adam_free(&o);

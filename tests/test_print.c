@@ -50,7 +50,7 @@ static tg_tensor *build_matrix_t(void)
 }
 static tg_tensor *build_scalar(void) { return tg_scalar(TG_FLOAT64, 3); }
 static tg_tensor *build_scalar_f4(void) { return tg_scalar(TG_FLOAT32, 3); }
-static tg_tensor *build_scalar_nan(void) { return tg_scalar(TG_FLOAT64, NAN); }
+static tg_tensor *build_scalar_nan(void) { return tg_scalar(TG_FLOAT64, (double)NAN); }
 static tg_tensor *build_scalar_small(void) { return tg_scalar(TG_FLOAT64, 1e-5); }
 static tg_tensor *build_tenth(void) { return vec64(1, (const double[]){0.1}); }
 static tg_tensor *build_tenth_f4(void)
@@ -61,11 +61,11 @@ static tg_tensor *build_small(void) { return vec64(1, (const double[]){1e-5}); }
 static tg_tensor *build_big(void) { return vec64(1, (const double[]){1e10}); }
 static tg_tensor *build_nonfinite(void)
 {
-    return vec64(3, (const double[]){NAN, INFINITY, -INFINITY});
+    return vec64(3, (const double[]){(double)NAN, (double)INFINITY, -(double)INFINITY});
 }
 static tg_tensor *build_one_nan_neginf(void)
 {
-    return vec64(3, (const double[]){1, NAN, -INFINITY});
+    return vec64(3, (const double[]){1, (double)NAN, -(double)INFINITY});
 }
 static tg_tensor *build_mixed_sci(void) { return vec64(2, (const double[]){0.1, 1e-5}); }
 static tg_tensor *build_huge_range(void)

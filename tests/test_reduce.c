@@ -401,7 +401,7 @@ START_TEST(test_strided_max_argmax)
     for (int i = 0; i < 4; i++) {
         const tg_tensor *v = views[i];
         int64_t r = tg_shape(v)[0], c = tg_shape(v)[1];
-        double best = -INFINITY;
+        double best = -(double)INFINITY;
         int64_t at = 0;
         for (int64_t k = 0; k < r * c; k++)
             if (tgt_at(v, k) > best) {
@@ -415,7 +415,7 @@ START_TEST(test_strided_max_argmax)
         tgt_assert_shape(a0, 2, (const int64_t[]){1, c});
         tgt_assert_shape(m1, 2, (const int64_t[]){r, 1});
         for (int64_t j = 0; j < c; j++) {
-            double b = -INFINITY, ai = 0;
+            double b = -(double)INFINITY, ai = 0;
             for (int64_t k = 0; k < r; k++)
                 if (tgt_at(v, k * c + j) > b) {
                     b = tgt_at(v, k * c + j);
@@ -425,7 +425,7 @@ START_TEST(test_strided_max_argmax)
             ck_assert(tgt_at(a0, j) == ai);
         }
         for (int64_t k = 0; k < r; k++) {
-            double b = -INFINITY, ai = 0;
+            double b = -(double)INFINITY, ai = 0;
             for (int64_t j = 0; j < c; j++)
                 if (tgt_at(v, k * c + j) > b) {
                     b = tgt_at(v, k * c + j);
@@ -481,12 +481,12 @@ START_TEST(test_large_max_argmax)
     p[n - 2] = p[at];
     take_scalar(tg_argmax(t), (double)at, "first of ties");
     /* NaN in the 8-wide body, then in the tail */
-    p[500] = NAN;
-    take_scalar(tg_max(t), NAN, "NaN body");
+    p[500] = (double)NAN;
+    take_scalar(tg_max(t), (double)NAN, "NaN body");
     take_scalar(tg_argmax(t), 500, "argmax NaN body");
     p[500] = 0;
-    p[n - 1] = NAN;
-    take_scalar(tg_max(t), NAN, "NaN tail");
+    p[n - 1] = (double)NAN;
+    take_scalar(tg_max(t), (double)NAN, "NaN tail");
     take_scalar(tg_argmax(t), (double)(n - 1), "argmax NaN tail");
     tg_free(t);
 
@@ -511,29 +511,29 @@ END_TEST
 
 START_TEST(test_nan_inf)
 {
-    const double v[6] = {1, INFINITY, 3, -INFINITY, 2, 0};
+    const double v[6] = {1, (double)INFINITY, 3, -(double)INFINITY, 2, 0};
     tg_tensor *t = from64(TG_SHAPE(2, 3), v);
-    take_scalar(tg_sum(t), NAN, "inf + -inf");
-    take(tg_sum_axis(t, 1, false), TG_SHAPE(2), (const double[]){INFINITY, -INFINITY},
+    take_scalar(tg_sum(t), (double)NAN, "inf + -inf");
+    take(tg_sum_axis(t, 1, false), TG_SHAPE(2), (const double[]){(double)INFINITY, -(double)INFINITY},
          "row sums");
-    take(tg_sum_axis(t, 0, false), TG_SHAPE(3), (const double[]){-INFINITY, INFINITY, 3},
+    take(tg_sum_axis(t, 0, false), TG_SHAPE(3), (const double[]){-(double)INFINITY, (double)INFINITY, 3},
          "column sums");
-    take_scalar(tg_max(t), INFINITY, "max inf");
+    take_scalar(tg_max(t), (double)INFINITY, "max inf");
     take_scalar(tg_argmax(t), 1, "argmax inf");
-    take(tg_max_axis(t, 1, false), TG_SHAPE(2), (const double[]){INFINITY, 2}, "max1");
+    take(tg_max_axis(t, 1, false), TG_SHAPE(2), (const double[]){(double)INFINITY, 2}, "max1");
     tg_free(t);
 
-    const double w[6] = {1, NAN, 5, 7, 2, NAN};
+    const double w[6] = {1, (double)NAN, 5, 7, 2, (double)NAN};
     tg_tensor *u = from64(TG_SHAPE(2, 3), w);
-    take_scalar(tg_sum(u), NAN, "NaN sum");
-    take_scalar(tg_mean(u), NAN, "NaN mean");
-    take_scalar(tg_max(u), NAN, "NaN max");
+    take_scalar(tg_sum(u), (double)NAN, "NaN sum");
+    take_scalar(tg_mean(u), (double)NAN, "NaN mean");
+    take_scalar(tg_max(u), (double)NAN, "NaN max");
     take_scalar(tg_argmax(u), 1, "first NaN");
-    take(tg_max_axis(u, 0, false), TG_SHAPE(3), (const double[]){7, NAN, NAN}, "max0");
+    take(tg_max_axis(u, 0, false), TG_SHAPE(3), (const double[]){7, (double)NAN, (double)NAN}, "max0");
     take(tg_argmax_axis(u, 0, false), TG_SHAPE(3), (const double[]){1, 0, 1}, "argmax0");
     take(tg_argmax_axis(u, 1, false), TG_SHAPE(2), (const double[]){1, 2}, "argmax1");
-    take(tg_sum_axis(u, 1, false), TG_SHAPE(2), (const double[]){NAN, NAN}, "sum1");
-    take(tg_sum_axis(u, 0, false), TG_SHAPE(3), (const double[]){8, NAN, NAN}, "sum0");
+    take(tg_sum_axis(u, 1, false), TG_SHAPE(2), (const double[]){(double)NAN, (double)NAN}, "sum1");
+    take(tg_sum_axis(u, 0, false), TG_SHAPE(3), (const double[]){8, (double)NAN, (double)NAN}, "sum0");
     tg_tensor *ut = tg_transpose(u, 0, 1);
     take_scalar(tg_argmax(ut), 2, "first NaN in logical order of the transpose");
     take(tg_argmax_axis(ut, 1, false), TG_SHAPE(3), (const double[]){1, 0, 1},
@@ -542,14 +542,14 @@ START_TEST(test_nan_inf)
     tg_free(u);
 
     /* NaN first stays; all -inf gives index 0 */
-    const float x[3] = {NAN, 5, NAN};
+    const float x[3] = {(float)NAN, 5, (float)NAN};
     tg_tensor *f = from32(TG_SHAPE(3), x);
-    take_scalar(tg_max(f), NAN, "f32 NaN");
+    take_scalar(tg_max(f), (double)NAN, "f32 NaN");
     take_scalar(tg_argmax(f), 0, "f32 first NaN");
     tg_free(f);
-    const double ninf[3] = {-INFINITY, -INFINITY, -INFINITY};
+    const double ninf[3] = {-(double)INFINITY, -(double)INFINITY, -(double)INFINITY};
     tg_tensor *g = from64(TG_SHAPE(3), ninf);
-    take_scalar(tg_max(g), -INFINITY, "max -inf");
+    take_scalar(tg_max(g), -(double)INFINITY, "max -inf");
     take_scalar(tg_argmax(g), 0, "argmax -inf");
     tg_free(g);
 }
@@ -563,9 +563,9 @@ START_TEST(test_empty)
     take_scalar(tg_sum(e), 0, "sum of nothing");
     tg_tensor *m = tg_mean(e);
     ck_assert_int_eq(tg_last_error(), TG_OK);
-    take_scalar(m, NAN, "mean of nothing");
+    take_scalar(m, (double)NAN, "mean of nothing");
     take(tg_sum_axis(e, 0, false), TG_SHAPE(3), (const double[]){0, 0, 0}, "sum0");
-    take(tg_mean_axis(e, 0, true), TG_SHAPE(1, 3), (const double[]){NAN, NAN, NAN},
+    take(tg_mean_axis(e, 0, true), TG_SHAPE(1, 3), (const double[]){(double)NAN, (double)NAN, (double)NAN},
          "mean0");
     take(tg_sum_axis(e, 1, false), TG_SHAPE(0), NULL, "sum1");
     /* reducing a non-empty axis of an empty tensor gives an empty result */
@@ -584,7 +584,7 @@ START_TEST(test_empty)
 
     tg_tensor *z = tg_zeros(TG_FLOAT32, TG_SHAPE(0));
     take_scalar(tg_sum(z), 0, "f32 sum of nothing");
-    take_scalar(tg_mean(z), NAN, "f32 mean of nothing");
+    take_scalar(tg_mean(z), (double)NAN, "f32 mean of nothing");
     ck_assert_ptr_null(tg_max(z));
     TGT_ASSERT_ERR(TG_ERR_VALUE, "zero-size tensor has no maximum");
     tg_free(z);

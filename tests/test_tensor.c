@@ -425,10 +425,10 @@ START_TEST(test_empty_zeros_ones_full)
     tg_tensor *f = tg_full(F32, TG_SHAPE(2, 2), 0.1);
     for (int i = 0; i < 4; i++)
         TGT_ASSERT_SAME(tgt_at(f, i), (double)0.1f); /* rounded to float */
-    tg_tensor *fn = tg_full(F64, TG_SHAPE(3), NAN);
+    tg_tensor *fn = tg_full(F64, TG_SHAPE(3), (double)NAN);
     ck_assert(isnan(tgt_at(fn, 2)));
-    tg_tensor *fi = tg_full(F64, TG_SHAPE(1), -INFINITY);
-    TGT_ASSERT_SAME(tgt_at(fi, 0), -INFINITY);
+    tg_tensor *fi = tg_full(F64, TG_SHAPE(1), -(double)INFINITY);
+    TGT_ASSERT_SAME(tgt_at(fi, 0), -(double)INFINITY);
 
     /* Eight dimensions are allowed. */
     tg_tensor *m = tg_zeros(F64, TG_SHAPE(1, 2, 1, 2, 1, 2, 1, 2));
@@ -663,9 +663,9 @@ START_TEST(test_creation_errors)
     /* arange's arguments */
     ck_assert_ptr_null(tg_arange(F64, 0, 1, 0));
     TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_arange: ");
-    ck_assert_ptr_null(tg_arange(F64, NAN, 1, 1));
+    ck_assert_ptr_null(tg_arange(F64, (double)NAN, 1, 1));
     TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_arange: ");
-    ck_assert_ptr_null(tg_arange(F64, 0, INFINITY, 1));
+    ck_assert_ptr_null(tg_arange(F64, 0, (double)INFINITY, 1));
     TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_arange: ");
     ck_assert_ptr_null(tg_arange(F64, 0, 1e300, 1e-300));
     TGT_ASSERT_ERR(TG_ERR_OVERFLOW, "tg_arange: ");
@@ -1448,7 +1448,7 @@ END_TEST
 
 START_TEST(test_cast)
 {
-    const double d[6] = {0.1, 1.0 / 3.0, 16777217.0, 1e40, -1e-50, NAN};
+    const double d[6] = {0.1, 1.0 / 3.0, 16777217.0, 1e40, -1e-50, (double)NAN};
     tg_tensor *a = tg_from_array(F64, TG_SHAPE(2, 3), d);
     tg_tensor *f = tg_cast(a, F32);
     ck_assert_int_eq(tg_dtype_of(f), F32);
@@ -1465,7 +1465,7 @@ START_TEST(test_cast)
     tg_tensor *b = tg_cast(f, F64);
     assert_values(b, 6,
                   (const double[]){(double)0.1f, (double)(float)(1.0 / 3.0),
-                                   16777216.0, INFINITY, -0.0, NAN});
+                                   16777216.0, (double)INFINITY, -0.0, (double)NAN});
     /* 1 + 2^-24 is exactly half-way between two floats: rounds to even. */
     tg_tensor *h = tg_from_array(F64, TG_SHAPE(2),
                                  (const double[]){1.0 + 0x1p-24, 1.0 + 0x1.8p-23});

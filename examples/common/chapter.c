@@ -105,7 +105,7 @@ static int write_fit(const ex_options *o, const double *x, const double *y,
  * run does not need a second array of its length. */
 static int write_loss(const ex_options *o, const double *losses, long iters)
 {
-    double lo = INFINITY, hi = -INFINITY;
+    double lo = (double)INFINITY, hi = -(double)INFINITY;
     for (long i = 0; i < iters; i++) {
         if (isfinite(losses[i]) && losses[i] > 0.0) {
             lo = losses[i] < lo ? losses[i] : lo;

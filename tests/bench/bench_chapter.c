@@ -102,7 +102,7 @@ int main(int argc, char **argv)
     bench_count_allocations();
     tg_tensor *x = NULL, *y = NULL, *w = NULL, *b = NULL;
     tg_tape *T = NULL;
-    double w0 = 0.0, b0 = 0.0, loss = NAN, per_iter[MAX_SAMPLES];
+    double w0 = 0.0, b0 = 0.0, loss = (double)NAN, per_iter[MAX_SAMPLES];
     long allocs_after_first = 0;
     int rc = 1;
     if (make_data((int64_t)n, &x, &y, &w0, &b0))
