@@ -291,7 +291,7 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
     for (tg__node *n = root->node; n && rc == TG_OK; n = n->prev) {
         if (n->walk != walk)
             continue;
-        tg_tensor *ga, *gb;
+        tg_tensor *ga = NULL, *gb = NULL;
         rc = check_versions(fn, n);
         if (rc == TG_OK)
             rc = tga__backward_rule(T, fn, n, n->gout, &ga, &gb);
