@@ -97,3 +97,28 @@ const char *tgt_data(const char *name)
 }
 
 bool tgt_same_value(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+
+long tgt_sweep_failures(tgt_op1_fn f, const tg_tensor *x, const char *name)
+{
+    for (long k = 1; k <= 64; k++) {
+        long live = tgt_stats.live_blocks;
+        tg_clear_error();
+        tgt_stats.calls = 0;
+        tgt_stats.fail_at = k;
+        tg_tensor *r = f(x);
+        tgt_stats.fail_at = 0;
+        if (r) {
+            tg_free(r);
+            ck_assert_int_eq(tgt_stats.live_blocks, live);
+            return k - 1;
+        }
+        ck_assert_msg(tg_last_error() == TG_ERR_NOMEM,
+                      "%s, allocation %ld failed: code %d (%s)", name, k,
+                      tg_last_error(), tg_last_message());
+        TGT_ASSERT_ERR(TG_ERR_NOMEM, name);
+        ck_assert_msg(tgt_stats.live_blocks == live,
+                      "%s leaked when allocation %ld failed", name, k);
+    }
+    ck_abort_msg("%s never succeeded", name);
+    return -1;
+}

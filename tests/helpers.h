@@ -54,6 +54,11 @@ bool tgt_same_value(double a, double b);
 double tgt_at(const tg_tensor *t, int64_t i);
 /* Asserts shape equality against a literal list. */
 void tgt_assert_shape(const tg_tensor *t, int ndim, const int64_t *shape);
+/* Fails each allocation of f(x) in turn. Every failure must return NULL
+ * with TG_ERR_NOMEM and a message containing `name`, and leave no block
+ * behind. Returns how many allocations the successful call made. */
+typedef tg_tensor *(*tgt_op1_fn)(const tg_tensor *x);
+long tgt_sweep_failures(tgt_op1_fn f, const tg_tensor *x, const char *name);
 /* Path of a file under tests/data (the runner's working directory is tests/). */
 const char *tgt_data(const char *name);
 

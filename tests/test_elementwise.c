@@ -1248,29 +1248,6 @@ END_TEST
 /* allocation failures                                                       */
 /* ======================================================================== */
 
-typedef tg_tensor *(*op1_fn)(const tg_tensor *x);
-
-static long sweep_failures(op1_fn f, const tg_tensor *x, const char *name)
-{
-    for (long k = 1; k <= 64; k++) {
-        long live = tgt_stats.live_blocks;
-        tg_clear_error();
-        tgt_stats.calls = 0;
-        tgt_stats.fail_at = k;
-        tg_tensor *r = f(x);
-        tgt_stats.fail_at = 0;
-        if (r) {
-            tg_free(r);
-            ck_assert_int_eq(tgt_stats.live_blocks, live);
-            return k - 1;
-        }
-        TGT_ASSERT_ERR(TG_ERR_NOMEM, name);
-        ck_assert_msg(tgt_stats.live_blocks == live,
-                      "%s leaked when allocation %ld failed", name, k);
-    }
-    ck_abort_msg("%s never succeeded", name);
-    return -1;
-}
 
 static tg_tensor *op_add_self(const tg_tensor *x) { return tg_add(x, x); }
 static tg_tensor *op_mul_row(const tg_tensor *x)
@@ -1289,13 +1266,13 @@ START_TEST(test_alloc_failure_ops)
 {
     tg_tensor *base = pattern(F64, TG_SHAPE(4, 5), 0.0);
     tg_tensor *t = tg_transpose(base, 0, 1);
-    ck_assert_int_ge(sweep_failures(op_add_self, base, "tg_add: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(op_add_self, t, "tg_add: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(op_mul_row, t, ": out of memory"), 3);
-    ck_assert_int_ge(sweep_failures(op_add_scalar, t, "tg_add_scalar: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(op_rsub, t, "tg_binary_scalar: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(op_exp, t, "tg_exp: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(op_sign, base, "tg_unary: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_add_self, base, "tg_add: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_add_self, t, "tg_add: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_mul_row, t, ": out of memory"), 3);
+    ck_assert_int_ge(tgt_sweep_failures(op_add_scalar, t, "tg_add_scalar: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_rsub, t, "tg_binary_scalar: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_exp, t, "tg_exp: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_sign, base, "tg_unary: out of memory"), 2);
     /* The _into forms allocate nothing. */
     long calls = tgt_stats.calls;
     tg_tensor *o = tg_empty(F64, TG_SHAPE(5, 4));

@@ -75,35 +75,6 @@ static void assert_marker_error(void)
     ck_assert_str_eq(tg_last_message(), "marker: known error 42");
 }
 
-/* Fails each allocation of f(x) in turn. Every failure must return NULL
- * with TG_ERR_NOMEM under `name` and leave no block behind. Returns how
- * many allocations the successful call made. */
-typedef tg_tensor *(*op1_fn)(const tg_tensor *x);
-
-static long sweep_failures(op1_fn f, const tg_tensor *x, const char *name)
-{
-    for (long k = 1; k <= 64; k++) {
-        long live = tgt_stats.live_blocks;
-        tg_clear_error();
-        tgt_stats.calls = 0;
-        tgt_stats.fail_at = k;
-        tg_tensor *r = f(x);
-        tgt_stats.fail_at = 0;
-        if (r) {
-            tg_free(r);
-            ck_assert_int_eq(tgt_stats.live_blocks, live);
-            return k - 1;
-        }
-        ck_assert_msg(tg_last_error() == TG_ERR_NOMEM,
-                      "%s, allocation %ld failed: code %d (%s)", name, k,
-                      tg_last_error(), tg_last_message());
-        TGT_ASSERT_ERR(TG_ERR_NOMEM, name);
-        ck_assert_msg(tgt_stats.live_blocks == live,
-                      "%s leaked when allocation %ld failed", name, k);
-    }
-    ck_abort_msg("%s never succeeded", name);
-    return -1;
-}
 
 /* ======================================================================== */
 /* errors                                                                    */
@@ -361,13 +332,13 @@ static tg_tensor *op_expand(const tg_tensor *x) { return tg_expand(x, TG_SHAPE(2
 
 START_TEST(test_alloc_failure_creation)
 {
-    ck_assert_int_ge(sweep_failures(mk_zeros, NULL, "tg_zeros: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(mk_zeros_empty, NULL, "tg_zeros: out of memory"), 1);
-    ck_assert_int_ge(sweep_failures(mk_from_array, NULL, "tg_from_array: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(mk_scalar, NULL, "tg_scalar: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(mk_arange, NULL, "tg_arange: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(mk_linspace, NULL, "tg_linspace: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(mk_eye, NULL, "tg_eye: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(mk_zeros, NULL, "tg_zeros: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(mk_zeros_empty, NULL, "tg_zeros: out of memory"), 1);
+    ck_assert_int_ge(tgt_sweep_failures(mk_from_array, NULL, "tg_from_array: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(mk_scalar, NULL, "tg_scalar: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(mk_arange, NULL, "tg_arange: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(mk_linspace, NULL, "tg_linspace: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(mk_eye, NULL, "tg_eye: out of memory"), 2);
 }
 END_TEST
 
@@ -376,17 +347,17 @@ START_TEST(test_alloc_failure_copies_and_views)
     tg_tensor *base = iota(TG_SHAPE(4, 3));
     tg_tensor *t = tg_transpose(base, 0, 1); /* (3,4), not contiguous */
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_ge(sweep_failures(op_flatten, t, "tg_reshape: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(op_clone, t, "tg_clone: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(op_cast32, t, "tg_cast: out of memory"), 2);
-    ck_assert_int_ge(sweep_failures(op_contig, t, ": out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_flatten, t, "tg_reshape: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_clone, t, "tg_clone: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_cast32, t, "tg_cast: out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_contig, t, ": out of memory"), 2);
     /* Views allocate a header only. */
-    ck_assert_int_ge(sweep_failures(op_flatten, base, "tg_reshape: out of memory"), 1);
-    ck_assert_int_ge(sweep_failures(op_transpose, base, "tg_transpose: out of memory"), 1);
-    ck_assert_int_ge(sweep_failures(op_slice, t, "tg_slice: out of memory"), 1);
-    ck_assert_int_ge(sweep_failures(op_contig, base, "tg_contiguous: out of memory"), 1);
+    ck_assert_int_ge(tgt_sweep_failures(op_flatten, base, "tg_reshape: out of memory"), 1);
+    ck_assert_int_ge(tgt_sweep_failures(op_transpose, base, "tg_transpose: out of memory"), 1);
+    ck_assert_int_ge(tgt_sweep_failures(op_slice, t, "tg_slice: out of memory"), 1);
+    ck_assert_int_ge(tgt_sweep_failures(op_contig, base, "tg_contiguous: out of memory"), 1);
     tg_tensor *row = tg_reshape(base, TG_SHAPE(1, 4, 3));
-    ck_assert_int_ge(sweep_failures(op_expand, row, "tg_expand: out of memory"), 1);
+    ck_assert_int_ge(tgt_sweep_failures(op_expand, row, "tg_expand: out of memory"), 1);
     /* The inputs are intact after all those failures. */
     TGT_ASSERT_SAME(get2(t, 2, 3), 11.0);
     tg_free(row);
