@@ -4,6 +4,7 @@
 #   make run             build and run the main example
 #   make check           the Check suite (installs check/pkg-config if root)
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make check CC=clang BUILD=build-clang  the same with clang, built apart
 #   make memcheck        every example under valgrind (short settings)
 #   make bench           benchmarks against NumPy and PyTorch (tests/bench/)
 #   make fuzz            libFuzzer targets for FUZZ_TIME seconds each (fuzz/)
@@ -141,10 +142,10 @@ install: lib
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tapegrad.pc
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-clang build-fuzz
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,13p' Makefile
 
 # ---- benchmarks: `make bench` (tests/bench/, results in docs/performance.md) ----
 # Builds tests/bench/bench_*.c with the library's flags into $(BUILD)/bench/
