@@ -54,7 +54,7 @@ static tg_tensor *binary(tg_tape *T, const char *fn, int op, tg_binop kop,
     tg_tensor *out = tga__new_like(T, fn, a->dtype, nd, shape);
     if (!out)
         return NULL;
-    tg__binary_kernel(kop, out, a, b); /* operands checked above */
+    tg__binary_kernel((int)kop, 0.0, out, a, b); /* operands checked above */
     return finish(T, fn, op, out, a, b, NULL);
 }
 
@@ -447,7 +447,7 @@ static tg_tensor *plain_op(tg_tape *T, const char *fn, int op, double s,
 {
     tg_tensor *r = plain_new(T, fn, g);
     if (r)
-        tg__fused_kernel(op, s, r, g, x);
+        tg__binary_kernel(op, s, r, g, x);
     return r;
 }
 

@@ -202,7 +202,8 @@ static int flush_queue(const char *fn, pending *queue)
     }
     if (rc == TG_OK) /* each g has its leaf's shape and dtype */
         for (pending *p = queue; p; p = p->next)
-            tg__axpy_kernel(p->leaf->grad, 1.0, p->g);
+            tg__binary_kernel(TG__OP_AXPY, 1.0, p->leaf->grad, p->leaf->grad,
+                              p->g);
     return rc;
 }
 

@@ -409,15 +409,8 @@ static void binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
 
 static void unary_kernel(int op, tg_tensor *out, const tg_tensor *a);
 
-void tg__binary_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a,
+void tg__binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
                        const tg_tensor *b)
-{
-    binary_kernel((int)op, 0.0, out, a, b);
-    tg__touch(out);
-}
-
-void tg__fused_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
-                      const tg_tensor *b)
 {
     binary_kernel(op, s, out, a, b);
     tg__touch(out);
@@ -444,18 +437,12 @@ int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
     return TG_OK;
 }
 
-void tg__axpy_kernel(tg_tensor *out, double alpha, const tg_tensor *a)
-{
-    binary_kernel(OP_AXPY, alpha, out, out, a);
-    tg__touch(out);
-}
-
 int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a)
 {
     /* The optimiser's case, checked cheaply: the same shape and dtype into
      * a contiguous out (which cannot be a broadcast view). */
     if (out->dtype == a->dtype && tg__same_shape(out, a) && tg__contiguous(out)) {
-        tg__axpy_kernel(out, alpha, a);
+        tg__binary_kernel(OP_AXPY, alpha, out, out, a);
         return TG_OK;
     }
     int nd;

@@ -179,11 +179,6 @@ int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
                         int *ndim, int64_t *shape);
 int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
                const tg_tensor *b);
-/* The kernels alone, for callers that made out themselves with the right
- * shape and dtype and checked the operands (the tape's ops). */
-void tg__binary_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a,
-                       const tg_tensor *b);
-void tg__unary_kernel(tg_unop op, tg_tensor *out, const tg_tensor *a);
 /* Binary ops for internal use only, after the public tg_binop codes. The
  * fused ones are the backward rules of the tape's ops, each the same IEEE
  * operations in the same order as the rule written with separate ops, so
@@ -196,9 +191,13 @@ enum {
     TG__OP_TANH_GRAD,              /* x (1 - y y), y the result */
     TG__OP_SIGMOID_GRAD            /* x (y (1 - y)), y the result */
 };
-/* out = op(a, b) for the codes above (s the scalar), unchecked. */
-void tg__fused_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
-                      const tg_tensor *b);
+/* The kernels alone, for callers that made out themselves with the right
+ * shape and dtype and checked the operands (the tape's ops, the backward
+ * walk): out = op(a, b) for a tg_binop or one of the codes above, s the
+ * scalar of those that take one. */
+void tg__binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
+                       const tg_tensor *b);
+void tg__unary_kernel(tg_unop op, tg_tensor *out, const tg_tensor *a);
 /* out = a op s (s op a when scalar_first); out has a's shape and dtype. */
 void tg__scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s,
                        bool scalar_first);
@@ -208,9 +207,9 @@ int tg__unary(const char *fn, tg_unop op, tg_tensor *out, const tg_tensor *a);
 int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src);
 /* out = t converted to out's dtype; same shape. */
 int tg__cast_into(const char *fn, tg_tensor *out, const tg_tensor *t);
+/* out += alpha a (a broadcasts to out); unchecked as
+ * tg__binary_kernel(TG__OP_AXPY, alpha, out, out, a). */
 int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a);
-/* The same unchecked: a broadcasts to out, same dtype, out writable. */
-void tg__axpy_kernel(tg_tensor *out, double alpha, const tg_tensor *a);
 /* Reduced shape of t along axis (axis already normalised). */
 void tg__reduced_shape(const tg_tensor *t, int axis, bool keepdims, int *ndim,
                        int64_t *shape);
