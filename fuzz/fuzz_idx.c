@@ -4,9 +4,12 @@
  * Beyond "no crash, no leak, no free of the wrong size" it checks that a
  * failure sets a proper error and never claims out of memory; that a
  * success describes the image exactly (dimensions, count, the bytes after
- * the header, nothing left over); and that tg_idx_load agrees on a file with
- * the same bytes and, when built with zlib, on a gzip-compressed copy (the
- * path that reads a body of unknown length into a growing buffer). */
+ * the header, nothing left over, every product of the sizes other than 0
+ * within int64_t); and that tg_idx_load agrees on a file with the same bytes
+ * and, when built with zlib, on a gzip-compressed copy (the path that reads
+ * a body of unknown length into a growing buffer) and on a copy split into
+ * two gzip members, while refusing a compressed copy with one byte of
+ * garbage after it, as it refuses a stored file with one byte too many. */
 #include "common.h"
 
 #ifdef TG_HAVE_ZLIB
@@ -28,8 +31,10 @@ static void check_idx(const tg_idx *x, const uint8_t *data, size_t size)
                  k, (long long)x->dims[k]);
         zero = zero || x->dims[k] == 0;
     }
-    for (int k = 0; k < x->ndim && !zero; k++)
-        FZ_CHECK(!__builtin_mul_overflow(n, x->dims[k], &n),
+    /* Without the zeros the product still fits: callers may multiply any
+     * of the sizes (data.h). */
+    for (int k = 0; k < x->ndim; k++)
+        FZ_CHECK(x->dims[k] == 0 || !__builtin_mul_overflow(n, x->dims[k], &n),
                  "the dimensions of a loaded image overflow");
     if (zero)
         n = 0;
@@ -73,6 +78,19 @@ static void check_file(const char *path, const tg_idx *want, int want_code,
     tg_idx_free(&y);
 }
 
+#ifdef TG_HAVE_ZLIB
+/* Writes (mode "wb1") or appends ("ab1") one gzip member holding data. */
+static void write_gz(const char *path, const char *mode, const uint8_t *data,
+                     size_t size)
+{
+    gzFile gz = gzopen(path, mode);
+    FZ_CHECK(gz != NULL, "cannot create %s", path);
+    FZ_CHECK(size == 0 || gzwrite(gz, data, (unsigned)size) == (int)size,
+             "cannot compress");
+    FZ_CHECK(gzclose(gz) == Z_OK, "cannot close %s", path);
+}
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t empty[1];
@@ -106,13 +124,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef TG_HAVE_ZLIB
     const char *gzpath = fz_path("in.idx.gz");
-    gzFile gz = gzopen(gzpath, "wb1");
-    FZ_CHECK(gz != NULL, "cannot create %s", gzpath);
-    FZ_CHECK(size == 0 || gzwrite(gz, data, (unsigned)size) == (int)size,
-             "cannot compress");
-    FZ_CHECK(gzclose(gz) == Z_OK, "cannot close %s", gzpath);
+    write_gz(gzpath, "wb1", data, size);
     /* A gzip image inside gzip is refused by both, with the same code. */
     check_file(gzpath, rc ? NULL : &x, rc, "gzip file");
+
+    /* Two members, split at a point the input picks: the concatenation. */
+    size_t cut = size ? data[size - 1] % (size + 1) : 0;
+    write_gz(gzpath, "wb1", data, cut);
+    write_gz(gzpath, "ab1", data + cut, size - cut);
+    check_file(gzpath, rc ? NULL : &x, rc, "two gzip members");
+
+    /* One byte of garbage after the compressed data: refused. */
+    FILE *f = fopen(gzpath, "ab");
+    FZ_CHECK(f != NULL && fputc('x', f) == 'x' && fclose(f) == 0,
+             "cannot append to %s", gzpath);
+    tg_idx y;
+    tg_clear_error();
+    int grc = tg_idx_load(gzpath, &y);
+    if (grc == TG_OK)
+        tg_idx_free(&y);
+    FZ_CHECK(grc == TG_ERR_FORMAT || (grc == TG_ERR_OVERFLOW && rc == grc),
+             "gzip data followed by garbage: code %d", grc);
+    fz_check_error("tg_idx_load");
 #endif
 
     tg_idx_free(&x);

@@ -69,6 +69,14 @@ static void write_file(const char *path, const void *b, size_t len)
 }
 
 #ifdef TG_HAVE_ZLIB
+static void append_file(const char *path, const void *b, size_t len)
+{
+    FILE *f = fopen(path, "ab");
+    ck_assert_msg(f != NULL, "cannot append to %s", path);
+    ck_assert_uint_eq(fwrite(b, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
 static unsigned char *read_whole(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -134,6 +142,9 @@ static void expect_file_error(const char *path, int code, const char *msg)
     ck_assert_msg(strstr(tg_last_message(), want) == tg_last_message(),
                   "message \"%s\" does not start with \"%s\"",
                   tg_last_message(), want);
+    /* The user's path, never zlib's name for the descriptor ("<fd:3>"). */
+    ck_assert_msg(strstr(tg_last_message(), "<fd:") == NULL,
+                  "message \"%s\" shows zlib's internals", tg_last_message());
     assert_poisoned(&idx);
     ck_assert_int_eq(tgt_stats.live_blocks, 0);
 }
@@ -222,8 +233,10 @@ START_TEST(test_buffer_eight_dims_and_empty)
     tg_idx_free(&idx);
     free(b);
 
-    /* A zero size makes an empty image, however large the others are. */
-    b = make_image(3, (const uint32_t[]){0xFFFFFFFFu, 0, 0xFFFFFFFFu}, 0, 0,
+    /* A zero size makes an empty image; the other sizes may be large as
+     * long as their product fits (test_empty_with_overflowing_dims). Here
+     * (2^32 - 1) * (2^31 - 1) = 2^63 - 2^32 - 2^31 + 1, just inside. */
+    b = make_image(3, (const uint32_t[]){0xFFFFFFFFu, 0, 0x7FFFFFFFu}, 0, 0,
                    &len);
     poison(&idx);
     tgt_stats.calls = 0;
@@ -231,6 +244,7 @@ START_TEST(test_buffer_eight_dims_and_empty)
     ck_assert_int_eq(idx.ndim, 3);
     ck_assert_int_eq(idx.dims[0], 0xFFFFFFFFll);
     ck_assert_int_eq(idx.dims[1], 0);
+    ck_assert_int_eq(idx.dims[2], 0x7FFFFFFFll);
     ck_assert_int_eq(idx.count, 0);
     ck_assert_ptr_null(idx.data);
     ck_assert_int_eq(tgt_stats.calls, 0);
@@ -298,9 +312,13 @@ START_TEST(test_gzip_file)
     ck_assert_int_eq(idx.dims[1], 256);
     ck_assert_int_eq(idx.dims[2], 256);
     assert_values(&idx, 196608);
-    /* Grown 64 KiB -> 128 KiB -> exactly the count, never past it. */
-    ck_assert_int_eq(tgt_stats.allocs, 1);
+    /* The data grown 64 KiB -> 128 KiB -> exactly the count, never past
+     * it; the other allocations are the 64 KiB of compressed input and
+     * zlib's state and window (zlib allocates through tapegrad), all freed
+     * by the end. */
+    ck_assert_int_eq(tgt_stats.allocs, 4);
     ck_assert_int_eq(tgt_stats.reallocs, 2);
+    ck_assert_int_eq(tgt_stats.live_blocks, 1);
     ck_assert_int_eq(tgt_stats.live_bytes, 196608);
     tg_idx_free(&idx);
     unlink(path);
@@ -337,6 +355,95 @@ START_TEST(test_gzip_small_and_multi_member)
     free(z1);
     free(z2);
     free(cat);
+    free(b);
+}
+END_TEST
+
+/* gzip members written one after the other into one file: b[cut[k]..cut[k+1]). */
+static void write_members(const char *path, const unsigned char *b,
+                          const size_t *cut, int members)
+{
+    const char *part = tmp_path("member.gz");
+    write_file(path, "", 0);
+    for (int k = 0; k < members; k++) {
+        write_gz(part, b + cut[k], cut[k + 1] - cut[k]);
+        size_t n;
+        unsigned char *z = read_whole(part, &n);
+        append_file(path, z, n);
+        free(z);
+    }
+    unlink(part);
+}
+
+START_TEST(test_gzip_empty_members)
+{
+    /* Empty members before, between and after: still the concatenation. */
+    size_t len;
+    unsigned char *b = make_image(2, (const uint32_t[]){10, 10}, 100, 0, &len);
+    const char *path = tmp_path("empties.gz");
+    write_members(path, b, (const size_t[]){0, 0, 50, 50, len, len}, 5);
+    tg_idx idx;
+    ck_assert_int_eq(tg_idx_load(path, &idx), TG_OK);
+    ck_assert_int_eq(idx.dims[0], 10);
+    assert_values(&idx, 100);
+    tg_idx_free(&idx);
+    unlink(path);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_gzip_trailing_garbage)
+{
+    /* zlib's gzread skips bytes after the last member that do not start
+     * another one; a stored file with one byte too many is refused, so a
+     * compressed one with garbage after its data must be too. */
+    static const struct {
+        unsigned char bytes[4];
+        size_t n;
+    } tails[] = {
+        {{'x'}, 1},          {{0}, 1},  /* one byte, a zero byte */
+        {{0x1f}, 1},                    /* half a gzip magic */
+        {{0, 0, 0, 0}, 4},              /* zero padding */
+        {{'a', 'b', 'c', '\n'}, 4},
+    };
+    size_t len;
+    unsigned char *b = make_image(2, (const uint32_t[]){3, 4}, 12, 0, &len);
+    const char *path = tmp_path("garbage.gz");
+    for (size_t k = 0; k < sizeof tails / sizeof tails[0]; k++) {
+        write_gz(path, b, len);
+        append_file(path, tails[k].bytes, tails[k].n);
+        expect_file_error(path, TG_ERR_FORMAT,
+                          "trailing garbage after the gzip data");
+    }
+    /* After the second of two members. */
+    write_members(path, b, (const size_t[]){0, 7, len}, 2);
+    append_file(path, "junk", 4);
+    expect_file_error(path, TG_ERR_FORMAT, "trailing garbage after the gzip data");
+    /* More garbage than one block of input (64 KiB). */
+    unsigned char *zeros = calloc(1, 200000);
+    ck_assert_ptr_nonnull(zeros);
+    write_gz(path, b, len);
+    append_file(path, zeros, 200000);
+    expect_file_error(path, TG_ERR_FORMAT, "trailing garbage after the gzip data");
+    free(zeros);
+    /* Garbage after a member that ends the image early: refused either way. */
+    write_gz(path, b, len - 1);
+    append_file(path, "x", 1);
+    expect_file_error(path, TG_ERR_FORMAT, "trailing garbage after the gzip data");
+    /* Bytes that start like another member but are not one. */
+    write_gz(path, b, len);
+    append_file(path, (const unsigned char[]){0x1f, 0x8b, 0x08, 0x00}, 4);
+    expect_file_error(path, TG_ERR_FORMAT, "truncated gzip stream");
+    write_gz(path, b, len);
+    append_file(path, (const unsigned char[]){0x1f, 0x8b, 0x07, 0x00, 0, 0, 0, 0, 0, 3}, 10);
+    expect_file_error(path, TG_ERR_FORMAT, "corrupt gzip data (unknown compression method)");
+    /* The same file without the garbage loads. */
+    write_gz(path, b, len);
+    tg_idx idx;
+    ck_assert_int_eq(tg_idx_load(path, &idx), TG_OK);
+    assert_values(&idx, 12);
+    tg_idx_free(&idx);
+    unlink(path);
     free(b);
 }
 END_TEST
@@ -384,7 +491,9 @@ START_TEST(test_gzip_lying_header_bounded)
 {
     /* A 2^31 x 2^30 header over 100 bytes of data, compressed: the size
      * cannot be known before decompressing, so the loader reads into a
-     * buffer that grows with the data: one 64 KiB block, then the error. */
+     * buffer that grows with the data: one 64 KiB block, then the error.
+     * The other three allocations are the compressed input's buffer and
+     * zlib's state and window. */
     size_t len;
     unsigned char *b =
         make_image(2, (const uint32_t[]){0x80000000u, 0x40000000u}, 100, 0,
@@ -394,7 +503,7 @@ START_TEST(test_gzip_lying_header_bounded)
     expect_file_error(path, TG_ERR_FORMAT,
                       "truncated: dimensions (2147483648,1073741824) need "
                       "2305843009213693952 bytes of data, the file has 100");
-    ck_assert_int_eq(tgt_stats.calls, 1);
+    ck_assert_int_eq(tgt_stats.calls, 4);
     unlink(path);
     free(b);
 }
@@ -614,6 +723,38 @@ START_TEST(test_overflowing_dims)
 }
 END_TEST
 
+START_TEST(test_empty_with_overflowing_dims)
+{
+    /* No elements, but dims[1] * dims[2] would overflow int64_t in any
+     * caller that sizes a row: refused like tg_zeros refuses (0, 2^62). */
+    static const uint32_t cases[][3] = {
+        {0, 0xFFFFFFFFu, 0xFFFFFFFFu},
+        {0xFFFFFFFFu, 0, 0xFFFFFFFFu},
+        {0xFFFFFFFFu, 0xFFFFFFFFu, 0},
+        {0, 0xFFFFFFFFu, 0x80000001u}, /* 2^63 + 2^31 - 1: one step too far */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t len;
+        unsigned char *b = make_image(3, cases[k], 0, 0, &len);
+        expect_error_everywhere(b, len, TG_ERR_OVERFLOW,
+                                "overflow: the sizes besides the 0 multiply to "
+                                "too many elements");
+        free(b);
+    }
+    size_t len;
+    unsigned char *b = make_image(3, cases[0], 0, 0, &len);
+    expect_buffer_error(b, len, TG_ERR_OVERFLOW,
+                        "tg_idx_load_buffer: dimensions "
+                        "(0,4294967295,4294967295) overflow");
+    free(b);
+    /* Several zeros do not help. */
+    b = make_image(4, (const uint32_t[]){0, 0xFFFFFFFFu, 0, 0xFFFFFFFFu}, 0, 0,
+                   &len);
+    expect_error_everywhere(b, len, TG_ERR_OVERFLOW, "overflow");
+    free(b);
+}
+END_TEST
+
 START_TEST(test_io_and_null_errors)
 {
     tg_idx idx;
@@ -705,13 +846,15 @@ START_TEST(test_allocation_failures)
     unlink(path);
     free(b);
 #ifdef TG_HAVE_ZLIB
-    /* Compressed: 64 KiB, grown twice, so three allocations can fail. */
+    /* Compressed: the input buffer, zlib's state and window (zlib
+     * allocates through tapegrad), then the data at 64 KiB, grown twice:
+     * six allocations, each of which can fail. */
     b = make_image(3, (const uint32_t[]){3, 256, 256}, 196608, 0, &len);
     path = tmp_path("alloc.idx.gz");
     write_gz(path, b, len);
     ck_assert_int_eq(fail_every_allocation(load_from_path, path, "tg_idx_load",
                                            196608),
-                     3);
+                     6);
     unlink(path);
     free(b);
 #endif
@@ -735,6 +878,8 @@ Suite *test_data_suite(void)
 #ifdef TG_HAVE_ZLIB
     tcase_add_test(tc, test_gzip_file);
     tcase_add_test(tc, test_gzip_small_and_multi_member);
+    tcase_add_test(tc, test_gzip_empty_members);
+    tcase_add_test(tc, test_gzip_trailing_garbage);
     tcase_add_test(tc, test_gzip_errors);
     tcase_add_test(tc, test_gzip_lying_header_bounded);
     tcase_add_test(tc, test_gz_name_but_plain_content);
@@ -753,6 +898,7 @@ Suite *test_data_suite(void)
     tcase_add_test(tc, test_lying_header_checked_before_allocating);
     tcase_add_test(tc, test_trailing_garbage);
     tcase_add_test(tc, test_overflowing_dims);
+    tcase_add_test(tc, test_empty_with_overflowing_dims);
     tcase_add_test(tc, test_io_and_null_errors);
     suite_add_tcase(s, tc);
 
