@@ -41,34 +41,56 @@ static tg__chunk *chunk_new(size_t size)
     return c;
 }
 
+static char *chunk_end(tg__chunk *c) { return chunk_base(c) + c->size; }
+
+/* What the inline bump may use: the chunk's free bytes, but never past the
+ * limit, so that crossing it takes the slow path. */
+static size_t usable(const tg__arena *a, size_t chunk_left)
+{
+    if (!a->limit)
+        return chunk_left;
+    size_t room = a->total < a->limit ? a->limit - a->total : 0;
+    return chunk_left < room ? chunk_left : room;
+}
+
 void *tg__arena_alloc_slow(tg__arena *a, size_t n)
 {
-    /* The next kept chunk that fits, else a new one at the end. */
+    a->over_limit = false;
+    if (a->limit && (a->total > a->limit || n > a->limit - a->total)) {
+        a->over_limit = true;
+        return NULL;
+    }
+    char *p;
     tg__chunk *c = a->cur;
-    tg__chunk *last = c, *next = c ? c->next : a->chunks;
-    while (next && next->size < n) {
-        last = next;
-        next = next->next;
+    if (c && a->ptr && (size_t)(chunk_end(c) - a->ptr) >= n) {
+        p = a->ptr; /* it fits: only the limit had sent it here */
+    } else {
+        /* The next kept chunk that fits, else a new one at the end. */
+        tg__chunk *last = c, *next = c ? c->next : a->chunks;
+        while (next && next->size < n) {
+            last = next;
+            next = next->next;
+        }
+        if (!next) {
+            while (last && last->next)
+                last = last->next;
+            size_t want = last ? last->size * 2 : MIN_CHUNK;
+            if (want < n)
+                want = n;
+            next = chunk_new(want);
+            if (!next)
+                return NULL;
+            if (last)
+                last->next = next;
+            else
+                a->chunks = next;
+        }
+        a->cur = c = next;
+        p = chunk_base(next);
     }
-    if (!next) {
-        while (last && last->next)
-            last = last->next;
-        size_t want = last ? last->size * 2 : MIN_CHUNK;
-        if (want < n)
-            want = n;
-        next = chunk_new(want);
-        if (!next)
-            return NULL;
-        if (last)
-            last->next = next;
-        else
-            a->chunks = next;
-    }
-    a->cur = next;
-    char *p = chunk_base(next);
     a->ptr = p + n;
-    a->left = next->size - n;
     a->total += n;
+    a->left = usable(a, (size_t)(chunk_end(c) - a->ptr));
     a->high_water = tg__arena_high_water(a);
     return p;
 }
@@ -78,9 +100,33 @@ int tg__arena_reset(tg__arena *a)
     a->high_water = tg__arena_high_water(a);
     a->cur = a->chunks;
     a->ptr = a->cur ? chunk_base(a->cur) : NULL;
-    a->left = a->cur ? a->cur->size : 0;
     a->total = 0;
+    a->left = usable(a, a->cur ? a->cur->size : 0);
     return TG_OK;
+}
+
+void tg__arena_set_limit(tg__arena *a, size_t limit)
+{
+    a->limit = limit;
+    a->left = usable(a, a->cur && a->ptr ? (size_t)(chunk_end(a->cur) - a->ptr) : 0);
+}
+
+size_t tg__arena_reserved(const tg__arena *a)
+{
+    size_t n = 0;
+    for (const tg__chunk *c = a->chunks; c; c = c->next)
+        n += c->size;
+    return n;
+}
+
+int tg__arena_fail(const tg__arena *a, const char *fn)
+{
+    if (!a->over_limit)
+        return tg__oom(fn);
+    return tg__fail(TG_ERR_NOMEM, fn,
+                    "the tape's memory limit of %zu bytes is reached (%zu in "
+                    "use): call tg_tape_reset once per step, or raise the "
+                    "limit with tg_tape_set_limit", a->limit, a->total);
 }
 
 void tg__arena_free(tg__arena *a)
@@ -106,19 +152,27 @@ tg_tensor *tg__arena_tensor(tg__arena *a, const char *fn, tg_dtype dt, int ndim,
 tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
                                     int ndim, const int64_t *shape)
 {
-    int64_t n = 1;
-    for (int k = 0; k < ndim; k++)
-        n *= shape[k];
+    /* Every size comes from a tensor that exists, but a broadcast or a
+     * matrix product of two of them can still need more elements or bytes
+     * than fit: the same limits as tg__check_shape, counted in one pass
+     * (span ignores zero sizes, which the strides must still hold). */
+    int64_t n = 1, span = 1;
+    bool over = false;
+    for (int k = 0; k < ndim; k++) {
+        over |= tg__mul_overflows(n, shape[k], &n);
+        over |= tg__mul_overflows(span, shape[k] ? shape[k] : 1, &span);
+    }
+    if (over || (uint64_t)span > (uint64_t)SIZE_MAX / 2 / tg__dsize(dt)) {
+        int64_t ignored;
+        tg__check_shape(fn, ndim, shape, dt, &ignored); /* says which limit */
+        return NULL;
+    }
     size_t nbytes = (size_t)n * tg__dsize(dt);
     /* Header, storage and data in one bump. */
     size_t hdr = align_up(sizeof(tg_tensor)) + align_up(sizeof(tg__storage));
-    if (nbytes > SIZE_MAX - hdr) {
-        tg__fail(TG_ERR_OVERFLOW, fn, "tensor too large");
-        return NULL;
-    }
     char *p = tg__arena_alloc(a, hdr + nbytes);
     if (!p) {
-        tg__oom(fn);
+        tg__arena_fail(a, fn);
         return NULL;
     }
     tg_tensor *t = (tg_tensor *)p;
@@ -137,7 +191,7 @@ tg_tensor *tg__arena_view(tg__arena *a, const char *fn, const tg_tensor *view)
 {
     tg_tensor *t = tg__arena_alloc(a, sizeof *t);
     if (!t) {
-        tg__oom(fn);
+        tg__arena_fail(a, fn);
         return NULL;
     }
     *t = *view;

@@ -326,8 +326,9 @@ int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
 static int check_dtypes(const char *fn, const tg_tensor *a, const tg_tensor *b)
 {
     if (a->dtype != b->dtype)
-        return tg__fail(TG_ERR_DTYPE, fn, "dtypes %s and %s differ (use tg_cast)",
-                        tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
+        return tg__fail(TG_ERR_DTYPE, fn, "dtypes %s and %s differ (use %s)",
+                        tg_dtype_name(a->dtype), tg_dtype_name(b->dtype),
+                        tg__cast_hint(fn));
     return TG_OK;
 }
 
@@ -346,11 +347,7 @@ static int check_out(const char *fn, const tg_tensor *out, int ndim,
                         tg__shape_fmt(out->ndim, out->shape, b1, sizeof b1),
                         tg__shape_fmt(ndim, shape, b2, sizeof b2));
     }
-    for (int k = 0; k < ndim; k++)
-        if (out->strides[k] == 0 && out->shape[k] > 1)
-            return tg__fail(TG_ERR_VALUE, fn,
-                            "out is a broadcast view (stride 0 on axis %d)", k);
-    return TG_OK;
+    return tg__check_writable(fn, "out", out);
 }
 
 static bool flat_same(const tg_tensor *x, const tg_tensor *out)

@@ -95,6 +95,22 @@ static inline bool tg__mul_overflows(int64_t a, int64_t b, int64_t *out)
     return false;
 #endif
 }
+/* Refuses a destination that repeats elements (a broadcast view: stride 0
+ * on an axis of size > 1), where a write would land on one element many
+ * times: TG_ERR_VALUE under fn, what naming the argument ("out"). Every
+ * public function that writes into a caller's tensor checks this. */
+int tg__check_writable(const char *fn, const char *what, const tg_tensor *t);
+/* The cast to suggest in a dtype error under fn: tg_ad_cast for the tape's
+ * ops (tg_ad_*), where a tg_cast result would leave the tape, else tg_cast. */
+static inline const char *tg__cast_hint(const char *fn)
+{
+    const char *p = "tg_ad_";
+    while (*p && *fn == *p) {
+        p++;
+        fn++;
+    }
+    return *p ? "tg_cast" : "tg_ad_cast";
+}
 /* Normalises axis in [-ndim, ndim) into [0, ndim); error under fn. */
 int tg__axis(const char *fn, int axis, int ndim, int *out);
 bool tg__valid_dtype(tg_dtype dt);
@@ -216,6 +232,12 @@ void tg__reduced_shape(const tg_tensor *t, int axis, bool keepdims, int *ndim,
 /* kind: 0 sum, 1 mean, 2 max, 3 argmax. axis < 0 reduces everything. */
 int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
                int axis);
+/* The positions of the first maximum of t along axis (of everything, as a
+ * flat C-order index, when axis < 0; axis already normalised), one per
+ * result element in C order; pos holds that many. Integers: no index is
+ * ever rounded, whatever t's dtype. Error under fn when t is empty there. */
+int tg__argmax_positions(const char *fn, const tg_tensor *t, int axis,
+                         int64_t *pos);
 int tg__sum_to(const char *fn, tg_tensor *out, const tg_tensor *t);
 /* The shape of matmul(a, b); error under fn when they do not fit. */
 int tg__matmul_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
@@ -247,6 +269,10 @@ typedef struct tg__arena {
     size_t total;        /* bytes handed out since the last reset */
     size_t high_water;   /* most bytes used between resets, as of the last
                             reset or new chunk: see tg__arena_high_water */
+    size_t limit;        /* most bytes total may reach; 0: no limit. left
+                            never goes past it, so the inline bump needs no
+                            test of its own */
+    bool over_limit;     /* the last failure was the limit, not the allocator */
 } tg__arena;
 
 #define TG__ARENA_ALIGN 64u
@@ -280,12 +306,20 @@ static inline size_t tg__arena_high_water(const tg__arena *a)
 /* Forget everything allocated; the chunks are kept and reused in order, so
  * a pass that repeats the last one allocates nothing. Never fails. */
 int tg__arena_reset(tg__arena *a);
+/* Caps the bytes handed out between resets (0: no cap). */
+void tg__arena_set_limit(tg__arena *a, size_t limit);
+/* Bytes of the chunks the arena holds (used or not). */
+size_t tg__arena_reserved(const tg__arena *a);
+/* The error after tg__arena_alloc returned NULL, under fn: the limit, with
+ * what to do about it, or TG_ERR_NOMEM from the allocator. */
+int tg__arena_fail(const tg__arena *a, const char *fn);
 void tg__arena_free(tg__arena *a);
 /* A tensor whose header, storage and data live in the arena. */
 tg_tensor *tg__arena_tensor(tg__arena *a, const char *fn, tg_dtype dt, int ndim,
                             const int64_t *shape);
-/* The same without checking the shape: for shapes derived from tensors
- * that exist (so their counts and byte sizes are known to fit). */
+/* The same for a shape derived from tensors that exist (valid dtype and
+ * rank, sizes >= 0): checks only what combining them can break, the
+ * element count and the byte size (TG_ERR_OVERFLOW, reported under fn). */
 tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
                                     int ndim, const int64_t *shape);
 /* A header in the arena copying *view (no reference taken on storage). */

@@ -534,8 +534,9 @@ int tg__matmul_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
     char s1[TG__SHAPE_BUF], s2[TG__SHAPE_BUF];
     if (a->dtype != b->dtype)
         return tg__fail(TG_ERR_DTYPE, fn,
-                        "dtypes %s and %s differ (use tg_cast)",
-                        tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
+                        "dtypes %s and %s differ (use %s)",
+                        tg_dtype_name(a->dtype), tg_dtype_name(b->dtype),
+                        tg__cast_hint(fn));
     if (a->ndim == 0 || b->ndim == 0)
         return tg__fail(TG_ERR_SHAPE, fn, "0-d operand (shapes %s and %s)",
                         tg__shape_fmt(a->ndim, a->shape, s1, sizeof s1),
@@ -586,11 +587,7 @@ static int mm_check_out(const char *fn, const tg_tensor *out, int ndim,
         return tg__fail(TG_ERR_SHAPE, fn, "out has shape %s, expected %s",
                         tg__shape_fmt(out->ndim, out->shape, s1, sizeof s1),
                         tg__shape_fmt(ndim, shape, s2, sizeof s2));
-    for (int i = 0; i < ndim; i++)
-        if (out->strides[i] == 0 && out->shape[i] > 1)
-            return tg__fail(TG_ERR_VALUE, fn,
-                            "out is a broadcast view (stride 0 on axis %d)", i);
-    return TG_OK;
+    return tg__check_writable(fn, "out", out);
 }
 
 /* Fills every element of out (any strides) with zero. */

@@ -339,8 +339,14 @@ static int parse_header(const npy_src *src, const char *h, size_t n,
     if (fortran)
         return npy_fail(src, TG_ERR_FORMAT, "Fortran order is not supported");
     int64_t numel;
-    if (tg__check_shape(src->fn, info->ndim, info->shape, info->dtype, &numel))
-        return tg_last_error();
+    if (tg__check_shape(src->fn, info->ndim, info->shape, info->dtype, &numel)) {
+        /* The same message with the file's path: "fn: path: shape ...". */
+        char why[256];
+        size_t skip = strlen(src->fn) + 2;
+        const char *msg = tg_last_message();
+        snprintf(why, sizeof why, "%s", strlen(msg) > skip ? msg + skip : msg);
+        return npy_fail(src, tg_last_error(), "%s", why);
+    }
     info->nbytes = (size_t)numel * tg_dtype_size(info->dtype);
     if (info->nbytes > data_avail) {
         char b[200];

@@ -8,6 +8,8 @@
 
 /* MT19937 parameters (Matsumoto & Nishimura 1998). */
 enum { MT_N = 624, MT_M = 397 };
+/* tg_rng.seeded of a seeded generator ("MT19" in ASCII). */
+#define RNG_SEEDED 0x4d543139u
 #define MT_MATRIX_A 0x9908b0dfu
 #define MT_UPPER 0x80000000u
 #define MT_LOWER 0x7fffffffu
@@ -26,6 +28,7 @@ void tg_rng_seed(tg_rng *rng, uint32_t seed)
         rng->mt[i] = 1812433253u * (prev ^ (prev >> 30)) + (uint32_t)i;
     }
     rng->pos = MT_N;
+    rng->seeded = RNG_SEEDED;
     /* np.random.seed also forgets randn's cached value. */
     rng->has_gauss = 0;
     rng->gauss = 0.0;
@@ -95,40 +98,44 @@ static double next_uniform(tg_rng *rng, double low, double high)
     return low + range * next_double(rng);
 }
 
-/* Given a NULL rng these set TG_ERR_NULL and return 0 (uint32) or NaN. */
+/* The check of every public draw: a generator, and a seeded one. */
+static int check_rng(const char *fn, const tg_rng *rng)
+{
+    if (!rng)
+        return tg__fail(TG_ERR_NULL, fn, "rng is NULL");
+    if (rng->seeded != RNG_SEEDED || rng->pos < 0 || rng->pos > MT_N)
+        return tg__fail(TG_ERR_VALUE, fn,
+                        "rng is not seeded (call tg_rng_seed on it first)");
+    return TG_OK;
+}
+
+/* Given a NULL or unseeded rng these set the error and return 0 (uint32)
+ * or NaN. */
 uint32_t tg_rng_uint32(tg_rng *rng)
 {
-    if (!rng) {
-        tg__fail(TG_ERR_NULL, "tg_rng_uint32", "rng is NULL");
+    if (check_rng("tg_rng_uint32", rng))
         return 0;
-    }
     return next_uint32(rng);
 }
 
 double tg_rng_random(tg_rng *rng)
 {
-    if (!rng) {
-        tg__fail(TG_ERR_NULL, "tg_rng_random", "rng is NULL");
+    if (check_rng("tg_rng_random", rng))
         return (double)NAN;
-    }
     return next_double(rng);
 }
 
 double tg_rng_normal(tg_rng *rng)
 {
-    if (!rng) {
-        tg__fail(TG_ERR_NULL, "tg_rng_normal", "rng is NULL");
+    if (check_rng("tg_rng_normal", rng))
         return (double)NAN;
-    }
     return next_normal(rng);
 }
 
 double tg_rng_uniform(tg_rng *rng, double low, double high)
 {
-    if (!rng) {
-        tg__fail(TG_ERR_NULL, "tg_rng_uniform", "rng is NULL");
+    if (check_rng("tg_rng_uniform", rng))
         return (double)NAN;
-    }
     return next_uniform(rng, low, high);
 }
 
@@ -176,10 +183,8 @@ static tg_tensor *new_drawn(const char *fn, tg_rng *rng, draw_kind kind,
                             double low, double high, tg_dtype dt, int ndim,
                             const int64_t *shape)
 {
-    if (!rng) {
-        tg__fail(TG_ERR_NULL, fn, "rng is NULL");
+    if (check_rng(fn, rng))
         return NULL;
-    }
     tg_tensor *t = tg__new(fn, dt, ndim, shape);
     if (!t)
         return NULL;
@@ -207,14 +212,12 @@ tg_tensor *tg_uniform(tg_rng *rng, tg_dtype dt, double low, double high,
 static int fill_drawn(const char *fn, tg_rng *rng, tg_tensor *t,
                       draw_kind kind, double low, double high)
 {
-    if (!rng)
-        return tg__fail(TG_ERR_NULL, fn, "rng is NULL");
+    if (check_rng(fn, rng))
+        return tg_last_error();
     if (!t)
         return tg__fail(TG_ERR_NULL, fn, "tensor is NULL");
-    for (int k = 0; k < t->ndim; k++)
-        if (t->strides[k] == 0 && t->shape[k] > 1)
-            return tg__fail(TG_ERR_VALUE, fn,
-                            "tensor is a broadcast view (stride 0 on axis %d)", k);
+    if (tg__check_writable(fn, "tensor", t))
+        return TG_ERR_VALUE;
     fill_draws(rng, t, kind, low, high);
     tg__touch(t);
     return TG_OK;
@@ -269,8 +272,8 @@ static uint64_t rng_interval(tg_rng *rng, uint64_t max)
 int tg_rng_permutation(tg_rng *rng, int64_t *perm, int64_t n)
 {
     static const char fn[] = "tg_rng_permutation";
-    if (!rng)
-        return tg__fail(TG_ERR_NULL, fn, "rng is NULL");
+    if (check_rng(fn, rng))
+        return tg_last_error();
     if (n < 0)
         return tg__fail(TG_ERR_VALUE, fn, "n is %lld, must be >= 0",
                         (long long)n);

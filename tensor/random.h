@@ -20,12 +20,16 @@ extern "C" {
 #endif
 
 /* The generator's whole state; a plain struct the caller may keep anywhere
- * and copy to fork the stream. */
+ * and copy to fork the stream. It must be seeded before use: a generator
+ * that never went through tg_rng_seed (a zeroed or uninitialised struct)
+ * is refused by every draw with TG_ERR_VALUE, since MT19937's all-zero
+ * state would only ever produce zeros. */
 typedef struct tg_rng {
     uint32_t mt[624];
     int pos;          /* next word of mt to use; 624 means regenerate */
     int has_gauss;    /* randn's cached second value is valid */
     double gauss;
+    uint32_t seeded;  /* set by tg_rng_seed; checked by every draw */
 } tg_rng;
 
 /* np.random.seed(seed) for an integer seed (init_genrand). */

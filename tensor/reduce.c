@@ -393,14 +393,14 @@ static inline bool walk_next(walk *w)
     /* When red is not innermost, best (one slot per result) holds the */      \
     /* maxima so far while rows of the kept axes stream past. */               \
     static void plan_argmax_axis_##S(const plan *p, int red, const T *x,       \
-                                     T *res, T *best)                          \
+                                     int64_t *res, T *best)                    \
     {                                                                          \
         int64_t n0 = p->size[0], xs0 = p->xs[0], rs0 = p->rs[0];               \
         walk w;                                                                \
         walk_start(&w, p, 1, p->ndim, p->x0, 0);                               \
         if (red == 0) {                                                        \
             do {                                                               \
-                res[w.r] = (T)run_argmax_##S(x + w.x, n0, xs0);                \
+                res[w.r] = run_argmax_##S(x + w.x, n0, xs0);                   \
             } while (walk_next(&w));                                           \
             return;                                                            \
         }                                                                      \
@@ -411,7 +411,7 @@ static inline bool walk_next(walk *w)
                 T v = x[w.x + j * xs0], b = best[q];                           \
                 if (k == 0 || v > b || (v != v && b == b)) {                   \
                     best[q] = v;                                               \
-                    res[q] = (T)k;                                             \
+                    res[q] = k;                                                \
                 }                                                              \
             }                                                                  \
         } while (walk_next(&w));                                               \
@@ -436,9 +436,8 @@ static inline bool walk_next(walk *w)
     }                                                                          \
                                                                                \
     /* Runs one reduction into res (n results in C order). */                  \
-    static void reduce_into_##S(int kind, const plan *p, int red,              \
-                                const tg_tensor *t, int64_t count, T *res,     \
-                                int64_t n, T *scratch)                         \
+    static void reduce_into_##S(int kind, const plan *p, const tg_tensor *t,   \
+                                int64_t count, T *res, int64_t n, T *scratch)  \
     {                                                                          \
         const T *x = (const T *)t->storage->data;                              \
         if (kind == SUM || kind == MEAN) {                                     \
@@ -449,17 +448,26 @@ static inline bool walk_next(walk *w)
             if (kind == MEAN)                                                  \
                 for (int64_t i = 0; i < n; i++)                                \
                     res[i] /= (T)count;                                        \
-        } else if (kind == MAX) {                                              \
+        } else {                                                               \
             for (int64_t i = 0; i < n; i++)                                    \
                 res[i] = (T)-INFINITY;                                         \
             plan_max_##S(p, x, res);                                           \
-        } else if (red < 0) { /* ARGMAX of everything */                       \
-            res[0] = (T)plan_argmax_all_##S(p, x);                             \
-        } else if (red >= p->ndim) { /* the reduced axis has size 1 */         \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
+    /* Runs an arg-max into pos (n positions in C order): red is the */        \
+    /* reduced axis of the plan, < 0 for all, >= ndim when it has size 1. */   \
+    static void argmax_into_##S(const plan *p, int red, const tg_tensor *t,    \
+                                int64_t *pos, int64_t n, T *scratch)           \
+    {                                                                          \
+        const T *x = (const T *)t->storage->data;                              \
+        if (red < 0) {                                                         \
+            pos[0] = plan_argmax_all_##S(p, x);                                \
+        } else if (red >= p->ndim) {                                           \
             for (int64_t i = 0; i < n; i++)                                    \
-                res[i] = 0;                                                    \
+                pos[i] = 0;                                                    \
         } else {                                                               \
-            plan_argmax_axis_##S(p, red, x, res, scratch);                     \
+            plan_argmax_axis_##S(p, red, x, pos, scratch);                     \
         }                                                                      \
     }
 
@@ -550,30 +558,21 @@ static bool sum_all(int kind, tg_tensor *out, const tg_tensor *t, int64_t count)
     return true;
 }
 
-/* Runs a reduction whose plan is built from result strides rs; the results
- * go straight into out when it is dense and cannot overlap t, else through
- * a scratch copy. red: ARGMAX's reduced axis in the sorted plan (-1 for all
- * axes, ndim of the plan when that axis has size 1). */
+/* Runs a sum, mean or max whose plan is built from result strides rs; the
+ * results go straight into out when it is dense and cannot overlap t, else
+ * through a scratch copy. */
 static int run(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
-               const int64_t *rs, int axis, int64_t count)
+               const int64_t *rs, int64_t count)
 {
     if (out->numel == 0)
         return TG_OK;
     if (sum_all(kind, out, t, count))
         return TG_OK;
     plan p;
-    plan_build(&p, t, rs, !(kind == ARGMAX && axis < 0));
-    int red = -1;
-    if (kind == ARGMAX && axis >= 0) {
-        red = p.ndim;
-        for (int k = 0; k < p.ndim; k++)
-            if (p.rs[k] == 0 && p.size[k] > 1)
-                red = k;
-    }
+    plan_build(&p, t, rs, true);
     size_t es = tg__dsize(t->dtype);
     size_t nres = (size_t)out->numel;
-    /* scratch: the gather buffer of a multi-axis sum run, or the running
-     * maxima of an arg-max whose axis is not innermost */
+    /* scratch: the gather buffer of a multi-axis sum run */
     size_t nscratch = 0;
     if ((kind == SUM || kind == MEAN) && p.nred > 1) {
         int64_t run_len = 1;
@@ -581,8 +580,6 @@ static int run(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
             run_len *= p.size[k];
         nscratch = (size_t)(run_len < NP_BUFSIZE ? run_len : NP_BUFSIZE);
     }
-    else if (kind == ARGMAX && red > 0 && red < p.ndim)
-        nscratch = nres;
     bool direct = dense(out) && out->storage != t->storage;
     size_t nbytes = (nscratch + (direct ? 0 : nres)) * es;
     void *block = nbytes ? tg__alloc(nbytes) : NULL;
@@ -591,18 +588,119 @@ static int run(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
     char *res = direct ? (char *)out->storage->data + (size_t)out->offset * es
                        : (char *)block + nscratch * es;
     if (t->dtype == TG_FLOAT64) {
-        reduce_into_d(kind, &p, red, t, count, (double *)(void *)res,
-                      out->numel, (double *)block);
+        reduce_into_d(kind, &p, t, count, (double *)(void *)res, out->numel,
+                      (double *)block);
         if (!direct)
             scatter_d(out, (const double *)(const void *)res);
     } else {
-        reduce_into_f(kind, &p, red, t, count, (float *)(void *)res,
-                      out->numel, (float *)block);
+        reduce_into_f(kind, &p, t, count, (float *)(void *)res, out->numel,
+                      (float *)block);
         if (!direct)
             scatter_f(out, (const float *)(const void *)res);
     }
     tg__dealloc(block, nbytes);
     return TG_OK;
+}
+
+/* The arg-max positions of t (along axis, or of everything when axis < 0)
+ * into pos, nres of them in C order of the result: integers, so that no
+ * index is ever rounded. t is not empty along the reduced axes. */
+static int run_argmax(const char *fn, const tg_tensor *t, const int64_t *rs,
+                      int axis, int64_t nres, int64_t *pos)
+{
+    if (nres == 0)
+        return TG_OK;
+    plan p;
+    plan_build(&p, t, rs, axis >= 0);
+    int red = -1;
+    if (axis >= 0) {
+        red = p.ndim;
+        for (int k = 0; k < p.ndim; k++)
+            if (p.rs[k] == 0 && p.size[k] > 1)
+                red = k;
+    }
+    /* the running maxima of an arg-max whose axis is not innermost */
+    size_t es = tg__dsize(t->dtype);
+    size_t nbytes = red > 0 && red < p.ndim ? (size_t)nres * es : 0;
+    void *scratch = nbytes ? tg__alloc(nbytes) : NULL;
+    if (nbytes && !scratch)
+        return tg__oom(fn);
+    if (t->dtype == TG_FLOAT64)
+        argmax_into_d(&p, red, t, pos, nres, (double *)scratch);
+    else
+        argmax_into_f(&p, red, t, pos, nres, (float *)scratch);
+    tg__dealloc(scratch, nbytes);
+    return TG_OK;
+}
+
+/* Result strides of a reduction of t: C order over the kept axes, 0 along
+ * the reduced one (every axis when axis < 0). */
+static void reduction_strides(const tg_tensor *t, int axis, int64_t *rs)
+{
+    int64_t s = 1;
+    for (int k = t->ndim - 1; k >= 0; k--) {
+        if (axis < 0 || k == axis) {
+            rs[k] = 0;
+        } else {
+            rs[k] = s;
+            s *= t->shape[k];
+        }
+    }
+}
+
+static int no_maximum(const char *fn, int axis)
+{
+    if (axis < 0)
+        return tg__fail(TG_ERR_VALUE, fn, "zero-size tensor has no maximum");
+    return tg__fail(TG_ERR_VALUE, fn, "axis %d has size 0, so there is no maximum",
+                    axis);
+}
+
+int tg__argmax_positions(const char *fn, const tg_tensor *t, int axis,
+                         int64_t *pos)
+{
+    int64_t count = axis < 0 ? t->numel : t->shape[axis];
+    if (count == 0)
+        return no_maximum(fn, axis);
+    int64_t rs[TG_MAX_DIMS], nres = 1;
+    reduction_strides(t, axis, rs);
+    for (int k = 0; axis >= 0 && k < t->ndim; k++)
+        if (k != axis)
+            nres *= t->shape[k];
+    return run_argmax(fn, t, rs, axis, nres, pos);
+}
+
+/* ARGMAX into a float tensor: the positions, then their values, refused
+ * where float32 could not hold every index exactly. */
+static int argmax_values(const char *fn, tg_tensor *out, const tg_tensor *t,
+                         int axis, int64_t count)
+{
+    if (out->dtype == TG_FLOAT32 && count > ((int64_t)1 << 24))
+        return tg__fail(TG_ERR_OVERFLOW, fn,
+                        "%lld candidates: float32 cannot hold every index "
+                        "exactly (cast the input to float64 first)",
+                        (long long)count);
+    if (out->numel == 0)
+        return TG_OK;
+    size_t nbytes = (size_t)out->numel * sizeof(int64_t);
+    int64_t *pos = tg__alloc(nbytes);
+    if (!pos)
+        return tg__oom(fn);
+    int rc = tg__argmax_positions(fn, t, axis, pos);
+    int64_t idx[TG_MAX_DIMS] = {0}, at = out->offset;
+    for (int64_t i = 0; rc == TG_OK && i < out->numel; i++) {
+        tg__store(out, at, (double)pos[i]);
+        for (int k = out->ndim - 1; k >= 0; k--) {
+            if (++idx[k] < out->shape[k]) {
+                at += out->strides[k];
+                break;
+            }
+            idx[k] = 0;
+            at -= (out->shape[k] - 1) * out->strides[k];
+        }
+    }
+    tg__dealloc(pos, nbytes);
+    return rc;
 }
 
 /* ---- internal entry points ---------------------------------------------- */
@@ -629,23 +727,13 @@ int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
                         tg__shape_fmt(nd_drop, drop, b2, sizeof b2));
     }
     int64_t count = axis < 0 ? t->numel : t->shape[axis];
-    if ((kind == MAX || kind == ARGMAX) && count == 0) {
-        if (axis < 0)
-            return tg__fail(TG_ERR_VALUE, fn, "zero-size tensor has no maximum");
-        return tg__fail(TG_ERR_VALUE, fn, "axis %d has size 0, so there is no maximum",
-                        axis);
-    }
-    /* result strides: C order over the kept axes, 0 along the reduced one */
-    int64_t rs[TG_MAX_DIMS], s = 1;
-    for (int k = t->ndim - 1; k >= 0; k--) {
-        if (axis < 0 || k == axis) {
-            rs[k] = 0;
-        } else {
-            rs[k] = s;
-            s *= t->shape[k];
-        }
-    }
-    return run(fn, kind, out, t, rs, axis, count);
+    if ((kind == MAX || kind == ARGMAX) && count == 0)
+        return no_maximum(fn, axis);
+    if (kind == ARGMAX)
+        return argmax_values(fn, out, t, axis, count);
+    int64_t rs[TG_MAX_DIMS];
+    reduction_strides(t, axis, rs);
+    return run(fn, kind, out, t, rs, count);
 }
 
 /* out's shape must broadcast to t's: same or 1 in each trailing axis. */
@@ -682,7 +770,7 @@ int tg__sum_to(const char *fn, tg_tensor *out, const tg_tensor *t)
     }
     for (int k = 0; k < lead; k++)
         rs[k] = 0;
-    return run(fn, SUM, out, t, rs, -1, 0);
+    return run(fn, SUM, out, t, rs, 0);
 }
 
 /* ---- public API ---------------------------------------------------------- */
@@ -753,7 +841,9 @@ tg_tensor *tg_sum_to(const tg_tensor *t, int ndim, const int64_t *shape)
 
 int tg_sum_to_into(tg_tensor *out, const tg_tensor *t)
 {
-    int rc = tg__sum_to("tg_sum_to_into", out, t);
+    int rc = out ? tg__check_writable("tg_sum_to_into", "out", out) : TG_OK;
+    if (rc == TG_OK)
+        rc = tg__sum_to("tg_sum_to_into", out, t);
     if (rc == TG_OK)
         tg__touch(out);
     return rc;
@@ -761,7 +851,9 @@ int tg_sum_to_into(tg_tensor *out, const tg_tensor *t)
 
 int tg_sum_into(tg_tensor *out, const tg_tensor *t)
 {
-    int rc = tg__reduce("tg_sum_into", SUM, out, t, -1);
+    int rc = out ? tg__check_writable("tg_sum_into", "out", out) : TG_OK;
+    if (rc == TG_OK)
+        rc = tg__reduce("tg_sum_into", SUM, out, t, -1);
     if (rc == TG_OK)
         tg__touch(out);
     return rc;

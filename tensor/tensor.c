@@ -28,6 +28,17 @@ char *tg__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t n)
     return buf;
 }
 
+int tg__check_writable(const char *fn, const char *what, const tg_tensor *t)
+{
+    for (int k = 0; k < t->ndim; k++)
+        if (t->strides[k] == 0 && t->shape[k] > 1)
+            return tg__fail(TG_ERR_VALUE, fn,
+                            "%s is a broadcast view (stride 0 on axis %d); "
+                            "write into a contiguous tensor (tg_clone)",
+                            what, k);
+    return TG_OK;
+}
+
 int tg__check_shape(const char *fn, int ndim, const int64_t *shape, tg_dtype dt,
                     int64_t *numel)
 {
@@ -807,6 +818,8 @@ int tg_set(tg_tensor *t, const int64_t *index, double value)
 {
     int64_t pos;
     int rc = element_pos("tg_set", t, index, &pos);
+    if (rc == TG_OK)
+        rc = tg__check_writable("tg_set", "tensor", t);
     if (rc)
         return rc;
     tg__store(t, pos, value);
@@ -833,6 +846,8 @@ int tg_fill(tg_tensor *t, double value)
 {
     if (!t)
         return tg__fail(TG_ERR_NULL, "tg_fill", "tensor is NULL");
+    if (tg__check_writable("tg_fill", "tensor", t))
+        return TG_ERR_VALUE;
     if (t->numel == 0)
         return TG_OK;
     if (tg__contiguous(t)) {
