@@ -39,8 +39,9 @@ static tg_tensor *binary(tg_tape *T, const char *fn, int op, tg_binop kop,
     if (!a || !b || tga__check_input(T, fn, a) || tga__check_input(T, fn, b))
         return NULL;
     if (a->dtype != b->dtype) {
-        tg__fail(TG_ERR_DTYPE, fn, "dtypes %s and %s differ (use tg_ad_cast)",
-                 tg_dtype_name(a->dtype), tg_dtype_name(b->dtype));
+        tg__fail(TG_ERR_DTYPE, fn, "dtypes %s and %s differ (use %s)",
+                 tg_dtype_name(a->dtype), tg_dtype_name(b->dtype),
+                 tg__cast_hint(fn));
         return NULL;
     }
     int nd = a->ndim;
@@ -334,6 +335,64 @@ tg_tensor *tg_ad_cast(tg_tape *T, tg_tensor *a, tg_dtype dt)
     return finish(T, fn, TGA_CAST, out, a, NULL, NULL);
 }
 
+/* ---- picking one element per row (the losses' label lookup) ------------------ */
+
+/* Runs pick (out (rows,) from x) or its adjoint (out (rows, cols) zeros
+ * with x (rows,) scattered in), any strides. */
+static void pick_kernel(bool scatter, tg_tensor *out, const tg_tensor *x,
+                        const int32_t *cols)
+{
+    const tg_tensor *m = scatter ? out : x; /* the (rows, cols) side */
+    const tg_tensor *v = scatter ? x : out; /* the (rows,) side */
+    int64_t rows = v->shape[0];
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t mp = m->offset + i * m->strides[0] + cols[i] * m->strides[1];
+        int64_t vp = v->offset + i * v->strides[0];
+        if (scatter)
+            tg__store(out, mp, tg__load(x, vp));
+        else
+            tg__store(out, vp, tg__load(x, mp));
+    }
+}
+
+static tg_tensor *pick_op(tg_tape *T, const char *fn, bool scatter, tg_tensor *x,
+                          const int32_t *cols, int64_t ncols)
+{
+    if (!x || tga__check_input(T, fn, x))
+        return NULL;
+    int64_t rows = x->shape[0];
+    int64_t shape[2] = {rows, ncols};
+    tg_tensor *out = tga__new_like(T, fn, x->dtype, scatter ? 2 : 1, shape);
+    if (!out || (scatter && tg_fill(out, 0.0)))
+        return discard(T, out);
+    pick_kernel(scatter, out, x, cols);
+    tg__node *n;
+    out = finish(T, fn, scatter ? TGA_PICK_SCATTER : TGA_PICK, out, x, NULL, &n);
+    if (n)
+        n->idx = cols;
+    return out;
+}
+
+tg_tensor *tga__pick(tg_tape *T, const char *fn, tg_tensor *x,
+                     const int32_t *cols)
+{
+    if (!x)
+        return NULL;
+    const int32_t *kept = cols;
+    size_t nbytes = (size_t)x->shape[0] * sizeof *cols;
+    if (T && tga__wants_record(T, x, NULL)) { /* backward reads them later */
+        int32_t *copy = tg__arena_alloc(&T->arena, nbytes);
+        if (!copy) {
+            tg__arena_fail(&T->arena, fn);
+            return NULL;
+        }
+        if (nbytes)
+            memcpy(copy, cols, nbytes);
+        kept = copy;
+    }
+    return pick_op(T, fn, false, x, kept, x->shape[1]);
+}
+
 /* ---- backward rules ---------------------------------------------------------- */
 
 /* Sums a gradient of a broadcast result back to the input's shape. */
@@ -344,7 +403,8 @@ static tg_tensor *unbroadcast(tg_tape *T, tg_tensor *g, const tg_tensor *x)
     return tg_ad_sum_to(T, g, x->ndim, x->shape);
 }
 
-/* The constant 0/1 mask of the first arg-max of a (all, or along axis). */
+/* The constant 0/1 mask of the first arg-max of a (all, or along axis).
+ * The positions are integers (never a float holding an index). */
 static tg_tensor *argmax_mask(tg_tape *T, const tg_tensor *a, int axis)
 {
     const char *fn = "tg_ad_max (backward)";
@@ -353,30 +413,24 @@ static tg_tensor *argmax_mask(tg_tape *T, const tg_tensor *a, int axis)
         return discard(T, mask);
     if (a->numel == 0)
         return mask;
-    int nd = 0;
-    int64_t shape[TG_MAX_DIMS];
-    if (axis >= 0)
-        tg__reduced_shape(a, axis, true, &nd, shape);
-    tg_tensor *idx = tga__new_like(T, fn, a->dtype, nd, shape);
-    if (!idx || tg__reduce(fn, 3, idx, a, axis)) {
-        discard(T, idx);
+    int64_t n = axis < 0 ? a->numel : a->shape[axis], inner = 1;
+    int64_t npos = a->numel / n;
+    size_t nbytes = (size_t)npos * sizeof(int64_t);
+    int64_t *pos = T ? tg__arena_alloc(&T->arena, nbytes) : tg__alloc(nbytes);
+    if (!pos) {
+        T ? tg__arena_fail(&T->arena, fn) : tg__oom(fn);
         return discard(T, mask);
     }
-    if (axis < 0) {
-        tg__store(mask, (int64_t)tg__load(idx, 0), 1.0);
-    } else {
-        int64_t n = a->shape[axis], inner = 1;
-        for (int k = axis + 1; k < a->ndim; k++)
-            inner *= a->shape[k];
-        for (int64_t i = 0; i < idx->numel; i++) {
-            int64_t o = i / inner, r = i % inner;
-            int64_t k = (int64_t)tg__load(idx, i);
-            tg__store(mask, (o * n + k) * inner + r, 1.0);
-        }
+    int rc = tg__argmax_positions(fn, a, axis, pos);
+    for (int k = axis + 1; axis >= 0 && k < a->ndim; k++)
+        inner *= a->shape[k];
+    for (int64_t i = 0; rc == TG_OK && i < npos; i++) {
+        int64_t o = i / inner, r = i % inner; /* axis < 0: one position */
+        tg__store(mask, axis < 0 ? pos[0] : (o * n + pos[i]) * inner + r, 1.0);
     }
     if (!T)
-        tg_free(idx);
-    return mask;
+        tg__dealloc(pos, nbytes);
+    return rc ? discard(T, mask) : mask;
 }
 
 /* g reshaped to the keepdims shape of a reduction of a along axis. */
@@ -735,6 +789,12 @@ int tga__backward_rule(tg_tape *T, const char *fn, const tg__node *n,
         break;
     case TGA_CAST:
         r = tg_ad_cast(T, g, a->dtype);
+        break;
+    case TGA_PICK: /* each picked element gets its row's gradient */
+        r = pick_op(T, "tga__pick (backward)", true, g, n->idx, a->shape[1]);
+        break;
+    case TGA_PICK_SCATTER:
+        r = pick_op(T, "tga__pick (backward)", false, g, n->idx, 0);
         break;
     default:
         return tg__fail(TG_ERR_TAPE, "tg_backward", "unknown record op %d", n->op);

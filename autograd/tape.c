@@ -17,6 +17,8 @@ tg_tape *tg_tape_new(void)
         tg__oom("tg_tape_new");
         return NULL;
     }
+    T->magic = TGA_LIVE;
+    T->retain_graph = false;
     tg__arena_init(&T->arena);
     T->last = NULL;
     T->length = 0;
@@ -28,17 +30,27 @@ tg_tape *tg_tape_new(void)
 
 void tg_tape_free(tg_tape *T)
 {
-    if (!T)
+    if (!T || tga__check_tape(T, "tg_tape_free")) /* a second free is reported */
         return;
     tg_tape_reset(T);
     tg__arena_free(&T->arena);
+    T->magic = 0;
     tg__dealloc(T, sizeof *T);
+}
+
+int tga__dead_tape(const char *fn)
+{
+    return tg__fail(TG_ERR_TAPE, fn,
+                    "tape is not a live tape (freed with tg_tape_free, or not "
+                    "made by tg_tape_new)");
 }
 
 int tg_tape_reset(tg_tape *T)
 {
     if (!T)
         return tg__fail(TG_ERR_NULL, "tg_tape_reset", "tape is NULL");
+    if (tga__check_tape(T, "tg_tape_reset"))
+        return TG_ERR_TAPE;
     /* Mark recorded results as dead so a stale pointer is caught while its
      * memory has not been reused. */
     for (tg__node *n = T->last; n; n = n->prev)
@@ -52,16 +64,59 @@ int tg_tape_reset(tg_tape *T)
 
 bool tg_tape_pause(tg_tape *T, bool paused)
 {
-    if (!T)
+    if (!T || tga__check_tape(T, "tg_tape_pause"))
         return true;
     bool was = !T->recording;
     T->recording = !paused;
     return was;
 }
 
-bool tg_tape_is_recording(const tg_tape *T) { return T && T->recording; }
-size_t tg_tape_length(const tg_tape *T) { return T ? T->length : 0; }
-size_t tg_tape_bytes(const tg_tape *T) { return T ? T->arena.total : 0; }
+bool tg_tape_retain_graph(tg_tape *T, bool retain)
+{
+    if (!T || tga__check_tape(T, "tg_tape_retain_graph"))
+        return false;
+    bool was = T->retain_graph;
+    T->retain_graph = retain;
+    return was;
+}
+
+static bool live(const tg_tape *T, const char *fn)
+{
+    return T && tga__check_tape(T, fn) == TG_OK;
+}
+
+bool tg_tape_is_recording(const tg_tape *T)
+{
+    return live(T, "tg_tape_is_recording") && T->recording;
+}
+size_t tg_tape_length(const tg_tape *T) { return live(T, "tg_tape_length") ? T->length : 0; }
+size_t tg_tape_bytes(const tg_tape *T) { return live(T, "tg_tape_bytes") ? T->arena.total : 0; }
+
+int tg_tape_get_stats(const tg_tape *T, tg_tape_stats *st)
+{
+    const char *fn = "tg_tape_get_stats";
+    if (!T || !st)
+        return tg__fail(TG_ERR_NULL, fn, "%s is NULL", T ? "stats" : "tape");
+    if (tga__check_tape(T, fn))
+        return TG_ERR_TAPE;
+    st->records = T->length;
+    st->bytes_in_use = T->arena.total;
+    st->high_water = tg__arena_high_water(&T->arena);
+    st->reserved = tg__arena_reserved(&T->arena);
+    st->limit = T->arena.limit;
+    return TG_OK;
+}
+
+int tg_tape_set_limit(tg_tape *T, size_t max_bytes)
+{
+    const char *fn = "tg_tape_set_limit";
+    if (!T)
+        return tg__fail(TG_ERR_NULL, fn, "tape is NULL");
+    if (tga__check_tape(T, fn))
+        return TG_ERR_TAPE;
+    tg__arena_set_limit(&T->arena, max_bytes);
+    return TG_OK;
+}
 
 /* ---- plumbing for ops.c ----------------------------------------------------- */
 
@@ -72,6 +127,21 @@ tg_tensor *tga__new(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
     if (T && tg__check_shape(fn, ndim, shape, dt, &n)) /* tg__new checks its own */
         return NULL;
     return tga__new_like(T, fn, dt, ndim, shape);
+}
+
+int tga__foreign_input(const tg_tape *T, const char *fn, const tg_tensor *t)
+{
+    if (!T)
+        return tg__fail(TG_ERR_TAPE, fn,
+                        "the tape is NULL but an input belongs to a tape; pass "
+                        "that tape (T == NULL only computes on caller-owned "
+                        "tensors)");
+    if (t->tape_id == 0)
+        return tg__fail(TG_ERR_TAPE, fn,
+                        "an input was made before the last tg_tape_reset of "
+                        "its tape and is no longer valid");
+    return tg__fail(TG_ERR_TAPE, fn,
+                    "an input was made by another tape or before the last reset");
 }
 
 tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view)
@@ -89,7 +159,7 @@ tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
 {
     tg__node *n = tg__arena_alloc(&T->arena, sizeof *n);
     if (!n) {
-        tg__oom(fn);
+        tg__arena_fail(&T->arena, fn);
         return NULL;
     }
     /* Fields are set one by one: the record is large and this is hot. */
@@ -98,6 +168,8 @@ tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
     n->s = 0;
     n->axis = 0;
     n->keepdims = false;
+    n->idx = NULL;
+    n->consumed = false;
     n->prev = T->last;
     n->op = op;
     n->nin = b ? 2 : 1;
@@ -161,7 +233,7 @@ static int deliver_leaf(tg_tape *T, const char *fn, sink *s, tg_tensor *x,
     if (!s->inputs) {
         pending *p = tg__arena_alloc(&T->arena, sizeof *p);
         if (!p)
-            return tg__oom(fn);
+            return tg__arena_fail(&T->arena, fn);
         p->leaf = x;
         p->g = gx;
         p->next = s->queue;
@@ -231,7 +303,7 @@ static const char *const op_names[TGA_OP_COUNT] = {
     "pow_scalar", "neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu",
     "sum", "mean", "max", "sum_axis", "mean_axis", "max_axis", "sum_to",
     "matmul", "reshape", "permute", "slice", "slice (backward)", "expand",
-    "cast"};
+    "cast", "pick", "pick (backward)"};
 
 static int check_versions(const char *fn, const tg__node *n)
 {
@@ -254,6 +326,8 @@ static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
     char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
     if (!T || !root)
         return tg__fail(TG_ERR_NULL, fn, "%s is NULL", T ? "root" : "tape");
+    if (tga__check_tape(T, fn))
+        return TG_ERR_TAPE;
     if (!(root->flags & TG__ARENA) || root->tape_id != T->id)
         return tg__fail(TG_ERR_TAPE, fn,
                         root->flags & TG__ARENA
@@ -283,6 +357,19 @@ static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
     return TG_OK;
 }
 
+/* A second tg_backward through records that one already went through. */
+static int walk_refused(tg_tape *T, const char *fn, const tg__node *n,
+                        bool was_paused)
+{
+    tg_tape_pause(T, was_paused);
+    return tg__fail(TG_ERR_TAPE, fn,
+                    "the graph through tg_ad_%s was already used by a backward, "
+                    "which added its gradients; a second backward would add "
+                    "them again. Record the forward pass again (after "
+                    "tg_tape_reset), or call tg_tape_retain_graph(T, true) "
+                    "before the first backward", op_names[n->op]);
+}
+
 static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
                      sink *s, bool create_graph)
 {
@@ -293,6 +380,8 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
         if (n->walk != walk)
             continue;
         tg_tensor *ga = NULL, *gb = NULL;
+        if (n->consumed && !s->inputs)
+            return walk_refused(T, fn, n, was_paused);
         rc = check_versions(fn, n);
         if (rc == TG_OK)
             rc = tga__backward_rule(T, fn, n, n->gout, &ga, &gb);
@@ -304,13 +393,19 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
     tg_tape_pause(T, was_paused);
     if (rc == TG_OK && !s->inputs)
         rc = flush_queue(fn, s->queue);
+    /* A tg_backward that succeeded has added its gradients: a second one
+     * through the same records would add them again. */
+    if (rc == TG_OK && !s->inputs && !T->retain_graph)
+        for (tg__node *n = root->node; n; n = n->prev)
+            if (n->walk == walk)
+                n->consumed = true;
     return rc;
 }
 
-int tg_backward_seed(tg_tape *T, tg_tensor *root, const tg_tensor *seed)
+static int backward_from(tg_tape *T, const char *fn, tg_tensor *root,
+                         const tg_tensor *seed)
 {
-    const char *fn = "tg_backward";
-    tg_tensor *g0;
+    tg_tensor *g0 = NULL;
     int rc = start_walk(T, fn, root, seed, &g0);
     if (rc)
         return rc;
@@ -321,9 +416,14 @@ int tg_backward_seed(tg_tape *T, tg_tensor *root, const tg_tensor *seed)
     return walk_back(T, fn, root, g0, &s, false);
 }
 
+int tg_backward_seed(tg_tape *T, tg_tensor *root, const tg_tensor *seed)
+{
+    return backward_from(T, "tg_backward_seed", root, seed);
+}
+
 int tg_backward(tg_tape *T, tg_tensor *root)
 {
-    return tg_backward_seed(T, root, NULL);
+    return backward_from(T, "tg_backward", root, NULL);
 }
 
 int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
@@ -333,6 +433,13 @@ int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
     if (n < 0 || (n > 0 && (!inputs || !grads)))
         return tg__fail(n < 0 ? TG_ERR_VALUE : TG_ERR_NULL, fn,
                         n < 0 ? "negative input count" : "inputs or grads is NULL");
+    /* grads is written while inputs is still read: they must not share
+     * slots (compared as addresses, since they may be unrelated arrays). */
+    uintptr_t at_in = (uintptr_t)inputs, at_g = (uintptr_t)grads;
+    size_t span = (size_t)n * sizeof(tg_tensor *);
+    if (n > 0 && at_in < at_g + span && at_g < at_in + span)
+        return tg__fail(TG_ERR_VALUE, fn,
+                        "inputs and grads overlap; pass two separate arrays");
     for (int i = 0; i < n; i++) {
         if (!inputs[i])
             return tg__fail(TG_ERR_NULL, fn, "input %d is NULL", i);
@@ -342,7 +449,7 @@ int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
             return TG_ERR_TAPE;
         grads[i] = NULL;
     }
-    tg_tensor *g0;
+    tg_tensor *g0 = NULL;
     int rc = start_walk(T, fn, root, seed, &g0);
     if (rc)
         return rc;
@@ -431,10 +538,13 @@ static int analytic(checker *c, int n, double *an)
     c->wn = out->numel;
     tg_tensor *root = out;
     if (out->numel != 1) {
-        c->w = tg__alloc((size_t)out->numel * sizeof(double));
+        /* An empty output has no weights: its gradient is zero. */
+        c->w = out->numel ? tg__alloc((size_t)out->numel * sizeof(double)) : NULL;
         tg_tensor *W = tga__new(c->T, fn, out->dtype, out->ndim, out->shape);
-        if (!c->w || !W)
+        if (out->numel && !c->w)
             return tg__oom(fn);
+        if (!W)
+            return tg_last_error();
         tg_rng rng;
         tg_rng_seed(&rng, 20261129u);
         for (int64_t i = 0; i < out->numel; i++) {

@@ -29,10 +29,20 @@
  * - An op records only when the tape is recording and some input requires
  *   a gradient; tg_tape_pause() stops recording (no-grad mode).
  * - tg_backward ACCUMULATES into each leaf's .grad, as PyTorch does; clear
- *   with tg_zero_grad before the next backward.
+ *   with tg_zero_grad before the next backward. One recording serves one
+ *   tg_backward: a second one through the same records is refused
+ *   (TG_ERR_TAPE) rather than silently adding the gradients twice, unless
+ *   tg_tape_retain_graph(T, true) was called (PyTorch's retain_graph).
+ *   tg_ad_grad, which writes no .grad, may walk a recording any number of
+ *   times.
  * - Backward reports TG_ERR_TAPE for a root that is not one element and has
  *   no seed, a tensor that this tape did not produce (or produced before a
  *   reset), and an input or output written in place after it was recorded.
+ * - Every entry point checks that the tape is live: a freed tape (while its
+ *   memory has not been reused) or a pointer to something else is reported
+ *   as TG_ERR_TAPE. C cannot catch everything: a tape whose memory was
+ *   reused, or a caller-owned input freed before backward, is undefined
+ *   behaviour (see docs/autograd.md).
  * - Second order: every backward rule is written with these same ops, so
  *   tg_ad_grad(..., create_graph = true) returns gradients that are
  *   themselves on the tape and can be differentiated again. A backward
@@ -68,6 +78,25 @@ bool tg_tape_is_recording(const tg_tape *T);
 size_t tg_tape_length(const tg_tape *T);
 size_t tg_tape_bytes(const tg_tape *T);
 
+/* What a tape holds: forgetting tg_tape_reset in a loop shows as records
+ * and bytes_in_use that grow every step. */
+typedef struct tg_tape_stats {
+    size_t records;      /* records since the last reset */
+    size_t bytes_in_use; /* arena bytes handed out since the last reset */
+    size_t high_water;   /* most bytes in use between two resets so far */
+    size_t reserved;     /* bytes of arena memory held (kept across resets) */
+    size_t limit;        /* the limit set by tg_tape_set_limit, 0 if none */
+} tg_tape_stats;
+int tg_tape_get_stats(const tg_tape *T, tg_tape_stats *stats);
+/* Caps the bytes a tape may hand out between two resets (0: no cap, the
+ * default). The op that would pass the cap fails with TG_ERR_NOMEM and a
+ * message that suggests tg_tape_reset; nothing is recorded by it. */
+int tg_tape_set_limit(tg_tape *T, size_t max_bytes);
+/* Allows (true) or refuses (false, the default) a second tg_backward
+ * through records a tg_backward already went through; returns the old
+ * setting. With it on, each backward adds its gradients again. */
+bool tg_tape_retain_graph(tg_tape *T, bool retain);
+
 /* ---- Leaves and gradients ------------------------------------------------ */
 
 /* Marks a caller-owned tensor as a leaf whose gradient backward computes.
@@ -90,7 +119,8 @@ int tg_backward_seed(tg_tape *T, tg_tensor *root, const tg_tensor *seed);
  * non-NULL), as tensors on the tape, without touching any .grad. inputs may
  * be leaves or tensors on the tape; an input the root does not depend on
  * gets zeros. With create_graph the gradients are recorded, so they can be
- * differentiated again (Hessians, Hessian-vector products). */
+ * differentiated again (Hessians, Hessian-vector products). inputs and
+ * grads must be separate arrays (overlapping ones are TG_ERR_VALUE). */
 int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
                tg_tensor *const *inputs, tg_tensor **grads, bool create_graph);
 

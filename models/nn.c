@@ -11,7 +11,7 @@
 
 #include "../autograd/internal.h"
 #include "../tensor/npy.h"
-#include "nn.h"
+#include "internal.h"
 
 /* Longest DIR/NAME.npy path that save and load build. */
 #define NN_PATH_MAX 4096
@@ -81,7 +81,22 @@ static int check_name(const char *fn, const char *name)
     return TG_OK;
 }
 
-static int check_list(const char *fn, const tg_params *p)
+/* Whether t can hold a parameter: caller-owned and writable. */
+static int check_param_tensor(const char *fn, const char *name, const tg_tensor *t)
+{
+    if (t->flags & TG__ARENA)
+        return tg__fail(TG_ERR_TAPE, fn,
+                        "\"%s\" belongs to a tape; parameters must be caller-owned",
+                        name);
+    for (int k = 0; k < t->ndim; k++)
+        if (t->strides[k] == 0 && t->shape[k] > 1)
+            return tg__fail(TG_ERR_VALUE, fn,
+                            "\"%s\" is a broadcast view (stride 0 on axis %d) and "
+                            "cannot be written; use a tg_clone of it", name, k);
+    return TG_OK;
+}
+
+int tgm__check_params(const char *fn, const tg_params *p, bool contiguous)
 {
     if (!p)
         return tg__fail(TG_ERR_NULL, fn, "parameter list is NULL");
@@ -89,23 +104,35 @@ static int check_list(const char *fn, const tg_params *p)
         return tg__fail(TG_ERR_VALUE, fn,
                         "parameter list has count %d (start from a zeroed tg_params)",
                         p->count);
+    for (int i = 0; i < p->count; i++) {
+        const char *name = p->names[i];
+        if (!memchr(name, '\0', TG_PARAM_NAME_MAX))
+            return tg__fail(TG_ERR_VALUE, fn,
+                            "parameter %d has no valid name (build the list "
+                            "with tg_params_add)", i);
+        if (!p->tensors[i])
+            return tg__fail(TG_ERR_NULL, fn, "parameter %d (\"%s\") is NULL", i,
+                            name);
+        int rc = check_param_tensor(fn, name, p->tensors[i]);
+        if (rc)
+            return rc;
+        if (contiguous && !tg_is_contiguous(p->tensors[i]))
+            return tg__fail(TG_ERR_VALUE, fn, "parameter \"%s\" is not contiguous",
+                            name);
+    }
     return TG_OK;
 }
 
 int tg_params_add(tg_params *p, const char *name, tg_tensor *t)
 {
     const char *fn = "tg_params_add";
-    int rc = check_list(fn, p);
+    int rc = tgm__check_params(fn, p, false);
     if (rc)
         return rc;
     if (!name || !t)
         return tg__fail(TG_ERR_NULL, fn, "%s is NULL", name ? "tensor" : "name");
-    if ((rc = check_name(fn, name)))
+    if ((rc = check_name(fn, name)) || (rc = check_param_tensor(fn, name, t)))
         return rc;
-    if (t->flags & TG__ARENA)
-        return tg__fail(TG_ERR_TAPE, fn,
-                        "\"%s\" belongs to a tape; parameters must be caller-owned",
-                        name);
     for (int i = 0; i < p->count; i++) {
         if (strcmp(p->names[i], name) == 0)
             return tg__fail(TG_ERR_VALUE, fn, "name \"%s\" is already in the list",
@@ -129,7 +156,7 @@ int tg_params_add(tg_params *p, const char *name, tg_tensor *t)
 
 int tg_params_zero_grad(tg_params *p)
 {
-    int rc = check_list("tg_params_zero_grad", p);
+    int rc = tgm__check_params("tg_params_zero_grad", p, false);
     if (rc)
         return rc;
     /* Called every training step: a gradient made by backward is contiguous,
@@ -202,7 +229,7 @@ static int make_dir(const char *fn, const char *dir)
 int tg_params_save(const tg_params *p, const char *dir)
 {
     const char *fn = "tg_params_save";
-    int rc = check_list(fn, p);
+    int rc = tgm__check_params(fn, p, false);
     if (rc)
         return rc;
     if (!dir)
@@ -241,7 +268,7 @@ static int check_loaded(const char *fn, const char *name, const char *path,
 int tg_params_load(tg_params *p, const char *dir)
 {
     const char *fn = "tg_params_load";
-    int rc = check_list(fn, p);
+    int rc = tgm__check_params(fn, p, false); /* every destination, before any write */
     if (rc)
         return rc;
     if (!dir)
@@ -264,8 +291,10 @@ int tg_params_load(tg_params *p, const char *dir)
         if (rc == TG_OK)
             rc = check_loaded(fn, p->names[i], path, loaded[i], p->tensors[i]);
     }
+    /* Cannot fail: same dtype and shape, writable destinations. */
     for (int i = 0; i < p->count && rc == TG_OK; i++)
-        rc = tg_copy(p->tensors[i], loaded[i]);
+        if (tg_copy(p->tensors[i], loaded[i]))
+            rc = rewrap(fn, p->names[i]);
     for (int i = 0; i < p->count; i++)
         tg_free(loaded[i]);
     return rc;
@@ -336,7 +365,7 @@ static int add_all(tg_params *p, int n, const char *const *names,
 int tg_quadratic_params(tg_quadratic *m, tg_params *p)
 {
     const char *fn = "tg_quadratic_params";
-    int rc = check_list(fn, p);
+    int rc = tgm__check_params(fn, p, false);
     if (rc)
         return rc;
     if (!m || !m->w || !m->b)
@@ -426,7 +455,7 @@ tg_tensor *tg_linear_forward(tg_tape *T, tg_linear *l, tg_tensor *x)
 int tg_linear_params(tg_linear *l, const char *prefix, tg_params *p)
 {
     const char *fn = "tg_linear_params";
-    int rc = check_list(fn, p);
+    int rc = tgm__check_params(fn, p, false);
     if (rc)
         return rc;
     if (!l || !prefix)
@@ -534,7 +563,7 @@ tg_tensor *tg_mlp_forward(tg_tape *T, tg_mlp *m, tg_tensor *x)
 int tg_mlp_params(tg_mlp *m, tg_params *p)
 {
     const char *fn = "tg_mlp_params";
-    int rc = check_list(fn, p);
+    int rc = tgm__check_params(fn, p, false);
     if (rc)
         return rc;
     if (!m)
@@ -644,20 +673,6 @@ static int check_logits(const char *fn, const tg_tensor *logits,
     return check_labels(fn, labels, logits->shape[0], logits->shape[1]);
 }
 
-/* oh (batch, classes), fresh and contiguous: 1 at (i, labels[i]), else 0. */
-static void fill_onehot(tg_tensor *oh, const int32_t *labels)
-{
-    int64_t batch = oh->shape[0], classes = oh->shape[1];
-    if (oh->numel == 0)
-        return;
-    memset(tg_data(oh), 0, (size_t)oh->numel * tg_dtype_size(oh->dtype));
-    for (int64_t i = 0; i < batch; i++)
-        if (oh->dtype == TG_FLOAT64)
-            ((double *)tg_data(oh))[i * classes + labels[i]] = 1.0;
-        else
-            ((float *)tg_data(oh))[i * classes + labels[i]] = 1.0f;
-}
-
 tg_tensor *tg_loss_cross_entropy(tg_tape *T, tg_tensor *logits,
                                  const int32_t *labels)
 {
@@ -667,16 +682,13 @@ tg_tensor *tg_loss_cross_entropy(tg_tape *T, tg_tensor *logits,
     if (check_logits(fn, logits, labels))
         return NULL;
     int64_t batch = logits->shape[0];
-    /* loss = -sum(onehot * log softmax(logits)) / batch. The one-hot mask is
-     * a constant on the tape (or the caller's heap when T is NULL); its
-     * gradient flows back as (softmax - onehot) / batch. */
+    /* loss = -sum_i log softmax(logits)[i, labels[i]] / batch: the labelled
+     * entries are picked, never multiplied by a one-hot, so a masked logit
+     * (-inf, whose log-probability is -inf) adds nothing rather than the
+     * NaN of -inf * 0. The gradient is (softmax - onehot) / batch. */
     scratch s = {.T = T};
-    tg_tensor *onehot = hold(&s, tga__new(T, fn, logits->dtype, 2, logits->shape));
-    if (!onehot)
-        return release(&s, NULL);
-    fill_onehot(onehot, labels);
     tg_tensor *logp = hold(&s, tg_log_softmax(T, logits));
-    tg_tensor *picked = hold(&s, tg_ad_mul(T, logp, onehot));
+    tg_tensor *picked = hold(&s, tga__pick(T, fn, logp, labels));
     tg_tensor *total = hold(&s, tg_ad_neg(T, hold(&s, tg_ad_sum(T, picked))));
     return release(&s, hold(&s, tg_ad_div_scalar(T, total, (double)batch)));
 }

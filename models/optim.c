@@ -7,31 +7,18 @@
 #include <math.h>
 #include <string.h>
 
-#include "../tensor/internal.h"
+#include "internal.h"
 #include "optim.h"
 
 /* ---- shared checks ---------------------------------------------------------- */
 
 static bool nonneg(double x) { return x >= 0.0 && isfinite(x); }
 
-/* The list is usable by an optimiser: a sane count, and contiguous
- * caller-owned parameters (the steps walk their data as flat arrays). */
+/* The list is usable by an optimiser: the common checks, and contiguous
+ * parameters (the steps walk their data as flat arrays). */
 static int check_params(const char *fn, const tg_params *ps)
 {
-    if (ps->count < 0 || ps->count > TG_MAX_PARAMS)
-        return tg__fail(TG_ERR_VALUE, fn,
-                        "parameter list has count %d (start from a zeroed tg_params)",
-                        ps->count);
-    for (int i = 0; i < ps->count; i++) {
-        const tg_tensor *p = ps->tensors[i];
-        if (!p)
-            return tg__fail(TG_ERR_NULL, fn, "parameter %d (\"%s\") is NULL", i,
-                            ps->names[i]);
-        if (!tg_is_contiguous(p))
-            return tg__fail(TG_ERR_VALUE, fn, "parameter \"%s\" is not contiguous",
-                            ps->names[i]);
-    }
-    return TG_OK;
+    return tgm__check_params(fn, ps, true);
 }
 
 /* state[i] = zeros like parameter i, for every parameter; errors under fn. */

@@ -350,11 +350,47 @@ START_TEST(test_deep_chain)
 }
 END_TEST
 
-START_TEST(test_backward_twice_accumulates)
+START_TEST(test_backward_twice_refused)
 {
     chapter c;
     chapter_init(&c);
     tg_tape *T = tg_tape_new();
+    tg_tensor *loss = chapter_loss(T, &c);
+    double l, gw, gb;
+    chapter_plain(&c, c.w0, c.b0, &l, &gw, &gb);
+    ck_assert_int_eq(tg_backward(T, loss), TG_OK);
+    /* A second backward through the same recording would add the
+     * gradients again: refused, and the gradients are left as they were. */
+    ck_assert_int_eq(tg_backward(T, loss), TG_ERR_TAPE);
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_backward: the graph through tg_ad_");
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_tape_retain_graph(T, true)");
+    ASSERT_REL(item(tg_grad(c.w)), gw, 1e-12);
+    ASSERT_REL(item(tg_grad(c.b)), gb, 1e-12);
+    /* So is a backward from another root that shares the records. */
+    tg_tensor *twice = tg_ad_mul_scalar(T, loss, 2.0);
+    ck_assert_int_eq(tg_backward(T, twice), TG_ERR_TAPE);
+    ASSERT_REL(item(tg_grad(c.w)), gw, 1e-12);
+    /* tg_ad_grad writes no .grad and may walk it again. */
+    tg_tensor *gg;
+    ck_assert_int_eq(tg_ad_grad(T, loss, NULL, 1, &c.w, &gg, false), TG_OK);
+    ASSERT_REL(item(gg), gw, 1e-12);
+    /* A new recording after a reset is a new graph. */
+    ck_assert_int_eq(tg_tape_reset(T), TG_OK);
+    tg_zero_grad(c.w);
+    tg_zero_grad(c.b);
+    ck_assert_int_eq(tg_backward(T, chapter_loss(T, &c)), TG_OK);
+    ASSERT_REL(item(tg_grad(c.w)), gw, 1e-12);
+    tg_tape_free(T);
+    chapter_free(&c);
+}
+END_TEST
+
+START_TEST(test_backward_twice_retained_accumulates)
+{
+    chapter c;
+    chapter_init(&c);
+    tg_tape *T = tg_tape_new();
+    ck_assert(!tg_tape_retain_graph(T, true));
     tg_tensor *loss = chapter_loss(T, &c);
     double l, gw, gb;
     chapter_plain(&c, c.w0, c.b0, &l, &gw, &gb);
@@ -379,6 +415,7 @@ START_TEST(test_zero_grad)
     ck_assert_int_eq(tg_zero_grad(c.w), TG_OK);
     ck_assert_ptr_null(tg_grad(c.w));
     tg_tape *T = tg_tape_new();
+    tg_tape_retain_graph(T, true); /* two backward passes below */
     tg_tensor *loss = chapter_loss(T, &c);
     ck_assert_int_eq(tg_backward(T, loss), TG_OK);
     tg_tensor *g = tg_grad(c.w);
@@ -585,6 +622,7 @@ START_TEST(test_backward_seed)
     double xv[] = {1.0, -2.0, 3.0}, sv[] = {0.5, 2.0, -1.0};
     tg_tensor *x = leaf_vec(3, xv), *seed = vec(3, sv);
     tg_tape *T = tg_tape_new();
+    tg_tape_retain_graph(T, true); /* y's record is walked twice */
     tg_tensor *y = tg_ad_mul(T, x, x); /* (3,): needs a seed */
     ck_assert_int_eq(tg_backward_seed(T, y, seed), TG_OK);
     for (int i = 0; i < 3; i++)
@@ -1147,15 +1185,15 @@ START_TEST(test_err_stale_or_foreign_input)
     tg_tensor *k = tg_ad_exp(T, tg_ad_detach(T, x)); /* unrecorded, still T's */
     ck_assert_int_eq(tg_tape_reset(T), TG_OK);
     ck_assert_ptr_null(tg_ad_add(T, y, x));
-    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_ad_add: input was made by another tape or before the last reset");
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_ad_add: an input was made before the last tg_tape_reset");
     tg_clear_error();
     ck_assert_ptr_null(tg_ad_neg(T, k));
-    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_ad_neg: input was made by another tape or before the last reset");
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_ad_neg: an input was made by another tape or before the last reset");
     assert_tape_works(T);
     /* A tensor of another live tape. */
     tg_tensor *y2 = tg_ad_exp(T2, x);
     ck_assert_ptr_null(tg_ad_mul(T, x, y2));
-    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_ad_mul: input was made by another tape");
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_ad_mul: an input was made by another tape");
     ck_assert_ptr_null(tg_ad_matmul(T, y2, x));
     TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_ad_matmul");
     /* A tape's tensor given to a T == NULL op. */
@@ -1529,6 +1567,7 @@ START_TEST(test_mem_failure_injection_all_ops)
         if (!T) {
             rc = tg_last_error();
         } else {
+            tg_tape_retain_graph(T, true); /* two backward passes */
             tg_tensor *l = all_ops_loss(T, a, b), *gg[2];
             tg_tensor *in[2] = {a, b};
             rc = l ? tg_backward(T, l) : tg_last_error();
@@ -1618,7 +1657,8 @@ Suite *test_autograd_suite(void)
     tcase_add_test(tc, test_diamond);
     tcase_add_test(tc, test_leaf_used_twice);
     tcase_add_test(tc, test_deep_chain);
-    tcase_add_test(tc, test_backward_twice_accumulates);
+    tcase_add_test(tc, test_backward_twice_refused);
+    tcase_add_test(tc, test_backward_twice_retained_accumulates);
     tcase_add_test(tc, test_zero_grad);
     tcase_add_test(tc, test_no_grad_mode);
     tcase_add_test(tc, test_null_tape_ops);

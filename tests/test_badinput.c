@@ -500,7 +500,11 @@ static int mlp_params_uninitialised(fx *f)
 
 static int mlp_params_too_many(fx *f)
 {
-    f->ps.count = TG_MAX_PARAMS - 3; /* the slots are never read */
+    for (int i = 0; i < TG_MAX_PARAMS - 3; i++) { /* a list of 61 entries */
+        f->ps.tensors[i] = f->a;
+        snprintf(f->ps.names[i], TG_PARAM_NAME_MAX, "p%d", i);
+    }
+    f->ps.count = TG_MAX_PARAMS - 3;
     return tg_mlp_params(&f->mlp, &f->ps);
 }
 
@@ -1053,10 +1057,10 @@ static int adam_step_added_after_init(fx *f)
       "tg_backward: the result of tg_ad_sum was modified in place after it was recorded", \
       backward_result_modified(f))                                             \
     X(backward_seed_shape, TG_ERR_SHAPE,                                       \
-      "tg_backward: seed float64 (5,) does not match root float64 (3,)",       \
+      "tg_backward_seed: seed float64 (5,) does not match root float64 (3,)",  \
       tg_backward_seed(f->T, f->y, f->b))                                      \
     X(backward_seed_dtype, TG_ERR_DTYPE,                                       \
-      "tg_backward: seed float32 (3,) does not match root float64 (3,)",       \
+      "tg_backward_seed: seed float32 (3,) does not match root float64 (3,)",  \
       tg_backward_seed(f->T, f->y, f->lf32))                                   \
     X(ad_grad_negative_n, TG_ERR_VALUE, "tg_ad_grad: negative input count",    \
       ad_grad_negative_n(f))                                                   \
@@ -1089,13 +1093,13 @@ static int adam_step_added_after_init(fx *f)
     X(ad_ge_dtype, TG_ERR_DTYPE, "tg_ad_ge: dtypes float64 and float32 differ", \
       tr(tg_ad_ge(f->T, f->leaf, f->lf32)))                                    \
     X(ad_stale_input, TG_ERR_TAPE,                                             \
-      "tg_ad_mul: input was made by another tape or before the last reset",    \
+      "tg_ad_mul: an input was made before the last tg_tape_reset",            \
       ad_stale_input(f))                                                       \
     X(ad_other_tape_input, TG_ERR_TAPE,                                        \
-      "tg_ad_add: input was made by another tape or before the last reset",    \
+      "tg_ad_add: an input was made by another tape or before the last reset", \
       ad_other_tape_input(f))                                                  \
     X(ad_tape_input_without_tape, TG_ERR_TAPE,                                 \
-      "tg_ad_neg: input was made by another tape or before the last reset",    \
+      "tg_ad_neg: the tape is NULL but an input belongs to a tape; pass that tape", \
       tr(tg_ad_neg(NULL, f->y)))                                               \
     X(ad_sum_axis, TG_ERR_AXIS, "tg_ad_sum_axis: axis 1 out of range for 1 dimensions", \
       tr(tg_ad_sum_axis(f->T, f->leaf, 1, false)))                             \
