@@ -36,7 +36,8 @@ typedef struct tg__node {
     const int32_t *idx;  /* pick: one column per row, kept on the tape */
     tg_tensor *gout;     /* gradient of out accumulated during a walk */
     uint64_t walk;       /* which backward walk gout belongs to */
-    bool consumed;       /* a tg_backward went through it (see retain) */
+    uint64_t consumed;   /* the tg_backward walk that went through it, 0 if
+                            none (tg_tape_retain_graph) */
 } tg__node;
 
 /* tg_tape.magic of a live tape; tg_tape_free overwrites it, so a freed

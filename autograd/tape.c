@@ -169,7 +169,7 @@ tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
     n->axis = 0;
     n->keepdims = false;
     n->idx = NULL;
-    n->consumed = false;
+    n->consumed = 0;
     n->prev = T->last;
     n->op = op;
     n->nin = b ? 2 : 1;
@@ -358,10 +358,8 @@ static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
 }
 
 /* A second tg_backward through records that one already went through. */
-static int walk_refused(tg_tape *T, const char *fn, const tg__node *n,
-                        bool was_paused)
+static int walk_refused(const char *fn, const tg__node *n)
 {
-    tg_tape_pause(T, was_paused);
     return tg__fail(TG_ERR_TAPE, fn,
                     "the graph through tg_ad_%s was already used by a backward, "
                     "which added its gradients; a second backward would add "
@@ -375,13 +373,21 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
 {
     uint64_t walk = ++T->walks;
     bool was_paused = tg_tape_pause(T, !create_graph);
+    /* A tg_backward adds its gradients to .grad: a second one through the
+     * same records would add them again, so each record it goes through is
+     * marked with its walk (undone below if the walk fails). */
+    bool consumes = !s->inputs && !T->retain_graph;
     int rc = accumulate(T, fn, s, walk, root, g0);
     for (tg__node *n = root->node; n && rc == TG_OK; n = n->prev) {
         if (n->walk != walk)
             continue;
         tg_tensor *ga = NULL, *gb = NULL;
-        if (n->consumed && !s->inputs)
-            return walk_refused(T, fn, n, was_paused);
+        if (n->consumed && !s->inputs) {
+            rc = walk_refused(fn, n);
+            break;
+        }
+        if (consumes)
+            n->consumed = walk;
         rc = check_versions(fn, n);
         if (rc == TG_OK)
             rc = tga__backward_rule(T, fn, n, n->gout, &ga, &gb);
@@ -393,12 +399,10 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
     tg_tape_pause(T, was_paused);
     if (rc == TG_OK && !s->inputs)
         rc = flush_queue(fn, s->queue);
-    /* A tg_backward that succeeded has added its gradients: a second one
-     * through the same records would add them again. */
-    if (rc == TG_OK && !s->inputs && !T->retain_graph)
+    if (rc != TG_OK && consumes) /* nothing was added: nothing is used up */
         for (tg__node *n = root->node; n; n = n->prev)
-            if (n->walk == walk)
-                n->consumed = true;
+            if (n->consumed == walk)
+                n->consumed = 0;
     return rc;
 }
 

@@ -154,18 +154,17 @@ tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
 {
     /* Every size comes from a tensor that exists, but a broadcast or a
      * matrix product of two of them can still need more elements or bytes
-     * than fit: the same limits as tg__check_shape, counted in one pass
-     * (span ignores zero sizes, which the strides must still hold). */
-    int64_t n = 1, span = 1;
+     * than fit. The common case costs one checked product; an empty or
+     * huge result gets tg__check_shape's full check (an empty one has
+     * zero elements, but its strides must still hold the other sizes). */
+    int64_t n = 1;
     bool over = false;
-    for (int k = 0; k < ndim; k++) {
+    for (int k = 0; k < ndim; k++)
         over |= tg__mul_overflows(n, shape[k], &n);
-        over |= tg__mul_overflows(span, shape[k] ? shape[k] : 1, &span);
-    }
-    if (over || (uint64_t)span > (uint64_t)SIZE_MAX / 2 / tg__dsize(dt)) {
-        int64_t ignored;
-        tg__check_shape(fn, ndim, shape, dt, &ignored); /* says which limit */
-        return NULL;
+    if (over || n == 0 || (uint64_t)n > (uint64_t)SIZE_MAX / 2 / tg__dsize(dt)) {
+        int64_t checked;
+        if (tg__check_shape(fn, ndim, shape, dt, &checked))
+            return NULL; /* it says which limit */
     }
     size_t nbytes = (size_t)n * tg__dsize(dt);
     /* Header, storage and data in one bump. */

@@ -846,11 +846,14 @@ int tg_fill(tg_tensor *t, double value)
 {
     if (!t)
         return tg__fail(TG_ERR_NULL, "tg_fill", "tensor is NULL");
-    if (tg__check_writable("tg_fill", "tensor", t))
-        return TG_ERR_VALUE;
     if (t->numel == 0)
         return TG_OK;
-    if (tg__contiguous(t)) {
+    /* A contiguous tensor never repeats an element: only the others can
+     * be broadcast views. */
+    bool dense = tg__contiguous(t);
+    if (!dense && tg__check_writable("tg_fill", "tensor", t))
+        return TG_ERR_VALUE;
+    if (dense) {
         if (t->dtype == TG_FLOAT64) {
             double *p = tg__data(t);
             for (int64_t i = 0; i < t->numel; i++)
