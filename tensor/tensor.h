@@ -155,6 +155,10 @@ tg_tensor *tg_cast(const tg_tensor *t, tg_dtype dt);
 
 /* index has ndim entries (negative values count back). */
 int tg_get(const tg_tensor *t, const int64_t *index, double *out);
+/* Every function that writes into a caller's tensor (tg_set, tg_fill,
+ * tg_copy, the *_into forms, the random fills) refuses a broadcast view,
+ * one with stride 0 on an axis longer than 1, with TG_ERR_VALUE: a write
+ * there would land on one element many times. */
 int tg_set(tg_tensor *t, const int64_t *index, double value);
 /* The value of a one-element tensor of any shape. */
 int tg_item(const tg_tensor *t, double *out);
@@ -222,7 +226,9 @@ int tg_axpy_into(tg_tensor *out, double alpha, const tg_tensor *a);
  * [-ndim, ndim); keepdims keeps it as size 1. Float sums are pairwise.
  * sum of nothing is 0, mean of nothing NaN; max/argmax of nothing is an
  * error. NaN wins in max/argmax, as in NumPy. argmax's indices are stored
- * as values of the input's dtype (exact below 2^24 / 2^53). */
+ * as values of the input's dtype; a float32 arg-max over more than 2^24
+ * candidates, whose index float32 could not hold exactly, is refused
+ * (TG_ERR_OVERFLOW: cast to float64 first). */
 tg_tensor *tg_sum(const tg_tensor *t);
 tg_tensor *tg_mean(const tg_tensor *t);
 tg_tensor *tg_max(const tg_tensor *t);
