@@ -144,8 +144,9 @@ install: lib
 clean:
 	rm -rf build build-san build-clang build-fuzz
 
+# The usage lines of the comment at the top of this file ("#   make ...").
 help:
-	@sed -n '2,13p' Makefile
+	@awk '!/^#/ { exit } sub(/^#   /, "")' $(firstword $(MAKEFILE_LIST))
 
 # ---- benchmarks: `make bench` (tests/bench/, results in docs/performance.md) ----
 # Builds tests/bench/bench_*.c with the library's flags into $(BUILD)/bench/
