@@ -2,13 +2,16 @@
 #
 #   make                 static + shared library and the examples
 #   make run             build and run the main example
-#   make check           the Check suite (installs check/pkg-config if root)
+#   make check           the Check suite, then check-install (installs Check if root)
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
 #   make check CC=clang BUILD=build-clang  the same with clang, built apart
+#   make check-install   install into a temporary prefix, build and run a program
+#                        through pkg-config (shared and --static), uninstall
 #   make memcheck        every example under valgrind (short settings)
 #   make bench           benchmarks against NumPy and PyTorch (tests/bench/)
 #   make fuzz            libFuzzer targets for FUZZ_TIME seconds each (fuzz/)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local    headers, libraries, tapegrad.pc (DESTDIR= to stage)
+#   make uninstall PREFIX=/usr/local  remove exactly what install put there
 #   make clean
 
 CC      ?= cc
@@ -16,6 +19,14 @@ PREFIX  ?= /usr/local
 SANITIZE ?= 0
 NATIVE  ?= 0
 BLAS    ?= auto
+
+# The library's version. MAJOR names the ABI: it is in the shared library's
+# SONAME (libtapegrad.so.MAJOR) and changes only when programs linked
+# against an earlier release would have to be rebuilt.
+MAJOR = 0
+MINOR = 3
+PATCH = 0
+VERSION = $(MAJOR).$(MINOR).$(PATCH)
 
 WARN = -Wall -Wextra -Werror -Wshadow -Wconversion -Wdouble-promotion \
        -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wvla \
@@ -72,11 +83,18 @@ EX_BIN   := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRC))
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/main.o $(BUILD)/tests/helpers.o
 STATIC   := $(BUILD)/libtapegrad.a
-SHARED   := $(BUILD)/libtapegrad.so
+# The shared library is named as C libraries on Debian are: the file
+# libtapegrad.so.MAJOR.MINOR.PATCH; libtapegrad.so.MAJOR, its SONAME, the
+# name a program records and the dynamic linker looks for; libtapegrad.so,
+# the name -ltapegrad finds at link time. The last two are symlinks.
+SONAME      := libtapegrad.so.$(MAJOR)
+SHARED_FILE := libtapegrad.so.$(VERSION)
+SHARED      := $(BUILD)/$(SHARED_FILE) $(BUILD)/$(SONAME) $(BUILD)/libtapegrad.so
 
 MAIN_EXAMPLE ?= chapter_autograd
 
-.PHONY: all lib examples run check check-deps memcheck install clean help
+.PHONY: all lib examples run check check-deps check-install memcheck install uninstall \
+        clean help
 all: lib examples
 lib: $(STATIC) $(SHARED)
 examples: $(EX_BIN)
@@ -90,8 +108,11 @@ $(STATIC): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(SHARED): $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(BUILD)/$(SHARED_FILE): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/$(SONAME) $(BUILD)/libtapegrad.so: $(BUILD)/$(SHARED_FILE)
+	ln -sf $(SHARED_FILE) $@
 
 $(BUILD)/examples/%: examples/%.c $(EX_COMMON) $(STATIC) $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -127,19 +148,57 @@ CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 check: check-deps
 	@$(MAKE) --no-print-directory $(BUILD)/tests/run_tests $(EX_BIN)
 	cd tests && TG_BUILD=../$(BUILD) ../$(BUILD)/tests/run_tests
+	@$(MAKE) --no-print-directory check-install
+
+# Installs into a temporary prefix, builds a small program through
+# pkg-config twice (shared, and --static), runs both, uninstalls and checks
+# that nothing is left. The nested makes inherit BUILD, SANITIZE, CC...;
+# a sanitizer build's libraries need its link flags in the program too.
+check-install: lib
+	@MAKE="$(MAKE)" CC="$(CC)" TG_LINK_FLAGS="$(LDFLAGS)" sh tests/install.sh
 
 # Every example under valgrind memcheck on short settings: zero errors, zero leaks.
 memcheck: examples
 	sh tests/memcheck.sh $(BUILD)/examples
 
+# ---- install: make install [PREFIX=/usr/local] [DESTDIR=/staging] ----
+# Headers go to PREFIX/include/tapegrad/, the libraries and their symlinks to
+# PREFIX/lib/, tapegrad.pc and tapegrad-shared.pc to PREFIX/lib/pkgconfig/
+# (docs/tensor.md says why two). DESTDIR is prepended to every path but not
+# written into the .pc files, for staged installs and packaging.
+# As root with no DESTDIR the install is the system's own, and ldconfig
+# updates the dynamic linker's cache; LDCONFIG names the command.
+LDCONFIG ?= ldconfig
+INST_LIB := $(DESTDIR)$(PREFIX)/lib
+INST_INC := $(DESTDIR)$(PREFIX)/include/tapegrad
+INST_PC  := $(INST_LIB)/pkgconfig
+PC_SED    = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS@|$(LDLIBS)|'
+RUN_LDCONFIG = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+                 echo "$(LDCONFIG)"; $(LDCONFIG); fi
+
 install: lib
-	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/tapegrad
+	install -d "$(INST_LIB)" "$(INST_PC)"
+	install -m 644 $(STATIC) $(BUILD)/$(SHARED_FILE) "$(INST_LIB)/"
+	ln -sf $(SHARED_FILE) "$(INST_LIB)/$(SONAME)"
+	ln -sf $(SHARED_FILE) "$(INST_LIB)/libtapegrad.so"
 	for h in $(PUB_HEADERS); do \
-	  mkdir -p $(DESTDIR)$(PREFIX)/include/tapegrad/$$(dirname $$h); \
-	  cp $$h $(DESTDIR)$(PREFIX)/include/tapegrad/$$h; done
-	cp $(STATIC) $(SHARED) $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(LDLIBS)|' tapegrad.pc.in \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tapegrad.pc
+	  install -d "$(INST_INC)/$$(dirname $$h)" && \
+	  install -m 644 $$h "$(INST_INC)/$$h" || exit 1; done
+	$(PC_SED) tapegrad.pc.in > "$(INST_PC)/tapegrad.pc"
+	$(PC_SED) tapegrad-shared.pc.in > "$(INST_PC)/tapegrad-shared.pc"
+	@$(RUN_LDCONFIG)
+
+# Removes the files install wrote and the include/tapegrad folders (when
+# they hold nothing else); PREFIX/lib and its pkgconfig folder stay.
+uninstall:
+	rm -f "$(INST_LIB)/libtapegrad.a" "$(INST_LIB)/$(SHARED_FILE)" \
+	      "$(INST_LIB)/$(SONAME)" "$(INST_LIB)/libtapegrad.so" \
+	      "$(INST_PC)/tapegrad.pc" "$(INST_PC)/tapegrad-shared.pc"
+	for h in $(PUB_HEADERS); do rm -f "$(INST_INC)/$$h"; done
+	@for d in $(patsubst %/,"$(INST_INC)/%",$(filter-out ./,$(sort $(dir $(PUB_HEADERS))))) \
+	          "$(INST_INC)"; do \
+	  [ ! -d "$$d" ] || rmdir "$$d" 2>/dev/null || echo "uninstall: kept $$d (not empty)"; done
+	@$(RUN_LDCONFIG)
 
 clean:
 	rm -rf build build-san build-clang build-fuzz
