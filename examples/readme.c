@@ -1,10 +1,20 @@
-/* readme.c - the twenty-line example of the README, kept here so that the
- * build compiles it and `make memcheck` runs it. */
+/* readme.c - the example of the README, kept here so that the build
+ * compiles it and `make memcheck` runs it. */
 #include <stdio.h>
+#include <string.h>
 #include "tapegrad.h"
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1) {                     /* the one argument understood: --help */
+        const char *bad = strcmp(argv[1], "--help") != 0 ? argv[1] : argv[2];
+        if (bad)
+            fprintf(stderr, "readme: %s: unexpected argument\n", bad);
+        fputs("usage: readme [--help]\nprints dL/dw for L = 0.5 sum (w x^2 - y)^2 at w = 0.5\n",
+              bad ? stderr : stdout);
+        return bad ? 2 : 0;
+    }
+
     tg_rng rng;
     tg_rng_seed(&rng, 100);                                  /* np.random.seed(100) */
     tg_tensor *x = tg_linspace(TG_FLOAT64, -1, 1, 100);      /* (100,) */

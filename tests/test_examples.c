@@ -354,6 +354,38 @@ START_TEST(test_unwritable_plot)
 }
 END_TEST
 
+/* The README's program: --help alone prints its usage and exits 0; any
+ * other argument is named on stderr with the usage, exit 2. */
+START_TEST(test_readme_args)
+{
+    static const char *const bad[][3] = {
+        {"-h", NULL}, {"--bogus", NULL}, {"--help", "x", NULL}, {"x", "--help", NULL},
+    };
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_example("readme", (const char *const[]){"--help", NULL}, r);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_msg(strncmp(r->out, "usage: readme", 13) == 0, "help: %s", r->out);
+    ck_assert_str_eq(r->err, "");
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        run_example("readme", bad[k], r);
+        const char *named = strcmp(bad[k][0], "--help") == 0 ? bad[k][1] : bad[k][0];
+        char want[64];
+        snprintf(want, sizeof want, "readme: %s: unexpected argument\n", named);
+        ck_assert_msg(r->status == 2, "readme %s: exit %d, want 2", bad[k][0], r->status);
+        ck_assert_msg(strncmp(r->err, want, strlen(want)) == 0, "stderr: %s", r->err);
+        ck_assert_ptr_nonnull(strstr(r->err, "usage: readme"));
+        ck_assert_str_eq(r->out, "");
+    }
+    /* No argument: the gradient, as NumPy prints
+     * np.array([np.sum((0.5*x**2 - y) * x**2)]) for the README's x and y. */
+    run_example("readme", (const char *const[]){NULL}, r);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_str_eq(r->out, "array([-5.25657241])\n");
+    free(r);
+}
+END_TEST
+
 /* ---- the figures -------------------------------------------------------------------- */
 
 START_TEST(test_figures)
@@ -419,6 +451,7 @@ Suite *test_examples_suite(void)
     tcase_add_loop_test(tc, test_bad_flags, 0, NEXAMPLES);
     tcase_add_loop_test(tc, test_help, 0, NEXAMPLES);
     tcase_add_loop_test(tc, test_unwritable_plot, 0, NEXAMPLES);
+    tcase_add_test(tc, test_readme_args);
     suite_add_tcase(s, tc);
 
     tc = tgt_tcase("figures");
