@@ -1,29 +1,51 @@
-/* internal.h - the tape's records, shared by tape.c (the tape and the
- * backward walk) and ops.c (each op's forward and backward rule). */
+/* internal.h - what the tape (tape.c: records, the backward walk) shares
+ * with the op families. Each family is one file holding, side by side, each
+ * op's forward (a tensor/ kernel writing into a tape-owned result, plus a
+ * record) and its backward rule, gathered in a descriptor:
+ *
+ *   arith.c   add sub mul div pow maximum minimum, the scalar forms
+ *   unary.c   neg exp log sqrt abs tanh sigmoid relu; sign step detach
+ *   reduce.c  sum mean max (all and per axis), sum_to
+ *   matmul.c  matmul
+ *   shape.c   reshape permute transpose slice expand cast
+ *   index.c   pick (one element per row: the losses' label lookup)
+ *
+ * gradcheck.c holds the finite-difference checker. */
 #ifndef TG_AUTOGRAD_INTERNAL_H
 #define TG_AUTOGRAD_INTERNAL_H
 
 #include "../tensor/internal.h"
 #include "tape.h"
 
-/* Op codes of the records. */
-enum {
-    TGA_ADD, TGA_SUB, TGA_MUL, TGA_DIV, TGA_POW, TGA_MAXIMUM, TGA_MINIMUM,
-    TGA_ADDS, TGA_SUBS, TGA_RSUBS, TGA_MULS, TGA_DIVS, TGA_RDIVS, TGA_POWS,
-    TGA_NEG, TGA_EXP, TGA_LOG, TGA_SQRT, TGA_ABS, TGA_TANH, TGA_SIGMOID,
-    TGA_RELU,
-    TGA_SUM, TGA_MEAN, TGA_MAX, TGA_SUM_AXIS, TGA_MEAN_AXIS, TGA_MAX_AXIS,
-    TGA_SUM_TO, TGA_MATMUL,
-    TGA_RESHAPE, TGA_PERMUTE, TGA_SLICE, TGA_SLICE_SCATTER, TGA_EXPAND,
-    TGA_CAST, TGA_PICK, TGA_PICK_SCATTER,
-    TGA_OP_COUNT
-};
+typedef struct tg__node tg__node;
+
+/* The gradients a rule produces for the inputs of a record, before they
+ * are summed back to the inputs' shapes (the walk does that). A rule may
+ * clear db when it has delivered b's share through a (d(a*a)). */
+typedef struct tga_grads {
+    bool da, db;   /* which inputs want a gradient */
+    tg_tensor *a;  /* d root / d a (NULL where not wanted) */
+    tg_tensor *b;
+} tga_grads;
+
+/* An op as the tape knows it: its name (tg_ad_NAME in messages), its
+ * backward rule written with tg_ad_* ops (so a recorded backward can be
+ * differentiated again), and optionally a plain rule: the same values, bit
+ * for bit, computed with kernels called directly and fused loops, used
+ * when the walk is not recorded. plain returns false where it has no form
+ * for this record (then the rule runs). */
+typedef struct tga_op {
+    const char *name;
+    void (*rule)(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r);
+    bool (*plain)(tg_tape *T, const char *fn, const tg__node *n, tg_tensor *g,
+                  tga_grads *r);
+} tga_op;
 
 /* One record of the Wengert list. Records live in the arena and are linked
  * newest to oldest, so backward walks prev from the root's record. */
-typedef struct tg__node {
+struct tg__node {
     struct tg__node *prev;
-    int op;
+    const tga_op *op;
     int nin;
     tg_tensor *in[2];
     tg_tensor *out;
@@ -38,7 +60,7 @@ typedef struct tg__node {
     uint64_t walk;       /* which backward walk gout belongs to */
     uint64_t consumed;   /* the tg_backward walk that went through it, 0 if
                             none (tg_tape_retain_graph) */
-} tg__node;
+};
 
 /* tg_tape.magic of a live tape; tg_tape_free overwrites it, so a freed
  * tape (while its memory is not reused) or a pointer to something else is
@@ -99,8 +121,76 @@ static inline bool tga__wants_record(const tg_tape *T, const tg_tensor *a,
 }
 /* Appends a record for out = op(a, b); returns it (NULL: out of memory, with
  * the error set). Sets out->requires_grad. */
-tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
-                      tg_tensor *a, tg_tensor *b);
+tg__node *tga__record(tg_tape *T, const char *fn, const tga_op *op,
+                      tg_tensor *out, tg_tensor *a, tg_tensor *b);
+/* Releases a result that will not be returned (heap results only: the
+ * tape's die at reset); returns NULL. */
+static inline tg_tensor *tga__discard(tg_tape *T, tg_tensor *out)
+{
+    if (!T)
+        tg_free(out);
+    return NULL;
+}
+/* Records out = op(a, b) if an input requires a gradient (op NULL: never,
+ * the op is not differentiable), storing the record in *node when node is
+ * not NULL (else NULL). On failure releases a heap result and returns NULL.
+ * Inline: every op ends here. */
+static inline tg_tensor *tga__finish(tg_tape *T, const char *fn,
+                                     const tga_op *op, tg_tensor *out,
+                                     tg_tensor *a, tg_tensor *b, tg__node **node)
+{
+    if (node)
+        *node = NULL;
+    if (!op || !tga__wants_record(T, a, b))
+        return out;
+    tg__node *n = tga__record(T, fn, op, out, a, b);
+    if (!n)
+        return tga__discard(T, out);
+    if (node)
+        *node = n;
+    return out;
+}
+/* Sums a gradient of a broadcast result back to the input's shape, on the
+ * tape (recorded when the walk is). */
+tg_tensor *tga__unbroadcast(tg_tape *T, tg_tensor *g, const tg_tensor *x);
+
+/* Helpers of the plain rules: kernels called directly into new tensors on
+ * T, with the checks the recorded op made when it was recorded. */
+/* A new tensor with like's shape and dtype. */
+static inline tg_tensor *tga__plain_new(tg_tape *T, const char *fn,
+                                        const tg_tensor *like)
+{
+    return tga__new_like(T, fn, like->dtype, like->ndim, like->shape);
+}
+/* op(g, x) (TG_* or TG__OP_* with scalar s) into a new tensor of g's shape,
+ * the shape of the record's result, to which x broadcasts. */
+static inline tg_tensor *tga__plain_op(tg_tape *T, const char *fn, int op,
+                                       double s, tg_tensor *g, const tg_tensor *x)
+{
+    tg_tensor *r = tga__plain_new(T, fn, g);
+    if (r)
+        tg__binary_kernel(op, s, r, g, x);
+    return r;
+}
+/* g op s into a new tensor. */
+static inline tg_tensor *tga__plain_scalar(tg_tape *T, const char *fn,
+                                           tg_binop op, tg_tensor *g, double s)
+{
+    tg_tensor *r = tga__plain_new(T, fn, g);
+    if (r)
+        tg__scalar_kernel(op, r, g, s, false);
+    return r;
+}
+/* -g into a new tensor. */
+static inline tg_tensor *tga__plain_neg(tg_tape *T, const char *fn, tg_tensor *g)
+{
+    tg_tensor *r = tga__plain_new(T, fn, g);
+    if (r)
+        tg__unary_kernel(TG_NEG, r, g);
+    return r;
+}
+
+/* The ops that other families' rules build on without a public entry. */
 /* out[i] = x[i, cols[i]] for x (rows, cols): one element per row, picked
  * on the tape (the gradient is scattered back, so entries not picked get
  * exactly zero whatever their value, -inf included). cols has x's row
@@ -108,11 +198,5 @@ tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
  * tape. Errors under fn. */
 tg_tensor *tga__pick(tg_tape *T, const char *fn, tg_tensor *x,
                      const int32_t *cols);
-/* The backward rule of a record: writes the gradients of its inputs (NULL
- * where an input needs none) given g = d root / d out. Runs ops on T; when
- * T is not recording, the common rules run as fused kernels and report
- * running out of memory under fn. */
-int tga__backward_rule(tg_tape *T, const char *fn, const tg__node *n,
-                       tg_tensor *g, tg_tensor **ga, tg_tensor **gb);
 
 #endif

@@ -1,5 +1,6 @@
 /* tape.c - the tape: records in an arena, linked newest to oldest; the
- * backward walk over them; leaf gradients; the finite-difference checker. */
+ * backward walk over them; leaf gradients; the plumbing the op families
+ * (arith.c, unary.c, reduce.c, matmul.c, shape.c, index.c) share. */
 #include <math.h>
 #include <string.h>
 
@@ -118,7 +119,7 @@ int tg_tape_set_limit(tg_tape *T, size_t max_bytes)
     return TG_OK;
 }
 
-/* ---- plumbing for ops.c ----------------------------------------------------- */
+/* ---- plumbing for the op families ------------------------------------------ */
 
 tg_tensor *tga__new(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
                     const int64_t *shape)
@@ -154,8 +155,8 @@ tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view)
     return t;
 }
 
-tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
-                      tg_tensor *a, tg_tensor *b)
+tg__node *tga__record(tg_tape *T, const char *fn, const tga_op *op,
+                      tg_tensor *out, tg_tensor *a, tg_tensor *b)
 {
     tg__node *n = tg__arena_alloc(&T->arena, sizeof *n);
     if (!n) {
@@ -184,6 +185,53 @@ tg__node *tga__record(tg_tape *T, const char *fn, int op, tg_tensor *out,
     T->last = n;
     T->length++;
     return n;
+}
+
+tg_tensor *tga__unbroadcast(tg_tape *T, tg_tensor *g, const tg_tensor *x)
+{
+    if (!g || tg__same_shape(g, x))
+        return g;
+    return tg_ad_sum_to(T, g, x->ndim, x->shape);
+}
+
+/* g summed back to x's shape with the kernel alone: the adjoint of
+ * broadcasting x, as the plain rules need it. */
+static tg_tensor *plain_unbroadcast(tg_tape *T, const char *fn, tg_tensor *g,
+                                    const tg_tensor *x)
+{
+    if (!g || tg__same_shape(g, x))
+        return g;
+    tg_tensor *r = tga__plain_new(T, fn, x);
+    if (r && tg__sum_to(fn, r, g))
+        return NULL;
+    return r;
+}
+
+/* The backward step of one record: the gradients of its inputs (NULL where
+ * an input needs none), summed back to their shapes, given g = d root /
+ * d out. Runs the op's rule on T; when T is not recording, its plain rule
+ * instead, and reports running out of memory under fn. */
+static inline int backward_step(tg_tape *T, const char *fn, const tg__node *n,
+                                tg_tensor *g, tg_tensor **ga, tg_tensor **gb)
+{
+    tg_tensor *a = n->in[0], *b = n->in[1];
+    tga_grads r = {a->requires_grad, n->nin > 1 && b->requires_grad, NULL, NULL};
+    *ga = *gb = NULL;
+    if (!T->recording && n->op->plain && n->op->plain(T, fn, n, g, &r)) {
+        if (r.da)
+            *ga = plain_unbroadcast(T, fn, r.a, a);
+        if (r.db)
+            *gb = plain_unbroadcast(T, fn, r.b, b);
+    } else {
+        n->op->rule(T, n, g, &r);
+        if (r.da)
+            *ga = tga__unbroadcast(T, r.a, a);
+        if (r.db)
+            *gb = tga__unbroadcast(T, r.b, b);
+    }
+    if ((r.da && !*ga) || (r.db && !*gb))
+        return tg_last_error() ? tg_last_error() : TG_ERR_NOMEM;
+    return TG_OK;
 }
 
 /* ---- leaves --------------------------------------------------------------------- */
@@ -297,13 +345,6 @@ static int accumulate(tg_tape *T, const char *fn, sink *s, uint64_t walk,
     return x->requires_grad ? deliver_leaf(T, fn, s, x, gx) : TG_OK;
 }
 
-static const char *const op_names[TGA_OP_COUNT] = {
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "add_scalar",
-    "sub_scalar", "rsub_scalar", "mul_scalar", "div_scalar", "rdiv_scalar",
-    "pow_scalar", "neg", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu",
-    "sum", "mean", "max", "sum_axis", "mean_axis", "max_axis", "sum_to",
-    "matmul", "reshape", "permute", "slice", "slice (backward)", "expand",
-    "cast", "pick", "pick (backward)"};
 
 static int check_versions(const char *fn, const tg__node *n)
 {
@@ -311,11 +352,11 @@ static int check_versions(const char *fn, const tg__node *n)
         if (n->in[i]->storage->version != n->version[i])
             return tg__fail(TG_ERR_TAPE, fn,
                             "input %d of tg_ad_%s was modified in place after it "
-                            "was recorded", i + 1, op_names[n->op]);
+                            "was recorded", i + 1, n->op->name);
     if (n->out->storage->version != n->version[2])
         return tg__fail(TG_ERR_TAPE, fn,
                         "the result of tg_ad_%s was modified in place after it "
-                        "was recorded", op_names[n->op]);
+                        "was recorded", n->op->name);
     return TG_OK;
 }
 
@@ -365,7 +406,7 @@ static int walk_refused(const char *fn, const tg__node *n)
                     "which added its gradients; a second backward would add "
                     "them again. Record the forward pass again (after "
                     "tg_tape_reset), or call tg_tape_retain_graph(T, true) "
-                    "before the first backward", op_names[n->op]);
+                    "before the first backward", n->op->name);
 }
 
 static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
@@ -390,7 +431,7 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
             n->consumed = walk;
         rc = check_versions(fn, n);
         if (rc == TG_OK)
-            rc = tga__backward_rule(T, fn, n, n->gout, &ga, &gb);
+            rc = backward_step(T, fn, n, n->gout, &ga, &gb);
         if (rc == TG_OK && ga)
             rc = accumulate(T, fn, s, walk, n->in[0], ga);
         if (rc == TG_OK && gb)
@@ -474,171 +515,5 @@ int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
     if (rc)
         for (int i = 0; i < n; i++)
             grads[i] = NULL;
-    return rc;
-}
-
-/* ---- the gradient checker ------------------------------------------------------------ */
-
-/* sum(out * w) in double, w the fixed weights (NULL: out has one element). */
-static double weighted_sum(const tg_tensor *out, const double *w)
-{
-    double acc = 0;
-    int64_t idx[TG_MAX_DIMS] = {0};
-    int64_t pos = out->offset;
-    for (int64_t i = 0; i < out->numel; i++) {
-        acc += tg__load(out, pos) * (w ? w[i] : 1.0);
-        for (int k = out->ndim - 1; k >= 0; k--) {
-            pos += out->strides[k];
-            if (++idx[k] < out->shape[k])
-                break;
-            pos -= out->strides[k] * out->shape[k];
-            idx[k] = 0;
-        }
-    }
-    return acc;
-}
-
-/* Storage position of the i-th element (C order) of t. */
-static int64_t flat_pos(const tg_tensor *t, int64_t i)
-{
-    int64_t pos = t->offset;
-    for (int k = t->ndim - 1; k >= 0; k--) {
-        pos += (i % t->shape[k]) * t->strides[k];
-        i /= t->shape[k];
-    }
-    return pos;
-}
-
-typedef struct checker {
-    tg_ad_fn f;
-    void *ctx;
-    tg_tensor *const *inputs;
-    tg_tape *T;
-    double *w;    /* weights of the output elements, NULL for one element */
-    int64_t wn;   /* number of output elements */
-} checker;
-
-static int eval(checker *c, double *value)
-{
-    tg_tape_reset(c->T);
-    tg_tensor *out = c->f(c->T, c->inputs, c->ctx);
-    if (!out)
-        return tg_last_error() ? tg_last_error() : TG_ERR_VALUE;
-    if (out->numel != c->wn)
-        return tg__fail(TG_ERR_SHAPE, "tg_gradcheck", "f's output changed size");
-    *value = weighted_sum(out, c->w);
-    return TG_OK;
-}
-
-/* The analytic gradients of sum(f * w), copied into an (one double per
- * element of every input that requires a gradient). */
-static int analytic(checker *c, int n, double *an)
-{
-    const char *fn = "tg_gradcheck";
-    tg_tape_reset(c->T);
-    tg_tensor *out = c->f(c->T, c->inputs, c->ctx);
-    if (!out)
-        return tg_last_error() ? tg_last_error() : TG_ERR_VALUE;
-    c->wn = out->numel;
-    tg_tensor *root = out;
-    if (out->numel != 1) {
-        /* An empty output has no weights: its gradient is zero. */
-        c->w = out->numel ? tg__alloc((size_t)out->numel * sizeof(double)) : NULL;
-        tg_tensor *W = tga__new(c->T, fn, out->dtype, out->ndim, out->shape);
-        if (out->numel && !c->w)
-            return tg__oom(fn);
-        if (!W)
-            return tg_last_error();
-        tg_rng rng;
-        tg_rng_seed(&rng, 20261129u);
-        for (int64_t i = 0; i < out->numel; i++) {
-            c->w[i] = tg_rng_uniform(&rng, 0.5, 1.5);
-            tg__store(W, i, c->w[i]);
-        }
-        root = tg_ad_sum(c->T, tg_ad_mul(c->T, out, W));
-        if (!root)
-            return tg_last_error();
-    }
-    int64_t off = 0;
-    for (int i = 0; i < n; i++) {
-        tg_tensor *x = c->inputs[i];
-        if (!x->requires_grad)
-            continue;
-        tg_tensor *g;
-        int rc = tg_ad_grad(c->T, root, NULL, 1, &c->inputs[i], &g, false);
-        if (rc)
-            return rc;
-        for (int64_t j = 0; j < g->numel; j++)
-            an[off + j] = tg__load(g, flat_pos(g, j));
-        off += x->numel;
-    }
-    return TG_OK;
-}
-
-int tg_gradcheck(tg_ad_fn f, void *ctx, int n, tg_tensor *const *inputs,
-                 double eps, double atol, double rtol, tg_gradcheck_report *rep)
-{
-    const char *fn = "tg_gradcheck";
-    if (!f || !rep || (n > 0 && !inputs))
-        return tg__fail(TG_ERR_NULL, fn, "%s is NULL", !f ? "f" : !rep ? "rep" : "inputs");
-    if (n <= 0 || !(eps > 0) || !(atol >= 0) || !(rtol >= 0))
-        return tg__fail(TG_ERR_VALUE, fn, "needs n > 0, eps > 0, atol >= 0, rtol >= 0");
-    int64_t total = 0;
-    for (int i = 0; i < n; i++) {
-        if (!inputs[i])
-            return tg__fail(TG_ERR_NULL, fn, "input %d is NULL", i);
-        if (inputs[i]->dtype != TG_FLOAT64)
-            return tg__fail(TG_ERR_DTYPE, fn,
-                            "input %d is %s; finite differences need float64", i,
-                            tg_dtype_name(inputs[i]->dtype));
-        if (inputs[i]->flags & TG__ARENA)
-            return tg__fail(TG_ERR_TAPE, fn, "input %d is not a caller-owned leaf", i);
-        if (inputs[i]->requires_grad)
-            total += inputs[i]->numel;
-    }
-    memset(rep, 0, sizeof *rep);
-    rep->ok = true;
-    rep->input = -1;
-    rep->index = -1;
-    checker c = {f, ctx, inputs, tg_tape_new(), NULL, 0};
-    double *an = total ? tg__alloc((size_t)total * sizeof(double)) : NULL;
-    int rc = (!c.T || (total && !an)) ? tg__oom(fn) : analytic(&c, n, an);
-    int64_t off = 0;
-    for (int i = 0; i < n && rc == TG_OK; i++) {
-        tg_tensor *x = inputs[i];
-        if (!x->requires_grad)
-            continue;
-        for (int64_t j = 0; j < x->numel && rc == TG_OK; j++) {
-            int64_t pos = flat_pos(x, j);
-            double orig = tg__load(x, pos), fp = 0, fm = 0;
-            tg__store(x, pos, orig + eps);
-            rc = eval(&c, &fp);
-            tg__store(x, pos, orig - eps);
-            if (rc == TG_OK)
-                rc = eval(&c, &fm);
-            tg__store(x, pos, orig);
-            double num = (fp - fm) / (2 * eps), a = an[off + j];
-            double err = fabs(a - num), tol = atol + rtol * fabs(num);
-            double ratio = tol > 0 ? err / tol : (err > 0 ? (double)INFINITY : 0.0);
-            if (isnan(err))
-                ratio = (double)INFINITY;
-            rep->checked++;
-            if (err > rep->max_abs_err || isnan(err))
-                rep->max_abs_err = err;
-            if (rep->input < 0 || ratio > rep->worst_ratio) {
-                rep->worst_ratio = ratio;
-                rep->input = i;
-                rep->index = j;
-                rep->analytic = a;
-                rep->numeric = num;
-            }
-            if (!(ratio <= 1.0))
-                rep->ok = false;
-        }
-        off += x->numel;
-    }
-    tg__dealloc(an, (size_t)total * sizeof(double));
-    tg__dealloc(c.w, (size_t)c.wn * sizeof(double));
-    tg_tape_free(c.T);
     return rc;
 }

@@ -805,7 +805,8 @@ END_TEST
 /* ---- the plain backward against the recorded one ------------------------------ */
 
 /* An unrecorded walk (tg_backward, tg_ad_grad without create_graph) runs
- * fused rules for the common ops (autograd/ops.c, plain_rule); a recorded
+ * fused rules for the common ops (each op's plain rule in its family's file,
+ * autograd/arith.c, unary.c, reduce.c); a recorded
  * walk runs the general rules written with tg_ad_* ops. Both must give the
  * same gradients bit for bit, for every op with a plain rule, both dtypes,
  * broadcast and non-contiguous operands and an input used twice. */
