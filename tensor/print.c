@@ -3,6 +3,7 @@
  * threshold 1000, edgeitems 3). The numbers follow numpy/core/arrayprint.py:
  * the shortest digits that read back to the same float, padded to a common
  * width, in scientific notation when the values span a large range. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,7 @@ typedef struct printer {
     FILE *f;
     int col;     /* characters on the current output line */
     bool failed; /* a write came up short */
+    int err;     /* errno of the first failed write */
 } printer;
 
 static double element(const tg_tensor *t, const int64_t *idx)
@@ -382,8 +384,10 @@ static void choose_format(printer *p)
 
 static void put(printer *p, const char *s, size_t n)
 {
-    if (fwrite(s, 1, n, p->f) != n)
+    if (fwrite(s, 1, n, p->f) != n && !p->failed) {
         p->failed = true;
+        p->err = errno;
+    }
     const char *nl = NULL;
     for (size_t i = 0; i < n; i++)
         if (s[i] == '\n')
@@ -514,7 +518,14 @@ int tg_print(const tg_tensor *t, FILE *f)
         put_str(&p, tail);
         put_str(&p, "\n");
     }
+    /* Flushed, so that a full disk or a closed pipe is reported here and
+     * not lost in the stream's buffer. */
+    if (!p.failed && fflush(p.f) != 0) {
+        p.failed = true;
+        p.err = errno;
+    }
     if (p.failed)
-        return tg__fail(TG_ERR_IO, fn, "writing the tensor failed");
+        return tg__fail(TG_ERR_IO, fn, "writing the tensor failed: %s",
+                        p.err ? strerror(p.err) : "short write");
     return TG_OK;
 }

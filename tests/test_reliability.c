@@ -492,6 +492,24 @@ START_TEST(test_npy_overflow_names_path)
 }
 END_TEST
 
+/* A full disk is reported as such, not as a generic I/O error. */
+START_TEST(test_enospc_names_the_cause)
+{
+    FILE *full = fopen("/dev/full", "w");
+    if (!full) /* not every system has it */
+        return;
+    tg_tensor *t = tg_zeros(F64, SH(3));
+    ck_assert_int_eq(tg_print(t, full), TG_ERR_IO);
+    TGT_ASSERT_ERR(TG_ERR_IO, "tg_print: writing the tensor failed: No space left on device");
+    fclose(full);
+    tg_tensor *big = tg_zeros(F64, SH(100000));
+    ck_assert_int_eq(tg_save_npy(big, "/dev/full"), TG_ERR_IO);
+    TGT_ASSERT_ERR(TG_ERR_IO, "tg_save_npy: writing '/dev/full' failed: No space left on device");
+    tg_free(big);
+    tg_free(t);
+}
+END_TEST
+
 /* ---- 14: a freed or garbage tape ------------------------------------------- */
 
 /* An allocator that never gives memory back until the end of the test, so
@@ -655,6 +673,7 @@ Suite *test_reliability_suite(void)
     tcase_add_test(tc, test_rng_unseeded);
     tcase_add_test(tc, test_messages_name_the_caller);
     tcase_add_test(tc, test_npy_overflow_names_path);
+    tcase_add_test(tc, test_enospc_names_the_cause);
     tcase_add_test(tc, test_dead_tape);
     tcase_add_test(tc, test_tape_stats_and_limit);
     suite_add_tcase(s, tc);
