@@ -2,9 +2,10 @@
  * what they print against NumPy (tests/data/chapter_reference.txt), against
  * each other, the figures they write and how they refuse bad flags.
  *
- * The binaries are $TG_BUILD/examples/chapter_* (make check sets TG_BUILD
- * and builds them first). Each run gets its stdout and stderr in temporary
- * files and the figures in a fresh directory under /tmp. */
+ * The binaries are in $TG_BUILD/examples (make check sets TG_BUILD and
+ * builds them first). Each run gets its stdout and stderr in temporary
+ * files (or stdout on /dev/full, to see a lost output reported) and the
+ * figures in a fresh directory under /tmp. */
 #include "helpers.h"
 
 #include <math.h>
@@ -49,8 +50,10 @@ static void slurp(FILE *f, char *buf, size_t cap)
 }
 
 /* Runs examples NAME with the NULL-terminated args, collecting its exit
- * status, stdout and stderr. */
-static void run_example(const char *name, const char *const *args, run_result *r)
+ * status, stdout and stderr; stdout goes to out_path instead when it is not
+ * NULL (r->out is then empty). */
+static void run_example_to(const char *name, const char *const *args,
+                           const char *out_path, run_result *r)
 {
     const char *build = getenv("TG_BUILD");
     ck_assert_msg(build != NULL, "TG_BUILD is not set; run the tests with make check");
@@ -67,8 +70,8 @@ static void run_example(const char *name, const char *const *args, run_result *r
     }
     argv[argc] = NULL;
 
-    FILE *out = tmpfile(), *err = tmpfile();
-    ck_assert_msg(out && err, "tmpfile failed");
+    FILE *out = out_path ? fopen(out_path, "w") : tmpfile(), *err = tmpfile();
+    ck_assert_msg(out && err, "cannot make the child's output files");
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -82,10 +85,18 @@ static void run_example(const char *name, const char *const *args, run_result *r
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    slurp(out, r->out, sizeof r->out);
+    if (out_path)
+        r->out[0] = '\0';
+    else
+        slurp(out, r->out, sizeof r->out);
     slurp(err, r->err, sizeof r->err);
     fclose(out);
     fclose(err);
+}
+
+static void run_example(const char *name, const char *const *args, run_result *r)
+{
+    run_example_to(name, args, NULL, r);
 }
 
 /* ---- parsing the output -------------------------------------------------------- */
@@ -302,6 +313,10 @@ START_TEST(test_bad_flags)
         {"--plot", NULL},           {"--plot=", NULL},
         {"--iters", "--quiet", NULL}, {"stray", NULL},
         {"-x", NULL},
+        /* A value that is a flag, in either form: the value was forgotten. */
+        {"--plot", "--quiet", NULL}, {"--plot=--quiet", NULL},
+        {"--plot=--fig.svg", NULL},  {"--lr=--1", NULL},
+        {"--seed=--5", NULL},
     };
     run_result *r = malloc(sizeof *r);
     ck_assert_ptr_nonnull(r);
@@ -338,7 +353,7 @@ START_TEST(test_help)
 END_TEST
 
 /* An unwritable figure is a runtime error: exit 1 and a message naming it,
- * and no final line. */
+ * found before any work (nothing on stdout, not even the init line). */
 START_TEST(test_unwritable_plot)
 {
     run_result *r = malloc(sizeof *r);
@@ -348,9 +363,101 @@ START_TEST(test_unwritable_plot)
                                       "/nonexistent-dir/fig.svg", NULL},
                 r);
     ck_assert_int_eq(r->status, 1);
-    ck_assert_ptr_nonnull(strstr(r->err, "cannot write /nonexistent-dir/fig.svg"));
-    ck_assert_int_eq(count_lines(r->out), 1); /* the init line only */
+    ck_assert_ptr_nonnull(strstr(r->err, "cannot write /nonexistent-dir/fig.svg: "
+                                         "No such file or directory"));
+    ck_assert_str_eq(r->out, "");
+
+    /* The loss curve's path is checked as well: a directory is in the way.
+     * The check leaves an existing figure alone and no new file behind. */
+    char dir[64], plot[128], loss[128], fresh[128];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(plot, sizeof plot, "%s/fig", dir);
+    snprintf(loss, sizeof loss, "%s/fig_loss.svg", dir);
+    ck_assert_int_eq(mkdir(loss, 0755), 0);
+    FILE *f = fopen(plot, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("an older figure", f);
+    ck_assert_int_eq(fclose(f), 0);
+    run_example(examples[_i],
+                (const char *const[]){"--quiet", "--plot", plot, NULL}, r);
+    ck_assert_int_eq(r->status, 1);
+    char want[256];
+    snprintf(want, sizeof want, "cannot write %s: Is a directory", loss);
+    ck_assert_msg(strstr(r->err, want) != NULL, "stderr: %s", r->err);
+    ck_assert_str_eq(r->out, "");
+    char *old = read_file(plot);
+    ck_assert_str_eq(old, "an older figure");
+    free(old);
+    snprintf(fresh, sizeof fresh, "%s/new.svg", dir);
+    snprintf(loss, sizeof loss, "%s/new_loss.svg", dir);
+    ck_assert_int_eq(mkdir(loss, 0755), 0);
+    run_example(examples[_i],
+                (const char *const[]){"--quiet", "--plot", fresh, NULL}, r);
+    ck_assert_int_eq(r->status, 1);
+    struct stat sb;
+    ck_assert_msg(stat(fresh, &sb) != 0, "the check left %s behind", fresh);
+    rmdir(loss);
+    snprintf(loss, sizeof loss, "%s/fig_loss.svg", dir);
+    rmdir(loss);
     free(r);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+/* A full disk while writing a figure (a link to /dev/full, which passes the
+ * check before training and then refuses every byte) is reported with its
+ * real cause, for the fit and for the loss curve. */
+START_TEST(test_plot_disk_full)
+{
+    char dir[64], plot[128], link[128];
+    make_tmpdir(dir, sizeof dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    for (int which = 0; which < 2; which++) {
+        snprintf(plot, sizeof plot, "%s/fig", dir);
+        snprintf(link, sizeof link, which ? "%s/fig_loss.svg" : "%s/fig", dir);
+        ck_assert_int_eq(symlink("/dev/full", link), 0);
+        run_example(examples[_i],
+                    (const char *const[]){"--iters", "5", "--quiet", "--plot",
+                                          plot, NULL},
+                    r);
+        char want[256];
+        snprintf(want, sizeof want, "cannot write %s: No space left on device",
+                 link);
+        ck_assert_int_eq(r->status, 1);
+        ck_assert_msg(strstr(r->err, want) != NULL, "stderr: %s", r->err);
+        ck_assert_int_eq(count_lines(r->out), 1); /* init, but no final line */
+        ck_assert_int_eq(unlink(link), 0);
+    }
+    free(r);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+/* Output that cannot be written (stdout on a full disk) is not success:
+ * exit 1 and the cause on stderr, for a run and for --help. */
+START_TEST(test_stdout_disk_full)
+{
+    char dir[64], plot[128];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(plot, sizeof plot, "%s/%s.svg", dir, examples[_i]);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    const char *const *runs[] = {
+        (const char *const[]){"--quiet", "--plot", plot, NULL},
+        (const char *const[]){"--plot", plot, NULL},
+        (const char *const[]){"--help", NULL},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        run_example_to(examples[_i], runs[k], "/dev/full", r);
+        ck_assert_msg(r->status == 1, "%s %s: exit %d, want 1", examples[_i],
+                      runs[k][0], r->status);
+        ck_assert_msg(strstr(r->err, "writing the output failed: No space left "
+                                     "on device") != NULL,
+                      "%s %s: stderr: %s", examples[_i], runs[k][0], r->err);
+    }
+    free(r);
+    remove_tmpdir(dir);
 }
 END_TEST
 
@@ -451,6 +558,8 @@ Suite *test_examples_suite(void)
     tcase_add_loop_test(tc, test_bad_flags, 0, NEXAMPLES);
     tcase_add_loop_test(tc, test_help, 0, NEXAMPLES);
     tcase_add_loop_test(tc, test_unwritable_plot, 0, NEXAMPLES);
+    tcase_add_loop_test(tc, test_plot_disk_full, 0, NEXAMPLES);
+    tcase_add_loop_test(tc, test_stdout_disk_full, 0, NEXAMPLES);
     tcase_add_test(tc, test_readme_args);
     suite_add_tcase(s, tc);
 

@@ -49,18 +49,18 @@ int ex_chapter_data(const ex_options *o, tg_tensor **x, tg_tensor **y,
 
 void ex_print_init(double w, double b)
 {
-    printf("init w=%.17g b=%.17g\n", w, b);
+    ex_printf("init w=%.17g b=%.17g\n", w, b);
 }
 
 void ex_print_final(double w, double b, double loss)
 {
-    printf("w=%.17g b=%.17g loss=%.17g\n", w, b, loss);
+    ex_printf("w=%.17g b=%.17g loss=%.17g\n", w, b, loss);
 }
 
 void ex_print_progress(const ex_options *o, long step, double loss)
 {
     if (!o->quiet && (step % 100 == 0 || step == o->iters - 1))
-        printf("step %4ld  loss %.6g\n", step, loss);
+        ex_printf("step %4ld  loss %.6g\n", step, loss);
 }
 
 int ex_fail(const ex_options *o, const char *what)
@@ -157,8 +157,8 @@ int ex_write_figures(const ex_options *o, const double *x, const double *y,
     if (write_fit(o, x, y, n, w, b) || write_loss(o, losses, iters))
         return 1;
     if (!o->quiet)
-        printf("figure: %s\nloss curve: %s\n", o->plot, o->loss_plot);
-    return 0;
+        ex_printf("figure: %s\nloss curve: %s\n", o->plot, o->loss_plot);
+    return ex_flush_stdout(); /* the lines so far were really written */
 }
 
 int ex_finish(const ex_options *o, const tg_tensor *x, const tg_tensor *y,
@@ -172,5 +172,5 @@ int ex_finish(const ex_options *o, const tg_tensor *x, const tg_tensor *y,
                          o->iters))
         return 1;
     ex_print_final(wf, bf, loss);
-    return 0;
+    return ex_flush_stdout();
 }

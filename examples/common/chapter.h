@@ -31,15 +31,16 @@ int ex_fail(const ex_options *o, const char *what);
 
 /* Writes o->plot (the points (x, y) in blue and the curve w*x^2 + b in red
  * on x in [-1, 1], y in [2, 6], legend "true" / "predict") and o->loss_plot
- * (losses[0..iters), log scale), and unless quiet prints where they went.
- * Returns 0, or 1 after printing why a file could not be written. */
+ * (losses[0..iters), log scale), unless quiet prints where they went, and
+ * flushes stdout. Returns 0, or 1 after printing why a file (or stdout)
+ * could not be written. */
 int ex_write_figures(const ex_options *o, const double *x, const double *y,
                      long n, double w, double b, const double *losses,
                      long iters);
 
 /* The end of every tensor-based stage: reads the fitted w and b (one
- * element each), writes the figures and prints the final line. Returns 0,
- * or 1 after saying why. */
+ * element each), writes the figures, prints the final line and flushes
+ * stdout. Returns 0, or 1 after saying why. */
 int ex_finish(const ex_options *o, const tg_tensor *x, const tg_tensor *y,
               const tg_tensor *w, const tg_tensor *b, const double *losses,
               double loss);

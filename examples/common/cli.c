@@ -1,17 +1,68 @@
 /* cli.c - parses the chapter examples' flags. Every number must be the
  * whole argument (no trailing text, no leading blanks), finite and in range;
- * a bad flag is reported with the usage text and exit status 2. */
+ * a bad flag is reported with the usage text and exit status 2. Before any
+ * work the figures' paths are checked to be writable, and at exit stdout is
+ * checked to have been written. */
 #include "cli.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* ---- standard output ------------------------------------------------------ */
+
+static const char *out_stage = "example"; /* for the message at exit */
+static int out_errno; /* of the first failed write to stdout; -1 unknown */
+
+int ex_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    errno = 0;
+    int r = vprintf(fmt, ap);
+    int err = errno;
+    va_end(ap);
+    if (r < 0 && out_errno == 0)
+        out_errno = err ? err : -1;
+    return r;
+}
+
+static bool out_reported; /* the loss was reported: say it once */
+
+int ex_flush_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) != 0 && out_errno == 0)
+        out_errno = errno ? errno : -1;
+    if (out_errno == 0 && !ferror(stdout))
+        return 0;
+    if (!out_reported)
+        fprintf(stderr, "%s: writing the output failed: %s\n", out_stage,
+                out_errno > 0 ? strerror(out_errno) : "an earlier write failed");
+    out_reported = true;
+    return 1;
+}
+
+/* At exit, the backstop for output written after the last ex_flush_stdout
+ * (chapter_arrays prints its final line after the figures): when any was
+ * lost, say why and make the exit status 1. The normal paths report it
+ * through ex_flush_stdout and return 1 themselves. */
+static void check_stdout(void)
+{
+    if (out_reported || !ex_flush_stdout())
+        return;
+    _exit(1); /* exit() may not be called again from an exit handler */
+}
 
 void ex_usage(const char *stage, FILE *f)
 {
-    fprintf(f,
+    errno = 0;
+    int r = fprintf(f,
             "usage: %s [--iters N] [--lr F] [--n N] [--seed S] [--plot FILE]\n"
             "       %*s [--quiet] [--help]\n"
             "\n"
@@ -24,15 +75,20 @@ void ex_usage(const char *stage, FILE *f)
             "  --n N        number of points, 2..%ld (default 100)\n"
             "  --seed S     NumPy seed, 0..4294967295 (default 100)\n"
             "  --plot FILE  the fit figure, SVG (default %s.svg); the loss curve\n"
-            "               goes next to it as STEM_loss.svg\n"
+            "               goes next to it as STEM_loss.svg; both are checked to\n"
+            "               be writable before training\n"
             "  --quiet      print only the two result lines (figures are still written)\n"
             "  --help       print this text and exit\n"
             "\n"
             "Output: 'init w=W b=B' before training; unless --quiet, the loss every\n"
             "100 steps and where the figures went; last 'w=W b=B loss=L', where L\n"
             "is the loss of the last forward pass (before the last update), or nan\n"
-            "with --iters 0. Exit status: 0 ok, 1 runtime error, 2 bad flags.\n",
+            "with --iters 0. A flag's value may not start with -- (write ./--x).\n"
+            "Exit status: 0 ok, 1 runtime error (an unwritable figure, lost\n"
+            "output), 2 bad flags.\n",
             stage, (int)strlen(stage), "", EX_MAX_ITERS, EX_MAX_POINTS, stage);
+    if (r < 0 && f == stdout && out_errno == 0)
+        out_errno = errno ? errno : -1;
 }
 
 /* A whole-string integer in [lo, hi]. */
@@ -86,8 +142,32 @@ static void loss_path(const char *plot, char *out, size_t cap)
     snprintf(out, cap, "%.*s_loss.svg", (int)stem, plot);
 }
 
+/* Whether path can be written, without changing it: an existing file is
+ * opened for writing (not truncated), a missing one created and removed.
+ * Returns 0, or 1 after saying why not. */
+static int check_writable(const char *stage, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+        return 0;
+    }
+    /* O_NONBLOCK: a FIFO without a reader fails here instead of hanging. */
+    if (errno == EEXIST && (fd = open(path, O_WRONLY | O_NONBLOCK)) >= 0) {
+        close(fd);
+        return 0;
+    }
+    fprintf(stderr, "%s: cannot write %s: %s\n", stage, path, strerror(errno));
+    return 1;
+}
+
 int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
 {
+    static bool registered;
+    out_stage = stage;
+    if (!registered && atexit(check_stdout) == 0)
+        registered = true;
     memset(o, 0, sizeof *o);
     o->stage = stage;
     o->iters = 800;
@@ -100,7 +180,7 @@ int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             ex_usage(stage, stdout);
-            return 0;
+            return ex_flush_stdout();
         }
         if (strcmp(arg, "--quiet") == 0) {
             o->quiet = true;
@@ -130,6 +210,10 @@ int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
                 return usage_error(stage, name, "missing value", NULL);
             val = argv[++i];
         }
+        /* "--plot=--quiet" as well as "--plot --quiet": a value is never a
+         * flag (./--x names such a file). */
+        if (strncmp(val, "--", 2) == 0)
+            return usage_error(stage, name, "is a flag, not a value", val);
 
         long long v;
         if (strcmp(name, "--iters") == 0) {
@@ -161,5 +245,8 @@ int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
         }
     }
     loss_path(o->plot, o->loss_plot, sizeof o->loss_plot);
+    /* Before any work, so that a long run does not end in a bad path. */
+    if (check_writable(stage, o->plot) || check_writable(stage, o->loss_plot))
+        return 1;
     return -1;
 }

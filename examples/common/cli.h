@@ -7,7 +7,8 @@
  *     // o.iters, o.lr, o.n, o.seed, o.plot, o.loss_plot, o.quiet
  *
  * Every flag takes its value as the next argument or after '=':
- * "--iters 5" and "--iters=5" are the same. Numbers are parsed with
+ * "--iters 5" and "--iters=5" are the same; a value may not start with
+ * "--" (a forgotten value: "--plot --quiet"). Numbers are parsed with
  * strtol/strtod and must be complete, finite and in range; anything else
  * prints a message and the usage text on stderr.
  */
@@ -37,10 +38,28 @@ typedef struct ex_options {
 
 /* Fills o from the command line. Returns -1 when the program should run,
  * otherwise the exit status it should return at once: 0 after --help
- * (usage on stdout), 2 after a bad flag (message and usage on stderr). */
+ * (usage on stdout), 2 after a bad flag (message and usage on stderr), 1
+ * when a figure's path cannot be written (checked here, before any work:
+ * an existing file is left as it is, a missing one created and removed).
+ * 1 also when --help's text could not be written. It registers an exit
+ * handler that flushes stdout and, when output written after the last
+ * ex_flush_stdout was lost, says why on stderr and makes the exit status 1
+ * (a backstop: ex_write_figures and ex_finish check stdout themselves). */
 int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv);
+
+/* Flushes stdout. Returns 0, or 1 after saying on stderr (once) why output
+ * was lost: a full disk, a closed pipe. */
+int ex_flush_stdout(void);
 
 /* Writes the usage text for stage to f. */
 void ex_usage(const char *stage, FILE *f);
+
+/* printf, remembering the cause of the first failed write for the exit
+ * handler's message. The examples print through it. */
+int ex_printf(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 #endif /* EX_CLI_H */

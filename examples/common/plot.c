@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Figure size and the margins around the plotting area, in pixels. */
@@ -325,14 +326,40 @@ int ex_plot_write(const ex_plot *p, const char *path)
         errno = EINVAL;
         return -1;
     }
-    FILE *f = fopen(path, "w");
-    if (!f)
+    /* The figure is made in memory, then written with one fwrite, so that
+     * errno still holds the cause when a write fails: a full disk is "No
+     * space left on device", not a guess. */
+    char *svg = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&svg, &len);
+    if (!mem)
         return -1;
-    write_svg(f, p);
-    if (ferror(f)) {
-        fclose(f);
-        errno = EIO;
+    write_svg(mem, p);
+    bool made = !ferror(mem);
+    if (fclose(mem) != 0)
+        made = false;
+    if (!made) {
+        free(svg);
+        errno = ENOMEM; /* the only way writing to memory fails */
         return -1;
     }
-    return fclose(f) == 0 ? 0 : -1;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        int err = errno;
+        free(svg);
+        errno = err;
+        return -1;
+    }
+    int err = 0; /* EIO below only if the C library gave no reason */
+    errno = 0;
+    if (fwrite(svg, 1, len, f) != len)
+        err = errno ? errno : EIO;
+    errno = 0;
+    if (fclose(f) != 0 && !err)
+        err = errno ? errno : EIO;
+    free(svg);
+    if (!err)
+        return 0;
+    errno = err;
+    return -1;
 }

@@ -51,9 +51,10 @@ ex_plot ex_plot_new(const char *title, const char *xlabel, const char *ylabel,
 /* Appends a series; returns 0, or -1 when EX_PLOT_MAX_SERIES are in use. */
 int ex_plot_add(ex_plot *p, const char *label, const char *color, ex_mark mark,
                 const double *x, const double *y, long n);
-/* Writes the figure to path. Returns 0, or -1 with errno set when the file
- * cannot be written, or with errno = EINVAL for empty or reversed ranges
- * (or a log axis that does not start above 0). */
+/* Writes the figure to path. Returns 0, or -1 with errno set to the
+ * system's reason when the file cannot be written (ENOSPC for a full disk),
+ * ENOMEM when the figure cannot be made in memory, or EINVAL for empty or
+ * reversed ranges (or a log axis that does not start above 0). */
 int ex_plot_write(const ex_plot *p, const char *path);
 
 #endif /* EX_PLOT_H */
