@@ -5,14 +5,19 @@
  * standardised with the training set's mean and standard deviation
  * (0.2860, 0.3530), which makes the accuracy steadier from epoch to epoch.
  *
- * The step is reset tape, forward, zero grad, backward, Adam step. The batch
- * tensors are allocated once and refilled, the tape's arena is reused after
- * a reset and Adam's moments exist from init, so after the first step the
- * loop allocates nothing. Test accuracy is measured in no-grad mode (the tape
- * paused) in batches of 1000. Run with --help for the flags.
+ * The pixels stay bytes, as the loader returns them (45 MiB for the training
+ * set, a quarter of a float32 copy); each batch is scaled and standardised
+ * as it is copied into a float32 batch tensor. The step is reset tape,
+ * forward, zero grad, backward, Adam step. The batch tensors are allocated
+ * once and refilled, the tape's arena is reused after a reset and Adam's
+ * moments exist from init, so after the first step the loop allocates
+ * nothing. Test accuracy is measured in no-grad mode (the tape paused) in
+ * batches of 1000. Run with --help for the flags.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,7 +32,8 @@
 #define PROG "fashion_mnist"
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 #define DEFAULT_SAVE "fashion_mnist_weights"
-#define PIXELS 784 /* 28 x 28 */
+#define SIDE 28
+#define PIXELS (SIDE * SIDE)
 #define CLASSES 10
 #define EVAL_BATCH 1000
 #define PATH_CAP 4096
@@ -45,18 +51,70 @@ typedef struct options {
     bool quiet;        /* epoch lines only: no progress bar, no notes */
 } options;
 
-/* One split in memory: pixels as float32 in [0, 1], labels as int32. */
+/* One split in memory: the first n images of the file, pixels as the
+ * loader's bytes, labels as int32 for the loss. */
 typedef struct split {
     int64_t n;
-    tg_tensor *x; /* (n, 784) */
-    int32_t *y;   /* n labels in [0, 10) */
+    tg_idx images; /* (N, 28, 28) bytes, N >= n; the rows used are 0..n) */
+    int32_t *y;    /* n labels in [0, 10) */
 } split;
+
+/* A pixel byte v as the network sees it, ((float)v / 255 - mean) / std:
+ * the same float arithmetic done once per value instead of once per pixel,
+ * so the batches hold exactly the numbers a converted copy would. */
+static float pixel_value[256];
+
+/* ---- standard output ------------------------------------------------------------ */
+
+/* The errno of the first failed write to stdout (-1 when the system gave
+ * none), so that flush_stdout can name the real cause: a full disk, a
+ * closed pipe. */
+static int stdout_errno;
+
+/* Notes r, what a printf to stdout returned. */
+static void note_output(int r, int err)
+{
+    if (r < 0 && stdout_errno == 0)
+        stdout_errno = err ? err : -1;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void out(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    errno = 0;
+    int r = vprintf(fmt, ap);
+    note_output(r, errno);
+    va_end(ap);
+}
+
+/* Flushes stdout; returns 0, or 1 after saying why the output was lost, so
+ * that a run never ends "ok" without its lines. */
+static int flush_stdout(void)
+{
+    errno = 0;
+    int r = fflush(stdout);
+    note_output(r == 0 ? 0 : -1, errno);
+    if (stdout_errno == 0 && !ferror(stdout))
+        return 0;
+    static bool said;
+    if (!said)
+        fprintf(stderr, PROG ": writing the output failed: %s\n",
+                stdout_errno > 0 ? strerror(stdout_errno)
+                                 : "an earlier write failed");
+    said = true;
+    return 1;
+}
 
 /* ---- command line ----------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
-    fprintf(f,
+    errno = 0;
+    int r = fprintf(f,
             "usage: " PROG " [--data DIR] [--epochs N] [--seed S] [--save DIR]\n"
             "       " PROG " [--batch N] [--lr F] [--limit N] [--test-limit N]\n"
             "       " PROG " [--eval] [--quiet]"
@@ -72,7 +130,8 @@ static void usage(FILE *f)
             "  --epochs N   passes over the training set, 1..1000 (default 10)\n"
             "  --seed S     initialisation and shuffling seed, 0..4294967295\n"
             "               (default 0)\n"
-            "  --save DIR   where the parameters go (default " DEFAULT_SAVE ")\n"
+            "  --save DIR   where the parameters go (default " DEFAULT_SAVE ");\n"
+            "               created and checked to be writable before training\n"
             "  --eval       load the parameters from the --save directory and\n"
             "               report the test accuracy only\n"
             "  --batch N    mini-batch size, 1..60000 (default 64)\n"
@@ -86,7 +145,12 @@ static void usage(FILE *f)
             "training loss over the epoch, the test accuracy after it and the\n"
             "epoch's training time. A progress bar goes to stderr when it is a\n"
             "terminal. OpenBLAS takes its thread count from OPENBLAS_NUM_THREADS.\n"
-            "Exit status: 0 ok, 1 runtime error or missing data, 2 bad flags.\n");
+            "A flag's value is the next argument or follows '=' (--epochs=3); it\n"
+            "may not start with -- (write ./--x for a directory named --x).\n"
+            "Exit status: 0 ok, 1 runtime error, missing or malformed data (an\n"
+            "empty set, images other than 28x28), 2 bad flags.\n");
+    if (f == stdout)
+        note_output(r, errno);
 }
 
 static int usage_error(const char *flag, const char *what, const char *value)
@@ -150,6 +214,10 @@ static int parse_args(options *o, int argc, char **argv)
                 value = argv[++i];
             else
                 return usage_error(flag, "needs a value", NULL);
+            /* "--save --quiet" forgot the directory: never take a flag as
+             * one (./--quiet names such a directory). */
+            if (!strncmp(value, "--", 2))
+                return usage_error(flag, "is a flag, not a value", value);
         } else if (eq) {
             return usage_error(flag, "takes no value", NULL);
         }
@@ -201,7 +269,7 @@ static int parse_args(options *o, int argc, char **argv)
     return -1;
 }
 
-/* ---- errors and time ----------------------------------------------------------- */
+/* ---- errors, output and time ------------------------------------------------- */
 
 /* Reports a failed tapegrad call and returns the exit status 1. */
 static int fail(const char *what)
@@ -210,11 +278,98 @@ static int fail(const char *what)
     return 1;
 }
 
+/* "s" unless n is 1: "1 epoch", "2 epochs". */
+static const char *plural(int64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- where the parameters go ------------------------------------------------------- */
+
+/* The directories check_save_dir created (their path lengths in dir), so
+ * that a run that fails leaves nothing behind. */
+static struct {
+    char path[PATH_CAP];
+    size_t len[64];
+    int count;
+} created;
+
+/* mkdir -p dir, as tg_params_save does, remembering what it made. Returns 0
+ * or errno. */
+static int make_dirs(const char *dir)
+{
+    size_t len = strlen(dir);
+    if (len >= sizeof created.path)
+        return ENAMETOOLONG;
+    char *buf = created.path;
+    memcpy(buf, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) == 0) {
+            if (created.count < 64)
+                created.len[created.count++] = i;
+        } else if (errno != EEXIST) {
+            int err = errno;
+            buf[i] = c;
+            return err;
+        }
+        buf[i] = c;
+    }
+    return 0;
+}
+
+/* Removes the directories make_dirs created, deepest first (only while they
+ * are empty: rmdir refuses anything else). */
+static void remove_created_dirs(void)
+{
+    while (created.count > 0) {
+        size_t i = created.len[--created.count];
+        char c = created.path[i];
+        created.path[i] = '\0';
+        rmdir(created.path);
+        created.path[i] = c;
+    }
+}
+
+/* Whether the parameters can be saved to dir, checked before training so
+ * that a long run does not end in an unwritable path: dir is created if
+ * missing (and removed again if the run fails), must be a directory, and a
+ * file can be created in it (a probe, removed at once). Returns 0, or 1
+ * after saying why. */
+static int check_save_dir(const char *dir)
+{
+    struct stat st;
+    int err = make_dirs(dir);
+    if (!err && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        err = ENOTDIR;
+    char probe[PATH_CAP + 64];
+    if (!err) {
+        snprintf(probe, sizeof probe, "%s/.%s_probe_%ld", dir, PROG,
+                 (long)getpid());
+        int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0) {
+            err = errno;
+        } else {
+            close(fd);
+            unlink(probe);
+        }
+    }
+    if (!err)
+        return 0;
+    remove_created_dirs();
+    fprintf(stderr, PROG ": cannot save the parameters to %s: %s\n", dir,
+            strerror(err));
+    return 1;
 }
 
 /* ---- the data set ------------------------------------------------------------------ */
@@ -236,13 +391,14 @@ static bool find_file(const char *dir, const char *name, char *path)
 
 static void free_split(split *s)
 {
-    tg_free(s->x);
+    tg_idx_free(&s->images);
     free(s->y);
     *s = (split){0};
 }
 
 /* Loads one split (prefix "train" or "t10k"), keeping the first limit
- * images when limit > 0. Returns 0, or 1 after saying why on stderr. */
+ * images when limit > 0. The images must be (N, 28, 28) with N >= 1 and the
+ * labels N values in [0, 10). Returns 0, or 1 after saying why on stderr. */
 static int load_split(const options *o, const char *prefix, long limit,
                       split *s)
 {
@@ -264,77 +420,108 @@ static int load_split(const options *o, const char *prefix, long limit,
         return 1;
     }
 
-    tg_idx images = {0}, labels = {0};
-    if (tg_idx_load(ipath, &images))
+    tg_idx labels = {0};
+    if (tg_idx_load(ipath, &s->images))
         return fail("loading the images");
     if (tg_idx_load(lpath, &labels)) {
-        tg_idx_free(&images);
+        free_split(s);
         return fail("loading the labels");
     }
+    const tg_idx *im = &s->images;
     int rc = 1;
-    if (images.ndim != 3 || images.dims[1] * images.dims[2] != PIXELS) {
-        fprintf(stderr, PROG ": %s: expected 28x28 images\n", ipath);
+    /* Each size on its own: a product of two could overflow (the loader
+     * guarantees it does not, but this reads plainly). */
+    if (im->ndim != 3 || im->dims[1] != SIDE || im->dims[2] != SIDE) {
+        char shape[128] = "";
+        for (int k = 0; k < im->ndim; k++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape),
+                     k ? "x%lld" : "%lld", (long long)im->dims[k]);
+        fprintf(stderr,
+                PROG ": %s: expected N images of 28x28 pixels (dimensions "
+                "Nx28x28), the file has dimensions %s\n",
+                ipath, shape);
         goto done;
     }
-    if (labels.ndim != 1 || labels.dims[0] != images.dims[0]) {
-        fprintf(stderr, PROG ": %s: expected %lld labels, one per image\n",
-                lpath, (long long)images.dims[0]);
+    int64_t n = im->dims[0];
+    if (n == 0) {
+        fprintf(stderr, PROG ": %s: the file holds no images\n", ipath);
         goto done;
     }
-    int64_t n = images.dims[0];
+    if (labels.ndim != 1 || labels.dims[0] != n) {
+        fprintf(stderr,
+                PROG ": %s: expected %lld label%s, one per image (a file of "
+                "one dimension)\n",
+                lpath, (long long)n, plural(n));
+        goto done;
+    }
     if (limit > 0 && limit < n)
         n = limit;
     s->n = n;
-    s->x = tg_empty(TG_FLOAT32, TG_SHAPE(n, PIXELS));
-    s->y = malloc((size_t)(n ? n : 1) * sizeof *s->y);
-    if (!s->x || !s->y) {
-        fprintf(stderr, PROG ": out of memory for %lld images\n", (long long)n);
-        free_split(s);
+    s->y = malloc((size_t)n * sizeof *s->y);
+    if (!s->y) {
+        fprintf(stderr, PROG ": out of memory for %lld label%s\n", (long long)n,
+                plural(n));
         goto done;
     }
-    float *x = tg_data(s->x);
-    for (int64_t i = 0; i < n * PIXELS; i++)
-        x[i] = ((float)images.data[i] / 255.0f - PIXEL_MEAN) / PIXEL_STD;
     for (int64_t i = 0; i < n; i++) {
         if (labels.data[i] >= CLASSES) {
-            fprintf(stderr, PROG ": %s: label %u of image %lld is not a class\n",
+            fprintf(stderr, PROG ": %s: label %u of image %lld is not a class "
+                            "(0 to 9)\n",
                     lpath, labels.data[i], (long long)i);
-            free_split(s);
             goto done;
         }
         s->y[i] = labels.data[i];
     }
     rc = 0;
 done:
-    tg_idx_free(&images);
     tg_idx_free(&labels);
+    if (rc)
+        free_split(s);
     return rc;
 }
 
 /* ---- training and evaluation ---------------------------------------------------------- */
 
+/* Scales and standardises rows of s into the (b, 784) float32 batch x: the
+ * rows rows[0..b), or start..start+b when rows is NULL. */
+static void fill_batch(const split *s, const int64_t *rows, int64_t start,
+                       int64_t b, tg_tensor *x)
+{
+    float *dst = tg_data(x);
+    for (int64_t r = 0; r < b; r++) {
+        int64_t i = rows ? rows[r] : start + r;
+        const uint8_t *src = s->images.data + i * PIXELS;
+        for (int j = 0; j < PIXELS; j++)
+            dst[r * PIXELS + j] = pixel_value[src[j]];
+    }
+}
+
 /* Test accuracy of net on s, without recording (the tape paused), in
- * batches that are views of s->x living on the tape. */
-static int evaluate(tg_tape *T, tg_mlp *net, const split *s, double *acc)
+ * batches of EVAL_BATCH rows filled into buf (EVAL_BATCH or s->n rows,
+ * whichever is fewer; a shorter last batch is a view of its first rows). */
+static int evaluate(tg_tape *T, tg_mlp *net, const split *s, tg_tensor *buf,
+                    double *acc)
 {
     bool was_paused = tg_tape_pause(T, true);
+    int64_t rows = tg_size(buf, 0);
     double hits = 0.0;
     int rc = 0;
-    for (int64_t start = 0; start < s->n && !rc; start += EVAL_BATCH) {
-        int64_t stop = start + EVAL_BATCH < s->n ? start + EVAL_BATCH : s->n;
+    for (int64_t start = 0; start < s->n && !rc; start += rows) {
+        int64_t b = s->n - start < rows ? s->n - start : rows;
         rc = tg_tape_reset(T);
         if (rc)
             break;
-        tg_tensor *xb = tg_ad_slice(T, s->x, 0, start, stop, 1); /* (b, 784) */
-        tg_tensor *logits = tg_mlp_forward(T, net, xb);          /* (b, 10) */
+        fill_batch(s, NULL, start, b, buf);
+        tg_tensor *xb = b == rows ? buf : tg_ad_slice(T, buf, 0, 0, b, 1); /* (b, 784) */
+        tg_tensor *logits = tg_mlp_forward(T, net, xb);                    /* (b, 10) */
         double a = logits ? tg_accuracy(logits, s->y + start) : -1.0;
         if (a < 0.0)
             rc = tg_last_error();
         else
-            hits += a * (double)(stop - start);
+            hits += a * (double)b;
     }
     tg_tape_pause(T, was_paused);
-    *acc = hits / (double)s->n;
+    *acc = hits / (double)s->n; /* n >= 1: load_split refuses an empty set */
     return rc;
 }
 
@@ -351,18 +538,6 @@ static int train_step(tg_tape *T, tg_mlp *net, tg_params *ps, tg_adam *opt,
     if (tg_params_zero_grad(ps) || tg_backward(T, mean) || tg_adam_step(opt))
         return 1;
     return 0;
-}
-
-/* Copies the rows perm[0..b) of s into xb (b, 784) and their labels into yb. */
-static void fill_batch(const split *s, const int64_t *perm, int64_t b,
-                       tg_tensor *xb, int32_t *yb)
-{
-    const float *x = tg_data(s->x);
-    float *dst = tg_data(xb);
-    for (int64_t r = 0; r < b; r++) {
-        memcpy(dst + r * PIXELS, x + perm[r] * PIXELS, PIXELS * sizeof *dst);
-        yb[r] = s->y[perm[r]];
-    }
 }
 
 static void progress(long epoch, long epochs, int64_t done, int64_t total,
@@ -385,11 +560,13 @@ static void clear_progress(void)
     fflush(stderr);
 }
 
-/* Trains for o->epochs epochs, printing a line after each. */
-static int train(const options *o, tg_tape *T, tg_mlp *net, tg_params *ps,
-                 tg_rng *rng, const split *train_set, const split *test_set)
+/* Trains for o->epochs epochs in batches of bsize, printing a line after
+ * each; evalbuf is evaluate's batch. */
+static int train(const options *o, int64_t bsize, tg_tape *T, tg_mlp *net,
+                 tg_params *ps, tg_rng *rng, const split *train_set,
+                 const split *test_set, tg_tensor *evalbuf)
 {
-    int64_t n = train_set->n, bsize = o->batch < n ? o->batch : n;
+    int64_t n = train_set->n; /* >= 1, and bsize in 1..n */
     int64_t tail = n % bsize, steps = (n + bsize - 1) / bsize;
     bool bar = !o->quiet && isatty(fileno(stderr));
 
@@ -418,7 +595,9 @@ static int train(const options *o, tg_tape *T, tg_mlp *net, tg_params *ps,
             int64_t start = step * bsize;
             int64_t b = n - start < bsize ? n - start : bsize;
             tg_tensor *xb = b == bsize ? xfull : xtail; /* (b, 784) */
-            fill_batch(train_set, perm + start, b, xb, yb);
+            fill_batch(train_set, perm + start, 0, b, xb);
+            for (int64_t r = 0; r < b; r++)
+                yb[r] = train_set->y[perm[start + r]];
             if (train_step(T, net, ps, &opt, xb, yb, &loss)) {
                 if (bar)
                     clear_progress();
@@ -435,13 +614,13 @@ static int train(const options *o, tg_tape *T, tg_mlp *net, tg_params *ps,
         if (bar)
             clear_progress();
         double acc;
-        if (evaluate(T, net, test_set, &acc)) {
+        if (evaluate(T, net, test_set, evalbuf, &acc)) {
             rc = fail("evaluation");
             break;
         }
-        printf("epoch %ld/%ld loss=%.4f test_acc=%.4f time=%.2fs\n", epoch,
+        out("epoch %ld/%ld loss=%.4f test_acc=%.4f time=%.2fs\n", epoch,
                o->epochs, sum / (double)n, acc, seconds);
-        fflush(stdout);
+        rc = flush_stdout();
     }
     tg_free(xfull);
     tg_free(xtail);
@@ -451,79 +630,102 @@ static int train(const options *o, tg_tape *T, tg_mlp *net, tg_params *ps,
     return rc;
 }
 
-int main(int argc, char **argv)
+/* Everything after the flags; returns the exit status. */
+static int run(const options *o)
 {
-    options o;
-    int rc = parse_args(&o, argc, argv);
-    if (rc >= 0)
-        return rc;
+    if (!o->eval && check_save_dir(o->save))
+        return 1;
+    for (int v = 0; v < 256; v++)
+        pixel_value[v] = ((float)v / 255.0f - PIXEL_MEAN) / PIXEL_STD;
 
     split train_set = {0}, test_set = {0};
-    if ((!o.eval && load_split(&o, "train", o.limit, &train_set)) ||
-        load_split(&o, "t10k", o.test_limit, &test_set)) {
+    if ((!o->eval && load_split(o, "train", o->limit, &train_set)) ||
+        load_split(o, "t10k", o->test_limit, &test_set)) {
         free_split(&train_set);
+        remove_created_dirs();
         return 1;
     }
-    if (!o.quiet) {
-        if (o.eval)
-            printf("loaded %lld test images from %s\n", (long long)test_set.n,
-                   o.data);
+    if (!o->quiet) {
+        if (o->eval)
+            out("loaded %lld test image%s from %s\n", (long long)test_set.n,
+                   plural(test_set.n), o->data);
         else
-            printf("loaded %lld training and %lld test images from %s\n",
-                   (long long)train_set.n, (long long)test_set.n, o.data);
+            out("loaded %lld training image%s and %lld test image%s from %s\n",
+                   (long long)train_set.n, plural(train_set.n),
+                   (long long)test_set.n, plural(test_set.n), o->data);
     }
 
     tg_rng rng;
-    tg_rng_seed(&rng, o.seed);
+    tg_rng_seed(&rng, o->seed);
     tg_mlp net;
     tg_params ps = {0}; /* borrowed pointers to net's weights and biases */
     tg_tape *T = NULL;
-    rc = 1;
+    int64_t erows = test_set.n < EVAL_BATCH ? test_set.n : EVAL_BATCH;
+    tg_tensor *evalbuf = NULL; /* (erows, 784) */
+    int rc = 1;
     if (tg_mlp_init(&net, 4, (const int64_t[]){PIXELS, 256, 128, CLASSES},
                     TG_ACT_RELU, TG_FLOAT32, &rng)) {
         fail("tg_mlp_init");
         goto out;
     }
-    if (tg_mlp_params(&net, &ps) || !(T = tg_tape_new())) {
+    if (tg_mlp_params(&net, &ps) || !(T = tg_tape_new()) ||
+        !(evalbuf = tg_empty(TG_FLOAT32, TG_SHAPE(erows, PIXELS)))) {
         fail("setting up");
         goto out;
     }
 
-    if (o.eval) {
+    if (o->eval) {
         double acc;
-        if (tg_params_load(&ps, o.save)) {
+        if (tg_params_load(&ps, o->save)) {
             fprintf(stderr, PROG ": %s\n(train first, or pass --save DIR)\n",
                     tg_last_message());
             goto out;
         }
-        if (evaluate(T, &net, &test_set, &acc)) {
+        if (evaluate(T, &net, &test_set, evalbuf, &acc)) {
             fail("evaluation");
             goto out;
         }
-        printf("test_acc=%.4f\n", acc);
+        out("test_acc=%.4f\n", acc);
         rc = 0;
         goto out;
     }
 
-    if (!o.quiet)
-        printf("MLP 784-256-128-10 (ReLU), Adam lr=%g, batch %ld, %ld epochs, "
+    int64_t bsize = o->batch < train_set.n ? o->batch : train_set.n;
+    if (!o->quiet)
+        out("MLP 784-256-128-10 (ReLU), Adam lr=%g, batch %lld, %ld epoch%s, "
                "seed %lu, %s\n",
-               o.lr, o.batch, o.epochs, (unsigned long)o.seed,
+               o->lr, (long long)bsize, o->epochs, plural(o->epochs),
+               (unsigned long)o->seed,
                tg_blas_available() ? "BLAS" : "portable matmul");
-    fflush(stdout);
-    if (train(&o, T, &net, &ps, &rng, &train_set, &test_set))
+    if (flush_stdout() ||
+        train(o, bsize, T, &net, &ps, &rng, &train_set, &test_set, evalbuf))
         goto out;
-    if (tg_params_save(&ps, o.save)) {
+    if (tg_params_save(&ps, o->save)) {
         fail("saving the parameters");
         goto out;
     }
-    if (!o.quiet)
-        printf("saved the parameters to %s/\n", o.save);
+    if (!o->quiet)
+        out("saved the parameters to %s/\n", o->save);
     rc = 0;
 out:
+    if (rc)
+        remove_created_dirs();
+    tg_free(evalbuf);
     tg_tape_free(T);
     tg_mlp_free(&net);
     free_split(&train_set);
     free_split(&test_set);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int rc = parse_args(&o, argc, argv);
+    if (rc < 0)
+        rc = run(&o);
+    /* The last lines (or --help) may still be buffered. */
+    if (flush_stdout())
+        rc = 1;
     return rc;
 }

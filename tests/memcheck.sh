@@ -1,8 +1,11 @@
 #!/bin/sh
 # Runs every example under valgrind memcheck with short settings; fails on
-# any memory error or leak. Usage: tests/memcheck.sh BUILD/examples
+# any memory error or leak. Each example runs once normally (exit 0) and
+# once with its output on a full disk (/dev/full: exit 1 with the cause on
+# stderr), so that the error paths are clean too.
+# Usage: tests/memcheck.sh BUILD/examples
 set -eu
-dir=${1:-build/examples}
+dir=$(cd "${1:-build/examples}" && pwd)
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "memcheck: valgrind is missing (apt-get install -y valgrind)" >&2
     exit 1
@@ -11,25 +14,39 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 vg="valgrind --quiet --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99"
 status=0
+
+# check NAME WHAT WANT OUT ARGS...: runs example NAME under valgrind with
+# stdout on OUT and expects exit status WANT (99 is valgrind's own).
+check() {
+    name=$1 what=$2 want=$3 out=$4
+    shift 4
+    rc=0
+    (cd "$tmp" && $vg "$dir/$name" "$@" >"$out" 2>"$tmp/err") || rc=$?
+    if [ "$rc" = "$want" ]; then
+        echo "memcheck: $name clean ($what)"
+    else
+        echo "memcheck: $name FAILED ($what: exit $rc, want $want)" >&2
+        cat "$tmp/err" >&2
+        status=1
+    fi
+}
+
 for ex in "$dir"/*; do
     [ -x "$ex" ] || continue
     name=$(basename "$ex")
     case "$name" in
-    chapter_*) args="--iters 20 --quiet --plot $tmp/$name.svg" ;;
+    chapter_*)
+        check "$name" run 0 "$tmp/out" --iters 20 --quiet --plot "$tmp/$name.svg"
+        check "$name" "stdout full" 1 /dev/full --iters 20 --plot "$tmp/$name.svg" ;;
     fashion_mnist)
         if [ ! -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
             echo "memcheck: $name skipped (dataset-fashion-mnist not installed)"
             continue
         fi
-        args="--epochs 1 --limit 256 --test-limit 256 --quiet --save $tmp/fm" ;;
-    *) args="" ;;
+        set -- --epochs 1 --limit 256 --test-limit 256 --quiet --save "$tmp/fm"
+        check "$name" run 0 "$tmp/out" "$@"
+        check "$name" "stdout full" 1 /dev/full "$@" ;;
+    *) check "$name" run 0 "$tmp/out" ;;
     esac
-    if (cd "$tmp" && $vg "$OLDPWD/$ex" $args >"$tmp/out" 2>"$tmp/err"); then
-        echo "memcheck: $name clean"
-    else
-        echo "memcheck: $name FAILED" >&2
-        cat "$tmp/err" >&2
-        status=1
-    fi
 done
 exit $status

@@ -1,6 +1,8 @@
 /* test_examples.c - runs the five chapter examples as programs and checks
  * what they print against NumPy (tests/data/chapter_reference.txt), against
- * each other, the figures they write and how they refuse bad flags.
+ * each other, the figures they write and how they refuse bad flags; then
+ * fashion_mnist on small IDX data sets written here, and every way such a
+ * data set or its command line can be wrong.
  *
  * The binaries are in $TG_BUILD/examples (make check sets TG_BUILD and
  * builds them first). Each run gets its stdout and stderr in temporary
@@ -8,6 +10,8 @@
  * figures in a fresh directory under /tmp. */
 #include "helpers.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +19,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifdef TG_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 static const char *const examples[] = {
     "chapter_arrays", "chapter_tensor", "chapter_autograd", "chapter_nn",
@@ -543,6 +551,453 @@ START_TEST(test_figures)
 }
 END_TEST
 
+/* ---- fashion_mnist on small data sets ------------------------------------------------ */
+
+/* Removes path and, for a directory, everything in it (links are removed,
+ * not followed). */
+static void remove_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        ck_assert_msg(d != NULL, "cannot list %s", path);
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char sub[1024];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            remove_tree(sub);
+        }
+        closedir(d);
+        ck_assert_msg(rmdir(path) == 0, "cannot remove %s", path);
+    } else {
+        ck_assert_msg(unlink(path) == 0, "cannot remove %s", path);
+    }
+}
+
+/* The IDX header for ndim big-endian sizes. */
+static size_t idx_header(unsigned char *h, int ndim, const uint32_t *dims)
+{
+    h[0] = h[1] = 0;
+    h[2] = 0x08;
+    h[3] = (unsigned char)ndim;
+    for (int k = 0; k < ndim; k++) {
+        h[4 + 4 * k] = (unsigned char)(dims[k] >> 24);
+        h[5 + 4 * k] = (unsigned char)(dims[k] >> 16);
+        h[6 + 4 * k] = (unsigned char)(dims[k] >> 8);
+        h[7 + 4 * k] = (unsigned char)dims[k];
+    }
+    return 4 + 4 * (size_t)ndim;
+}
+
+/* DIR/NAME: an IDX file with these sizes and n bytes of data, byte i
+ * being value(i) (labels: i % 10; pixels: a pattern per label). */
+static void write_idx(const char *dir, const char *name, int ndim,
+                      const uint32_t *dims, size_t n, bool labels)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    unsigned char h[4 + 4 * 8];
+    size_t hl = idx_header(h, ndim, dims);
+    ck_assert_uint_eq(fwrite(h, 1, hl, f), hl);
+    for (size_t i = 0; i < n; i++) {
+        /* Image k (784 bytes) has label k % 10: bright in row band k % 10. */
+        size_t k = i / 784, row = (i % 784) / 28;
+        int v = labels ? (int)(i % 10) : (row / 3 == k % 10 ? 230 : (int)(i * 7 % 40));
+        ck_assert_int_ne(fputc(v, f), EOF);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A data set in dir: ntrain and ntest images of 28x28 with their labels. */
+static void write_dataset(const char *dir, uint32_t ntrain, uint32_t ntest)
+{
+    write_idx(dir, "train-images-idx3-ubyte", 3, (const uint32_t[]){ntrain, 28, 28},
+              (size_t)ntrain * 784, false);
+    write_idx(dir, "train-labels-idx1-ubyte", 1, (const uint32_t[]){ntrain},
+              ntrain, true);
+    write_idx(dir, "t10k-images-idx3-ubyte", 3, (const uint32_t[]){ntest, 28, 28},
+              (size_t)ntest * 784, false);
+    write_idx(dir, "t10k-labels-idx1-ubyte", 1, (const uint32_t[]){ntest}, ntest,
+              true);
+}
+
+/* Runs fashion_mnist with --data dir and the NULL-terminated args. */
+static void run_fm(const char *dir, const char *const *args, run_result *r)
+{
+    const char *argv[24] = {"--data", dir};
+    int n = 2;
+    for (; *args; args++) {
+        ck_assert_int_lt(n, 23);
+        argv[n++] = *args;
+    }
+    argv[n] = NULL;
+    run_example("fashion_mnist", argv, r);
+}
+
+/* fashion_mnist exited with 1 (not a signal, not 0) and said want. */
+static void assert_fm_error(const run_result *r, const char *want)
+{
+    ck_assert_msg(r->status == 1, "exit %d, want 1; stderr: %s", r->status, r->err);
+    ck_assert_msg(strstr(r->err, want) != NULL, "stderr lacks \"%s\": %s", want,
+                  r->err);
+    ck_assert_msg(strstr(r->out, "test_acc") == NULL, "stdout: %s", r->out);
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+/* A small run: its lines, the parameters it saves, --eval of them agreeing
+ * with the last epoch, and the same output again for the same seed. */
+START_TEST(test_fm_small_run)
+{
+    char dir[64], save[128];
+    make_tmpdir(dir, sizeof dir);
+    write_dataset(dir, 100, 20);
+    snprintf(save, sizeof save, "%s/w", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_fm(dir, (const char *const[]){"--epochs", "3", "--seed", "1", "--save", save, NULL},
+           r);
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    char want[256];
+    snprintf(want, sizeof want, "loaded 100 training images and 20 test images from %s\n",
+             dir);
+    ck_assert_msg(strncmp(r->out, want, strlen(want)) == 0, "%s", r->out);
+    ck_assert_ptr_nonnull(strstr(r->out, "batch 64, 3 epochs, seed 1, "));
+    snprintf(want, sizeof want, "saved the parameters to %s/\n", save);
+    ck_assert_ptr_nonnull(strstr(r->out, want));
+    const char *last = strstr(r->out, "epoch 3/3 loss=");
+    ck_assert_ptr_nonnull(last);
+    double loss, acc;
+    ck_assert_int_eq(sscanf(last, "epoch 3/3 loss=%lf test_acc=%lf", &loss, &acc), 2);
+    ck_assert(isfinite(loss) && loss > 0.0);
+    ck_assert(acc >= 0.0 && acc <= 1.0);
+    ck_assert_int_eq(count_lines(r->out), 6);
+    /* The same seed trains the same network (the time aside). */
+    char first[8192];
+    memcpy(first, r->out, sizeof first);
+    run_fm(dir, (const char *const[]){"--epochs", "3", "--seed", "1", "--save", save, NULL},
+           r);
+    ck_assert_int_eq(r->status, 0);
+    for (const char *a = first, *b = r->out; (a = strstr(a, " loss=")) &&
+                                            (b = strstr(b, " loss="));
+         a++, b++)
+        ck_assert_int_eq(strncmp(a, b, 30), 0);
+
+    run_fm(dir, (const char *const[]){"--eval", "--save", save, NULL}, r);
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    snprintf(want, sizeof want, "loaded 20 test images from %s\ntest_acc=%.4f\n", dir,
+             acc);
+    ck_assert_str_eq(r->out, want);
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
+/* One of each: the singular, and the batch as it is really used. */
+START_TEST(test_fm_plurals)
+{
+    char dir[64], save[128];
+    make_tmpdir(dir, sizeof dir);
+    write_dataset(dir, 30, 20);
+    snprintf(save, sizeof save, "%s/w", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_fm(dir, (const char *const[]){"--epochs", "1", "--limit", "1", "--test-limit", "1",
+                                      "--save", save, NULL},
+           r);
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    ck_assert_ptr_nonnull(strstr(r->out, "loaded 1 training image and 1 test image from "));
+    ck_assert_ptr_nonnull(strstr(r->out, ", batch 1, 1 epoch, seed 0, "));
+    ck_assert_ptr_nonnull(strstr(r->out, "epoch 1/1 loss="));
+    ck_assert_ptr_null(strstr(r->out, "epochs"));
+    ck_assert_ptr_null(strstr(r->out, "images"));
+    run_fm(dir, (const char *const[]){"--epochs", "2", "--save", save, NULL}, r);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_ptr_nonnull(strstr(r->out, ", batch 30, 2 epochs, "));
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
+/* No training or no test images: a clear error, not a division by zero
+ * (SIGFPE) or test_acc=nan. A failed run leaves no save directory. */
+START_TEST(test_fm_empty_sets)
+{
+    char dir[64], save[128], want[256];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(save, sizeof save, "%s/new/w", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+
+    write_dataset(dir, 0, 20);
+    run_fm(dir, (const char *const[]){"--epochs", "1", "--save", save, NULL}, r);
+    snprintf(want, sizeof want, "%s/train-images-idx3-ubyte: the file holds no images",
+             dir);
+    assert_fm_error(r, want);
+    snprintf(want, sizeof want, "%s/new", dir);
+    ck_assert_msg(!exists(want), "the failed run left %s", want);
+
+    write_dataset(dir, 20, 0);
+    run_fm(dir, (const char *const[]){"--epochs", "1", "--save", save, NULL}, r);
+    snprintf(want, sizeof want, "%s/t10k-images-idx3-ubyte: the file holds no images",
+             dir);
+    assert_fm_error(r, want);
+    run_fm(dir, (const char *const[]){"--eval", "--save", save, NULL}, r);
+    assert_fm_error(r, want);
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
+/* Images of any other geometry, even with 784 pixels each, and sizes that
+ * would overflow a product: refused, exit 1. */
+START_TEST(test_fm_bad_geometry)
+{
+    static const struct {
+        int ndim;
+        uint32_t dims[4];
+        const char *want;
+    } cases[] = {
+        {3, {10, 14, 56}, "the file has dimensions 10x14x56"},
+        {3, {10, 56, 14}, "the file has dimensions 10x56x14"},
+        {3, {10, 28, 27}, "the file has dimensions 10x28x27"},
+        {2, {10, 784}, "the file has dimensions 10x784"},
+        {4, {10, 1, 28, 28}, "the file has dimensions 10x1x28x28"},
+        {1, {7840}, "the file has dimensions 7840"},
+        /* No data at all, but dims[1] * dims[2] overflows int64_t. */
+        {3, {0, 0xFFFFFFFFu, 0xFFFFFFFFu}, "overflow"},
+        {3, {0, 0xFFFFFFFFu, 28}, "the file has dimensions 0x4294967295x28"},
+        {3, {0, 28, 0xFFFFFFFFu}, "the file has dimensions 0x28x4294967295"},
+    };
+    char dir[64], save[128];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(save, sizeof save, "%s/w", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t n = 1;
+        for (int d = 0; d < cases[k].ndim; d++)
+            n *= cases[k].dims[d];
+        for (int split = 0; split < 2; split++) {
+            write_dataset(dir, 10, 10);
+            write_idx(dir, split ? "t10k-images-idx3-ubyte" : "train-images-idx3-ubyte",
+                      cases[k].ndim, cases[k].dims, n, false);
+            run_fm(dir, (const char *const[]){"--epochs", "1", "--save", save, NULL}, r);
+            assert_fm_error(r, cases[k].want);
+            if (strcmp(cases[k].want, "overflow"))
+                ck_assert_ptr_nonnull(strstr(r->err, "expected N images of 28x28 pixels"));
+        }
+    }
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
+START_TEST(test_fm_bad_labels)
+{
+    char dir[64], save[128];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(save, sizeof save, "%s/w", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    /* Too few, too many, two dimensions, a label that is not a class. */
+    write_dataset(dir, 10, 10);
+    write_idx(dir, "train-labels-idx1-ubyte", 1, (const uint32_t[]){9}, 9, true);
+    run_fm(dir, (const char *const[]){"--save", save, NULL}, r);
+    assert_fm_error(r, "expected 10 labels, one per image");
+    write_idx(dir, "train-labels-idx1-ubyte", 1, (const uint32_t[]){11}, 11, true);
+    run_fm(dir, (const char *const[]){"--save", save, NULL}, r);
+    assert_fm_error(r, "expected 10 labels, one per image");
+    write_idx(dir, "train-labels-idx1-ubyte", 2, (const uint32_t[]){10, 1}, 10, true);
+    run_fm(dir, (const char *const[]){"--save", save, NULL}, r);
+    assert_fm_error(r, "expected 10 labels, one per image");
+    write_dataset(dir, 1, 1);
+    write_idx(dir, "t10k-labels-idx1-ubyte", 1, (const uint32_t[]){2}, 2, true);
+    run_fm(dir, (const char *const[]){"--eval", "--save", save, NULL}, r);
+    assert_fm_error(r, "expected 1 label, one per image");
+    write_dataset(dir, 10, 10);
+    char path[256];
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, 8 + 3, SEEK_SET), 0);
+    ck_assert_int_ne(fputc(10, f), EOF);
+    ck_assert_int_eq(fclose(f), 0);
+    run_fm(dir, (const char *const[]){"--save", save, NULL}, r);
+    assert_fm_error(r, "label 10 of image 3 is not a class");
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
+/* The loader's refusals reach the user: a missing set, a truncated file,
+ * gzip data with garbage after it. */
+START_TEST(test_fm_bad_files)
+{
+    char dir[64], save[128], path[256];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(save, sizeof save, "%s/w", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_fm(dir, (const char *const[]){"--save", save, NULL}, r);
+    assert_fm_error(r, "Fashion-MNIST not found");
+
+    write_dataset(dir, 10, 10);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    ck_assert_int_eq(truncate(path, 16 + 784 * 10 - 1), 0);
+    run_fm(dir, (const char *const[]){"--save", save, NULL}, r);
+    assert_fm_error(r, "truncated: dimensions (10,28,28) need 7840 bytes of data, the "
+                       "file has 7839");
+#ifdef TG_HAVE_ZLIB
+    /* The training images as .gz (found before the plain file) plus one byte. */
+    write_dataset(dir, 10, 10);
+    char gzpath[300];
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    snprintf(gzpath, sizeof gzpath, "%s.gz", path);
+    char *raw = malloc(16 + 7840);
+    ck_assert_ptr_nonnull(raw);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(raw, 1, 16 + 7840, f), 16 + 7840);
+    fclose(f);
+    gzFile gz = gzopen(gzpath, "wb");
+    ck_assert_ptr_nonnull(gz);
+    ck_assert_int_eq(gzwrite(gz, raw, 16 + 7840), 16 + 7840);
+    ck_assert_int_eq(gzclose(gz), Z_OK);
+    free(raw);
+    run_fm(dir, (const char *const[]){"--epochs", "1", "--quiet", "--save", save, NULL}, r);
+    ck_assert_msg(r->status == 0, "the clean .gz: %s", r->err);
+    f = fopen(gzpath, "ab");
+    ck_assert_ptr_nonnull(f);
+    fputc('x', f);
+    ck_assert_int_eq(fclose(f), 0);
+    run_fm(dir, (const char *const[]){"--epochs", "1", "--quiet", "--save", save, NULL}, r);
+    assert_fm_error(r, "trailing garbage after the gzip data");
+    ck_assert_ptr_nonnull(strstr(r->err, gzpath));
+    ck_assert_ptr_null(strstr(r->err, "<fd:"));
+#endif
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
+/* A flag where a value belongs ("--save --quiet" forgot the directory):
+ * exit 2, the usage, and no directory named after the flag. */
+START_TEST(test_fm_flag_as_value)
+{
+    static const char *const valued[] = {"--data", "--save", "--epochs", "--batch",
+                                         "--limit", "--test-limit", "--seed", "--lr"};
+    static const char *const flags[] = {"--quiet", "--eval", "--help", "--x"};
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    for (size_t i = 0; i < sizeof valued / sizeof valued[0]; i++) {
+        for (size_t j = 0; j < sizeof flags / sizeof flags[0]; j++) {
+            char joined[64];
+            snprintf(joined, sizeof joined, "%s=%s", valued[i], flags[j]);
+            for (int form = 0; form < 2; form++) {
+                bool was_there = exists(flags[j]); /* left by something else */
+                if (form)
+                    run_example("fashion_mnist",
+                                (const char *const[]){joined, NULL}, r);
+                else
+                    run_example("fashion_mnist",
+                                (const char *const[]){valued[i], flags[j], NULL}, r);
+                ck_assert_msg(r->status == 2, "%s %s: exit %d, want 2", valued[i],
+                              flags[j], r->status);
+                char want[64];
+                snprintf(want, sizeof want, "fashion_mnist: %s: '%s' is a flag",
+                         valued[i], flags[j]);
+                ck_assert_msg(strstr(r->err, want) != NULL, "stderr: %s", r->err);
+                ck_assert_ptr_nonnull(strstr(r->err, "usage: "));
+                ck_assert_str_eq(r->out, "");
+                ck_assert_msg(was_there || !exists(flags[j]), "a directory %s was made",
+                              flags[j]);
+            }
+        }
+    }
+    free(r);
+}
+END_TEST
+
+/* --save is checked before the data are even loaded: a path under a file,
+ * a file; exit 1 and nothing trained. */
+START_TEST(test_fm_unwritable_save)
+{
+    char dir[64], file[128], save[160], want[256];
+    make_tmpdir(dir, sizeof dir);
+    write_dataset(dir, 10, 10);
+    snprintf(file, sizeof file, "%s/plain", dir);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fclose(f), 0);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    const char *saves[] = {file, save};
+    snprintf(save, sizeof save, "%s/sub", file);
+    for (int k = 0; k < 2; k++) {
+        run_fm(dir, (const char *const[]){"--epochs", "1", "--save", saves[k], NULL}, r);
+        snprintf(want, sizeof want, "cannot save the parameters to %s: Not a directory",
+                 saves[k]);
+        assert_fm_error(r, want);
+        ck_assert_str_eq(r->out, ""); /* not even "loaded" */
+    }
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
+/* A full disk: while saving (one parameter's file is a link to /dev/full)
+ * and on stdout. The real cause is reported, exit 1. */
+START_TEST(test_fm_disk_full)
+{
+    char dir[64], save[128], link[192];
+    make_tmpdir(dir, sizeof dir);
+    write_dataset(dir, 10, 10);
+    snprintf(save, sizeof save, "%s/w", dir);
+    ck_assert_int_eq(mkdir(save, 0755), 0);
+    snprintf(link, sizeof link, "%s/fc2.weight.npy", save);
+    ck_assert_int_eq(symlink("/dev/full", link), 0);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_fm(dir, (const char *const[]){"--epochs", "1", "--save", save, NULL}, r);
+    ck_assert_int_eq(r->status, 1);
+    ck_assert_msg(strstr(r->err, "saving the parameters: ") &&
+                      strstr(r->err, "No space left on device"),
+                  "stderr: %s", r->err);
+    ck_assert_ptr_null(strstr(r->out, "saved the parameters"));
+    ck_assert_int_eq(unlink(link), 0);
+    run_fm(dir, (const char *const[]){"--epochs", "1", "--save", save, NULL}, r);
+    ck_assert_msg(r->status == 0, "%s", r->err); /* for --eval below */
+
+    const char *const *runs[] = {
+        (const char *const[]){"--data", dir, "--epochs", "1", "--save", save, NULL},
+        (const char *const[]){"--data", dir, "--epochs", "1", "--quiet", "--save", save,
+                              NULL},
+        (const char *const[]){"--data", dir, "--eval", "--quiet", "--save", save, NULL},
+        (const char *const[]){"--help", NULL},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        run_example_to("fashion_mnist", runs[k], "/dev/full", r);
+        ck_assert_msg(r->status == 1, "run %zu: exit %d, want 1: %s", k, r->status, r->err);
+        ck_assert_msg(strstr(r->err, "fashion_mnist: writing the output failed: No space "
+                                     "left on device\n") != NULL,
+                      "run %zu: stderr: %s", k, r->err);
+    }
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
 Suite *test_examples_suite(void); /* called by the generated runner */
 
 Suite *test_examples_suite(void)
@@ -565,6 +1020,19 @@ Suite *test_examples_suite(void)
 
     tc = tgt_tcase("figures");
     tcase_add_loop_test(tc, test_figures, 0, NEXAMPLES);
+    suite_add_tcase(s, tc);
+
+    tc = tgt_tcase("fashion_mnist");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_fm_small_run);
+    tcase_add_test(tc, test_fm_plurals);
+    tcase_add_test(tc, test_fm_empty_sets);
+    tcase_add_test(tc, test_fm_bad_geometry);
+    tcase_add_test(tc, test_fm_bad_labels);
+    tcase_add_test(tc, test_fm_bad_files);
+    tcase_add_test(tc, test_fm_flag_as_value);
+    tcase_add_test(tc, test_fm_unwritable_save);
+    tcase_add_test(tc, test_fm_disk_full);
     suite_add_tcase(s, tc);
     return s;
 }
