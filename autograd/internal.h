@@ -9,6 +9,7 @@
  *   matmul.c  matmul
  *   shape.c   reshape permute transpose slice expand cast
  *   index.c   pick (one element per row: the losses' label lookup)
+ *   custom.c  tg_ad_custom: ops whose forward and backward the user wrote
  *
  * gradcheck.c holds the finite-difference checker. */
 #ifndef TG_AUTOGRAD_INTERNAL_H
@@ -19,6 +20,15 @@
 
 typedef struct tg__node tg__node;
 
+/* Most inputs of one record: the built-in ops take one or two, kept in the
+ * record itself; a custom op takes up to four, the ones past the second
+ * kept beside the record (tga_more). */
+#define TGA_MAX_INPUTS TG_CUSTOM_MAX_INPUTS
+typedef struct tga_more {
+    tg_tensor *in[TGA_MAX_INPUTS - 2];
+    uint64_t version[TGA_MAX_INPUTS - 2]; /* their storage versions when recorded */
+} tga_more;
+
 /* The gradients a rule produces for the inputs of a record, before they
  * are summed back to the inputs' shapes (the walk does that). A rule may
  * clear db when it has delivered b's share through a (d(a*a)). */
@@ -26,6 +36,10 @@ typedef struct tga_grads {
     bool da, db;   /* which inputs want a gradient */
     tg_tensor *a;  /* d root / d a (NULL where not wanted) */
     tg_tensor *b;
+    /* The same for inputs 3 and 4 of a record of more inputs (nin > 2:
+     * custom ops); false and NULL for the others. */
+    bool dmore[TGA_MAX_INPUTS - 2];
+    tg_tensor *more[TGA_MAX_INPUTS - 2];
 } tga_grads;
 
 /* An op as the tape knows it: its name (tg_ad_NAME in messages), its
@@ -50,6 +64,7 @@ struct tg__node {
     tg_tensor *in[2];
     tg_tensor *out;
     uint64_t version[3]; /* storage versions of in[0], in[1], out when recorded */
+    tga_more *more;      /* inputs 3.. when nin > 2 (custom ops); unset otherwise */
     double s;            /* scalar operand or exponent */
     int axis;
     bool keepdims;

@@ -1,6 +1,7 @@
 /* tape.c - the tape: records in an arena, linked newest to oldest; the
  * backward walk over them; leaf gradients; the plumbing the op families
- * (arith.c, unary.c, reduce.c, matmul.c, shape.c, index.c) share. */
+ * (arith.c, unary.c, reduce.c, matmul.c, shape.c, index.c, custom.c)
+ * share. */
 #include <math.h>
 #include <string.h>
 
@@ -215,7 +216,7 @@ static inline int backward_step(tg_tape *T, const char *fn, const tg__node *n,
                                 tg_tensor *g, tg_tensor **ga, tg_tensor **gb)
 {
     tg_tensor *a = n->in[0], *b = n->in[1];
-    tga_grads r = {a->requires_grad, n->nin > 1 && b->requires_grad, NULL, NULL};
+    tga_grads r = {.da = a->requires_grad, .db = n->nin > 1 && b->requires_grad};
     *ga = *gb = NULL;
     if (!T->recording && n->op->plain && n->op->plain(T, fn, n, g, &r)) {
         if (r.da)
@@ -348,11 +349,13 @@ static int accumulate(tg_tape *T, const char *fn, sink *s, uint64_t walk,
 
 static int check_versions(const char *fn, const tg__node *n)
 {
-    for (int i = 0; i < n->nin; i++)
-        if (n->in[i]->storage->version != n->version[i])
+    for (int i = 0; i < n->nin; i++) {
+        const tg_tensor *x = i < 2 ? n->in[i] : n->more->in[i - 2];
+        if (x->storage->version != (i < 2 ? n->version[i] : n->more->version[i - 2]))
             return tg__fail(TG_ERR_TAPE, fn,
                             "input %d of tg_ad_%s was modified in place after it "
                             "was recorded", i + 1, n->op->name);
+    }
     if (n->out->storage->version != n->version[2])
         return tg__fail(TG_ERR_TAPE, fn,
                         "the result of tg_ad_%s was modified in place after it "
@@ -409,6 +412,32 @@ static int walk_refused(const char *fn, const tg__node *n)
                     "before the first backward", n->op->name);
 }
 
+/* The backward step of a record of more than two inputs (a custom op's,
+ * custom.c; no plain rule): its rule, then each wanted gradient summed
+ * back to its input's shape and accumulated. */
+static int backward_many(tg_tape *T, const char *fn, sink *s, uint64_t walk,
+                         const tg__node *n)
+{
+    tg_tensor *x[TGA_MAX_INPUTS] = {n->in[0], n->in[1], n->more->in[0], n->more->in[1]};
+    tga_grads r = {.da = x[0]->requires_grad, .db = x[1]->requires_grad};
+    for (int i = 2; i < n->nin; i++)
+        r.dmore[i - 2] = x[i]->requires_grad;
+    n->op->rule(T, n, n->gout, &r);
+    bool want[TGA_MAX_INPUTS] = {r.da, r.db, r.dmore[0], r.dmore[1]};
+    tg_tensor *gx[TGA_MAX_INPUTS] = {r.a, r.b, r.more[0], r.more[1]};
+    for (int i = 0; i < n->nin; i++) {
+        if (!want[i])
+            continue;
+        tg_tensor *g = tga__unbroadcast(T, gx[i], x[i]);
+        if (!g)
+            return tg_last_error() ? tg_last_error() : TG_ERR_NOMEM;
+        int rc = accumulate(T, fn, s, walk, x[i], g);
+        if (rc)
+            return rc;
+    }
+    return TG_OK;
+}
+
 static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
                      sink *s, bool create_graph)
 {
@@ -430,6 +459,10 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
         if (consumes)
             n->consumed = walk;
         rc = check_versions(fn, n);
+        if (rc == TG_OK && n->nin > 2) {
+            rc = backward_many(T, fn, s, walk, n);
+            continue;
+        }
         if (rc == TG_OK)
             rc = backward_step(T, fn, n, n->gout, &ga, &gb);
         if (rc == TG_OK && ga)

@@ -182,6 +182,79 @@ tg_tensor *tg_ad_ge(tg_tape *T, tg_tensor *a, tg_tensor *b); /* 1 where a >= b *
 /* A tape-owned copy of a that no gradient flows through. */
 tg_tensor *tg_ad_detach(tg_tape *T, tg_tensor *a);
 
+/* ---- Custom ops (autograd/custom.c) ------------------------------------ */
+
+/* An op whose forward and backward you write, recorded on the tape like
+ * any other (PyTorch's autograd.Function, ggml's custom ops). Fill a
+ * descriptor once, call tg_ad_custom like an op:
+ *
+ *     static int sp_fwd(tg_tape *T, int n, tg_tensor *const *in,
+ *                       tg_tensor *out, void *ctx)   // out = softplus(x)
+ *     { ... write out, with tg_*_into or through tg_data(out) ... }
+ *     static int sp_bwd(tg_tape *T, int n, tg_tensor *const *in,
+ *                       tg_tensor *out, tg_tensor *dout, tg_tensor **din,
+ *                       void *ctx)                    // d softplus = sigmoid
+ *     {
+ *         din[0] = tg_ad_mul(T, dout, tg_ad_sigmoid(T, in[0]));
+ *         return din[0] ? TG_OK : tg_last_error();
+ *     }
+ *     static const tg_custom_op softplus = {"softplus", sp_fwd, sp_bwd, NULL, 0};
+ *     tg_tensor *y = tg_ad_custom(T, &softplus, 1, &x, NULL);
+ *
+ * docs/autograd.md ("Custom ops") has the whole example. */
+
+#define TG_CUSTOM_MAX_INPUTS 4
+#define TG_CUSTOM_NAME_MAX 32 /* longest name, in characters */
+
+/* Writes op(in[0], ..., in[n-1]) into out, a fresh contiguous tensor (C
+ * order, contents undefined) that the library made with the declared dtype
+ * and shape. T is never NULL and is paused: tg_ad_* ops on it make scratch
+ * tensors, not recorded, that live until T's next reset (a private tape
+ * when tg_ad_custom was called with T NULL). Returns TG_OK or an error
+ * code; a failing tg_* call's message is kept. */
+typedef int (*tg_custom_forward)(tg_tape *T, int n, tg_tensor *const *in,
+                                 tg_tensor *out, void *ctx);
+/* Given dout = d root / d out (out's shape and dtype), sets din[i] = d root
+ * / d in[i] for each input with tg_requires_grad_of(in[i]); din[i] starts
+ * NULL and is ignored for the others. Each must have in[i]'s shape and
+ * dtype (sum a broadcast input's back with tg_ad_sum_to) and be computed
+ * with tg_ad_* ops on T: T records them when the walk is recorded
+ * (tg_ad_grad with create_graph), so second order works through the op,
+ * and is paused otherwise. Returns TG_OK or an error code. */
+typedef int (*tg_custom_backward)(tg_tape *T, int n, tg_tensor *const *in,
+                                  tg_tensor *out, tg_tensor *dout,
+                                  tg_tensor **din, void *ctx);
+/* Declares the result: *dtype, *ndim and shape[0..*ndim) arrive holding
+ * in[0]'s; change what differs. Returns TG_OK or an error code. */
+typedef int (*tg_custom_shape)(int n, tg_tensor *const *in, void *ctx,
+                               tg_dtype *dtype, int *ndim, int64_t *shape);
+
+typedef struct tg_custom_op {
+    const char *name;            /* 1 to TG_CUSTOM_NAME_MAX letters, digits
+                                    or _; messages say tg_ad_NAME */
+    tg_custom_forward forward;   /* required */
+    tg_custom_backward backward; /* required */
+    tg_custom_shape shape;       /* NULL: the inputs share one dtype, and the
+                                    result has their broadcast shape */
+    size_t ctx_size;             /* 0: the callbacks get ctx as passed, which
+                                    must then outlive the backward. Else the
+                                    ctx_size bytes at ctx (zeros if ctx is
+                                    NULL) are copied onto the tape with the
+                                    record and the callbacks get the copy;
+                                    the forward may write values into it for
+                                    the backward (ctx.save_for_backward) */
+} tg_custom_op;
+
+/* op(inputs[0], ..., inputs[n-1]) for 1 <= n <= TG_CUSTOM_MAX_INPUTS,
+ * recorded when the tape records and an input requires a gradient. The
+ * descriptor is read during the call only (the record keeps a copy of its
+ * name and backward). Result owned by T, or by the caller when T is NULL.
+ * A bad descriptor or n is TG_ERR_NULL or TG_ERR_VALUE under tg_ad_custom;
+ * a forward that fails records nothing, and its error is returned (NULL)
+ * under tg_ad_NAME. A NULL input gives NULL without a new message. */
+tg_tensor *tg_ad_custom(tg_tape *T, const tg_custom_op *op, int n,
+                        tg_tensor *const *inputs, void *ctx);
+
 /* ---- Gradient checking ---------------------------------------------------- */
 
 /* A function of n inputs recorded on T; returns a tensor on T. */
