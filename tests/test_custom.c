@@ -1259,6 +1259,39 @@ START_TEST(test_example_output)
 }
 END_TEST
 
+/* The whole text of a file, or NULL (the caller frees it). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1))) {
+        size_t got = fread(buf, 1, (size_t)len, f);
+        buf[got] = '\0';
+    }
+    fclose(f);
+    return buf;
+}
+
+/* docs/autograd.md shows the example's code, from its first #include on,
+ * and the output checked above. */
+START_TEST(test_docs_show_the_example)
+{
+    char *doc = slurp("../docs/autograd.md"), *src = slurp("../examples/custom_op.c");
+    ck_assert_msg(doc && src, "cannot read docs/autograd.md or examples/custom_op.c");
+    const char *code = strstr(src, "#include <stdio.h>");
+    ck_assert_ptr_nonnull(code);
+    ck_assert_msg(strstr(doc, code) != NULL,
+                  "docs/autograd.md does not show examples/custom_op.c as it is");
+    ck_assert_msg(strstr(doc, example_output) != NULL,
+                  "docs/autograd.md does not show the example's output");
+    free(doc);
+    free(src);
+}
+END_TEST
+
 Suite *test_custom_suite(void); /* called by the generated runner */
 
 Suite *test_custom_suite(void)
@@ -1296,6 +1329,7 @@ Suite *test_custom_suite(void)
 
     tc = tgt_tcase("example");
     tcase_add_test(tc, test_example_output);
+    tcase_add_test(tc, test_docs_show_the_example);
     suite_add_tcase(s, tc);
     return s;
 }
