@@ -537,36 +537,46 @@ tg_tensor *tg_transpose(const tg_tensor *t, int axis0, int axis1)
     return tg__heap_view("tg_transpose", &v);
 }
 
+/* Python's rule for a bound of a[start:stop:step] on an axis of size n
+ * (its slice.indices): TG_NONE is the omitted bound, a negative bound
+ * counts from the end, and what is still outside the axis is clamped to
+ * it: to [0, n] going up, to [-1, n-1] going down (-1: before index 0). */
+static int64_t slice_bound(int64_t b, int64_t n, bool down, bool is_start)
+{
+    if (b == TG_NONE)
+        return is_start ? (down ? n - 1 : 0) : (down ? -1 : n);
+    if (b < 0) {
+        b += n; /* no overflow: b > INT64_MIN and n >= 0 */
+        if (b < 0)
+            b = down ? -1 : 0;
+    } else if (b >= n) {
+        b = down ? n - 1 : n;
+    }
+    return b;
+}
+
 int tg__make_slice(const char *fn, const tg_tensor *t, int axis, int64_t start,
                    int64_t stop, int64_t step, tg_tensor *out)
 {
     int k;
     if (tg__axis(fn, axis, t->ndim, &k))
         return TG_ERR_AXIS;
-    int64_t n = t->shape[k];
-    int64_t len;
     if (step == 0)
         return tg__fail(TG_ERR_VALUE, fn, "slice step is 0");
-    if (step > 0) {
-        if (start < 0 || stop < start || stop > n)
-            return tg__fail(TG_ERR_INDEX, fn,
-                            "slice %lld:%lld:%lld out of range for axis %d of size %lld",
-                            (long long)start, (long long)stop, (long long)step,
-                            k, (long long)n);
-        len = stop == start ? 0 : (stop - start - 1) / step + 1;
-    } else {
-        if (start >= n || stop < -1 || stop > start)
-            return tg__fail(TG_ERR_INDEX, fn,
-                            "slice %lld:%lld:%lld out of range for axis %d of size %lld",
-                            (long long)start, (long long)stop, (long long)step,
-                            k, (long long)n);
-        /* -step overflows for INT64_MIN: divide in unsigned arithmetic. */
-        uint64_t d = (uint64_t)(start - stop), ustep = (uint64_t)0 - (uint64_t)step;
-        len = d == 0 ? 0 : (int64_t)((d - 1) / ustep + 1);
-    }
+    int64_t n = t->shape[k];
+    bool down = step < 0;
+    int64_t first = slice_bound(start, n, down, true);
+    int64_t end = slice_bound(stop, n, down, false);
+    /* Both in [-1, n]: the differences cannot overflow. -step overflows
+     * for INT64_MIN: divide in unsigned arithmetic. */
+    int64_t len = 0;
+    if (!down && first < end)
+        len = (end - first - 1) / step + 1;
+    else if (down && end < first)
+        len = (int64_t)((uint64_t)(first - end - 1) / ((uint64_t)0 - (uint64_t)step) + 1);
     copy_geometry(out, t);
     if (len > 0)
-        out->offset = t->offset + start * t->strides[k];
+        out->offset = t->offset + first * t->strides[k];
     out->shape[k] = len;
     out->strides[k] = len > 1 ? t->strides[k] * step : t->strides[k];
     out->numel = 1;

@@ -53,7 +53,7 @@ enum {
     TG_ERR_DTYPE,    /* mixed or unsupported dtypes */
     TG_ERR_SHAPE,    /* shapes that cannot broadcast, multiply or reshape */
     TG_ERR_AXIS,     /* an axis outside [-ndim, ndim) */
-    TG_ERR_INDEX,    /* an index or slice bound out of range */
+    TG_ERR_INDEX,    /* an index out of range (slice bounds are clamped) */
     TG_ERR_VALUE,    /* a bad argument value: negative size, zero step, ... */
     TG_ERR_OVERFLOW, /* an element count or byte size that overflows */
     TG_ERR_IO,       /* a file could not be opened, read or written */
@@ -133,9 +133,13 @@ tg_tensor *tg_reshape(const tg_tensor *t, int ndim, const int64_t *shape);
 tg_tensor *tg_transpose(const tg_tensor *t, int axis0, int axis1);
 /* axes is a permutation of 0..ndim-1 (negative values count back). */
 tg_tensor *tg_permute(const tg_tensor *t, const int *axes);
-/* Elements start, start+step, ... of one axis. step > 0 needs
- * 0 <= start <= stop <= size; step < 0 needs -1 <= stop <= start < size
- * (stop -1 runs through index 0). Bounds are never clamped. */
+/* An omitted slice bound, Python's None: tg_slice(t, 0, TG_NONE, TG_NONE, -1)
+ * is t[::-1], tg_slice(t, 0, 2, TG_NONE, 1) is t[2:]. */
+#define TG_NONE INT64_MIN
+/* t[start:stop:step] along one axis, as Python and NumPy slice: negative
+ * bounds count from the end, bounds past either end are clamped (never an
+ * error), TG_NONE is an omitted bound (the first or last element, as the
+ * step's sign says), and step < 0 walks down. Only step 0 is refused. */
 tg_tensor *tg_slice(const tg_tensor *t, int axis, int64_t start, int64_t stop,
                     int64_t step);
 /* Drops axis by fixing it at index (negative index counts back). */

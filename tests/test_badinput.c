@@ -1,8 +1,8 @@
 /* test_badinput.c - the catalogue of bad input: every public function of
  * tapegrad.h called with NULL arguments, mixed dtypes, shapes that cannot
  * broadcast, 9 dimensions, negative sizes, element counts that overflow,
- * axes, indices and slices out of range, tape misuse, and broken .npy and
- * IDX files. Each case asserts the error code and the message, and (through
+ * axes and indices out of range, zero slice steps, tape misuse, and broken
+ * .npy and IDX files. Each case asserts the error code and the message, and (through
  * the tgt_tcase fixture) that nothing leaked. The cases are tables, one loop
  * test per row, so a failure names the row.
  *
@@ -682,29 +682,10 @@ static int adam_step_added_after_init(fx *f)
       tr(tg_permute(f->a, (const int[]){0, 5})))                               \
     X(permute_null_axes, TG_ERR_NULL, "tg_permute: axes is NULL",              \
       tr(tg_permute(f->a, NULL)))                                              \
-    X(slice_stop_past_end, TG_ERR_INDEX,                                       \
-      "tg_slice: slice 0:5:1 out of range for axis 1 of size 4",               \
-      tr(tg_slice(f->a, 1, 0, 5, 1)))                                          \
-    X(slice_start_negative, TG_ERR_INDEX,                                      \
-      "tg_slice: slice -1:2:1 out of range for axis 0 of size 3",              \
-      tr(tg_slice(f->a, 0, -1, 2, 1)))                                         \
-    X(slice_stop_before_start, TG_ERR_INDEX,                                   \
-      "tg_slice: slice 2:1:1 out of range for axis 0 of size 3",               \
-      tr(tg_slice(f->a, 0, 2, 1, 1)))                                          \
     X(slice_step_0, TG_ERR_VALUE, "tg_slice: slice step is 0",                 \
       tr(tg_slice(f->a, 0, 0, 2, 0)))                                          \
-    X(slice_back_start_past_end, TG_ERR_INDEX,                                 \
-      "tg_slice: slice 4:0:-1 out of range for axis 1 of size 4",              \
-      tr(tg_slice(f->a, 1, 4, 0, -1)))                                         \
-    X(slice_back_stop_below, TG_ERR_INDEX,                                     \
-      "tg_slice: slice 3:-2:-1 out of range for axis 1 of size 4",             \
-      tr(tg_slice(f->a, 1, 3, -2, -1)))                                        \
-    X(slice_back_stop_after_start, TG_ERR_INDEX,                               \
-      "tg_slice: slice 1:2:-1 out of range for axis 1 of size 4",              \
-      tr(tg_slice(f->a, 1, 1, 2, -1)))                                         \
-    X(slice_huge_stop, TG_ERR_INDEX,                                           \
-      "tg_slice: slice 0:9223372036854775807:1 out of range for axis 1 of size 4", \
-      tr(tg_slice(f->a, 1, 0, INT64_MAX, 1)))                                  \
+    X(slice_step_0_omitted, TG_ERR_VALUE, "tg_slice: slice step is 0",         \
+      tr(tg_slice(f->a, 1, TG_NONE, TG_NONE, 0)))                              \
     X(slice_axis, TG_ERR_AXIS, "tg_slice: axis 2 out of range for 2 dimensions", \
       tr(tg_slice(f->a, 2, 0, 1, 1)))                                          \
     X(slice_scalar, TG_ERR_AXIS, "tg_slice: axis 0 out of range for 0 dimensions", \
@@ -1129,8 +1110,6 @@ static int adam_step_added_after_init(fx *f)
       tr(tg_ad_transpose(f->T, f->leaf, 0, 1)))                                \
     X(ad_permute, TG_ERR_AXIS, "tg_ad_permute: axis 1 repeated in permutation", \
       tr(tg_ad_permute(f->T, f->a, (const int[]){1, 1})))                      \
-    X(ad_slice, TG_ERR_INDEX, "tg_ad_slice: slice 0:4:1 out of range for axis 0 of size 3", \
-      tr(tg_ad_slice(f->T, f->leaf, 0, 0, 4, 1)))                              \
     X(ad_slice_step_0, TG_ERR_VALUE, "tg_ad_slice: slice step is 0",           \
       tr(tg_ad_slice(f->T, f->leaf, 0, 0, 3, 0)))                              \
     X(ad_expand, TG_ERR_SHAPE, "tg_ad_expand: cannot broadcast (3,) to (2,4)", \

@@ -897,8 +897,8 @@ static void views_make(views *vs, tg_dtype dt)
     tg_tensor *t = keep(vs, tg_transpose(b2, 0, 1));     /* (22,13) */
     vs->v[0] = tg_transpose(b2, 0, 1);                   /* transposed */
     vs->v[1] = tg_slice(b2, 1, 1, 22, 2);                /* step 2 */
-    vs->v[2] = tg_slice(b2, 0, 12, -1, -1);              /* rows reversed */
-    vs->v[3] = tg_slice(s2, 1, 10, -1, -3);              /* (13,4), stride -6 */
+    vs->v[2] = tg_slice(b2, 0, 12, TG_NONE, -1);         /* rows reversed */
+    vs->v[3] = tg_slice(s2, 1, 10, TG_NONE, -3);         /* (13,4), stride -6 */
     vs->v[4] = tg_expand(row, TG_SHAPE(5, 7));           /* stride 0 */
     vs->v[5] = tg_permute(b3, (const int[]){2, 0, 1});   /* (4,2,3) */
     vs->v[6] = tg_select(t, 0, 3);                       /* (13,), stride 22 */
@@ -998,7 +998,7 @@ START_TEST(test_noncontiguous_mixed_layouts)
 {
     /* Two non-contiguous operands with different layouts. */
     tg_tensor *base = pattern(F64, TG_SHAPE(9, 22), 0.3);
-    tg_tensor *neg = tg_slice(base, 0, 8, -1, -1);
+    tg_tensor *neg = tg_slice(base, 0, 8, TG_NONE, -1);
     tg_tensor *sq = tg_slice(base, 1, 0, 9, 1);   /* (9,9), row stride 22 */
     tg_tensor *sqt = tg_transpose(sq, 0, 1);
     tg_tensor *nsq = tg_slice(neg, 1, 20, 2, -2); /* (9,9), strides -22, -2 */
@@ -1041,7 +1041,7 @@ START_TEST(test_noncontiguous_out)
     check_binary_result(ot, TG_SUB, a, b);
     /* out: every other row, reversed */
     tg_tensor *big = tg_full(F64, TG_SHAPE(12, 5), -9.0);
-    tg_tensor *orv = tg_slice(big, 0, 11, -1, -2); /* rows 11, 9, ..., 1 */
+    tg_tensor *orv = tg_slice(big, 0, 11, TG_NONE, -2); /* rows 11, 9, ..., 1 */
     ck_assert_int_eq(tg_binary_into(TG_MUL, orv, a, b), TG_OK);
     check_binary_result(orv, TG_MUL, a, b);
     for (int i = 0; i < 12; i += 2) /* untouched rows */

@@ -116,7 +116,7 @@ static tg_tensor *leaf(lcg *g, int dist, int layout, int ndim, const int64_t *sh
     } else {
         bs[ndim - 1] = 2 * shape[ndim - 1];
         base = tg_zeros(TG_FLOAT64, ndim, bs);
-        view = tg_slice(base, -1, bs[ndim - 1] - 1, -1, -2);
+        view = tg_slice(base, -1, bs[ndim - 1] - 1, TG_NONE, -2);
     }
     ck_assert_ptr_nonnull(view);
     tg_free(base);
@@ -745,8 +745,9 @@ END_TEST
 
 START_TEST(test_slice_negative_steps)
 {
-    static const int64_t sl[][4] = {{0, 4, -1, -1}, {0, 4, -1, -2}, {1, 3, 0, -1},
-                                    {-1, 2, -1, -2}, {1, 2, 1, -1}, {-3, 3, 0, -3}};
+    static const int64_t sl[][4] = {{0, 4, TG_NONE, -1}, {0, 4, TG_NONE, -2},
+                                    {1, 3, 0, -1},       {-1, 2, TG_NONE, -2},
+                                    {1, 2, 1, -1},       {-3, 3, 0, -3}};
     check_slices(62, sl, sizeof sl / sizeof sl[0], "slice, negative step");
 }
 END_TEST
@@ -842,7 +843,7 @@ static tg_tensor *fn_shared(tg_tape *T, tg_tensor *const *in, void *ctx)
     tg_tensor *x = in[0];                                     /* (4,3) */
     tg_tensor *xt = tg_ad_transpose(T, x, 0, 1);              /* (3,4) */
     tg_tensor *p = tg_ad_matmul(T, x, xt);                    /* (4,4) */
-    tg_tensor *r = tg_ad_slice(T, x, 0, 3, -1, -1);           /* (4,3) reversed */
+    tg_tensor *r = tg_ad_slice(T, x, 0, 3, TG_NONE, -1);      /* (4,3) reversed */
     tg_tensor *q = tg_ad_mul(T, r, tg_ad_max_axis(T, x, 1, true));
     return tg_ad_add(T, tg_ad_sum_axis(T, p, -1, false), tg_ad_sum_axis(T, q, 1, false));
 }

@@ -470,7 +470,7 @@ START_TEST(test_matmul_strided_views)
             tg_tensor *wt = tg_transpose(wide, 0, 1);
             tg_tensor *wt5 = tg_slice(wt, 1, 0, 5, 1);
             tg_tensor *b_s = tg_slice(wt5, 0, 1, 18, 2);
-            tg_tensor *a_rev = tg_slice(a_t, 1, 8, -1, -1);   /* (7, 9) */
+            tg_tensor *a_rev = tg_slice(a_t, 1, 8, TG_NONE, -1); /* (7, 9) */
             tg_tensor *a_e = tg_expand(row, TG_SHAPE(7, 9)); /* row stride 0 */
             tg_tensor *b_e = tg_expand(col, TG_SHAPE(9, 5)); /* col stride 0 */
             /* row-major with a row stride past the row: (7, 9), ld 18 */

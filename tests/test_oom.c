@@ -158,7 +158,7 @@ static int build_tensors(sig *s)
     T_(tr, tg_transpose(r234, 0, 2));                   /* (4,3,2) */
     T_(trc, tg_reshape(tr, SH(-1)));                    /* a copy */
     T_(pm, tg_permute(r234, (const int[]){1, 0, 2}));   /* (3,2,4) */
-    T_(sl, tg_slice(pm, 2, 3, -1, -2));                 /* (3,2,2) */
+    T_(sl, tg_slice(pm, 2, 3, TG_NONE, -2));            /* (3,2,2) */
     T_(se, tg_select(sl, 1, -1));                       /* (3,2) */
     T_(us, tg_unsqueeze(se, 0));                        /* (1,3,2) */
     T_(sq, tg_squeeze(us, 0));

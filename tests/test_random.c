@@ -322,7 +322,7 @@ START_TEST(test_fill_reversed_3d)
     tg_rng rng;
     tg_rng_seed(&rng, 100);
     tg_tensor *base = tg_zeros(TG_FLOAT64, TG_SHAPE(2, 3, 4));
-    tg_tensor *rev = tg_slice(base, 2, 3, -1, -1);
+    tg_tensor *rev = tg_slice(base, 2, 3, TG_NONE, -1);
     ck_assert_ptr_nonnull(rev);
     tgt_assert_shape(rev, 3, (const int64_t[]){2, 3, 4});
     ck_assert_int_eq(tg_rand_fill(&rng, rev), TG_OK);

@@ -322,7 +322,7 @@ START_TEST(test_views)
 {
     tg_tensor *d = wide(TG_FLOAT64, 7, TG_SHAPE(60, 50));
     tg_tensor *v[3] = {tg_transpose(d, 0, 1), tg_slice(d, 1, 0, 50, 2),
-                       tg_slice(d, 0, 59, -1, -1)};
+                       tg_slice(d, 0, 59, TG_NONE, -1)};
     const double *sums[3] = {ref_dT_sum, ref_dstep_sum, ref_drev_sum};
     const double *sum0[3] = {ref_dT_sum0, ref_dstep_sum0, ref_drev_sum0};
     const double *sum1[3] = {ref_dT_sum1, ref_dstep_sum1, ref_drev_sum1};
@@ -396,7 +396,7 @@ START_TEST(test_strided_max_argmax)
     /* max/argmax of transposed, reversed and stepped views against a plain
      * loop over the logical elements */
     tg_tensor *d = wide(TG_FLOAT64, 12, TG_SHAPE(40, 70));
-    tg_tensor *views[4] = {tg_transpose(d, 0, 1), tg_slice(d, 0, 39, -1, -1),
+    tg_tensor *views[4] = {tg_transpose(d, 0, 1), tg_slice(d, 0, 39, TG_NONE, -1),
                            tg_slice(d, 1, 1, 70, 3), d};
     for (int i = 0; i < 4; i++) {
         const tg_tensor *v = views[i];
