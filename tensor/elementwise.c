@@ -557,6 +557,52 @@ int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src)
     return TG_OK;
 }
 
+/* ---- the walk for kernels of other files (functions.c) ------------------- */
+
+void tg__map(tg__map_fn f, int op, double s, tg_tensor *out, const tg_tensor *a,
+             const tg_tensor *b)
+{
+    if (out->numel == 0)
+        return;
+    const tg_tensor *bb = b ? b : a;
+    int64_t sa = -1, sb = -1;
+    if (tg__contiguous(out)) {
+        sa = flat_stride(a, out);
+        sb = b ? flat_stride(b, out) : 0;
+    }
+    if (sa >= 0 && sb >= 0) {
+        f(op, s, out->dtype, out->numel, base_ptr(a), sa, base_ptr(bb), sb,
+          base_ptr(out), 1);
+        tg__touch(out);
+        return;
+    }
+    walk w; /* as run() does, with f as the inner loop */
+    walk_init(&w, out, a, b, b ? 3 : 2);
+    int last = w.ndim - 1;
+    int64_t n = w.shape[last], outer = 1, idx[TG_MAX_DIMS] = {0};
+    int64_t es = (int64_t)tg__dsize(out->dtype);
+    char *po = base_ptr(out);
+    const char *pa = base_ptr(a), *pb = base_ptr(bb);
+    for (int k = 0; k < last; k++)
+        outer *= w.shape[k];
+    for (int64_t it = 0; it < outer; it++) {
+        f(op, s, out->dtype, n, pa, w.st[1][last], pb, w.st[2][last], po,
+          w.st[0][last]);
+        for (int k = last - 1; k >= 0; k--) {
+            po += (ptrdiff_t)(w.st[0][k] * es);
+            pa += (ptrdiff_t)(w.st[1][k] * es);
+            pb += (ptrdiff_t)(w.st[2][k] * es);
+            if (++idx[k] < w.shape[k])
+                break;
+            po -= (ptrdiff_t)(w.st[0][k] * w.shape[k] * es);
+            pa -= (ptrdiff_t)(w.st[1][k] * w.shape[k] * es);
+            pb -= (ptrdiff_t)(w.st[2][k] * w.shape[k] * es);
+            idx[k] = 0;
+        }
+    }
+    tg__touch(out);
+}
+
 /* ---- public wrappers ------------------------------------------------------ */
 
 static const char *const binop_names[TG_BINOP_COUNT_] = {

@@ -255,6 +255,62 @@ void tg__gemm_portable(tg_dtype dt, bool trans_a, bool trans_b, int64_t m,
                        int64_t lda, const void *b, int64_t ldb, double beta,
                        void *c, int64_t ldc);
 
+/* ---- elementwise functions (functions.c) and softmax (softmax.c) ---- */
+/* The strided walk of elementwise.c for kernels of other files: calls f on
+ * runs of n elements of out, a and b (b NULL: a unary op, and f's b is a)
+ * laid over out's shape, strides in elements, until out is written; then
+ * marks out written. a and b broadcast to out's shape (checked). */
+typedef void (*tg__map_fn)(int op, double s, tg_dtype dt, int64_t n,
+                           const char *a, int64_t sa, const char *b, int64_t sb,
+                           char *o, int64_t so);
+void tg__map(tg__map_fn f, int op, double s, tg_tensor *out, const tg_tensor *a,
+             const tg_tensor *b);
+/* The functions of functions.c, float32 and float64 (PyTorch's formulas).
+ * The ones after TG__FN_ROUND are derivatives that the tape's rules use. */
+enum {
+    TG__FN_SIN, TG__FN_COS, TG__FN_LOG1P, TG__FN_EXPM1,
+    TG__FN_SOFTPLUS,    /* beta 1, threshold 20: x itself where x > 20 */
+    TG__FN_LEAKY_RELU,  /* s: the slope for x <= 0 */
+    TG__FN_ELU,         /* s: alpha */
+    TG__FN_GELU,        /* x Phi(x), with erf */
+    TG__FN_GELU_TANH,   /* the tanh approximation */
+    TG__FN_SILU, TG__FN_LOG_SIGMOID, TG__FN_SQUARE, TG__FN_RECIPROCAL,
+    TG__FN_FLOOR, TG__FN_CEIL, TG__FN_ROUND, /* round: half to even */
+    TG__FN_SOFTPLUS_D,  /* softplus': x > 20 ? 1 : e^x / (e^x + 1) */
+    TG__FN_LEAKY_D,     /* leaky_relu': x > 0 ? 1 : s */
+    TG__FN_ELU_D,       /* elu': x > 0 ? 1 : s e^x */
+    TG__FN_ELU_DD,      /* elu'': x > 0 ? 0 : s e^x (its own derivative) */
+    TG__FN_GELU_CDF,    /* Phi(x) = 0.5 (1 + erf(x / sqrt 2)) */
+    TG__FN_COUNT_
+};
+/* PyTorch's constants of gelu: 1/sqrt(2); the normal density's factor
+ * 1/sqrt(2 pi); sqrt(2/pi) and 0.044715 of the tanh form. Each is the
+ * double product PyTorch's source writes. */
+#define TG__GELU_ALPHA 0.70710678118654752440
+#define TG__GELU_PDF (1.12837916709551257390 * 0.70710678118654752440 * 0.5)
+#define TG__GELU_TANH_BETA (1.41421356237309504880 * 1.12837916709551257390 * 0.5)
+#define TG__GELU_TANH_KAPPA 0.044715
+/* TG_ERR_DTYPE under fn unless a is float32 or float64; TG_ERR_VALUE for
+ * a parameter s of code (leaky_relu's slope, elu's alpha) that is not
+ * finite. */
+int tg__fn_check(const char *fn, const tg_tensor *a, int code, double s);
+/* out = f(a) for a TG__FN_* code (s its parameter); out has a's shape and
+ * dtype, a float one. */
+void tg__fn_kernel(int code, double s, tg_tensor *out, const tg_tensor *a);
+/* The fused plain rule of code's tape op: out = g f'(y), the same
+ * operations in the same order as the op's rule written with tg_ad_* ops
+ * (autograd/functions.c), so equal to it bit for bit. y is the op's input,
+ * except for expm1 and reciprocal, whose rules use the result. g, y and
+ * out have one shape. */
+void tg__fn_grad_kernel(int code, double s, tg_tensor *out, const tg_tensor *g,
+                        const tg_tensor *y);
+/* Along axis (normalised) of a: kind 0 softmax, 1 log softmax (out has a's
+ * shape), 2 logsumexp (out has the reduced shape, with or without the
+ * axis). Shifted by the maximum, so any finite values are safe; -inf
+ * entries give 0 (log: -inf), a line of nothing but -inf gives NaN (its
+ * logsumexp -inf), as in PyTorch. */
+void tg__softmax_kernel(int kind, tg_tensor *out, const tg_tensor *a, int axis);
+
 /* Pairwise (NumPy-style) sums of n values at stride s. */
 double tg__pairwise_sum_f64(const double *x, int64_t n, int64_t s);
 double tg__pairwise_sum_f32(const float *x, int64_t n, int64_t s); /* float acc */

@@ -215,6 +215,31 @@ tg_tensor *tg_tanh(const tg_tensor *a);
 tg_tensor *tg_sigmoid(const tg_tensor *a);
 tg_tensor *tg_relu(const tg_tensor *a);
 
+/* More elementwise functions (tensor/functions.c), each a new tensor of
+ * a's shape and dtype, which must be float32 or float64 (else
+ * TG_ERR_DTYPE). They compute PyTorch's formulas and saturate where it
+ * does: softplus, log_sigmoid, silu and gelu are finite at +-1e4. */
+tg_tensor *tg_sin(const tg_tensor *a);
+tg_tensor *tg_cos(const tg_tensor *a);
+tg_tensor *tg_log1p(const tg_tensor *a);      /* log(1 + a), exact near 0 */
+tg_tensor *tg_expm1(const tg_tensor *a);      /* e^a - 1, exact near 0 */
+/* log(1 + e^a), and a itself where a > 20 (torch's beta 1, threshold 20). */
+tg_tensor *tg_softplus(const tg_tensor *a);
+/* a where a > 0, else slope * a; slope must be finite (TG_ERR_VALUE). */
+tg_tensor *tg_leaky_relu(const tg_tensor *a, double slope);
+/* a where a > 0, else alpha * (e^a - 1); alpha must be finite. */
+tg_tensor *tg_elu(const tg_tensor *a, double alpha);
+tg_tensor *tg_gelu(const tg_tensor *a);       /* a * Phi(a), with erf */
+/* 0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3))): torch's "tanh" form. */
+tg_tensor *tg_gelu_tanh(const tg_tensor *a);
+tg_tensor *tg_silu(const tg_tensor *a);       /* a * sigmoid(a) */
+tg_tensor *tg_log_sigmoid(const tg_tensor *a); /* min(a, 0) - log1p(e^-|a|) */
+tg_tensor *tg_square(const tg_tensor *a);
+tg_tensor *tg_reciprocal(const tg_tensor *a); /* 1 / a */
+tg_tensor *tg_floor(const tg_tensor *a);
+tg_tensor *tg_ceil(const tg_tensor *a);
+tg_tensor *tg_round(const tg_tensor *a);      /* halves to even: 2.5 -> 2 */
+
 /* In-place forms: out must already have the broadcast shape and the same
  * dtype. out may be a or b itself (same view), not a partial overlap. */
 int tg_binary_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
