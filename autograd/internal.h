@@ -5,6 +5,9 @@
  *
  *   arith.c   add sub mul div pow maximum minimum, the scalar forms
  *   unary.c   neg exp log sqrt abs tanh sigmoid relu; sign step detach
+ *   functions.c  sin cos log1p expm1 softplus leaky_relu elu gelu(_tanh)
+ *             silu log_sigmoid square reciprocal; floor ceil round
+ *   softmax.c softmax log_softmax logsumexp along an axis
  *   reduce.c  sum mean max (all and per axis), sum_to
  *   matmul.c  matmul
  *   shape.c   reshape permute transpose slice expand cast

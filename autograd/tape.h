@@ -153,6 +153,36 @@ tg_tensor *tg_ad_tanh(tg_tape *T, tg_tensor *a);
 tg_tensor *tg_ad_sigmoid(tg_tape *T, tg_tensor *a);
 tg_tensor *tg_ad_relu(tg_tape *T, tg_tensor *a);    /* d/da = 1 where a > 0 */
 
+/* The functions of tensor.h's tg_sin ... tg_round on the tape (float32 and
+ * float64 only: else TG_ERR_DTYPE). Their derivatives are PyTorch's, and
+ * any order of them works. floor, ceil and round are not differentiable:
+ * never recorded, like sign. */
+tg_tensor *tg_ad_sin(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_cos(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_log1p(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_expm1(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_softplus(tg_tape *T, tg_tensor *a); /* d/da = 1 where a > 20 */
+tg_tensor *tg_ad_leaky_relu(tg_tape *T, tg_tensor *a, double slope);
+tg_tensor *tg_ad_elu(tg_tape *T, tg_tensor *a, double alpha);
+tg_tensor *tg_ad_gelu(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_gelu_tanh(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_silu(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_log_sigmoid(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_square(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_reciprocal(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_floor(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_ceil(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_round(tg_tape *T, tg_tensor *a);   /* halves to even */
+
+/* softmax(a) and log(softmax(a)) along axis (in [-ndim, ndim)), and
+ * log(sum(exp(a))) along it (the axis kept as size 1 with keepdims). Shifted
+ * by the maximum: finite for any finite input. A -inf entry gets
+ * probability 0 (log: -inf) and a finite gradient; a line of nothing but
+ * -inf gives NaN (its logsumexp -inf), as PyTorch does. */
+tg_tensor *tg_ad_softmax(tg_tape *T, tg_tensor *a, int axis);
+tg_tensor *tg_ad_log_softmax(tg_tape *T, tg_tensor *a, int axis);
+tg_tensor *tg_ad_logsumexp(tg_tape *T, tg_tensor *a, int axis, bool keepdims);
+
 /* Reductions; the result of the whole-tensor forms is 0-d. max sends the
  * gradient to the first arg-max. */
 tg_tensor *tg_ad_sum(tg_tape *T, tg_tensor *a);
