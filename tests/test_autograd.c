@@ -806,7 +806,7 @@ END_TEST
 
 /* An unrecorded walk (tg_backward, tg_ad_grad without create_graph) runs
  * fused rules for the common ops (each op's plain rule in its family's file,
- * autograd/arith.c, unary.c, reduce.c); a recorded
+ * autograd/arith.c, unary.c, reduce.c, functions.c); a recorded
  * walk runs the general rules written with tg_ad_* ops. Both must give the
  * same gradients bit for bit, for every op with a plain rule, both dtypes,
  * broadcast and non-contiguous operands and an input used twice. */
@@ -834,6 +834,32 @@ static tg_tensor *pf_sqrt(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; ret
 static tg_tensor *pf_tanh(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_tanh(T, a); }
 static tg_tensor *pf_sigmoid(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_sigmoid(T, a); }
 static tg_tensor *pf_relu(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_relu(T, tg_ad_sub_scalar(T, a, 1.0)); }
+/* autograd/functions.c: inputs across the kinks and softplus's threshold */
+static tg_tensor *pf_sin(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_sin(T, tg_ad_mul(T, a, b)); }
+static tg_tensor *pf_cos(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_cos(T, tg_ad_add(T, a, b)); }
+static tg_tensor *pf_log1p(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_log1p(T, a); }
+static tg_tensor *pf_expm1(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_expm1(T, tg_ad_sub(T, a, b)); }
+static tg_tensor *pf_softplus(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_softplus(T, tg_ad_add(T, tg_ad_mul_scalar(T, a, 15.0), b)); }
+static tg_tensor *pf_leaky(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_leaky_relu(T, tg_ad_sub(T, a, b), 0.1); }
+static tg_tensor *pf_elu(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_elu(T, tg_ad_sub(T, a, b), 1.3); }
+static tg_tensor *pf_gelu(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_gelu(T, tg_ad_sub(T, a, b)); }
+static tg_tensor *pf_gelu_tanh(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_gelu_tanh(T, tg_ad_sub(T, a, b)); }
+static tg_tensor *pf_silu(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_silu(T, tg_ad_mul(T, a, b)); }
+static tg_tensor *pf_log_sigmoid(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_log_sigmoid(T, tg_ad_mul_scalar(T, tg_ad_mul(T, a, b), 5.0)); }
+static tg_tensor *pf_square_fn(tg_tape *T, tg_tensor *a, tg_tensor *b) { return tg_ad_square(T, tg_ad_add(T, a, b)); }
+static tg_tensor *pf_reciprocal(tg_tape *T, tg_tensor *a, tg_tensor *b) { (void)b; return tg_ad_reciprocal(T, a); }
+/* A gradient recorded with create_graph: the derivative ops of their own
+ * (softplus', elu', elu'', gelu's cdf) are then on the tape, and walked. */
+static tg_tensor *grad_of(tg_tape *T, tg_tensor *y, tg_tensor *a)
+{
+    tg_tensor *g;
+    return tg_ad_grad(T, tg_ad_sum(T, tg_ad_mul(T, y, y)), NULL, 1, &a, &g, true) ? NULL : g;
+}
+static tg_tensor *pf_softplus_d(tg_tape *T, tg_tensor *a, tg_tensor *b) { return grad_of(T, pf_softplus(T, a, b), a); }
+static tg_tensor *pf_elu_d(tg_tape *T, tg_tensor *a, tg_tensor *b) { return grad_of(T, pf_elu(T, a, b), a); }
+static tg_tensor *pf_elu_dd(tg_tape *T, tg_tensor *a, tg_tensor *b) { return grad_of(T, pf_elu_d(T, a, b), a); }
+static tg_tensor *pf_gelu_d(tg_tape *T, tg_tensor *a, tg_tensor *b) { return grad_of(T, pf_gelu(T, a, b), a); }
+
 
 static const struct {
     const char *name;
@@ -845,6 +871,12 @@ static const struct {
     {"pow 1", pf_pow1}, {"pow 2", pf_pow2}, {"pow 3", pf_pow3}, {"neg", pf_neg},
     {"exp", pf_exp}, {"log", pf_log}, {"sqrt", pf_sqrt}, {"tanh", pf_tanh},
     {"sigmoid", pf_sigmoid}, {"relu", pf_relu},
+    {"sin", pf_sin}, {"cos", pf_cos}, {"log1p", pf_log1p}, {"expm1", pf_expm1},
+    {"softplus", pf_softplus}, {"leaky_relu", pf_leaky}, {"elu", pf_elu},
+    {"gelu", pf_gelu}, {"gelu_tanh", pf_gelu_tanh}, {"silu", pf_silu},
+    {"log_sigmoid", pf_log_sigmoid}, {"square", pf_square_fn},
+    {"reciprocal", pf_reciprocal}, {"softplus'", pf_softplus_d}, {"elu'", pf_elu_d},
+    {"elu''", pf_elu_dd}, {"gelu'", pf_gelu_d},
 };
 
 START_TEST(test_plain_backward_matches_recorded)
