@@ -21,7 +21,7 @@
 /* On a tape the intermediates of a composite forward die at the next reset.
  * With T == NULL every op returns a caller-owned tensor, so the composite
  * keeps them here and frees all but its result before returning (the
- * largest composite, cross-entropy, holds six). */
+ * largest composite, cross-entropy, holds five). */
 #define SCRATCH_MAX 12
 
 typedef struct scratch {
@@ -634,19 +634,10 @@ tg_tensor *tg_log_softmax(tg_tape *T, tg_tensor *x)
                  tg__shape_fmt(x->ndim, x->shape, buf, sizeof buf));
         return NULL;
     }
-    /* log softmax(x) = z - log sum exp(z) with z = x - max(x): exp(z) <= 1
-     * cannot overflow and the sum is >= 1. The result does not depend on the
-     * shift, so the max is a constant: computed without recording. */
-    scratch s = {.T = T};
-    bool was_paused = tg_tape_pause(T, true);
-    tg_tensor *mx = hold(&s, tg_ad_max_axis(T, x, -1, true)); /* (..., 1) */
-    if (T)
-        tg_tape_pause(T, was_paused);
-    tg_tensor *z = hold(&s, tg_ad_sub(T, x, mx));
-    tg_tensor *e = hold(&s, tg_ad_exp(T, z));
-    tg_tensor *se = hold(&s, tg_ad_sum_axis(T, e, -1, true)); /* (..., 1) */
-    tg_tensor *lse = hold(&s, tg_ad_log(T, se));
-    return release(&s, hold(&s, tg_ad_sub(T, z, lse)));
+    /* One op of the tape (autograd/softmax.c): z - log sum exp(z) with z =
+     * x - max(x), so exp(z) <= 1 cannot overflow and the sum is >= 1, and
+     * its own backward, g - exp(y) sum(g). */
+    return tg_ad_log_softmax(T, x, -1);
 }
 
 /* Labels must index a class of an existing row. */
