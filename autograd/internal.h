@@ -9,6 +9,8 @@
  *             silu log_sigmoid square reciprocal; floor ceil round
  *   softmax.c softmax log_softmax logsumexp along an axis
  *   reduce.c  sum mean max (all and per axis), sum_to
+ *   reduce_more.c  min prod var std norm (all, per axis, over a set of
+ *             axes), sum mean max over a set of axes, cumsum
  *   matmul.c  matmul
  *   shape.c   reshape permute transpose slice expand cast
  *   index.c   pick (one element per row: the losses' label lookup)
@@ -71,6 +73,7 @@ struct tg__node {
     double s;            /* scalar operand or exponent */
     int axis;
     bool keepdims;
+    unsigned axes;       /* reduce_more.c: the reduced axes, bit k for axis k */
     int64_t p[3];        /* slice start, stop, step */
     int perm[TG_MAX_DIMS];
     const int32_t *idx;  /* pick: one column per row, kept on the tape */
@@ -216,5 +219,11 @@ static inline tg_tensor *tga__plain_neg(tg_tape *T, const char *fn, tg_tensor *g
  * tape. Errors under fn. */
 tg_tensor *tga__pick(tg_tape *T, const char *fn, tg_tensor *x,
                      const int32_t *cols);
+/* The gradient of a max (is_min false) or min of n->in[0] over the axes in
+ * mask, its result n->out (keepdims as n->keepdims), given g: g spread
+ * evenly over the elements equal to the result (torch.amax's rule), so a
+ * NaN result gives NaN to its whole group. reduce_more.c. */
+tg_tensor *tga__tie_grad(tg_tape *T, const tg__node *n, tg_tensor *g,
+                         unsigned mask, bool is_min);
 
 #endif

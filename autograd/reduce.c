@@ -1,7 +1,7 @@
 /* reduce.c - the reductions: sum, mean and max of everything or along one
  * axis, and sum_to (the adjoint of broadcasting). The gradient of a sum or
  * mean is the incoming one spread back over the reduced axes; that of a
- * max goes to the first arg-max. */
+ * max is spread evenly over the elements equal to the maximum. */
 #include "internal.h"
 
 static tg_tensor *reduce(tg_tape *T, const char *fn, const tga_op *op, int kind,
@@ -102,39 +102,11 @@ tg_tensor *tg_ad_mean_axis(tg_tape *T, tg_tensor *a, int axis, bool keepdims) { 
 
 /* ---- max ------------------------------------------------------------------------ */
 
-/* The constant 0/1 mask of the first arg-max of a (all, or along axis).
- * The positions are integers (never a float holding an index). */
-static tg_tensor *argmax_mask(tg_tape *T, const tg_tensor *a, int axis)
-{
-    const char *fn = "tg_ad_max (backward)";
-    tg_tensor *mask = tga__new_like(T, fn, a->dtype, a->ndim, a->shape);
-    if (!mask || tg_fill(mask, 0.0))
-        return tga__discard(T, mask);
-    if (a->numel == 0)
-        return mask;
-    int64_t n = axis < 0 ? a->numel : a->shape[axis], inner = 1;
-    int64_t npos = a->numel / n;
-    size_t nbytes = (size_t)npos * sizeof(int64_t);
-    int64_t *pos = T ? tg__arena_alloc(&T->arena, nbytes) : tg__alloc(nbytes);
-    if (!pos) {
-        T ? tg__arena_fail(&T->arena, fn) : tg__oom(fn);
-        return tga__discard(T, mask);
-    }
-    int rc = tg__argmax_positions(fn, a, axis, pos);
-    for (int k = axis + 1; axis >= 0 && k < a->ndim; k++)
-        inner *= a->shape[k];
-    for (int64_t i = 0; rc == TG_OK && i < npos; i++) {
-        int64_t o = i / inner, r = i % inner; /* axis < 0: one position */
-        tg__store(mask, axis < 0 ? pos[0] : (o * n + pos[i]) * inner + r, 1.0);
-    }
-    if (!T)
-        tg__dealloc(pos, nbytes);
-    return rc ? tga__discard(T, mask) : mask;
-}
-
+/* d max = g spread evenly over the elements equal to the maximum (ties
+ * share it, as torch.amax): see tga__tie_grad in reduce_more.c. */
 static void max_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
 {
-    r->a = tg_ad_mul(T, argmax_mask(T, n->in[0], -1), g);
+    r->a = tga__tie_grad(T, n, g, tg__all_axes(n->in[0]), false);
 }
 
 static const tga_op op_max = {"max", max_rule, NULL};
@@ -142,9 +114,7 @@ tg_tensor *tg_ad_max(tg_tape *T, tg_tensor *a) { return reduce(T, "tg_ad_max", &
 
 static void max_axis_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
 {
-    tg_tensor *a = n->in[0];
-    r->a = tg_ad_mul(T, argmax_mask(T, a, n->axis),
-                     keepdims_grad(T, g, a, n->axis, n->keepdims));
+    r->a = tga__tie_grad(T, n, g, 1u << n->axis, false);
 }
 
 static const tga_op op_max_axis = {"max_axis", max_axis_rule, NULL};

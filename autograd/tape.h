@@ -183,8 +183,10 @@ tg_tensor *tg_ad_softmax(tg_tape *T, tg_tensor *a, int axis);
 tg_tensor *tg_ad_log_softmax(tg_tape *T, tg_tensor *a, int axis);
 tg_tensor *tg_ad_logsumexp(tg_tape *T, tg_tensor *a, int axis, bool keepdims);
 
-/* Reductions; the result of the whole-tensor forms is 0-d. max sends the
- * gradient to the first arg-max. */
+/* Reductions; the result of the whole-tensor forms is 0-d. max and min
+ * spread the gradient evenly over the elements equal to the result
+ * (torch.amax's rule: ties share it; a NaN result gives NaN gradients to
+ * its group). */
 tg_tensor *tg_ad_sum(tg_tape *T, tg_tensor *a);
 tg_tensor *tg_ad_mean(tg_tape *T, tg_tensor *a);
 tg_tensor *tg_ad_max(tg_tape *T, tg_tensor *a);
@@ -193,6 +195,42 @@ tg_tensor *tg_ad_mean_axis(tg_tape *T, tg_tensor *a, int axis, bool keepdims);
 tg_tensor *tg_ad_max_axis(tg_tape *T, tg_tensor *a, int axis, bool keepdims);
 /* Sums a down to shape (the adjoint of tg_ad_expand). */
 tg_tensor *tg_ad_sum_to(tg_tape *T, tg_tensor *a, int ndim, const int64_t *shape);
+/* tensor.h's further reductions (float dtypes), the same values, recorded.
+ * Gradients as PyTorch's: prod's is the product of the other elements
+ * (right with zeros in the input); var's 2 (a - mean) / max(count - ddof,
+ * 0); std's var's over 2 std, and 0 where std is 0; norm ord 2's a / norm,
+ * 0 where the norm is 0; ord 1's sign(a); cumsum's the running sum of the
+ * gradient from the end. Axes sets as tensor.h's *_axes forms. */
+tg_tensor *tg_ad_min(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_prod(tg_tape *T, tg_tensor *a);
+tg_tensor *tg_ad_var(tg_tape *T, tg_tensor *a, double ddof);
+tg_tensor *tg_ad_std(tg_tape *T, tg_tensor *a, double ddof);
+tg_tensor *tg_ad_norm(tg_tape *T, tg_tensor *a, double ord);
+tg_tensor *tg_ad_min_axis(tg_tape *T, tg_tensor *a, int axis, bool keepdims);
+tg_tensor *tg_ad_prod_axis(tg_tape *T, tg_tensor *a, int axis, bool keepdims);
+tg_tensor *tg_ad_var_axis(tg_tape *T, tg_tensor *a, int axis, double ddof,
+                          bool keepdims);
+tg_tensor *tg_ad_std_axis(tg_tape *T, tg_tensor *a, int axis, double ddof,
+                          bool keepdims);
+tg_tensor *tg_ad_norm_axis(tg_tape *T, tg_tensor *a, int axis, double ord,
+                           bool keepdims);
+tg_tensor *tg_ad_sum_axes(tg_tape *T, tg_tensor *a, int naxes, const int *axes,
+                          bool keepdims);
+tg_tensor *tg_ad_mean_axes(tg_tape *T, tg_tensor *a, int naxes, const int *axes,
+                           bool keepdims);
+tg_tensor *tg_ad_max_axes(tg_tape *T, tg_tensor *a, int naxes, const int *axes,
+                          bool keepdims);
+tg_tensor *tg_ad_min_axes(tg_tape *T, tg_tensor *a, int naxes, const int *axes,
+                          bool keepdims);
+tg_tensor *tg_ad_prod_axes(tg_tape *T, tg_tensor *a, int naxes, const int *axes,
+                           bool keepdims);
+tg_tensor *tg_ad_var_axes(tg_tape *T, tg_tensor *a, int naxes, const int *axes,
+                          double ddof, bool keepdims);
+tg_tensor *tg_ad_std_axes(tg_tape *T, tg_tensor *a, int naxes, const int *axes,
+                          double ddof, bool keepdims);
+tg_tensor *tg_ad_norm_axes(tg_tape *T, tg_tensor *a, int naxes, const int *axes,
+                           double ord, bool keepdims);
+tg_tensor *tg_ad_cumsum(tg_tape *T, tg_tensor *a, int axis);
 
 tg_tensor *tg_ad_matmul(tg_tape *T, tg_tensor *a, tg_tensor *b);
 

@@ -239,6 +239,53 @@ int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
 int tg__argmax_positions(const char *fn, const tg_tensor *t, int axis,
                          int64_t *pos);
 int tg__sum_to(const char *fn, tg_tensor *out, const tg_tensor *t);
+/* reduce.c's machinery for reduce_more.c. rs holds one result stride per
+ * axis of t: C order over the kept axes, 0 along the reduced ones. */
+/* A sum (0), mean (1, divided by count) or max (2) of t into out, of the
+ * reduced shape, in NumPy's order: the values np.sum gives. */
+int tg__reduce_strided(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
+                       const int64_t *rs, int64_t count);
+/* One innermost run of a reduction: n values of the input from storage
+ * position x at stride xs, into results from position r (C order) at
+ * stride rs, 0 when the run is reduced. */
+typedef void (*tg__row_fn)(void *ctx, int64_t x, int64_t r, int64_t n,
+                           int64_t xs, int64_t rs);
+/* Calls row for every run of t (not empty) in the order NumPy's reduction
+ * visits them (memory order), so a kernel that combines values one after
+ * another (a product) combines them in NumPy's order. */
+void tg__reduce_rows(const tg_tensor *t, const int64_t *rs, tg__row_fn row, void *ctx);
+/* tg_argmax (all) or tg_argmax_axis, errors under fn. */
+tg_tensor *tg__argmax_new(const char *fn, const tg_tensor *t, bool all, int axis,
+                          bool keepdims);
+
+/* ---- reductions over a set of axes (reduce_more.c) ---- */
+/* The kinds; the first three are tg__reduce's. */
+enum {
+    TG__RED_SUM, TG__RED_MEAN, TG__RED_MAX, TG__RED_MIN, TG__RED_PROD,
+    TG__RED_VAR, TG__RED_STD, TG__RED_NORM1, TG__RED_NORM2
+};
+/* The set of naxes axes (each in [-ndim, ndim), none twice) as a mask: bit
+ * k for axis k. Errors under fn. */
+int tg__axes_mask(const char *fn, int ndim, int naxes, const int *axes,
+                  unsigned *mask);
+/* Every axis of t: the whole-tensor reduction. */
+static inline unsigned tg__all_axes(const tg_tensor *t)
+{
+    return (1u << t->ndim) - 1u;
+}
+/* The shape of a reduction of t over mask: those axes 1 or dropped. */
+void tg__mask_shape(const tg_tensor *t, unsigned mask, bool keepdims, int *ndim,
+                    int64_t *shape);
+/* Checks t's dtype and the parameter p of kind (var/std: ddof, finite;
+ * norms: ord 1 or 2, which picks NORM1 or NORM2 in *kind). */
+int tg__reduce_check(const char *fn, int *kind, const tg_tensor *t, double p);
+/* kind of t over mask into out: fresh, contiguous, t's dtype, the reduced
+ * shape. p is var/std's ddof. A min or max of nothing is an error. */
+int tg__reduce_mask(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
+                    unsigned mask, double p);
+/* out = the running sums of t along axis, from its end when reverse (the
+ * adjoint); out fresh and contiguous with t's shape and dtype. */
+void tg__cumsum(tg_tensor *out, const tg_tensor *t, int axis, bool reverse);
 /* The shape of matmul(a, b); error under fn when they do not fit. */
 int tg__matmul_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
                      int *ndim, int64_t *shape);

@@ -773,6 +773,25 @@ int tg__sum_to(const char *fn, tg_tensor *out, const tg_tensor *t)
     return run(fn, SUM, out, t, rs, 0);
 }
 
+/* ---- for reduce_more.c: several axes, and NumPy's order for other kernels ---- */
+
+int tg__reduce_strided(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
+                       const int64_t *rs, int64_t count)
+{
+    return run(fn, kind, out, t, rs, count);
+}
+
+void tg__reduce_rows(const tg_tensor *t, const int64_t *rs, tg__row_fn row, void *ctx)
+{
+    plan p;
+    plan_build(&p, t, rs, true);
+    walk w;
+    walk_start(&w, &p, 1, p.ndim, p.x0, 0);
+    do
+        row(ctx, w.x, w.r, p.size[0], p.xs[0], p.rs[0]);
+    while (walk_next(&w));
+}
+
 /* ---- public API ---------------------------------------------------------- */
 
 static tg_tensor *reduce_new(const char *fn, int kind, const tg_tensor *t,
@@ -818,6 +837,13 @@ tg_tensor *tg_max_axis(const tg_tensor *t, int axis, bool keepdims)
 tg_tensor *tg_argmax_axis(const tg_tensor *t, int axis, bool keepdims)
 {
     return reduce_new("tg_argmax_axis", ARGMAX, t, false, axis, keepdims);
+}
+
+/* tg_argmin's arg-max of -t: the same result dtype and checks as tg_argmax. */
+tg_tensor *tg__argmax_new(const char *fn, const tg_tensor *t, bool all, int axis,
+                          bool keepdims)
+{
+    return reduce_new(fn, ARGMAX, t, all, axis, keepdims);
 }
 
 tg_tensor *tg_sum_to(const tg_tensor *t, int ndim, const int64_t *shape)

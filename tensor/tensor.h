@@ -272,6 +272,47 @@ tg_tensor *tg_sum_to(const tg_tensor *t, int ndim, const int64_t *shape);
 int tg_sum_to_into(tg_tensor *out, const tg_tensor *t);
 int tg_sum_into(tg_tensor *out, const tg_tensor *t);
 
+/* More reductions (float32 and float64; other dtypes are TG_ERR_DTYPE),
+ * each of everything (0-d result), along one axis, or over a set of axes
+ * at once: naxes entries of axes, each in [-ndim, ndim) and none twice
+ * (TG_ERR_AXIS), as NumPy's axis tuples; the result keeps the other axes
+ * in order. naxes 0 reduces nothing, as NumPy's axis=(). Sums and means
+ * over several axes equal np.sum / np.mean bit for bit.
+ * min/argmin follow np.min/np.argmin (NaN wins; the first minimum); of
+ * nothing they are an error. argmin's positions are stored as argmax's
+ * are. prod follows np.prod (one product after another in memory order;
+ * 1 for nothing). var and std divide by max(count - ddof, 0) as np.var:
+ * ddof >= count gives inf or NaN, not an error; ddof must be finite.
+ * norm is the vector norm of the values, ord 1 (sum of |x|) or 2 (sqrt of
+ * the sum of squares), as torch.linalg.vector_norm; other ords are
+ * TG_ERR_VALUE. */
+tg_tensor *tg_min(const tg_tensor *t);
+tg_tensor *tg_argmin(const tg_tensor *t); /* flat C-order index */
+tg_tensor *tg_prod(const tg_tensor *t);
+tg_tensor *tg_var(const tg_tensor *t, double ddof);
+tg_tensor *tg_std(const tg_tensor *t, double ddof);
+tg_tensor *tg_norm(const tg_tensor *t, double ord);
+tg_tensor *tg_min_axis(const tg_tensor *t, int axis, bool keepdims);
+tg_tensor *tg_argmin_axis(const tg_tensor *t, int axis, bool keepdims);
+tg_tensor *tg_prod_axis(const tg_tensor *t, int axis, bool keepdims);
+tg_tensor *tg_var_axis(const tg_tensor *t, int axis, double ddof, bool keepdims);
+tg_tensor *tg_std_axis(const tg_tensor *t, int axis, double ddof, bool keepdims);
+tg_tensor *tg_norm_axis(const tg_tensor *t, int axis, double ord, bool keepdims);
+tg_tensor *tg_sum_axes(const tg_tensor *t, int naxes, const int *axes, bool keepdims);
+tg_tensor *tg_mean_axes(const tg_tensor *t, int naxes, const int *axes, bool keepdims);
+tg_tensor *tg_max_axes(const tg_tensor *t, int naxes, const int *axes, bool keepdims);
+tg_tensor *tg_min_axes(const tg_tensor *t, int naxes, const int *axes, bool keepdims);
+tg_tensor *tg_prod_axes(const tg_tensor *t, int naxes, const int *axes, bool keepdims);
+tg_tensor *tg_var_axes(const tg_tensor *t, int naxes, const int *axes, double ddof,
+                       bool keepdims);
+tg_tensor *tg_std_axes(const tg_tensor *t, int naxes, const int *axes, double ddof,
+                       bool keepdims);
+tg_tensor *tg_norm_axes(const tg_tensor *t, int naxes, const int *axes, double ord,
+                        bool keepdims);
+/* np.cumsum along axis (t's shape; one addition after another, in t's
+ * dtype). A 0-d tensor has no axis (TG_ERR_AXIS). */
+tg_tensor *tg_cumsum(const tg_tensor *t, int axis);
+
 /* ---- Matrix product ----------------------------------------------------- */
 /* NumPy's matmul: 2-D x 2-D, 1-D operands promoted (and the added axis
  * dropped), batch axes broadcast. Uses CBLAS when built with it. */
