@@ -10,16 +10,45 @@
 /* ---- a op b ------------------------------------------------------------------ */
 
 static tg_tensor *binary(tg_tape *T, const char *fn, const tga_op *op,
+                         tg_binop kop, tg_tensor *a, tg_tensor *b);
+
+/* Operands of different dtypes, or integer ones, promoted as NumPy does:
+ * to a float result through recorded casts (so float32 with float64 gives
+ * float64 and the float32 side's gradient is cast back), to an integer or
+ * bool result directly (never recorded: integers carry no gradient). */
+static tg_tensor *binary_promoted(tg_tape *T, const char *fn, const tga_op *op,
+                                  tg_binop kop, tg_tensor *a, tg_tensor *b)
+{
+    tg_dtype r = tg__op_dtype(kop, a->dtype, b->dtype);
+    if (!tg__is_float(r)) {
+        int nd;
+        int64_t shape[TG_MAX_DIMS];
+        if (tg__broadcast_shape(fn, a, b, &nd, shape))
+            return NULL;
+        tg_tensor *out = tga__new_like(T, fn, r, nd, shape);
+        if (out && tg__binary_any(fn, kop, out, a, b))
+            return tga__discard(T, out);
+        return out;
+    }
+    tg_tensor *a2 = a->dtype == r ? a : tg_ad_cast(T, a, r);
+    tg_tensor *b2 = b->dtype == r ? b : tg_ad_cast(T, b, r);
+    tg_tensor *out = a2 && b2 ? binary(T, fn, op, kop, a2, b2) : NULL;
+    if (!T) { /* the casts were the caller's heap tensors */
+        if (a2 != a)
+            tg_free(a2);
+        if (b2 != b)
+            tg_free(b2);
+    }
+    return out;
+}
+
+static tg_tensor *binary(tg_tape *T, const char *fn, const tga_op *op,
                          tg_binop kop, tg_tensor *a, tg_tensor *b)
 {
     if (!a || !b || tga__check_input(T, fn, a) || tga__check_input(T, fn, b))
         return NULL;
-    if (a->dtype != b->dtype) {
-        tg__fail(TG_ERR_DTYPE, fn, "dtypes %s and %s differ (use %s)",
-                 tg_dtype_name(a->dtype), tg_dtype_name(b->dtype),
-                 tg__cast_hint(fn));
-        return NULL;
-    }
+    if (a->dtype != b->dtype || !tg__is_float(a->dtype))
+        return binary_promoted(T, fn, op, kop, a, b);
     int nd = a->ndim;
     const int64_t *shape = a->shape;
     int64_t bshape[TG_MAX_DIMS];
@@ -137,15 +166,37 @@ static void pow_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
 static const tga_op op_pow = {"pow", pow_rule, NULL};
 tg_tensor *tg_ad_pow(tg_tape *T, tg_tensor *a, tg_tensor *b) { return binary(T, "tg_ad_pow", &op_pow, TG_POW, a, b); }
 
-/* The gradient goes to the larger (smaller) input, to a at ties. */
+/* A bool mask of x op y on T (never recorded), their broadcast shape. */
+static tg_tensor *mask_of(tg_tape *T, tg_cmpop op, const tg_tensor *x,
+                          const tg_tensor *y)
+{
+    const char *fn = "tg_ad_maximum/minimum (backward)";
+    int nd;
+    int64_t shape[TG_MAX_DIMS];
+    if (tg__broadcast_shape(fn, x, y, &nd, shape))
+        return NULL;
+    tg_tensor *m = tga__new_like(T, fn, TG_BOOL, nd, shape);
+    if (m)
+        tg__compare(op, m, x, y);
+    return m;
+}
+
+/* The gradient goes to the larger (smaller) input; at a tie each gets half
+ * of it, as in PyTorch. Chosen by where, so that what the other input did
+ * not get is exactly zero (a NaN operand takes nothing either way). */
 static void extremum_rule(tg_tape *T, const tg__node *n, tg_tensor *g,
                           tga_grads *r, bool is_max)
 {
     tg_tensor *a = n->in[0], *b = n->in[1];
-    tg_tensor *m = is_max ? tg_ad_ge(T, a, b) : tg_ad_ge(T, b, a);
-    r->a = tg_ad_mul(T, g, m);
+    tg_tensor *z = tga__new_like(T, "tg_ad_maximum/minimum (backward)", g->dtype, 0, NULL);
+    if (z && tg_fill(z, 0.0))
+        z = tga__discard(T, z);
+    tg_tensor *eq = mask_of(T, TG_CMP_EQ, a, b);
+    tg_tensor *half = tg_ad_where(T, eq, tg_ad_mul_scalar(T, g, 0.5), z);
+    if (r->da)
+        r->a = tg_ad_where(T, mask_of(T, is_max ? TG_CMP_GT : TG_CMP_LT, a, b), g, half);
     if (r->db)
-        r->b = tg_ad_sub(T, g, r->a);
+        r->b = tg_ad_where(T, mask_of(T, is_max ? TG_CMP_LT : TG_CMP_GT, a, b), g, half);
 }
 
 static void maximum_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
@@ -177,6 +228,8 @@ static tg_tensor *scalar_op(tg_tape *T, const char *fn, const tga_op *op,
 {
     if (!a || tga__check_input(T, fn, a))
         return NULL;
+    if (!tg__is_float(a->dtype)) /* never recorded: see binary_promoted */
+        return tga__adopt(T, fn, tg__scalar_new_any(fn, kop, a, s, scalar_first));
     tg_tensor *out = tga__new_like(T, fn, a->dtype, a->ndim, a->shape);
     if (!out)
         return NULL;

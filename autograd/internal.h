@@ -13,7 +13,10 @@
  *             axes), sum mean max over a set of axes, cumsum
  *   matmul.c  matmul
  *   shape.c   reshape permute transpose slice expand cast
- *   index.c   pick (one element per row: the losses' label lookup)
+ *   index.c   index_select gather scatter_add; pick (the losses' label
+ *             lookup)
+ *   select.c  where clamp masked_fill
+ *   join.c    concat stack split chunk pad flip tile repeat
  *   custom.c  tg_ad_custom: ops whose forward and backward the user wrote
  *
  * gradcheck.c holds the finite-difference checker. */
@@ -77,6 +80,10 @@ struct tg__node {
     int64_t p[3];        /* slice start, stop, step */
     int perm[TG_MAX_DIMS];
     const int32_t *idx;  /* pick: one column per row, kept on the tape */
+    tg_tensor *aux;      /* index.c: the index; select.c: the mask (never
+                            differentiated; set only by those ops) */
+    const int64_t *sizes; /* join.c: pad's widths, tile's repetitions, kept
+                             on the tape (set only by those ops) */
     tg_tensor *gout;     /* gradient of out accumulated during a walk */
     uint64_t walk;       /* which backward walk gout belongs to */
     uint64_t consumed;   /* the tg_backward walk that went through it, 0 if
@@ -117,6 +124,8 @@ static inline tg_tensor *tga__new_like(tg_tape *T, const char *fn, tg_dtype dt,
 tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view);
 /* The error for an input that tga__check_input refuses, saying why. */
 int tga__foreign_input(const tg_tape *T, const char *fn, const tg_tensor *t);
+/* The error for a tensor.h view of a tensor that requires a gradient. */
+int tga__grad_view(const char *fn);
 /* The error for a tape that is not live (freed, or not a tape at all). */
 int tga__dead_tape(const char *fn);
 /* Checks that T is NULL or a live tape. */
@@ -130,7 +139,11 @@ static inline int tga__check_input(tg_tape *T, const char *fn, const tg_tensor *
 {
     if (T && T->magic != TGA_LIVE)
         return tga__dead_tape(fn);
-    if (!(t->flags & TG__ARENA) || (T && t->tape_id == T->id))
+    if (!(t->flags & TG__ARENA))
+        return !(t->flags & TG__GRAD_VIEW) || !T || !T->recording
+                   ? TG_OK
+                   : tga__grad_view(fn);
+    if (T && t->tape_id == T->id)
         return TG_OK;
     return tga__foreign_input(T, fn, t);
 }
@@ -171,6 +184,10 @@ static inline tg_tensor *tga__finish(tg_tape *T, const char *fn,
         *node = n;
     return out;
 }
+/* A caller-owned result of a tensor/ function as the op's result: itself
+ * when T is NULL, else a copy on T (heap is freed either way on T).
+ * For the integer and bool forms, which are never recorded. */
+tg_tensor *tga__adopt(tg_tape *T, const char *fn, tg_tensor *heap);
 /* Sums a gradient of a broadcast result back to the input's shape, on the
  * tape (recorded when the walk is). */
 tg_tensor *tga__unbroadcast(tg_tape *T, tg_tensor *g, const tg_tensor *x);

@@ -42,6 +42,16 @@ tg_tensor *tg_ad_matmul(tg_tape *T, tg_tensor *a, tg_tensor *b)
     const char *fn = "tg_ad_matmul";
     if (!a || !b || tga__check_input(T, fn, a) || tga__check_input(T, fn, b))
         return NULL;
+    if (a->dtype != b->dtype && tg__is_float(a->dtype) && tg__is_float(b->dtype)) {
+        /* float32 with float64: in float64 through a recorded cast */
+        tg_tensor *wide = tg_ad_cast(T, a->dtype == TG_FLOAT32 ? a : b, TG_FLOAT64);
+        tg_tensor *out = wide ? tg_ad_matmul(T, a->dtype == TG_FLOAT32 ? wide : a,
+                                             b->dtype == TG_FLOAT32 ? wide : b)
+                              : NULL;
+        if (!T)
+            tg_free(wide);
+        return out;
+    }
     int nd;
     int64_t shape[TG_MAX_DIMS];
     if (tg__matmul_shape(fn, a, b, &nd, shape))

@@ -9,6 +9,12 @@ static tg_tensor *reduce(tg_tape *T, const char *fn, const tga_op *op, int kind,
 {
     if (!a || tga__check_input(T, fn, a))
         return NULL;
+    if (!tg__is_float(a->dtype)) { /* tensor.h's forms, never recorded */
+        tg_tensor *(*const whole[3])(const tg_tensor *) = {tg_sum, tg_mean, tg_max};
+        tg_tensor *(*const along[3])(const tg_tensor *, int, bool) = {
+            tg_sum_axis, tg_mean_axis, tg_max_axis};
+        return tga__adopt(T, fn, all ? whole[kind](a) : along[kind](a, axis, keepdims));
+    }
     int ax = -1, nd = 0;
     int64_t shape[TG_MAX_DIMS];
     if (!all) {

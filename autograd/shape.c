@@ -200,5 +200,6 @@ tg_tensor *tg_ad_cast(tg_tape *T, tg_tensor *a, tg_dtype dt)
         return NULL;
     if (tg__cast_into(fn, out, a))
         return tga__discard(T, out);
-    return tga__finish(T, fn, &op_cast, out, a, NULL, NULL);
+    /* a cast to an integer or bool dtype ends the gradient's path */
+    return tga__finish(T, fn, tg__is_float(dt) ? &op_cast : NULL, out, a, NULL, NULL);
 }

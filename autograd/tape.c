@@ -40,6 +40,15 @@ void tg_tape_free(tg_tape *T)
     tg__dealloc(T, sizeof *T);
 }
 
+int tga__grad_view(const char *fn)
+{
+    return tg__fail(TG_ERR_TAPE, fn,
+                    "an input is a tensor.h view (tg_reshape, tg_slice, "
+                    "tg_transpose, ...) of a tensor that requires a gradient; "
+                    "no gradient could reach that tensor through it. Take the "
+                    "view on the tape (tg_ad_reshape, tg_ad_slice, ...)");
+}
+
 int tga__dead_tape(const char *fn)
 {
     return tg__fail(TG_ERR_TAPE, fn,
@@ -171,6 +180,7 @@ tg__node *tga__record(tg_tape *T, const char *fn, const tga_op *op,
     n->axis = 0;
     n->keepdims = false;
     n->idx = NULL;
+    n->aux = NULL;
     n->consumed = 0;
     n->prev = T->last;
     n->op = op;
@@ -186,6 +196,17 @@ tg__node *tga__record(tg_tape *T, const char *fn, const tga_op *op,
     T->last = n;
     T->length++;
     return n;
+}
+
+tg_tensor *tga__adopt(tg_tape *T, const char *fn, tg_tensor *heap)
+{
+    if (!T || !heap)
+        return heap;
+    tg_tensor *t = tga__new_like(T, fn, heap->dtype, heap->ndim, heap->shape);
+    if (t && tg__copy(fn, t, heap))
+        t = NULL;
+    tg_free(heap);
+    return t;
 }
 
 tg_tensor *tga__unbroadcast(tg_tape *T, tg_tensor *g, const tg_tensor *x)
@@ -244,7 +265,13 @@ int tg_requires_grad(tg_tensor *t, bool on)
     if (t->flags & TG__ARENA)
         return tg__fail(TG_ERR_TAPE, "tg_requires_grad",
                         "only caller-owned tensors can be leaves");
+    if (on && !tg__is_float(t->dtype)) /* no gradient through integers */
+        return tg__fail(TG_ERR_DTYPE, "tg_requires_grad",
+                        "a %s tensor cannot require a gradient; only float32 "
+                        "and float64 ones can", tg_dtype_name(t->dtype));
     t->requires_grad = on;
+    if (on) /* a view made a leaf of its own is no longer refused */
+        t->flags &= ~(unsigned)TG__GRAD_VIEW;
     return TG_OK;
 }
 
@@ -372,11 +399,14 @@ static int start_walk(tg_tape *T, const char *fn, tg_tensor *root,
         return tg__fail(TG_ERR_NULL, fn, "%s is NULL", T ? "root" : "tape");
     if (tga__check_tape(T, fn))
         return TG_ERR_TAPE;
-    if (!(root->flags & TG__ARENA) || root->tape_id != T->id)
+    /* a leaf is its own root (its gradient is the seed), as in PyTorch */
+    bool leaf = !(root->flags & TG__ARENA) && root->requires_grad;
+    if (!leaf && (!(root->flags & TG__ARENA) || root->tape_id != T->id))
         return tg__fail(TG_ERR_TAPE, fn,
                         root->flags & TG__ARENA
                             ? "root was made before the last reset or by another tape"
-                            : "root was not produced by this tape");
+                            : "root was not produced by this tape and does not "
+                              "require a gradient");
     if (seed) {
         if (seed->dtype != root->dtype || !tg__same_shape(seed, root))
             return tg__fail(seed->dtype != root->dtype ? TG_ERR_DTYPE : TG_ERR_SHAPE,
@@ -487,7 +517,7 @@ static int backward_from(tg_tape *T, const char *fn, tg_tensor *root,
     int rc = start_walk(T, fn, root, seed, &g0);
     if (rc)
         return rc;
-    if (!root->node)
+    if (!root->node && !root->requires_grad)
         return tg__fail(TG_ERR_TAPE, fn,
                         "root does not depend on any tensor that requires a gradient");
     sink s = {0, NULL, NULL, NULL};
@@ -533,7 +563,7 @@ int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
         return rc;
     sink s = {n, inputs, grads, NULL};
     uint64_t walk = T->walks + 1;
-    if (root->node)
+    if (root->node || root->requires_grad) /* a leaf root: its own gradient */
         rc = walk_back(T, fn, root, g0, &s, create_graph);
     for (int i = 0; i < n && rc == TG_OK; i++) {
         tg__node *in = inputs[i]->node;

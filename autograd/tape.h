@@ -243,6 +243,43 @@ tg_tensor *tg_ad_slice(tg_tape *T, tg_tensor *a, int axis, int64_t start,
 tg_tensor *tg_ad_expand(tg_tape *T, tg_tensor *a, int ndim, const int64_t *shape);
 tg_tensor *tg_ad_cast(tg_tape *T, tg_tensor *a, tg_dtype dt);
 
+/* Joining and reordering (autograd/join.c): tensor.h's tg_concat ... on
+ * the tape, with the same arguments and checks (mixed dtypes: tg_ad_cast
+ * first). A NULL entry or input gives NULL (split, chunk: TG_ERR_NULL and
+ * every out[i] NULL) without a new message. split and chunk write tape
+ * views of a into out[0..n), each recorded, so gradients of the pieces
+ * flow back to a and add up; with T NULL they are heap views to tg_free. */
+tg_tensor *tg_ad_concat(tg_tape *T, int n, tg_tensor *const *ts, int axis);
+tg_tensor *tg_ad_stack(tg_tape *T, int n, tg_tensor *const *ts, int axis);
+int tg_ad_split(tg_tape *T, tg_tensor *a, int axis, int n, const int64_t *sizes,
+                tg_tensor **out);
+int tg_ad_chunk(tg_tape *T, tg_tensor *a, int axis, int n, tg_tensor **out);
+tg_tensor *tg_ad_pad(tg_tape *T, tg_tensor *a, const int64_t *widths, double value);
+tg_tensor *tg_ad_flip(tg_tape *T, tg_tensor *a, int axis);
+tg_tensor *tg_ad_tile(tg_tape *T, tg_tensor *a, int n, const int64_t *reps);
+tg_tensor *tg_ad_repeat(tg_tape *T, tg_tensor *a, int axis, int64_t repeats);
+
+/* ---- Selection and indexing (tensor.h's semantics; the masks and indices
+ * are never differentiated, and must live until the backward) ---- */
+
+/* where(mask, a, b): the gradient goes to the chosen input (a where the
+ * mask is true, b elsewhere) and is exactly zero for the other, whatever
+ * its value (an -inf that was not chosen gives no NaN). a and b promote. */
+tg_tensor *tg_ad_where(tg_tape *T, tg_tensor *mask, tg_tensor *a, tg_tensor *b);
+/* clamp: the gradient passes where lo <= a <= hi (bounds included, as
+ * PyTorch), zero elsewhere and at NaN. */
+tg_tensor *tg_ad_clamp(tg_tape *T, tg_tensor *a, double lo, double hi);
+/* masked_fill: zero gradient where the mask is true. */
+tg_tensor *tg_ad_masked_fill(tg_tape *T, tg_tensor *a, tg_tensor *mask, double value);
+/* index_select (the embedding lookup): the gradient is added back at the
+ * indices, repeated ones accumulating. */
+tg_tensor *tg_ad_index_select(tg_tape *T, tg_tensor *t, int axis, tg_tensor *index);
+/* gather: the gradient is scatter-added back. */
+tg_tensor *tg_ad_gather(tg_tape *T, tg_tensor *t, int axis, tg_tensor *index);
+/* scatter_add (src of index's shape): t gets g, src the gather of g. */
+tg_tensor *tg_ad_scatter_add(tg_tape *T, tg_tensor *t, int axis, tg_tensor *index,
+                             tg_tensor *src);
+
 /* Not differentiable (their gradient is zero); results owned by T. */
 tg_tensor *tg_ad_sign(tg_tape *T, tg_tensor *a);
 tg_tensor *tg_ad_step(tg_tape *T, tg_tensor *a);          /* 1 where a > 0 */

@@ -9,6 +9,8 @@ static tg_tensor *unary(tg_tape *T, const char *fn, const tga_op *op,
 {
     if (!a || tga__check_input(T, fn, a))
         return NULL;
+    if (!tg__is_float(a->dtype)) /* integers carry no gradient: not recorded */
+        return tga__adopt(T, fn, tg__unary_new_any(fn, kop, a));
     tg_tensor *out = tga__new_like(T, fn, a->dtype, a->ndim, a->shape);
     if (!out)
         return NULL;

@@ -553,6 +553,27 @@ static void verify_view(int kind, const tg_tensor *r, const tg_tensor *a,
 }
 
 
+/* Python's slice.indices and length for a[start:stop:step] of n elements
+ * (TG_NONE: omitted), the reference for tg_slice's rules. */
+static void py_slice(int64_t n, int64_t start, int64_t stop, int64_t step,
+                     int64_t *first, int64_t *len)
+{
+    int64_t lo = step < 0 ? -1 : 0, hi = step < 0 ? n - 1 : n;
+    int64_t b[2] = {start, stop};
+    for (int i = 0; i < 2; i++) {
+        if (b[i] == TG_NONE)
+            b[i] = (i == 0) == (step > 0) ? lo : hi;
+        else if (b[i] < 0)
+            b[i] = b[i] + n < lo ? lo : b[i] + n;
+        else if (b[i] > hi)
+            b[i] = hi;
+    }
+    *first = b[0];
+    *len = 0;
+    for (int64_t x = b[0]; step > 0 ? x < b[1] : x > b[1]; x += step)
+        (*len)++;
+}
+
 /* Results checked against the references as they are made. */
 static tg_tensor *checked_unary(int kind, tg_tensor *r, const tg_tensor *a,
                                 const char *what)
@@ -743,6 +764,177 @@ static void op_unary(prog *P)
     }
 }
 
+/* ---- the functions of autograd/functions.c and autograd/softmax.c ------------
+ * Each against the same formula in double (rounded to the result's dtype):
+ * exactly where IEEE arithmetic fixes the answer, else within a few units
+ * in the last place, measured against |x| too where the formula subtracts
+ * nearly equal numbers (gelu's 1 + erf, silu...). */
+
+#define GELU_ALPHA 0.70710678118654752440
+#define GELU_BETA (1.41421356237309504880 * 1.12837916709551257390 * 0.5)
+
+static const char *const fn_names[19] = {
+    "sin", "cos", "log1p", "expm1", "softplus", "leaky_relu", "elu", "gelu",
+    "gelu_tanh", "silu", "log_sigmoid", "square", "reciprocal", "floor", "ceil",
+    "round", "softmax", "log_softmax", "logsumexp"};
+
+static double fn_ref(int kind, double x, double s)
+{
+    switch (kind) {
+    case 0: return sin(x);
+    case 1: return cos(x);
+    case 2: return log1p(x);
+    case 3: return expm1(x);
+    case 4: return x > 20 ? x : log1p(exp(x));
+    case 5: return x > 0 ? x : x * s;
+    case 6: return x > 0 ? x : expm1(x) * s;
+    case 7: return x * 0.5 * (1 + erf(x * GELU_ALPHA));
+    case 8: return 0.5 * x * (1 + tanh(GELU_BETA * (x + 0.044715 * (x * x * x))));
+    case 9: return x / (1 + exp(-x));
+    case 10: return (x < 0 ? x : 0) - log1p(exp(-fabs(x)));
+    case 11: return x * x;
+    case 12: return 1 / x;
+    case 13: return floor(x);
+    case 14: return ceil(x);
+    default: return nearbyint(x);
+    }
+}
+
+static void verify_function(int kind, const tg_tensor *r, const tg_tensor *a,
+                            double s, const char *what)
+{
+    int64_t idx[TG_MAX_DIMS] = {0};
+    double rel = r->dtype == TG_FLOAT32 ? 1e-5 : 1e-13;
+    bool exact = kind == 5 || kind == 11 || kind >= 13;
+    bool cancels = kind >= 7 && kind <= 10;
+    if (r->numel == 0)
+        return;
+    do {
+        double x = at(a, idx), got = at(r, idx);
+        double want = round_to(r->dtype, fn_ref(kind, x, round_to(r->dtype, s)));
+        bool ok = exact ? same_value(got, want)
+                        : libm_close(r->dtype, got, want) ||
+                              (cancels && !isnan(want) &&
+                               close_value(got, want, rel * (fabs(want) + fabs(x))));
+        REF_CHECK(ok, what, idx, r->ndim, got, want);
+    } while (next_index(r->ndim, r->shape, idx));
+}
+
+/* kind 0 softmax, 1 log_softmax, 2 logsumexp of a along axis, each line
+ * computed directly in double. */
+static void verify_softmax(int kind, const tg_tensor *r, const tg_tensor *a,
+                           int axis, const char *what)
+{
+    int64_t len = a->shape[axis], lsh[TG_MAX_DIMS], idx[TG_MAX_DIMS] = {0};
+    int64_t ri[TG_MAX_DIMS];
+    double rel = r->dtype == TG_FLOAT32 ? 1e-5 : 1e-12;
+    for (int k = 0; k < a->ndim; k++)
+        lsh[k] = k == axis ? 1 : a->shape[k];
+    if (shape_numel(a->ndim, lsh) == 0)
+        return;
+    do {
+        double m = -INF;
+        for (int64_t j = 0; j < len; j++) {
+            idx[axis] = j;
+            double v = at(a, idx);
+            if (v > m || isnan(v))
+                m = isnan(m) ? m : v;
+        }
+        if (kind == 2 && isinf(m))
+            m = 0;
+        double sum = 0;
+        for (int64_t j = 0; j < len; j++) {
+            idx[axis] = j;
+            sum += exp(at(a, idx) - m);
+        }
+        double tol_base = fabs(m) + log((double)len + 1) + 1;
+        for (int64_t j = 0; j < (kind == 2 ? 1 : len); j++) {
+            idx[axis] = j;
+            double want, got;
+            if (kind == 2) {
+                int nd = 0;
+                for (int k = 0; k < a->ndim; k++)
+                    if (k != axis || r->ndim == a->ndim)
+                        ri[nd++] = k == axis ? 0 : idx[k];
+                want = log(sum) + m;
+                got = at(r, ri);
+            } else {
+                double z = at(a, idx) - m;
+                want = kind == 0 ? exp(z) / sum : z - log(sum);
+                got = at(r, idx);
+            }
+            want = round_to(r->dtype, want);
+            bool ok = close_value(got, want, rel * (fabs(want) + tol_base));
+            FZ_CHECK(ok, "%s: line element %lld is %.17g, reference %.17g", what,
+                     (long long)j, got, want);
+        }
+        idx[axis] = 0;
+    } while (next_index(a->ndim, lsh, idx));
+}
+
+static void op_function(prog *P)
+{
+    int kind = fz_byte(&P->in) % 19, ia = pick(P);
+    tg_tensor *a = P->pool[ia].t, *r;
+    double b = P->pool[ia].bound, s = scalars[fz_byte(&P->in) % 16];
+    int axis = pick_axis(P);
+    bool keep = fz_byte(&P->in) & 1;
+    const char *name = fn_names[kind];
+    double as = fabs(a->dtype == TG_FLOAT32 ? (double)(float)s : s);
+    double fin = b <= limit(P) ? 1 : INF; /* bounded inputs, finite results */
+    switch (kind) {
+    case 0: r = tg_ad_sin(P->T, a); break;
+    case 1: r = tg_ad_cos(P->T, a); break;
+    case 2: r = tg_ad_log1p(P->T, a); break;
+    case 3: r = tg_ad_expm1(P->T, a); break;
+    case 4: r = tg_ad_softplus(P->T, a); break;
+    case 5: r = tg_ad_leaky_relu(P->T, a, s); break;
+    case 6: r = tg_ad_elu(P->T, a, s); break;
+    case 7: r = tg_ad_gelu(P->T, a); break;
+    case 8: r = tg_ad_gelu_tanh(P->T, a); break;
+    case 9: r = tg_ad_silu(P->T, a); break;
+    case 10: r = tg_ad_log_sigmoid(P->T, a); break;
+    case 11: r = tg_ad_square(P->T, a); break;
+    case 12: r = tg_ad_reciprocal(P->T, a); break;
+    case 13: r = tg_ad_floor(P->T, a); break;
+    case 14: r = tg_ad_ceil(P->T, a); break;
+    case 15: r = tg_ad_round(P->T, a); break;
+    case 16: r = tg_ad_softmax(P->T, a, axis); break;
+    case 17: r = tg_ad_log_softmax(P->T, a, axis); break;
+    default: r = tg_ad_logsumexp(P->T, a, axis, keep); break;
+    }
+    int ax = norm_axis(axis, a->ndim);
+    if (r && kind < 16)
+        verify_function(kind, r, a, s, name);
+    else if (r)
+        verify_softmax(kind - 16, r, a, ax, name);
+    double len = r && kind >= 16 ? (double)a->shape[ax] : 0;
+    /* |f| and |f'| for |x| <= b. gelu_tanh's derivative squares x: past
+     * 1e15 that overflows (as in PyTorch), so it is bounded below only. */
+    switch (kind) {
+    case 0: case 1: add_slot(P, r, false, fin, 1, ia, 1, 0, 0, name); return;
+    case 2: case 12: add_slot(P, r, false, INF, 1, ia, INF, 0, 0, name); return;
+    case 3: add_slot(P, r, false, exp(b), 1, ia, fmax(exp(b), 1), 0, 0, name); return;
+    case 4: add_slot(P, r, false, b + 1, 1, ia, 1, 0, 0, name); return;
+    case 5: add_slot(P, r, false, b * fmax(as, 1), 1, ia, fmax(as, 1), 0, 0, name); return;
+    case 6: add_slot(P, r, false, fmax(b, as), 1, ia, fmax(as, 1), 0, 0, name); return;
+    case 7: case 9: add_slot(P, r, false, b, 1, ia, 1.2, 0, 0, name); return;
+    case 8: add_slot(P, r, false, b, 1, ia, b < 1e15 ? 1.2 : INF, 0, 0, name); return;
+    case 10: add_slot(P, r, false, b + 1, 1, ia, 1, 0, 0, name); return;
+    case 11: add_slot(P, r, false, b * b, 1, ia, fmax(2 * b, 1), 0, 0, name); return;
+    case 13: case 14: case 15: /* not differentiable */
+        add_slot(P, r, false, b + 1, 0, 0, 0, 0, 0, name);
+        return;
+    case 16: add_slot(P, r, false, fin, 1, ia, 2, 0, 0, name); return;
+    case 17:
+        add_slot(P, r, false, 2 * b + log(len + 1), 1, ia, len + 1, 0, 0, name);
+        return;
+    default: /* the logsumexp of nothing is -inf */
+        add_slot(P, r, false, len ? b + log(len) : INF, 1, ia, 1, 0, 0, name);
+        return;
+    }
+}
+
 /* A target shape for sum_to: t's trailing axes, each kept or 1; or, now and
  * then, anything. */
 static int sum_to_shape(prog *P, const tg_tensor *t, int64_t *sh)
@@ -892,7 +1084,8 @@ static void op_view(prog *P)
         add_slot(P, r, false, b, 1, ia, 1, 0, 0, "permute");
         return;
     }
-    case 3: { /* a slice: valid for the axis size, or raw bytes */
+    case 3: { /* a slice: in range, or raw bytes (negative, past the ends),
+               * either bound now and then omitted (TG_NONE) */
         int axis = pick_axis(P);
         uint8_t m = fz_byte(&P->in);
         static const int64_t steps[8] = {1, 2, 3, -1, -2, 0, 5, -3};
@@ -908,9 +1101,21 @@ static void op_view(prog *P)
         } else {
             start = fz_byte(&P->in) % n;
             stop = start - fz_byte(&P->in) % (start + 2);
+            if (stop < 0)
+                stop = TG_NONE; /* through index 0 */
         }
+        if (m & 16)
+            start = TG_NONE;
+        if (m & 32)
+            stop = TG_NONE;
+        int64_t first = 0, len = 0;
+        if (step)
+            py_slice(n, start, stop, step, &first, &len);
         r = checked_view(2, tg_ad_slice(P->T, a, axis, start, stop, step), a, NULL,
-                         ax, start, step, "slice");
+                         ax, first, step, "slice");
+        if (r)
+            FZ_CHECK(r->shape[ax] == len, "slice: %lld elements, Python takes %lld",
+                     (long long)r->shape[ax], (long long)len);
         add_slot(P, r, false, b, 1, ia, 1, 0, 0, "slice");
         return;
     }
@@ -941,6 +1146,207 @@ static void op_view(prog *P)
         add_slot(P, r, false, b, 1, ia, 1, 0, 0, "cast");
         return;
     }
+    }
+}
+
+/* ---- joining and reordering (autograd/join.c, tensor/join.c) -------------------
+ * Every element of a result is an element of an input (or pad's value):
+ * each is compared exactly with the one the op's definition names. */
+
+/* The element of r at idx, per kind: 0 concat / 1 stack of in[0..n) along
+ * k, 3 pad (w: before/after per axis, v the value), 5 tile, 6 repeat (reps
+ * along k). */
+static double join_ref(int kind, const tg_tensor *const *in, int n, int k,
+                       const int64_t *w, double v, int64_t reps,
+                       const tg_tensor *r, const int64_t *idx)
+{
+    int64_t ai[TG_MAX_DIMS];
+    const tg_tensor *a = in[0];
+    switch (kind) {
+    case 0: {
+        int64_t off = idx[k];
+        int i = 0;
+        while (i < n - 1 && off >= in[i]->shape[k])
+            off -= in[i++]->shape[k];
+        memcpy(ai, idx, sizeof(int64_t) * (size_t)r->ndim);
+        ai[k] = off;
+        return at(in[i], ai);
+    }
+    case 1:
+        for (int j = 0, q = 0; j < r->ndim; j++)
+            if (j != k)
+                ai[q++] = idx[j];
+        return at(in[idx[k]], ai);
+    case 3:
+        for (int j = 0; j < a->ndim; j++) {
+            ai[j] = idx[j] - w[2 * j];
+            if (ai[j] < 0 || ai[j] >= a->shape[j])
+                return round_to(r->dtype, v);
+        }
+        return at(a, ai);
+    case 5:
+        for (int j = 0; j < a->ndim; j++)
+            ai[j] = idx[j + r->ndim - a->ndim] % a->shape[j];
+        return at(a, ai);
+    default:
+        memcpy(ai, idx, sizeof(int64_t) * (size_t)r->ndim);
+        ai[k] = idx[k] / reps;
+        return at(a, ai);
+    }
+}
+
+static void verify_join(int kind, const tg_tensor *const *in, int n, int k,
+                        const int64_t *w, double v, int64_t reps,
+                        const tg_tensor *r, const char *what)
+{
+    int64_t idx[TG_MAX_DIMS] = {0};
+    if (r->numel == 0)
+        return;
+    do {
+        double want = join_ref(kind, in, n, k, w, v, reps, r, idx), got = at(r, idx);
+        REF_CHECK(same_value(got, want), what, idx, r->ndim, got, want);
+    } while (next_index(r->ndim, r->shape, idx));
+}
+
+/* The result's element count if the op can run (else the library must
+ * refuse it, which costs nothing), to keep every result small. */
+static int64_t join_numel(int kind, const tg_tensor *const *in, int n,
+                          const int64_t *w, int nr, const int64_t *reps)
+{
+    const tg_tensor *a = in[0];
+    double total = (double)a->numel;
+    switch (kind) {
+    case 0:
+    case 1:
+        total = 0;
+        for (int i = 0; i < n; i++)
+            total += (double)in[i]->numel;
+        return (int64_t)total;
+    case 3:
+        total = 1;
+        for (int j = 0; j < a->ndim; j++)
+            total *= (double)(a->shape[j] + w[2 * j] + w[2 * j + 1]);
+        return (int64_t)total;
+    case 5:
+        for (int j = 0; j < nr; j++)
+            total *= (double)reps[j];
+        /* leading ones on t's side change nothing; on the reps' side the
+         * count is the same */
+        return total > 1e9 ? INT64_MAX : (int64_t)total;
+    case 6:
+        return (int64_t)(total * (double)reps[0]);
+    default:
+        return a->numel;
+    }
+}
+
+static void op_join(prog *P)
+{
+    static const char *const names[7] = {"concat", "stack", "split", "pad", "flip",
+                                         "tile", "repeat"};
+    uint8_t m = fz_byte(&P->in);
+    int kind = m % 7, ia = pick(P), ib = pick(P), n = 1 + (m >> 3) % 3;
+    bool plain = m & 0x80; /* tensor.h's form: a caller-owned result */
+    int axis = pick_axis(P);
+    tg_tensor *a = P->pool[ia].t, *b = P->pool[ib].t, *r = NULL;
+    /* Up to three inputs: a, b and a again (a twice gets both gradients). */
+    tg_tensor *in[3] = {a, b, a};
+    const tg_tensor *cin[3] = {a, b, a};
+    double ba = P->pool[ia].bound, bb = P->pool[ib].bound;
+    int64_t w[2 * TG_MAX_DIMS], reps[TG_MAX_DIMS];
+    double v = scalars[fz_byte(&P->in) % 16];
+    int nr = 0;
+    for (int j = 0; j < 2 * TG_MAX_DIMS; j++)
+        w[j] = fz_byte(&P->in) % 3;
+    if (kind == 5) {
+        nr = fz_byte(&P->in) % 4;
+        for (int j = 0; j < nr; j++)
+            reps[j] = fz_byte(&P->in) % 4;
+    } else {
+        reps[0] = fz_byte(&P->in) % 4;
+    }
+    if (join_numel(kind, cin, kind <= 1 ? n : 1, w, nr, reps) > MAX_NUMEL)
+        return;
+    const char *what = names[kind];
+    int k = norm_axis(axis, kind == 1 ? a->ndim + 1 : a->ndim);
+    switch (kind) {
+    case 0:
+    case 1: {
+        if (plain)
+            r = kind ? tg_stack(n, cin, axis) : tg_concat(n, cin, axis);
+        else
+            r = kind ? tg_ad_stack(P->T, n, in, axis) : tg_ad_concat(P->T, n, in, axis);
+        if (r)
+            verify_join(kind, cin, n, k, w, v, 1, r, what);
+        double bound = n > 1 ? fmax(ba, bb) : ba;
+        if (plain)
+            add_slot(P, r, true, bound, 0, 0, 0, 0, 0, what);
+        else if (n == 1)
+            add_slot(P, r, false, bound, 1, ia, 1, 0, 0, what);
+        else /* a appears twice when n is 3 (and once more if ib is ia) */
+            add_slot(P, r, false, bound, 2, ia, n == 3 ? 2 : 1, ib, 1, what);
+        return;
+    }
+    case 2: { /* split into sizes from the bytes (or a chunk), each piece kept */
+        tg_tensor *p[3];
+        int64_t sizes[3], len = k >= 0 && k < a->ndim ? a->shape[k] : 0, used = 0;
+        bool chunk = fz_byte(&P->in) & 1;
+        for (int i = 0; i < n; i++) {
+            sizes[i] = i == n - 1 ? len - used : fz_byte(&P->in) % (len - used + 1);
+            used += sizes[i];
+        }
+        if (fz_byte(&P->in) % 8 == 0)
+            sizes[0] += 1; /* now and then sizes that do not add up */
+        int rc = plain ? (chunk ? tg_chunk(a, axis, n, p) : tg_split(a, axis, n, sizes, p))
+                       : (chunk ? tg_ad_chunk(P->T, a, axis, n, p)
+                                : tg_ad_split(P->T, a, axis, n, sizes, p));
+        if (rc) {
+            check_null(what);
+            for (int i = 0; i < n; i++)
+                FZ_CHECK(p[i] == NULL, "a failed split left piece %d", i);
+            return;
+        }
+        int64_t off = 0;
+        for (int i = 0; i < n; i++) {
+            FZ_CHECK(tg_shares_storage(p[i], a) || (plain && (a->flags & TG__ARENA)),
+                     "piece %d is not a view", i); /* a heap view of the tape's is a copy */
+            verify_view(2, p[i], a, NULL, k, off, 1, what);
+            off += p[i]->shape[k];
+            add_slot(P, p[i], plain, ba, plain ? 0 : 1, ia, 1, 0, 0, what);
+        }
+        FZ_CHECK(off == len, "the pieces hold %lld of %lld elements", (long long)off,
+                 (long long)len);
+        return;
+    }
+    case 3:
+        r = plain ? tg_pad(a, w, v) : tg_ad_pad(P->T, a, w, v);
+        if (r)
+            verify_join(3, cin, 1, 0, w, v, 1, r, what);
+        add_slot(P, r, plain, fmax(ba, fabs(v)), plain ? 0 : 1, ia, 1, 0, 0, what);
+        return;
+    case 4:
+        r = plain ? tg_flip(a, axis) : tg_ad_flip(P->T, a, axis);
+        if (r) {
+            FZ_CHECK(tg_shares_storage(r, a) || (plain && (a->flags & TG__ARENA)),
+                     "flip is not a view");
+            verify_view(2, r, a, NULL, k, a->shape[k] - 1, -1, what);
+        }
+        add_slot(P, r, plain, ba, plain ? 0 : 1, ia, 1, 0, 0, what);
+        return;
+    case 5:
+        r = plain ? tg_tile(a, nr, reps) : tg_ad_tile(P->T, a, nr, reps);
+        if (r)
+            verify_join(5, cin, 1, 0, w, v, 1, r, what);
+        add_slot(P, r, plain, ba, plain ? 0 : 1, ia, fan(r ? r->numel : 0, a->numel), 0,
+                 0, what);
+        return;
+    default:
+        r = plain ? tg_repeat(a, axis, reps[0]) : tg_ad_repeat(P->T, a, axis, reps[0]);
+        if (r)
+            verify_join(6, cin, 1, k, w, v, reps[0], r, what);
+        add_slot(P, r, plain, ba, plain ? 0 : 1, ia, (double)(reps[0] ? reps[0] : 1), 0,
+                 0, what);
+        return;
     }
 }
 
@@ -1168,7 +1574,7 @@ static void run_op(prog *P)
 {
     uint8_t op = fz_byte(&P->in);
     tg_clear_error();
-    switch (op % 16) {
+    switch (op % 18) {
     case 0: case 1: case 2: op_binary(P); break;
     case 3: case 4: op_scalar(P); break;
     case 5: case 6: op_unary(P); break;
@@ -1176,6 +1582,8 @@ static void run_op(prog *P)
     case 9: case 10: case 11: op_view(P); break;
     case 12: op_matmul(P); break;
     case 13: case 14: op_plain(P); break;
+    case 16: op_function(P); break;
+    case 17: op_join(P); break;
     default: op_inplace(P); break;
     }
 }

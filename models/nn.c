@@ -319,6 +319,8 @@ int tg_quadratic_init(tg_quadratic *m, tg_dtype dt, double w, double b)
     m->w = m->b = NULL;
     if (!tg__valid_dtype(dt))
         return tg__fail(TG_ERR_DTYPE, fn, "unknown dtype %d", (int)dt);
+    if (!tg__is_float(dt)) /* parameters carry gradients */
+        return tg__need_float(fn, "dtype", dt);
     m->w = tg__new(fn, dt, TG_SHAPE(1));
     m->b = tg__new(fn, dt, TG_SHAPE(1));
     if (!m->w || !m->b || tg_fill(m->w, w) || tg_fill(m->b, b)) {
@@ -401,6 +403,8 @@ int tg_linear_init(tg_linear *l, int64_t in, int64_t out, tg_dtype dt, tg_rng *r
                         (long long)in, (long long)out);
     if (!tg__valid_dtype(dt))
         return tg__fail(TG_ERR_DTYPE, fn, "unknown dtype %d", (int)dt);
+    if (!tg__is_float(dt)) /* parameters carry gradients */
+        return tg__need_float(fn, "dtype", dt);
     /* PyTorch's kaiming_uniform_(a = sqrt(5)) bound, gain * sqrt(3 / in)
      * with gain = sqrt(2 / (1 + 5)), is 1/sqrt(in); the bias uses the same.
      * Draw order: the weight in C order (row by row), then the bias. */
@@ -476,10 +480,11 @@ int tg_linear_params(tg_linear *l, const char *prefix, tg_params *p)
 tg_tensor *tg_activate(tg_tape *T, tg_activation act, tg_tensor *x)
 {
     switch (act) {
-    case TG_ACT_NONE: /* the identity; a new tensor when the caller owns it */
+    case TG_ACT_NONE: /* the identity: x itself on a tape, else a new header
+                         viewing x (the same layout, so the same sums) */
         if (!x)
             return NULL;
-        return T ? x : tg_clone(x);
+        return T ? x : tg__heap_view("tg_activate", x);
     case TG_ACT_RELU:
         return tg_ad_relu(T, x);
     case TG_ACT_TANH:

@@ -543,7 +543,9 @@ int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src)
     if (check_dtypes(fn, dst, src) || tg__broadcast_shape(fn, dst, src, &nd, shape) ||
         check_out(fn, dst, nd, shape, dst->dtype))
         return tg_last_error();
-    if (dst->numel && dst != src) {
+    if (dst->numel && dst != src && !tg__is_float(dst->dtype)) {
+        tg__copy_any(dst, src); /* walks src broadcast to dst's shape */
+    } else if (dst->numel && dst != src) {
         if (src->ndim == dst->ndim)
             unary_kernel(OP_COPY, dst, src);
         else {
@@ -621,9 +623,11 @@ static tg_tensor *binary_new(const char *fn, tg_binop op, const tg_tensor *a,
         tg__fail(TG_ERR_VALUE, fn, "unknown binary op %d", (int)op);
         return NULL;
     }
+    if (a->dtype != b->dtype || !tg__is_float(a->dtype))
+        return tg__binary_new_any(fn, op, a, b); /* promoted as NumPy does */
     int nd;
     int64_t shape[TG_MAX_DIMS];
-    if (check_dtypes(fn, a, b) || tg__broadcast_shape(fn, a, b, &nd, shape))
+    if (tg__broadcast_shape(fn, a, b, &nd, shape))
         return NULL;
     tg_tensor *out = tg__new(fn, a->dtype, nd, shape);
     if (out)
@@ -650,6 +654,13 @@ static tg_tensor *scalar_new(const char *fn, tg_binop op, const tg_tensor *a,
 {
     if (!a)
         return NULL;
+    if (!tg__is_float(a->dtype)) {
+        if ((unsigned)op >= TG_BINOP_COUNT_) {
+            tg__fail(TG_ERR_VALUE, fn, "unknown binary op %d", (int)op);
+            return NULL;
+        }
+        return tg__scalar_new_any(fn, op, a, s, scalar_first);
+    }
     tg_tensor *out = tg__new(fn, a->dtype, a->ndim, a->shape);
     if (out && tg__binary_scalar(fn, op, out, a, s, scalar_first)) {
         tg_free(out);
@@ -674,6 +685,13 @@ static tg_tensor *unary_new(const char *fn, tg_unop op, const tg_tensor *a)
 {
     if (!a)
         return NULL;
+    if (!tg__is_float(a->dtype)) {
+        if ((unsigned)op >= TG_UNOP_COUNT_) {
+            tg__fail(TG_ERR_VALUE, fn, "unknown unary op %d", (int)op);
+            return NULL;
+        }
+        return tg__unary_new_any(fn, op, a);
+    }
     tg_tensor *out = tg__new(fn, a->dtype, a->ndim, a->shape);
     if (out && tg__unary(fn, op, out, a)) {
         tg_free(out);
@@ -702,7 +720,19 @@ int tg_binary_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
     if (!out || !a || !b)
         return tg__fail(TG_ERR_NULL, "tg_binary_into", "%s is NULL",
                         !out ? "out" : !a ? "a" : "b");
-    return tg__binary("tg_binary_into", op, out, a, b);
+    const char *fn = "tg_binary_into";
+    if (a->dtype != b->dtype || !tg__is_float(a->dtype)) {
+        /* mixed or integer operands: out must have the promoted dtype */
+        int nd;
+        int64_t shape[TG_MAX_DIMS];
+        if ((unsigned)op >= TG_BINOP_COUNT_)
+            return tg__fail(TG_ERR_VALUE, fn, "unknown binary op %d", (int)op);
+        if (tg__broadcast_shape(fn, a, b, &nd, shape) ||
+            check_out(fn, out, nd, shape, tg__op_dtype(op, a->dtype, b->dtype)))
+            return tg_last_error();
+        return tg__binary_any(fn, op, out, a, b);
+    }
+    return tg__binary(fn, op, out, a, b);
 }
 
 int tg_binary_scalar_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
@@ -711,6 +741,8 @@ int tg_binary_scalar_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
     if (!out || !a)
         return tg__fail(TG_ERR_NULL, "tg_binary_scalar_into", "%s is NULL",
                         !out ? "out" : "a");
+    if (!tg__is_float(a->dtype))
+        return tg__need_float("tg_binary_scalar_into", "a", a->dtype);
     return tg__binary_scalar("tg_binary_scalar_into", op, out, a, s, scalar_first);
 }
 
@@ -718,6 +750,8 @@ int tg_unary_into(tg_unop op, tg_tensor *out, const tg_tensor *a)
 {
     if (!out || !a)
         return tg__fail(TG_ERR_NULL, "tg_unary_into", "%s is NULL", !out ? "out" : "a");
+    if (!tg__is_float(a->dtype))
+        return tg__need_float("tg_unary_into", "a", a->dtype);
     return tg__unary("tg_unary_into", op, out, a);
 }
 
@@ -725,5 +759,8 @@ int tg_axpy_into(tg_tensor *out, double alpha, const tg_tensor *a)
 {
     if (!out || !a)
         return tg__fail(TG_ERR_NULL, "tg_axpy_into", "%s is NULL", !out ? "out" : "a");
+    if (!tg__is_float(out->dtype) || !tg__is_float(a->dtype))
+        return tg__need_float("tg_axpy_into", tg__is_float(out->dtype) ? "a" : "out",
+                              tg__is_float(out->dtype) ? a->dtype : out->dtype);
     return tg__axpy("tg_axpy_into", out, alpha, a);
 }

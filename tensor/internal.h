@@ -21,7 +21,10 @@ typedef struct tg__storage {
 
 enum {
     TG__ARENA = 1u,    /* header and storage belong to an arena */
-    TG__NEW_GRAD = 2u  /* autograd: .grad made by the backward in progress */
+    TG__NEW_GRAD = 2u, /* autograd: .grad made by the backward in progress */
+    TG__GRAD_VIEW = 4u /* a tensor.h view of a tensor that requires a
+                          gradient: the tape refuses it as an input, since
+                          no gradient could flow back through it */
 };
 
 struct tg_tensor {
@@ -156,7 +159,10 @@ static inline bool tg__same_shape(const tg_tensor *a, const tg_tensor *b)
     return true;
 }
 /* Inline forms of tg_is_contiguous / tg_data for the kernels' hot paths. */
-static inline size_t tg__dsize(tg_dtype dt) { return dt == TG_FLOAT32 ? 4 : 8; }
+static inline size_t tg__dsize(tg_dtype dt)
+{
+    return dt == TG_FLOAT64 || dt == TG_INT64 ? 8 : dt >= TG_UINT8 ? 1 : 4;
+}
 static inline bool tg__contiguous(const tg_tensor *t)
 {
     if (t->ndim == 1) /* the common case, without the loop */
@@ -189,6 +195,43 @@ int tg__make_slice(const char *fn, const tg_tensor *t, int axis, int64_t start,
                    int64_t stop, int64_t step, tg_tensor *out);
 int tg__make_expand(const char *fn, const tg_tensor *t, int ndim,
                     const int64_t *shape, tg_tensor *out);
+
+/* ---- join.c: joining and reordering, shared with autograd/join.c ---- */
+/* Each *_shape checks the arguments under fn and gives the result's
+ * shape; each *_into fills a fresh result of that shape (any dtype: the
+ * elements move with tg__copy). */
+/* concat (stack: along a new axis) of ts[0..n): n > 0, one dtype, equal
+ * shapes off the axis (stack: equal shapes); *k the axis normalised. A NULL
+ * entry returns TG_ERR_NULL without a message (NULL propagates). */
+int tg__join_shape(const char *fn, int n, const tg_tensor *const *ts, int axis,
+                   bool stack, int *k, int *ndim, int64_t *shape);
+int tg__join_into(const char *fn, tg_tensor *out, int n,
+                  const tg_tensor *const *ts, int k, bool stack);
+/* split of t along axis into n pieces of sizes[i] (sizes NULL: chunk into
+ * n near-equal pieces, tg__piece_size); *k the axis normalised. */
+int tg__split_check(const char *fn, const tg_tensor *t, int axis, int n,
+                    const int64_t *sizes, int *k);
+/* Piece i of a split of total elements: sizes[i], or for a chunk into n
+ * (sizes NULL) np.array_split's: the first total % n pieces one longer. */
+static inline int64_t tg__piece_size(int64_t total, int n, const int64_t *sizes,
+                                     int i)
+{
+    return sizes ? sizes[i] : total / n + (i < total % n ? 1 : 0);
+}
+/* pad: widths holds (before, after) for each axis in order (2 * ndim). */
+int tg__pad_shape(const char *fn, const tg_tensor *t, const int64_t *widths,
+                  int64_t *shape);
+int tg__pad_into(const char *fn, tg_tensor *out, const tg_tensor *t,
+                 const int64_t *widths, double value);
+/* np.tile: *ndim is max(t->ndim, n); the repetitions come from the shapes. */
+int tg__tile_shape(const char *fn, const tg_tensor *t, int n,
+                   const int64_t *reps, int *ndim, int64_t *shape);
+int tg__tile_into(const char *fn, tg_tensor *out, const tg_tensor *t);
+/* np.repeat(t, repeats, axis); *k the axis normalised. */
+int tg__repeat_shape(const char *fn, const tg_tensor *t, int axis,
+                     int64_t repeats, int *k, int64_t *shape);
+int tg__repeat_into(const char *fn, tg_tensor *out, const tg_tensor *t, int k,
+                    int64_t repeats);
 
 /* ---- kernels writing into an existing tensor, errors under fn ---- */
 int tg__broadcast_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
@@ -301,6 +344,66 @@ void tg__gemm_portable(tg_dtype dt, bool trans_a, bool trans_b, int64_t m,
                        int64_t n, int64_t k, double alpha, const void *a,
                        int64_t lda, const void *b, int64_t ldb, double beta,
                        void *c, int64_t ldc);
+
+/* ---- any dtype (generic.c): exact, one walk, slower than the float kernels ---- */
+/* dst = src for any dtype, src broadcast to dst's shape (checked). */
+void tg__copy_any(tg_tensor *dst, const tg_tensor *src);
+/* out = a op b for integer or bool operands already of out's dtype. */
+int tg__int_binary(const char *fn, int op, tg_tensor *out, const tg_tensor *a,
+                   const tg_tensor *b);
+/* out = op(a), a and out of the same integer or bool dtype (neg abs sign
+ * relu step). */
+int tg__int_unary(const char *fn, tg_unop op, tg_tensor *out, const tg_tensor *a);
+/* out (bool) = a op b, any dtypes. */
+void tg__compare(tg_cmpop op, tg_tensor *out, const tg_tensor *a,
+                 const tg_tensor *b);
+/* out = mask ? a : b; a, b of out's dtype, mask bool, all broadcast. */
+void tg__where(tg_tensor *out, const tg_tensor *mask, const tg_tensor *a,
+               const tg_tensor *b);
+/* The dtype a op b computes in (tg_result_type; a float one for an integer
+ * division). */
+tg_dtype tg__op_dtype(tg_binop op, tg_dtype a, tg_dtype b);
+/* out = a op b with a and b converted to out's dtype first. */
+int tg__binary_any(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
+                   const tg_tensor *b);
+/* New results of mixed or integer operands, promoted as NumPy does. */
+tg_tensor *tg__binary_new_any(const char *fn, tg_binop op, const tg_tensor *a,
+                              const tg_tensor *b);
+tg_tensor *tg__scalar_new_any(const char *fn, tg_binop op, const tg_tensor *a,
+                              double s, bool scalar_first);
+tg_tensor *tg__unary_new_any(const char *fn, tg_unop op, const tg_tensor *a);
+/* A sum (kind 0, into int64), max (2, into t's dtype) or arg-max (3, into
+ * int64) of an integer or bool t, along axis or of everything (axis < 0);
+ * out is fresh and contiguous, and t is not empty along the axis. */
+int tg__int_reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
+                   int axis);
+/* ---- indexing (gather.c) ---- */
+/* index is int32/int64 with every value in [-n, n). */
+int tg__check_index(const char *fn, const tg_tensor *index, int64_t n);
+/* The shape of index_select(t, axis, index) (axis normalised). */
+int tg__index_select_shape(const char *fn, const tg_tensor *t, int axis,
+                           const tg_tensor *index, int *nd, int64_t *shape);
+/* Moves between big and its selection small along axis by index: small =
+ * big[index] (to_small), else big[index] = small or += small (add). */
+void tg__index_move(tg_tensor *big, int axis, const tg_tensor *index,
+                    tg_tensor *small, bool to_small, bool add);
+/* index fits a gather from t along axis (same rank, not larger). */
+int tg__check_gather(const char *fn, const tg_tensor *t, int axis,
+                     const tg_tensor *index);
+/* The same for gather / scatter(_add): small has index's shape. */
+void tg__gather_move(tg_tensor *big, int axis, const tg_tensor *index,
+                     tg_tensor *small, bool to_small, bool add);
+/* out = clamp(a, lo, hi) (np.clip), out of a's shape and dtype. */
+void tg__clamp_into(tg_tensor *out, const tg_tensor *a, double lo, double hi);
+/* TG_ERR_VALUE for a NaN bound. */
+int tg__check_clamp(const char *fn, double lo, double hi);
+/* mask (bool, a's shape) = lo <= a <= hi, false where a is NaN. */
+void tg__clamp_mask(tg_tensor *mask, const tg_tensor *a, double lo, double hi);
+/* TG_ERR_DTYPE unless mask is bool. */
+int tg__check_mask(const char *fn, const tg_tensor *mask);
+/* The shape a, b and c broadcast to. */
+int tg__broadcast3(const char *fn, const tg_tensor *a, const tg_tensor *b,
+                   const tg_tensor *c, int *nd, int64_t *shape);
 
 /* ---- elementwise functions (functions.c) and softmax (softmax.c) ---- */
 /* The strided walk of elementwise.c for kernels of other files: calls f on
@@ -428,18 +531,108 @@ tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
 /* A header in the arena copying *view (no reference taken on storage). */
 tg_tensor *tg__arena_view(tg__arena *a, const char *fn, const tg_tensor *view);
 
-/* Read/write one element at a flat storage position as double. */
+/* ---- elements of any dtype ---- */
+static inline bool tg__is_float(tg_dtype dt) { return dt <= TG_FLOAT64; }
+/* The error for a non-float operand of an op that needs floats. */
+int tg__need_float(const char *fn, const char *what, tg_dtype dt);
+/* Whether v is a value of integer dtype dt exactly (integral, in range). */
+bool tg__int_fits(tg_dtype dt, double v);
+/* v converted to integer dtype dt without undefined behaviour: NaN gives 0,
+ * values past the range saturate. Callers that must refuse such values
+ * check tg__int_fits first. */
+int64_t tg__double_to_int(tg_dtype dt, double v);
+/* An integer wrapped into dt's range (two's complement, as NumPy's astype
+ * and C's conversion to unsigned); bool is v != 0. */
+static inline int64_t tg__wrap_int(tg_dtype dt, int64_t v)
+{
+    switch (dt) {
+    case TG_INT32:
+        return (int64_t)(int32_t)(uint32_t)(uint64_t)v;
+    case TG_UINT8:
+        return (int64_t)(uint8_t)(uint64_t)v;
+    case TG_BOOL:
+        return v != 0;
+    default:
+        return v;
+    }
+}
+
+/* Read/write one element at a flat storage position as double (integers
+ * past 2^53 are rounded: use tg__load_int for them). */
 static inline double tg__load(const tg_tensor *t, int64_t pos)
 {
-    return t->dtype == TG_FLOAT64 ? ((const double *)t->storage->data)[pos]
-                                  : (double)((const float *)t->storage->data)[pos];
+    const void *d = t->storage->data;
+    switch (t->dtype) {
+    case TG_FLOAT64:
+        return ((const double *)d)[pos];
+    case TG_FLOAT32:
+        return (double)((const float *)d)[pos];
+    case TG_INT32:
+        return (double)((const int32_t *)d)[pos];
+    case TG_INT64:
+        return (double)((const int64_t *)d)[pos];
+    default: /* TG_UINT8, TG_BOOL */
+        return (double)((const uint8_t *)d)[pos];
+    }
 }
 static inline void tg__store(tg_tensor *t, int64_t pos, double v)
 {
-    if (t->dtype == TG_FLOAT64)
-        ((double *)t->storage->data)[pos] = v;
-    else
-        ((float *)t->storage->data)[pos] = (float)v;
+    void *d = t->storage->data;
+    switch (t->dtype) {
+    case TG_FLOAT64:
+        ((double *)d)[pos] = v;
+        break;
+    case TG_FLOAT32:
+        ((float *)d)[pos] = (float)v;
+        break;
+    case TG_INT32:
+        ((int32_t *)d)[pos] = (int32_t)tg__double_to_int(TG_INT32, v);
+        break;
+    case TG_INT64:
+        ((int64_t *)d)[pos] = tg__double_to_int(TG_INT64, v);
+        break;
+    case TG_UINT8:
+        ((uint8_t *)d)[pos] = (uint8_t)tg__double_to_int(TG_UINT8, v);
+        break;
+    default: /* TG_BOOL: any non-zero value (NaN too, as NumPy) is true */
+        ((uint8_t *)d)[pos] = v != 0;
+        break;
+    }
+}
+/* The same for integer dtypes, exactly (floats through a conversion). */
+static inline int64_t tg__load_int(const tg_tensor *t, int64_t pos)
+{
+    const void *d = t->storage->data;
+    switch (t->dtype) {
+    case TG_INT32:
+        return ((const int32_t *)d)[pos];
+    case TG_INT64:
+        return ((const int64_t *)d)[pos];
+    case TG_UINT8:
+    case TG_BOOL:
+        return ((const uint8_t *)d)[pos];
+    default:
+        return tg__double_to_int(TG_INT64, tg__load(t, pos));
+    }
+}
+static inline void tg__store_int(tg_tensor *t, int64_t pos, int64_t v)
+{
+    void *d = t->storage->data;
+    switch (t->dtype) {
+    case TG_INT32:
+        ((int32_t *)d)[pos] = (int32_t)tg__wrap_int(TG_INT32, v);
+        break;
+    case TG_INT64:
+        ((int64_t *)d)[pos] = v;
+        break;
+    case TG_UINT8:
+    case TG_BOOL:
+        ((uint8_t *)d)[pos] = (uint8_t)tg__wrap_int(t->dtype, v);
+        break;
+    default:
+        tg__store(t, pos, (double)v);
+        break;
+    }
 }
 
 #endif /* TG_TENSOR_INTERNAL_H */

@@ -532,6 +532,9 @@ int tg__matmul_shape(const char *fn, const tg_tensor *a, const tg_tensor *b,
                      int *ndim, int64_t *shape)
 {
     char s1[TG__SHAPE_BUF], s2[TG__SHAPE_BUF];
+    if (!tg__is_float(a->dtype) || !tg__is_float(b->dtype))
+        return tg__need_float(fn, tg__is_float(a->dtype) ? "b" : "a",
+                              tg__is_float(a->dtype) ? b->dtype : a->dtype);
     if (a->dtype != b->dtype)
         return tg__fail(TG_ERR_DTYPE, fn,
                         "dtypes %s and %s differ (use %s)",
@@ -722,6 +725,15 @@ tg_tensor *tg_matmul(const tg_tensor *a, const tg_tensor *b)
 {
     if (!a || !b)
         return NULL;
+    if (a->dtype != b->dtype && tg__is_float(a->dtype) && tg__is_float(b->dtype)) {
+        /* float32 with float64: in float64, as NumPy */
+        tg_tensor *wide = tg_cast(a->dtype == TG_FLOAT32 ? a : b, TG_FLOAT64);
+        tg_tensor *out = wide ? tg_matmul(a->dtype == TG_FLOAT32 ? wide : a,
+                                          b->dtype == TG_FLOAT32 ? wide : b)
+                              : NULL;
+        tg_free(wide);
+        return out;
+    }
     int nd;
     int64_t shape[TG_MAX_DIMS];
     if (tg__matmul_shape("tg_matmul", a, b, &nd, shape) != TG_OK)

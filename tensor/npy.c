@@ -244,25 +244,37 @@ static int parse_shape(const npy_src *src, cursor *c, npy_info *info)
     }
 }
 
+/* The descr np.save writes for each dtype (little-endian, C order). */
+static const char *const descrs[TG_DTYPE_COUNT_] = {"<f4", "<f8", "<i4", "<i8",
+                                                    "|u1", "|b1"};
+
 static int parse_dtype(const npy_src *src, const char *descr, tg_dtype *dt)
 {
-    if (strcmp(descr, "<f8") == 0) {
-        *dt = TG_FLOAT64;
-        return TG_OK;
-    }
-    if (strcmp(descr, "<f4") == 0) {
-        *dt = TG_FLOAT32;
-        return TG_OK;
-    }
-    if (strcmp(descr, ">f8") == 0 || strcmp(descr, ">f4") == 0)
+    for (int d = 0; d < TG_DTYPE_COUNT_; d++)
+        if (strcmp(descr, descrs[d]) == 0) {
+            *dt = (tg_dtype)d;
+            return TG_OK;
+        }
+    if (descr[0] == '>')
         return npy_fail(src, TG_ERR_FORMAT,
-                        "unsupported dtype '%s' (big-endian; only '<f4' and "
-                        "'<f8' are supported)",
+                        "unsupported dtype '%s' (big-endian; tapegrad reads "
+                        "'<f4', '<f8', '<i4', '<i8', '|u1' and '|b1')",
                         descr);
     return npy_fail(src, TG_ERR_FORMAT,
-                    "unsupported dtype '%s' (only '<f4' and '<f8' are "
-                    "supported)",
+                    "unsupported dtype '%s' (tapegrad reads '<f4', '<f8', "
+                    "'<i4', '<i8', '|u1' and '|b1')",
                     descr);
+}
+
+/* A bool array holds 0 or 1 per byte; a file may hold other bytes, which
+ * are read as true (NumPy's view of them is undefined). */
+static void normalise_bools(tg_tensor *t)
+{
+    if (t->dtype != TG_BOOL)
+        return;
+    uint8_t *p = t->storage->data;
+    for (int64_t i = 0; i < t->numel; i++)
+        p[i] = p[i] != 0;
 }
 
 /* Parses the n header bytes at h; data_avail bytes follow them. */
@@ -378,6 +390,7 @@ static tg_tensor *load_image(const npy_src *src, const unsigned char *buf,
         if (!host_is_little_endian())
             swap_elements(t->storage->data, (size_t)t->numel,
                           tg_dtype_size(t->dtype));
+        normalise_bools(t);
     }
     return t;
 }
@@ -446,6 +459,7 @@ static tg_tensor *load_file(const npy_src *src, FILE *f)
     if (info.nbytes && !host_is_little_endian())
         swap_elements(t->storage->data, (size_t)t->numel,
                       tg_dtype_size(t->dtype));
+    normalise_bools(t);
     return t;
 
 io_error:
@@ -481,7 +495,7 @@ static size_t make_header(const tg_tensor *t, char *buf)
     size_t n = (size_t)snprintf(dict, sizeof dict,
                                 "{'descr': '%s', 'fortran_order': False, "
                                 "'shape': (",
-                                t->dtype == TG_FLOAT32 ? "<f4" : "<f8");
+                                descrs[t->dtype]);
     for (int k = 0; k < t->ndim; k++)
         n += (size_t)snprintf(dict + n, sizeof dict - n, "%s%lld",
                               k ? ", " : "", (long long)t->shape[k]);
@@ -572,4 +586,43 @@ int tg_save_npy(const tg_tensor *t, const char *path)
         return tg__fail(TG_ERR_IO, fn, "writing '%s' failed: %s", path,
                         strerror(saved));
     return TG_OK;
+}
+
+size_t tg_save_npy_buffer(const tg_tensor *t, void *buf, size_t cap)
+{
+    const char *fn = "tg_save_npy_buffer";
+    if (!t) {
+        tg__fail(TG_ERR_NULL, fn, "tensor is NULL");
+        return 0;
+    }
+    if (cap && !buf) {
+        tg__fail(TG_ERR_NULL, fn, "buf is NULL but cap is %zu", cap);
+        return 0;
+    }
+    char header[512];
+    size_t n = make_header(t, header);
+    size_t width = tg_dtype_size(t->dtype);
+    size_t total = n + (size_t)t->numel * width; /* fits: the tensor exists */
+    if (cap < total)
+        return total;
+    unsigned char *out = buf;
+    memcpy(out, header, n);
+    out += n;
+    bool swap = !host_is_little_endian();
+    const unsigned char *base = t->storage->data;
+    int64_t idx[TG_MAX_DIMS] = {0};
+    int64_t pos = t->offset;
+    for (int64_t i = 0; i < t->numel; i++, out += width) {
+        memcpy(out, base + (size_t)pos * width, width);
+        if (swap)
+            swap_elements(out, 1, width);
+        for (int k = t->ndim - 1; k >= 0; k--) {
+            pos += t->strides[k];
+            if (++idx[k] < t->shape[k])
+                break;
+            pos -= t->strides[k] * t->shape[k];
+            idx[k] = 0;
+        }
+    }
+    return total;
 }

@@ -269,6 +269,9 @@ typedef struct printer {
     int col;     /* characters on the current output line */
     bool failed; /* a write came up short */
     int err;     /* errno of the first failed write */
+    /* integer and bool tensors: NumPy's IntegerFormat / BoolFormat */
+    bool is_int;
+    int int_width; /* of the widest shown value ('False' for bools) */
 } printer;
 
 static double element(const tg_tensor *t, const int64_t *idx)
@@ -422,6 +425,50 @@ static void put_word(printer *p, const char *w, int len, bool first, int hang,
     put(p, w, (size_t)len);
 }
 
+/* ---- integers and bools --------------------------------------------------- */
+
+static int64_t element_int(const tg_tensor *t, const int64_t *idx)
+{
+    int64_t pos = t->offset;
+    for (int k = 0; k < t->ndim; k++)
+        pos += idx[k] * t->strides[k];
+    return tg__load_int(t, pos);
+}
+
+/* IntegerFormat: the width of the longest shown value, exactly (int64s
+ * past 2^53 too). BoolFormat: 'False' and ' True', or 'True' for a 0-d. */
+static void int_widths(printer *p, int axis, int64_t *idx)
+{
+    if (axis == p->t->ndim) {
+        char buf[32];
+        int len = snprintf(buf, sizeof buf, "%lld", (long long)element_int(p->t, idx));
+        if (p->t->dtype == TG_BOOL)
+            len = p->t->ndim ? 5 : element_int(p->t, idx) ? 4 : 5;
+        if (len > p->int_width)
+            p->int_width = len;
+        return;
+    }
+    int64_t n = p->t->shape[axis];
+    bool cut = summarised(p, n);
+    for (int64_t i = 0; i < n; i++) {
+        if (cut && i == EDGE_ITEMS)
+            i = n - EDGE_ITEMS;
+        idx[axis] = i;
+        int_widths(p, axis + 1, idx);
+    }
+}
+
+/* One element of the repr into buf (WORD_MAX bytes); its length. */
+static int format_element(const printer *p, const int64_t *idx, char *buf)
+{
+    if (!p->is_int)
+        return format_value(&p->ff, element(p->t, idx), buf);
+    int64_t v = element_int(p->t, idx);
+    if (p->t->dtype == TG_BOOL)
+        return snprintf(buf, WORD_MAX, "%*s", p->int_width, v ? "True" : "False");
+    return snprintf(buf, WORD_MAX, "%*lld", p->int_width, (long long)v);
+}
+
 /* Writes the sub-array at idx[0..axis) starting at column hang, its lines
  * at most width long (numpy's recurser; the caller wrote the indentation). */
 static void put_array(printer *p, int axis, int64_t *idx, int hang, int width)
@@ -429,7 +476,7 @@ static void put_array(printer *p, int axis, int64_t *idx, int hang, int width)
     char word[WORD_MAX];
     int ndim = p->t->ndim;
     if (axis == ndim) {
-        put(p, word, (size_t)format_value(&p->ff, element(p->t, idx), word));
+        put(p, word, (size_t)format_element(p, idx, word));
         return;
     }
     int64_t n = p->t->shape[axis];
@@ -444,7 +491,7 @@ static void put_array(printer *p, int axis, int64_t *idx, int hang, int width)
                 memcpy(word, "...", 4);
             } else {
                 idx[axis] = i;
-                len = format_value(&p->ff, element(p->t, idx), word);
+                len = format_element(p, idx, word);
             }
             put_word(p, word, len, i == 0, hang, width - 1);
         } else {
@@ -497,17 +544,23 @@ int tg_print(const tg_tensor *t, FILE *f)
         }
     } else {
         int64_t idx[TG_MAX_DIMS];
-        choose_format(&p);
+        p.is_int = !tg__is_float(t->dtype);
+        if (p.is_int)
+            int_widths(&p, 0, idx);
+        else
+            choose_format(&p);
         /* the line width leaves room for the ')' or ',' that follows */
         put_array(&p, 0, idx, (int)strlen("array(["), LINE_WIDTH - 1);
     }
-    /* float64 is implied by the digits, except when there are none */
-    if (t->dtype == TG_FLOAT64 && t->numel > 0) {
+    /* float64, int64 and bool are implied by the values (NumPy's defaults
+     * on a 64-bit Linux), except when there are none */
+    bool implied = t->dtype == TG_FLOAT64 || t->dtype == TG_INT64 ||
+                   t->dtype == TG_BOOL;
+    if (implied && t->numel > 0) {
         put_str(&p, ")\n");
     } else {
         char tail[32];
-        int len = snprintf(tail, sizeof tail, "dtype=%s)",
-                           t->dtype == TG_FLOAT32 ? "float32" : "float64");
+        int len = snprintf(tail, sizeof tail, "dtype=%s)", tg_dtype_name(t->dtype));
         put_str(&p, ",");
         if (p.col + 1 + len > LINE_WIDTH) { /* a line of its own */
             put_str(&p, "\n");

@@ -185,6 +185,10 @@ static tg_tensor *new_drawn(const char *fn, tg_rng *rng, draw_kind kind,
 {
     if (check_rng(fn, rng))
         return NULL;
+    if (tg__valid_dtype(dt) && !tg__is_float(dt)) { /* as np.random: floats */
+        tg__need_float(fn, "dtype", dt);
+        return NULL;
+    }
     tg_tensor *t = tg__new(fn, dt, ndim, shape);
     if (!t)
         return NULL;
@@ -218,6 +222,8 @@ static int fill_drawn(const char *fn, tg_rng *rng, tg_tensor *t,
         return tg__fail(TG_ERR_NULL, fn, "tensor is NULL");
     if (tg__check_writable(fn, "tensor", t))
         return TG_ERR_VALUE;
+    if (!tg__is_float(t->dtype))
+        return tg__need_float(fn, "tensor", t->dtype);
     fill_draws(rng, t, kind, low, high);
     tg__touch(t);
     return TG_OK;

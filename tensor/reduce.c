@@ -534,6 +534,8 @@ static int check_pair(const char *fn, const tg_tensor *out, const tg_tensor *t)
         return tg__fail(TG_ERR_NULL, fn, "out is NULL");
     if (!t)
         return tg__fail(TG_ERR_NULL, fn, "input tensor is NULL");
+    if (!tg__is_float(t->dtype)) /* the integer forms are tg_sum and co. */
+        return tg__need_float(fn, "the input", t->dtype);
     if (out->dtype != t->dtype)
         return tg__fail(TG_ERR_DTYPE, fn, "out is %s but the input is %s",
                         tg_dtype_name(out->dtype), tg_dtype_name(t->dtype));
@@ -794,6 +796,46 @@ void tg__reduce_rows(const tg_tensor *t, const int64_t *rs, tg__row_fn row, void
 
 /* ---- public API ---------------------------------------------------------- */
 
+/* The reductions whose result is not t's float dtype: arg-max of anything
+ * (int64 positions, as NumPy), and the sum (int64, NumPy's platform
+ * integer), mean (float64) and max (t's dtype) of integers and bools. */
+static tg_tensor *reduce_any(const char *fn, int kind, const tg_tensor *t, int ax,
+                             int nd, const int64_t *shape)
+{
+    int64_t count = ax < 0 ? t->numel : t->shape[ax];
+    if ((kind == MAX || kind == ARGMAX) && count == 0) {
+        no_maximum(fn, ax);
+        return NULL;
+    }
+    if (kind == MEAN) { /* NumPy's mean of integers: in float64 */
+        tg_tensor *f = tg_cast(t, TG_FLOAT64);
+        tg_tensor *out = f ? tg__new(fn, TG_FLOAT64, nd, shape) : NULL;
+        if (out && tg__reduce(fn, MEAN, out, f, ax)) {
+            tg_free(out);
+            out = NULL;
+        }
+        tg_free(f);
+        return out;
+    }
+    tg_dtype dt = kind == MAX ? t->dtype : TG_INT64;
+    tg_tensor *out = tg__new(fn, dt, nd, shape);
+    if (!out)
+        return NULL;
+    int rc;
+    if (!tg__is_float(t->dtype))
+        rc = tg__int_reduce(fn, kind, out, t, ax);
+    else if (out->numel == 0)
+        rc = TG_OK;
+    else
+        rc = tg__argmax_positions(fn, t, ax, tg__data(out));
+    if (rc) {
+        tg_free(out);
+        return NULL;
+    }
+    tg__touch(out);
+    return out;
+}
+
 static tg_tensor *reduce_new(const char *fn, int kind, const tg_tensor *t,
                              bool all, int axis, bool keepdims)
 {
@@ -804,6 +846,8 @@ static tg_tensor *reduce_new(const char *fn, int kind, const tg_tensor *t,
     if (!all && tg__axis(fn, axis, t->ndim, &ax))
         return NULL;
     tg__reduced_shape(t, ax, keepdims && !all, &nd, shape);
+    if (kind == ARGMAX || !tg__is_float(t->dtype))
+        return reduce_any(fn, kind, t, ax, nd, shape);
     tg_tensor *out = tg__new(fn, t->dtype, nd, shape);
     if (!out)
         return NULL;

@@ -8,7 +8,75 @@
 
 /* ---- size arithmetic ---------------------------------------------------- */
 
-bool tg__valid_dtype(tg_dtype dt) { return dt == TG_FLOAT32 || dt == TG_FLOAT64; }
+bool tg__valid_dtype(tg_dtype dt) { return (unsigned)dt < TG_DTYPE_COUNT_; }
+
+int tg__need_float(const char *fn, const char *what, tg_dtype dt)
+{
+    return tg__fail(TG_ERR_DTYPE, fn,
+                    "%s is %s; this op needs a float dtype (tg_cast to float32 "
+                    "or float64 first)", what, tg_dtype_name(dt));
+}
+
+/* The range of each integer dtype, as doubles (exact: powers of two). */
+static void int_range(tg_dtype dt, double *lo, double *hi_excl)
+{
+    switch (dt) {
+    case TG_INT32:
+        *lo = -2147483648.0, *hi_excl = 2147483648.0;
+        break;
+    case TG_UINT8:
+        *lo = 0.0, *hi_excl = 256.0;
+        break;
+    case TG_BOOL:
+        *lo = 0.0, *hi_excl = 2.0;
+        break;
+    default:
+        *lo = -9223372036854775808.0, *hi_excl = 9223372036854775808.0;
+        break;
+    }
+}
+
+bool tg__int_fits(tg_dtype dt, double v)
+{
+    double lo, hi;
+    int_range(dt, &lo, &hi);
+    return v >= lo && v < hi && v == floor(v);
+}
+
+int64_t tg__double_to_int(tg_dtype dt, double v)
+{
+    double lo, hi;
+    int_range(dt, &lo, &hi);
+    if (isnan(v))
+        return 0;
+    if (v < lo)
+        return (int64_t)lo;
+    if (v >= hi)
+        return dt == TG_INT64 ? INT64_MAX : (int64_t)hi - 1;
+    return (int64_t)v; /* in range: truncation toward zero, as C and NumPy */
+}
+
+bool tg_dtype_is_float(tg_dtype dt) { return tg__is_float(dt); }
+
+tg_dtype tg_result_type(tg_dtype a, tg_dtype b)
+{
+    if (!tg__valid_dtype(a) || !tg__valid_dtype(b))
+        return TG_FLOAT64;
+    if (a == b)
+        return a;
+    bool fa = tg__is_float(a), fb = tg__is_float(b);
+    if (fa && fb)
+        return TG_FLOAT64;
+    if (fa || fb) {
+        tg_dtype f = fa ? a : b, i = fa ? b : a;
+        /* float32 holds every bool and uint8 exactly, not int32 or int64 */
+        return f == TG_FLOAT32 && (i == TG_BOOL || i == TG_UINT8) ? TG_FLOAT32
+                                                                  : TG_FLOAT64;
+    }
+    /* integers: the wider one; bool < uint8 < int32 < int64 */
+    static const int rank[TG_DTYPE_COUNT_] = {0, 0, 2, 3, 1, 0};
+    return rank[a] >= rank[b] ? a : b;
+}
 
 char *tg__shape_fmt(int ndim, const int64_t *shape, char *buf, size_t n)
 {
@@ -128,7 +196,7 @@ tg_tensor *tg__heap_view(const char *fn, const tg_tensor *view)
         return NULL;
     }
     *t = *view;
-    t->flags = 0;
+    t->flags = view->flags & TG__GRAD_VIEW;
     t->requires_grad = false;
     t->grad = NULL;
     t->node = NULL;
@@ -154,11 +222,13 @@ void tg_free(tg_tensor *t)
 
 /* ---- inspection --------------------------------------------------------- */
 
-size_t tg_dtype_size(tg_dtype dt) { return dt == TG_FLOAT32 ? 4 : 8; }
+size_t tg_dtype_size(tg_dtype dt) { return tg__valid_dtype(dt) ? tg__dsize(dt) : 0; }
 
 const char *tg_dtype_name(tg_dtype dt)
 {
-    return dt == TG_FLOAT32 ? "float32" : dt == TG_FLOAT64 ? "float64" : "unknown";
+    static const char *const names[TG_DTYPE_COUNT_] = {
+        "float32", "float64", "int32", "int64", "uint8", "bool"};
+    return tg__valid_dtype(dt) ? names[dt] : "unknown";
 }
 
 tg_dtype tg_dtype_of(const tg_tensor *t) { return t ? t->dtype : TG_FLOAT64; }
@@ -207,22 +277,59 @@ tg_tensor *tg_empty(tg_dtype dt, int ndim, const int64_t *shape)
     return tg__new("tg_empty", dt, ndim, shape);
 }
 
+/* The check of a fill value for dt: any value for a float, an exact
+ * in-range integer for an integer dtype (bool takes 0 or 1 too: NumPy's
+ * bool(v) would take any number, but a mask filled with 7 is a bug). */
+static int check_fill_value(const char *fn, tg_dtype dt, double v)
+{
+    if (tg__is_float(dt) || tg__int_fits(dt, v))
+        return TG_OK;
+    return tg__fail(TG_ERR_VALUE, fn, "value %.17g is not a %s value", v,
+                    tg_dtype_name(dt));
+}
+
+/* Every element of the contiguous t set to v (already checked). */
+static void fill_dense(tg_tensor *t, double v)
+{
+    void *p = tg__data(t);
+    int64_t n = t->numel;
+    switch (t->dtype) {
+    case TG_FLOAT64:
+        for (int64_t i = 0; i < n; i++)
+            ((double *)p)[i] = v;
+        break;
+    case TG_FLOAT32: {
+        float f = (float)v;
+        for (int64_t i = 0; i < n; i++)
+            ((float *)p)[i] = f;
+        break;
+    }
+    case TG_INT32: {
+        int32_t x = (int32_t)tg__double_to_int(TG_INT32, v);
+        for (int64_t i = 0; i < n; i++)
+            ((int32_t *)p)[i] = x;
+        break;
+    }
+    case TG_INT64: {
+        int64_t x = tg__double_to_int(TG_INT64, v);
+        for (int64_t i = 0; i < n; i++)
+            ((int64_t *)p)[i] = x;
+        break;
+    }
+    default:
+        memset(p, (int)tg__double_to_int(t->dtype, v), (size_t)n);
+        break;
+    }
+}
+
 static tg_tensor *new_filled(const char *fn, tg_dtype dt, int ndim,
                              const int64_t *shape, double v)
 {
-    tg_tensor *t = tg__new(fn, dt, ndim, shape);
-    if (!t)
+    if (tg__valid_dtype(dt) && check_fill_value(fn, dt, v))
         return NULL;
-    if (dt == TG_FLOAT64) {
-        double *p = t->storage->data;
-        for (int64_t i = 0; i < t->numel; i++)
-            p[i] = v;
-    } else {
-        float *p = t->storage->data;
-        float f = (float)v;
-        for (int64_t i = 0; i < t->numel; i++)
-            p[i] = f;
-    }
+    tg_tensor *t = tg__new(fn, dt, ndim, shape);
+    if (t && t->numel)
+        fill_dense(t, v);
     return t;
 }
 
@@ -259,6 +366,11 @@ tg_tensor *tg_from_array(tg_dtype dt, int ndim, const int64_t *shape,
     }
     if (t->storage->nbytes)
         memcpy(t->storage->data, data, t->storage->nbytes);
+    if (dt == TG_BOOL) { /* bytes as C's bool: any non-zero one is true */
+        uint8_t *p = t->storage->data;
+        for (int64_t i = 0; i < t->numel; i++)
+            p[i] = p[i] != 0;
+    }
     return t;
 }
 
@@ -276,6 +388,15 @@ tg_tensor *tg_arange(tg_dtype dt, double start, double stop, double step)
         return NULL;
     }
     int64_t n = len > 0 ? (int64_t)len : 0;
+    if (dt == TG_BOOL && n > 2) { /* NumPy: no more than two bools */
+        tg__fail(TG_ERR_VALUE, fn, "a bool range holds at most 2 values, not %lld",
+                 (long long)n);
+        return NULL;
+    }
+    if (tg__valid_dtype(dt) && !tg__is_float(dt) && n > 0 &&
+        (check_fill_value(fn, dt, start) ||
+         check_fill_value(fn, dt, start + (double)(n - 1) * step)))
+        return NULL;
     tg_tensor *t = tg__new(fn, dt, 1, &n);
     if (!t)
         return NULL;
@@ -294,6 +415,10 @@ tg_tensor *tg_linspace(tg_dtype dt, double start, double stop, int64_t num)
     if (num < 0) {
         tg__fail(TG_ERR_VALUE, fn, "number of samples %lld is negative",
                  (long long)num);
+        return NULL;
+    }
+    if (tg__valid_dtype(dt) && !tg__is_float(dt)) {
+        tg__need_float(fn, "dtype", dt);
         return NULL;
     }
     tg_tensor *t = tg__new(fn, dt, 1, &num);
@@ -333,6 +458,10 @@ tg_tensor *tg_eye(tg_dtype dt, int64_t rows, int64_t cols)
 static void copy_geometry(tg_tensor *out, const tg_tensor *t)
 {
     *out = *t;
+    /* a view of a tensor that requires a gradient is marked, so that the
+     * tape can refuse it rather than silently not reach that tensor */
+    out->flags = (t->flags & TG__ARENA) |
+                 (t->requires_grad || (t->flags & TG__GRAD_VIEW) ? TG__GRAD_VIEW : 0);
     out->requires_grad = false;
     out->grad = NULL;
     out->node = NULL;
@@ -750,6 +879,31 @@ tg_tensor *tg_contiguous(const tg_tensor *t)
         }                                                                      \
     } while (0)
 
+/* One element of t at pos into out at opos, converted: floats round to
+ * nearest, integers wrap (as NumPy's astype), a float into an integer
+ * truncates toward zero and must fit. false for a float that does not. */
+static bool cast_element(tg_tensor *out, int64_t opos, const tg_tensor *t,
+                         int64_t pos)
+{
+    if (tg__is_float(out->dtype)) {
+        tg__store(out, opos, tg__load(t, pos));
+        return true;
+    }
+    if (!tg__is_float(t->dtype)) {
+        tg__store_int(out, opos, tg__load_int(t, pos));
+        return true;
+    }
+    double v = tg__load(t, pos);
+    if (out->dtype == TG_BOOL) {
+        tg__store_int(out, opos, v != 0); /* NaN is true, as NumPy */
+        return true;
+    }
+    if (!tg__int_fits(out->dtype, trunc(v)))
+        return false;
+    tg__store_int(out, opos, (int64_t)v);
+    return true;
+}
+
 int tg__cast_into(const char *fn, tg_tensor *out, const tg_tensor *t)
 {
     if (!tg__same_shape(out, t)) {
@@ -760,11 +914,24 @@ int tg__cast_into(const char *fn, tg_tensor *out, const tg_tensor *t)
     }
     if (out->dtype == t->dtype)
         return tg__copy(fn, out, t);
+    /* A float into an integer must fit: checked before anything is written,
+     * so a refused cast leaves out as it was. */
+    if (tg__is_float(t->dtype) && !tg__is_float(out->dtype) && out->dtype != TG_BOOL) {
+        int64_t i = 0;
+        FOR_EACH_POS(t, pos, {
+            double v = tg__load(t, pos);
+            if (!tg__int_fits(out->dtype, trunc(v)))
+                return tg__fail(TG_ERR_VALUE, fn,
+                                "element %lld is %.17g, which %s cannot hold",
+                                (long long)i, v, tg_dtype_name(out->dtype));
+            i++;
+        });
+    }
     /* out is written in C order through its own strides. */
     int64_t idx[TG_MAX_DIMS] = {0};
     int64_t opos = out->offset;
     FOR_EACH_POS(t, pos, {
-        tg__store(out, opos, tg__load(t, pos));
+        cast_element(out, opos, t, pos);
         for (int k = out->ndim - 1; k >= 0; k--) {
             opos += out->strides[k];
             if (++idx[k] < out->shape[k])
@@ -830,6 +997,8 @@ int tg_set(tg_tensor *t, const int64_t *index, double value)
     int rc = element_pos("tg_set", t, index, &pos);
     if (rc == TG_OK)
         rc = tg__check_writable("tg_set", "tensor", t);
+    if (rc == TG_OK)
+        rc = check_fill_value("tg_set", t->dtype, value);
     if (rc)
         return rc;
     tg__store(t, pos, value);
@@ -863,16 +1032,10 @@ int tg_fill(tg_tensor *t, double value)
     bool dense = tg__contiguous(t);
     if (!dense && tg__check_writable("tg_fill", "tensor", t))
         return TG_ERR_VALUE;
+    if (check_fill_value("tg_fill", t->dtype, value))
+        return TG_ERR_VALUE;
     if (dense) {
-        if (t->dtype == TG_FLOAT64) {
-            double *p = tg__data(t);
-            for (int64_t i = 0; i < t->numel; i++)
-                p[i] = value;
-        } else {
-            float *p = tg__data(t), f = (float)value;
-            for (int64_t i = 0; i < t->numel; i++)
-                p[i] = f;
-        }
+        fill_dense(t, value);
     } else {
         FOR_EACH_POS(t, pos, tg__store(t, pos, value));
     }

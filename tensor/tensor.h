@@ -40,7 +40,18 @@ extern "C" {
     (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),        \
         (const int64_t[]){__VA_ARGS__}
 
-typedef enum tg_dtype { TG_FLOAT32 = 0, TG_FLOAT64 = 1 } tg_dtype;
+/* Element types. The float types carry gradients; the integer and boolean
+ * ones hold labels, indices, masks and raw bytes (TG_BOOL stores 0 or 1 in
+ * one byte). Mixed operands promote as NumPy does (see tg_result_type). */
+typedef enum tg_dtype {
+    TG_FLOAT32 = 0,
+    TG_FLOAT64 = 1,
+    TG_INT32 = 2,
+    TG_INT64 = 3,
+    TG_UINT8 = 4,
+    TG_BOOL = 5,
+    TG_DTYPE_COUNT_
+} tg_dtype;
 
 typedef struct tg_tensor tg_tensor;
 
@@ -86,8 +97,14 @@ void tg_get_allocator(tg_alloc_fn *fn, void **ud);
 /* ---- Inspection -------------------------------------------------------- */
 
 tg_dtype tg_dtype_of(const tg_tensor *t);
-size_t tg_dtype_size(tg_dtype dt);          /* 4 or 8 */
-const char *tg_dtype_name(tg_dtype dt);     /* "float32" / "float64" */
+size_t tg_dtype_size(tg_dtype dt);          /* 4, 8, 4, 8, 1, 1 */
+const char *tg_dtype_name(tg_dtype dt);     /* "float32", ..., "uint8", "bool" */
+bool tg_dtype_is_float(tg_dtype dt);        /* float32 or float64 */
+/* The dtype NumPy gives a binary op on a and b (np.result_type of two
+ * arrays): bool < uint8 < int32 < int64 among the integers, any integer
+ * with float32 gives float64 except bool and uint8 (float32), and float32
+ * with float64 gives float64. */
+tg_dtype tg_result_type(tg_dtype a, tg_dtype b);
 int tg_ndim(const tg_tensor *t);
 const int64_t *tg_shape(const tg_tensor *t);   /* ndim sizes */
 const int64_t *tg_strides(const tg_tensor *t); /* ndim strides, in elements */
@@ -154,6 +171,45 @@ tg_tensor *tg_contiguous(const tg_tensor *t);
 tg_tensor *tg_clone(const tg_tensor *t);
 /* A fresh contiguous copy converted to dt (round to nearest). */
 tg_tensor *tg_cast(const tg_tensor *t, tg_dtype dt);
+
+/* ---- Joining and reordering (tensor/join.c) ----------------------------- */
+/* Any dtype. Arrays of tensors hold n entries; an entry that is NULL (an
+ * earlier op failed) gives NULL without a new message, like a NULL input.
+ * A fresh result is caller-owned (tg_free); split, chunk and flip give
+ * views, one tg_free each.
+ *
+ *     const tg_tensor *parts[] = {a, b};        // (2,3) and (1,3)
+ *     tg_tensor *ab = tg_concat(2, parts, 0);    // (3,3): rows of a, then b
+ */
+
+/* np.concatenate / torch.cat: n >= 1 tensors of one dtype (convert with
+ * tg_cast) and one shape except on axis, joined along it. */
+tg_tensor *tg_concat(int n, const tg_tensor *const *ts, int axis);
+/* np.stack / torch.stack: n >= 1 tensors of one shape and dtype along a
+ * new axis in [-ndim-1, ndim]. */
+tg_tensor *tg_stack(int n, const tg_tensor *const *ts, int axis);
+/* Views of t cut along axis into n pieces of sizes[0..n), which must be
+ * >= 0 and add up to the axis's size (torch.split with a list); written to
+ * out[0..n). Returns TG_OK or an error code, with every out[i] NULL; a NULL
+ * t gives TG_ERR_NULL, all NULL and no new message. */
+int tg_split(const tg_tensor *t, int axis, int n, const int64_t *sizes,
+             tg_tensor **out);
+/* The same cut into exactly n >= 1 near-equal pieces, np.array_split's
+ * sizes: the first (size % n) pieces one element longer (trailing pieces
+ * are empty when n exceeds the size). */
+int tg_chunk(const tg_tensor *t, int axis, int n, tg_tensor **out);
+/* t surrounded by value: widths holds (before, after) for axis 0, then
+ * axis 1, ... (NumPy's pad_width order; 2 * ndim entries, each >= 0; NULL
+ * only for a 0-d t). value must be one of t's dtype. */
+tg_tensor *tg_pad(const tg_tensor *t, const int64_t *widths, double value);
+/* np.flip(t, axis): a view with a negative stride on that axis. */
+tg_tensor *tg_flip(const tg_tensor *t, int axis);
+/* np.tile: t repeated reps[i] times along each axis; the shorter of reps
+ * (n entries, 0 to 8, each >= 0) and t's shape gets leading ones. */
+tg_tensor *tg_tile(const tg_tensor *t, int n, const int64_t *reps);
+/* np.repeat(t, repeats, axis) / torch.repeat_interleave: each element
+ * repeated repeats >= 0 times in place along axis. */
+tg_tensor *tg_repeat(const tg_tensor *t, int axis, int64_t repeats);
 
 /* ---- Element access and in-place writes -------------------------------- */
 
@@ -250,14 +306,61 @@ int tg_unary_into(tg_unop op, tg_tensor *out, const tg_tensor *a);
 /* out += alpha * a, a broadcast to out's shape (the optimiser's axpy). */
 int tg_axpy_into(tg_tensor *out, double alpha, const tg_tensor *a);
 
+/* ---- Comparisons and selection (any dtypes, NumPy broadcasting) -------- */
+
+typedef enum tg_cmpop {
+    TG_CMP_EQ, TG_CMP_NE, TG_CMP_LT, TG_CMP_LE, TG_CMP_GT, TG_CMP_GE,
+    TG_CMPOP_COUNT_
+} tg_cmpop;
+
+/* A TG_BOOL mask of a op b. Integers compare exactly; with a float operand
+ * the values compare as doubles, and NaN compares unequal to everything
+ * (so ne is true, the others false), as in NumPy. */
+tg_tensor *tg_compare(tg_cmpop op, const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_eq(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_ne(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_lt(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_le(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_gt(const tg_tensor *a, const tg_tensor *b);
+tg_tensor *tg_ge(const tg_tensor *a, const tg_tensor *b);
+/* The same against a scalar: a op s. */
+tg_tensor *tg_compare_scalar(tg_cmpop op, const tg_tensor *a, double s);
+/* np.where: a where mask is true, else b. mask must be TG_BOOL; the three
+ * broadcast together, and a and b promote (tg_result_type). */
+tg_tensor *tg_where(const tg_tensor *mask, const tg_tensor *a, const tg_tensor *b);
+/* np.clip: min(max(a, lo), hi), NaN kept; lo > hi gives hi, as NumPy. */
+tg_tensor *tg_clamp(const tg_tensor *a, double lo, double hi);
+/* a with value where mask is true (torch.masked_fill); mask broadcasts to
+ * a's shape, and value must be one of a's dtype. */
+tg_tensor *tg_masked_fill(const tg_tensor *a, const tg_tensor *mask, double value);
+
+/* ---- Indexing by integer tensors ------------------------------------------ */
+/* Indices are int32 or int64 tensors; negative ones count from the end (as
+ * NumPy), anything outside [-n, n) is TG_ERR_INDEX. */
+
+/* np.take(t, index, axis): the slices of t at index along axis; the result
+ * has t's shape with that axis replaced by index's shape (an embedding
+ * lookup is tg_index_select(weight, 0, ids)). */
+tg_tensor *tg_index_select(const tg_tensor *t, int axis, const tg_tensor *index);
+/* torch.gather / np.take_along_axis: out[..i..] = t[..index[..i..]..] with
+ * the index replacing the coordinate of axis; index has t's rank and is
+ * no larger off the axis; the result has index's shape. */
+tg_tensor *tg_gather(const tg_tensor *t, int axis, const tg_tensor *index);
+/* torch.scatter_add (out of place): t with src[..i..] added at the places
+ * gather would read; repeated indices accumulate. */
+tg_tensor *tg_scatter_add(const tg_tensor *t, int axis, const tg_tensor *index,
+                          const tg_tensor *src);
+/* torch.nn.functional.one_hot: index's shape plus an axis of classes, 1 at
+ * each index (which must be in [0, classes)), of dtype dt. */
+tg_tensor *tg_one_hot(const tg_tensor *index, int64_t classes, tg_dtype dt);
+
 /* ---- Reductions --------------------------------------------------------- */
 /* Whole-tensor forms return a 0-d tensor. Axis forms take axis in
  * [-ndim, ndim); keepdims keeps it as size 1. Float sums are pairwise.
  * sum of nothing is 0, mean of nothing NaN; max/argmax of nothing is an
- * error. NaN wins in max/argmax, as in NumPy. argmax's indices are stored
- * as values of the input's dtype; a float32 arg-max over more than 2^24
- * candidates, whose index float32 could not hold exactly, is refused
- * (TG_ERR_OVERFLOW: cast to float64 first). */
+ * error. NaN wins in max/argmax, as in NumPy. argmax returns int64
+ * positions whatever the input's dtype, as np.argmax. Of integer and bool
+ * tensors: sum is int64 (exact), mean float64, max keeps the dtype. */
 tg_tensor *tg_sum(const tg_tensor *t);
 tg_tensor *tg_mean(const tg_tensor *t);
 tg_tensor *tg_max(const tg_tensor *t);

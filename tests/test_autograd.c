@@ -548,7 +548,7 @@ END_TEST
 
 START_TEST(test_ties_and_kinks)
 {
-    /* maximum/minimum give ties to a; max and max_axis share the gradient
+    /* maximum/minimum split a tie evenly (PyTorch); max and max_axis share the gradient
      * evenly among tied maxima (torch.amax); abs and relu have derivative
      * 0 at 0. */
     tg_tensor *a = leaf_vec(3, (const double[]){1, 2, 3});
@@ -557,7 +557,7 @@ START_TEST(test_ties_and_kinks)
     ck_assert_int_eq(tg_backward(T, tg_ad_sum(T, tg_ad_maximum(T, a, b))), TG_OK);
     ck_assert_int_eq(tg_backward(T, tg_ad_sum(T, tg_ad_mul_scalar(T, tg_ad_minimum(T, a, b), 10))),
                      TG_OK);
-    static const double want_a[] = {11, 1, 11}, want_b[] = {0, 10, 0};
+    static const double want_a[] = {5.5, 1, 5.5}, want_b[] = {5.5, 10, 5.5};
     for (int i = 0; i < 3; i++) {
         ck_assert_double_eq(tgt_at(tg_grad(a), i), want_a[i]);
         ck_assert_double_eq(tgt_at(tg_grad(b), i), want_b[i]);
@@ -861,7 +861,6 @@ static tg_tensor *pf_elu_d(tg_tape *T, tg_tensor *a, tg_tensor *b) { return grad
 static tg_tensor *pf_elu_dd(tg_tape *T, tg_tensor *a, tg_tensor *b) { return grad_of(T, pf_elu_d(T, a, b), a); }
 static tg_tensor *pf_gelu_d(tg_tape *T, tg_tensor *a, tg_tensor *b) { return grad_of(T, pf_gelu(T, a, b), a); }
 
-
 static const struct {
     const char *name;
     pair_fn f;
@@ -1106,12 +1105,20 @@ START_TEST(test_err_foreign_root)
 {
     tg_tape *T = tg_tape_new(), *T2 = tg_tape_new();
     tg_tensor *x = leaf_vec(3, (const double[]){1, 2, 3});
-    /* A caller-owned tensor, and a T == NULL result, are not on the tape. */
+    /* A leaf is its own root, as in PyTorch: its gradient is the seed. */
     ck_assert_int_eq(tg_backward(T, x), TG_ERR_TAPE);
-    TGT_ASSERT_ERR(TG_ERR_TAPE, "root was not produced by this tape");
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "root has shape (3,); backward without a seed needs one element");
+    tg_tensor *one = leaf_vec(1, (const double[]){4});
+    ck_assert_int_eq(tg_backward(T, one), TG_OK);
+    ck_assert_double_eq(tgt_at(tg_grad(one), 0), 1.0);
+    tg_tensor *gl;
+    ck_assert_int_eq(tg_ad_grad(T, one, NULL, 1, &one, &gl, false), TG_OK);
+    ck_assert_double_eq(tgt_at(gl, 0), 1.0);
+    tg_free(one);
+    /* A T == NULL result is not on the tape and requires nothing. */
     tg_tensor *h = tg_ad_sum(NULL, x);
     ck_assert_int_eq(tg_backward(T, h), TG_ERR_TAPE);
-    TGT_ASSERT_ERR(TG_ERR_TAPE, "root was not produced by this tape");
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "root was not produced by this tape and does not require a gradient");
     /* A root from another tape. */
     tg_tensor *r2 = tg_ad_sum(T2, tg_ad_mul(T2, x, x));
     ck_assert_int_eq(tg_backward(T, r2), TG_ERR_TAPE);
@@ -1260,27 +1267,55 @@ START_TEST(test_err_requires_grad_on_tape_tensor)
 }
 END_TEST
 
-START_TEST(test_err_mixed_dtypes)
+/* float32 with float64 promotes to float64, as in NumPy and PyTorch, and
+ * each gradient comes back in its leaf's own dtype. */
+START_TEST(test_mixed_dtypes_promote)
 {
     tg_tape *T = tg_tape_new();
     tg_tensor *a = leaf_vec(3, (const double[]){1, 2, 3});
-    tg_tensor *b = tg_ones(TG_FLOAT32, TG_SHAPE(3));
+    tg_tensor *b = tg_full(TG_FLOAT32, TG_SHAPE(3), 0.5);
     tg_requires_grad(b, true);
-    ck_assert_ptr_null(tg_ad_add(T, a, b));
-    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_add: dtypes float64 and float32 differ");
-    ck_assert_ptr_null(tg_ad_maximum(T, b, a));
-    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_maximum: dtypes float32 and float64 differ");
-    ck_assert_ptr_null(tg_ad_matmul(T, a, b));
-    ck_assert_int_eq(tg_last_error(), TG_ERR_DTYPE);
-    ck_assert_uint_eq(tg_tape_length(T), 0);
+    tg_tensor *s = tg_ad_add(T, a, b);
+    ck_assert_int_eq(tg_dtype_of(s), TG_FLOAT64);
+    tg_tensor *m = tg_ad_maximum(T, b, a);
+    ck_assert_int_eq(tg_dtype_of(m), TG_FLOAT64);
+    tg_tensor *d = tg_ad_matmul(T, a, b); /* (3,) @ (3,): 0-d, float64 */
+    ck_assert_int_eq(tg_dtype_of(d), TG_FLOAT64);
+    ck_assert_double_eq(tgt_at(d, 0), 3.0);
+    tg_tensor *total = tg_ad_add(T, tg_ad_add(T, tg_ad_sum(T, s), tg_ad_sum(T, m)), d);
+    ck_assert_int_eq(tg_backward(T, total), TG_OK);
+    ck_assert_int_eq(tg_dtype_of(tg_grad(a)), TG_FLOAT64);
+    ck_assert_int_eq(tg_dtype_of(tg_grad(b)), TG_FLOAT32);
+    /* d/da: 1 (add) + 1 (max: a > b everywhere) + b; d/db: 1 + 0 + a */
+    ck_assert_double_eq(tgt_at(tg_grad(a), 1), 2.5);
+    ck_assert_double_eq(tgt_at(tg_grad(b), 1), 3.0);
+    /* An integer operand promotes too and takes no gradient. */
+    tg_tensor *k = tg_from_array(TG_INT32, TG_SHAPE(3), (const int32_t[]){1, 2, 3});
+    tg_tensor *ak = tg_ad_mul(T, a, k);
+    ck_assert_int_eq(tg_dtype_of(ak), TG_FLOAT64);
+    tg_tensor *bk = tg_ad_mul(T, b, k); /* float32 with int32: float64 */
+    ck_assert_int_eq(tg_dtype_of(bk), TG_FLOAT64);
+    tg_zero_grad(a);
+    ck_assert_int_eq(tg_backward(T, tg_ad_sum(T, ak)), TG_OK);
+    ck_assert_double_eq(tgt_at(tg_grad(a), 2), 3.0);
+    ck_assert_ptr_null(tg_grad(k));
+    /* Integer-only arithmetic on the tape computes but records nothing. */
+    size_t before = tg_tape_length(T);
+    tg_tensor *kk = tg_ad_add(T, k, k);
+    ck_assert_int_eq(tg_dtype_of(kk), TG_INT32);
+    ck_assert_double_eq(tgt_at(kk, 2), 6.0);
+    ck_assert_uint_eq(tg_tape_length(T), before);
+    tg_free(k);
     ck_assert_ptr_null(tg_ad_cast(T, a, (tg_dtype)7));
     TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_cast: unknown dtype 7");
-    /* With a cast it works, and the gradient comes back in each dtype. */
+    /* With an explicit cast too, and the gradient comes back in each dtype. */
+    tg_zero_grad(a);
+    tg_zero_grad(b);
     tg_tensor *l = tg_ad_sum(T, tg_ad_mul(T, tg_ad_cast(T, a, TG_FLOAT32), b));
     ck_assert_int_eq(tg_backward(T, l), TG_OK);
     ck_assert_int_eq(tg_dtype_of(tg_grad(a)), TG_FLOAT64);
     ck_assert_int_eq(tg_dtype_of(tg_grad(b)), TG_FLOAT32);
-    ck_assert_double_eq(tgt_at(tg_grad(a), 2), 1.0);
+    ck_assert_double_eq(tgt_at(tg_grad(a), 2), 0.5);
     ck_assert_double_eq(tgt_at(tg_grad(b), 2), 3.0);
     assert_tape_works(T);
     tg_tape_free(T);
@@ -1730,7 +1765,7 @@ Suite *test_autograd_suite(void)
     tcase_add_test(tc, test_err_modified_result);
     tcase_add_test(tc, test_err_stale_or_foreign_input);
     tcase_add_test(tc, test_err_requires_grad_on_tape_tensor);
-    tcase_add_test(tc, test_err_mixed_dtypes);
+    tcase_add_test(tc, test_mixed_dtypes_promote);
     tcase_add_test(tc, test_err_null_inputs);
     tcase_add_test(tc, test_err_bad_arguments);
     suite_add_tcase(s, tc);

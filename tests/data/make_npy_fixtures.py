@@ -39,10 +39,17 @@ def main():
     save("npy_empty_0x3_f8.npy", np.zeros((0, 3)))
     save("npy_v2_f8.npy", np.array([[1.0, -2.0], [0.5, 4.0]]), version=(2, 0))
     save("npy_v3_f4.npy", np.array([0.25, 8.0], dtype=np.float32), version=(3, 0))
+    # The integer and bool dtypes.
+    save("npy_int64.npy", np.arange(5, dtype="<i8"))
+    save("npy_i4_2x3.npy", np.array([[-3, 0, 7], [2147483647, -2147483648, 1]],
+                                    dtype="<i4"))
+    save("npy_u1.npy", np.array([0, 1, 128, 255], dtype=np.uint8))
+    save("npy_b1_2x2.npy", np.array([[True, False], [False, True]]))
+    save("npy_i8_big.npy", np.array([2**62 + 1, -(2**63)], dtype="<i8"))
 
     # Valid .npy files that tapegrad does not support.
     save("npy_fortran_f8.npy", np.asfortranarray(np.arange(6.0).reshape(2, 3)))
-    save("npy_int64.npy", np.arange(5, dtype="<i8"))
+    save("npy_c16.npy", np.arange(3, dtype="<c16"))
     save("npy_bigendian_f8.npy", np.arange(3, dtype=">f8"))
     save("npy_f2.npy", np.arange(3, dtype="<f2"))
 
