@@ -80,12 +80,16 @@ void tg__softmax_kernel(int kind, tg_tensor *out, const tg_tensor *a, int axis)
     int64_t sout = kind == 2 ? 0 : out->strides[axis];
     int64_t idx[TG_MAX_DIMS] = {0}, pa = a->offset, po = out->offset;
     for (int64_t l = 0; l < lines; l++) {
-        if (a->dtype == TG_FLOAT64)
+        if (n == 0) { /* a holds no data; a logsumexp of nothing is -inf */
+            if (kind == 2)
+                tg__store(out, po, -(double)INFINITY);
+        } else if (a->dtype == TG_FLOAT64) {
             line_f64(kind, n, (const double *)a->storage->data + pa, sx,
                      (double *)out->storage->data + po, sout);
-        else
+        } else {
             line_f32(kind, n, (const float *)a->storage->data + pa, sx,
                      (float *)out->storage->data + po, sout);
+        }
         for (int k = m - 1; k >= 0; k--) {
             pa += sa[k];
             po += so[k];

@@ -1974,6 +1974,28 @@ START_TEST(regression_failed_backward_empty_leaf)
 }
 END_TEST
 
+/* fuzz_ops (clang's UBSan): softmax, log_softmax and logsumexp along an
+ * empty axis of a tensor with lines to do, (3,0) along axis 1, formed a
+ * line pointer as NULL + 0 (the empty input has no storage). Empty lines
+ * are now skipped; the logsumexp of one is -inf, as in PyTorch. */
+START_TEST(regression_softmax_empty_axis)
+{
+    tg_tensor *e = tg_zeros(F64, SH(3, 0));
+    ck_assert_int_eq(tg_requires_grad(e, true), TG_OK);
+    tg_tape *T = tg_tape_new();
+    tgt_assert_shape(tg_ad_softmax(T, e, 1), 2, (const int64_t[]){3, 0});
+    tgt_assert_shape(tg_ad_log_softmax(T, e, -1), 2, (const int64_t[]){3, 0});
+    tg_tensor *l = tg_ad_logsumexp(T, e, 1, true);
+    tgt_assert_shape(l, 2, (const int64_t[]){3, 1});
+    for (int k = 0; k < 3; k++)
+        ck_assert(tgt_at(l, k) == -(double)INFINITY);
+    ck_assert_int_eq(tg_backward_seed(T, l, tg_ad_detach(T, l)), TG_OK);
+    tgt_assert_shape(tg_grad(e), 2, (const int64_t[]){3, 0});
+    tg_tape_free(T);
+    tg_free(e);
+}
+END_TEST
+
 Suite *test_badinput_suite(void); /* called by the generated runner */
 
 Suite *test_badinput_suite(void)
@@ -2002,6 +2024,7 @@ Suite *test_badinput_suite(void)
 
     tc = tgt_tcase("fuzz_regressions");
     tcase_add_test(tc, regression_failed_backward_empty_leaf);
+    tcase_add_test(tc, regression_softmax_empty_axis);
     suite_add_tcase(s, tc);
     return s;
 }
