@@ -13,8 +13,7 @@
  *             axes), sum mean max over a set of axes, cumsum
  *   matmul.c  matmul
  *   shape.c   reshape permute transpose slice expand cast
- *   index.c   index_select gather scatter_add; pick (the losses' label
- *             lookup)
+ *   index.c   index_select gather scatter_add
  *   select.c  where clamp masked_fill
  *   join.c    concat stack split chunk pad flip tile repeat
  *   custom.c  tg_ad_custom: ops whose forward and backward the user wrote
@@ -79,7 +78,6 @@ struct tg__node {
     unsigned axes;       /* reduce_more.c: the reduced axes, bit k for axis k */
     int64_t p[3];        /* slice start, stop, step */
     int perm[TG_MAX_DIMS];
-    const int32_t *idx;  /* pick: one column per row, kept on the tape */
     tg_tensor *aux;      /* index.c: the index; select.c: the mask (never
                             differentiated; set only by those ops) */
     const int64_t *sizes; /* join.c: pad's widths, tile's repetitions, kept
@@ -228,14 +226,7 @@ static inline tg_tensor *tga__plain_neg(tg_tape *T, const char *fn, tg_tensor *g
     return r;
 }
 
-/* The ops that other families' rules build on without a public entry. */
-/* out[i] = x[i, cols[i]] for x (rows, cols): one element per row, picked
- * on the tape (the gradient is scattered back, so entries not picked get
- * exactly zero whatever their value, -inf included). cols has x's row
- * count of entries in [0, columns), already checked; it is copied onto the
- * tape. Errors under fn. */
-tg_tensor *tga__pick(tg_tape *T, const char *fn, tg_tensor *x,
-                     const int32_t *cols);
+
 /* The gradient of a max (is_min false) or min of n->in[0] over the axes in
  * mask, its result n->out (keepdims as n->keepdims), given g: g spread
  * evenly over the elements equal to the result (torch.amax's rule), so a

@@ -179,7 +179,6 @@ tg__node *tga__record(tg_tape *T, const char *fn, const tga_op *op,
     n->s = 0;
     n->axis = 0;
     n->keepdims = false;
-    n->idx = NULL;
     n->aux = NULL;
     n->consumed = 0;
     n->prev = T->last;

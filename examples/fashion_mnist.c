@@ -52,11 +52,11 @@ typedef struct options {
 } options;
 
 /* One split in memory: the first n images of the file, pixels as the
- * loader's bytes, labels as int32 for the loss. */
+ * loader's bytes, labels as an int32 tensor for the loss. */
 typedef struct split {
     int64_t n;
     tg_idx images; /* (N, 28, 28) bytes, N >= n; the rows used are 0..n) */
-    int32_t *y;    /* n labels in [0, 10) */
+    tg_tensor *y;  /* (n,) int32 labels in [0, 10) */
 } split;
 
 /* A pixel byte v as the network sees it, ((float)v / 255 - mean) / std:
@@ -392,7 +392,7 @@ static bool find_file(const char *dir, const char *name, char *path)
 static void free_split(split *s)
 {
     tg_idx_free(&s->images);
-    free(s->y);
+    tg_free(s->y);
     *s = (split){0};
 }
 
@@ -457,7 +457,7 @@ static int load_split(const options *o, const char *prefix, long limit,
     if (limit > 0 && limit < n)
         n = limit;
     s->n = n;
-    s->y = malloc((size_t)n * sizeof *s->y);
+    s->y = tg_empty(TG_INT32, TG_SHAPE(n));
     if (!s->y) {
         fprintf(stderr, PROG ": out of memory for %lld label%s\n", (long long)n,
                 plural(n));
@@ -470,7 +470,7 @@ static int load_split(const options *o, const char *prefix, long limit,
                     lpath, labels.data[i], (long long)i);
             goto done;
         }
-        s->y[i] = labels.data[i];
+        ((int32_t *)tg_data(s->y))[i] = labels.data[i];
     }
     rc = 0;
 done:
@@ -514,7 +514,8 @@ static int evaluate(tg_tape *T, tg_mlp *net, const split *s, tg_tensor *buf,
         fill_batch(s, NULL, start, b, buf);
         tg_tensor *xb = b == rows ? buf : tg_ad_slice(T, buf, 0, 0, b, 1); /* (b, 784) */
         tg_tensor *logits = tg_mlp_forward(T, net, xb);                    /* (b, 10) */
-        double a = logits ? tg_accuracy(logits, s->y + start) : -1.0;
+        tg_tensor *yb = tg_ad_slice(T, s->y, 0, start, start + b, 1);     /* (b,) */
+        double a = logits && yb ? tg_accuracy(logits, yb) : -1.0;
         if (a < 0.0)
             rc = tg_last_error();
         else
@@ -527,7 +528,7 @@ static int evaluate(tg_tape *T, tg_mlp *net, const split *s, tg_tensor *buf,
 
 /* One optimisation step on a filled batch; stores the batch's mean loss. */
 static int train_step(tg_tape *T, tg_mlp *net, tg_params *ps, tg_adam *opt,
-                      tg_tensor *xb, const int32_t *yb, double *loss)
+                      tg_tensor *xb, tg_tensor *yb, double *loss)
 {
     if (tg_tape_reset(T))
         return 1;
@@ -577,10 +578,11 @@ static int train(const options *o, int64_t bsize, tg_tape *T, tg_mlp *net,
      * last one (PyTorch's DataLoader keeps it), labels and the shuffle. */
     tg_tensor *xfull = tg_empty(TG_FLOAT32, TG_SHAPE(bsize, PIXELS));
     tg_tensor *xtail = tail ? tg_empty(TG_FLOAT32, TG_SHAPE(tail, PIXELS)) : NULL;
-    int32_t *yb = malloc((size_t)bsize * sizeof *yb);
+    tg_tensor *yfull = tg_empty(TG_INT32, TG_SHAPE(bsize));
+    tg_tensor *ytail = tail ? tg_empty(TG_INT32, TG_SHAPE(tail)) : NULL;
     int64_t *perm = malloc((size_t)n * sizeof *perm);
     int rc = 0;
-    if (!xfull || (tail && !xtail) || !yb || !perm) {
+    if (!xfull || (tail && !xtail) || !yfull || (tail && !ytail) || !perm) {
         rc = 1;
         fprintf(stderr, PROG ": out of memory for the batches\n");
     }
@@ -595,9 +597,11 @@ static int train(const options *o, int64_t bsize, tg_tape *T, tg_mlp *net,
             int64_t start = step * bsize;
             int64_t b = n - start < bsize ? n - start : bsize;
             tg_tensor *xb = b == bsize ? xfull : xtail; /* (b, 784) */
+            tg_tensor *yb = b == bsize ? yfull : ytail; /* (b,) */
             fill_batch(train_set, perm + start, 0, b, xb);
+            const int32_t *y = tg_data(train_set->y);
             for (int64_t r = 0; r < b; r++)
-                yb[r] = train_set->y[perm[start + r]];
+                ((int32_t *)tg_data(yb))[r] = y[perm[start + r]];
             if (train_step(T, net, ps, &opt, xb, yb, &loss)) {
                 if (bar)
                     clear_progress();
@@ -624,7 +628,8 @@ static int train(const options *o, int64_t bsize, tg_tape *T, tg_mlp *net,
     }
     tg_free(xfull);
     tg_free(xtail);
-    free(yb);
+    tg_free(yfull);
+    tg_free(ytail);
     free(perm);
     tg_adam_free(&opt);
     return rc;

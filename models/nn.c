@@ -646,31 +646,37 @@ tg_tensor *tg_log_softmax(tg_tape *T, tg_tensor *x)
 }
 
 /* Labels must index a class of an existing row. */
-static int check_labels(const char *fn, const int32_t *labels, int64_t batch,
-                        int64_t classes)
-{
-    for (int64_t i = 0; i < batch; i++)
-        if (labels[i] < 0 || labels[i] >= classes)
-            return tg__fail(TG_ERR_INDEX, fn,
-                            "row %lld has label %d, outside [0, %lld)", (long long)i,
-                            (int)labels[i], (long long)classes);
-    return TG_OK;
-}
-
+/* labels is an int32 or int64 tensor of shape (batch,), each in
+ * [0, classes), for logits (batch, classes). */
 static int check_logits(const char *fn, const tg_tensor *logits,
-                        const int32_t *labels)
+                        const tg_tensor *labels)
 {
-    char buf[TG__SHAPE_BUF];
+    char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
     if (!labels)
         return tg__fail(TG_ERR_NULL, fn, "labels is NULL");
     if (logits->ndim != 2)
         return tg__fail(TG_ERR_SHAPE, fn, "logits have shape %s; expected (batch, classes)",
-                        tg__shape_fmt(logits->ndim, logits->shape, buf, sizeof buf));
-    return check_labels(fn, labels, logits->shape[0], logits->shape[1]);
+                        tg__shape_fmt(logits->ndim, logits->shape, b1, sizeof b1));
+    if (labels->dtype != TG_INT32 && labels->dtype != TG_INT64)
+        return tg__fail(TG_ERR_DTYPE, fn, "labels are %s; they must be int32 or int64",
+                        tg_dtype_name(labels->dtype));
+    if (labels->ndim != 1 || labels->shape[0] != logits->shape[0])
+        return tg__fail(TG_ERR_SHAPE, fn,
+                        "labels have shape %s; logits %s need (%lld,)",
+                        tg__shape_fmt(labels->ndim, labels->shape, b1, sizeof b1),
+                        tg__shape_fmt(logits->ndim, logits->shape, b2, sizeof b2),
+                        (long long)logits->shape[0]);
+    int64_t classes = logits->shape[1];
+    for (int64_t i = 0; i < labels->numel; i++) {
+        int64_t y = tg__load_int(labels, labels->offset + i * labels->strides[0]);
+        if (y < 0 || y >= classes)
+            return tg__fail(TG_ERR_INDEX, fn, "row %lld has label %lld, outside [0, %lld)",
+                            (long long)i, (long long)y, (long long)classes);
+    }
+    return TG_OK;
 }
 
-tg_tensor *tg_loss_cross_entropy(tg_tape *T, tg_tensor *logits,
-                                 const int32_t *labels)
+tg_tensor *tg_loss_cross_entropy(tg_tape *T, tg_tensor *logits, tg_tensor *labels)
 {
     const char *fn = "tg_loss_cross_entropy";
     if (!logits)
@@ -679,17 +685,18 @@ tg_tensor *tg_loss_cross_entropy(tg_tape *T, tg_tensor *logits,
         return NULL;
     int64_t batch = logits->shape[0];
     /* loss = -sum_i log softmax(logits)[i, labels[i]] / batch: the labelled
-     * entries are picked, never multiplied by a one-hot, so a masked logit
+     * entries are gathered, never multiplied by a one-hot, so a masked logit
      * (-inf, whose log-probability is -inf) adds nothing rather than the
      * NaN of -inf * 0. The gradient is (softmax - onehot) / batch. */
     scratch s = {.T = T};
     tg_tensor *logp = hold(&s, tg_log_softmax(T, logits));
-    tg_tensor *picked = hold(&s, tga__pick(T, fn, logp, labels));
+    tg_tensor *col = hold(&s, tg_ad_reshape(T, labels, 2, (const int64_t[]){batch, 1}));
+    tg_tensor *picked = hold(&s, tg_ad_gather(T, logp, 1, col));
     tg_tensor *total = hold(&s, tg_ad_neg(T, hold(&s, tg_ad_sum(T, picked))));
     return release(&s, hold(&s, tg_ad_div_scalar(T, total, (double)batch)));
 }
 
-double tg_accuracy(const tg_tensor *logits, const int32_t *labels)
+double tg_accuracy(const tg_tensor *logits, const tg_tensor *labels)
 {
     const char *fn = "tg_accuracy";
     if (!logits) {
@@ -713,7 +720,7 @@ double tg_accuracy(const tg_tensor *logits, const int32_t *labels)
                 bestv = v;
             }
         }
-        hits += best == labels[i];
+        hits += best == tg__load_int(labels, labels->offset + i * labels->strides[0]);
     }
     return (double)hits / (double)batch;
 }

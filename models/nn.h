@@ -114,11 +114,13 @@ tg_tensor *tg_loss_mse(tg_tape *T, tg_tensor *pred, tg_tensor *target);
  * exp(x - max)), so logits of 1e4 stay finite. */
 tg_tensor *tg_log_softmax(tg_tape *T, tg_tensor *x);
 /* mean over the batch of -log softmax(logits)[i, labels[i]]; logits
- * (batch, classes), labels in [0, classes). */
-tg_tensor *tg_loss_cross_entropy(tg_tape *T, tg_tensor *logits,
-                                 const int32_t *labels);
-/* Fraction of rows whose arg-max equals the label; -1 on error. */
-double tg_accuracy(const tg_tensor *logits, const int32_t *labels);
+ * (batch, classes); labels an int32 or int64 tensor (batch,) of classes in
+ * [0, classes), which must live until the backward. A logit of -inf (a
+ * masked class) is fine: its probability is 0 and its gradient 0. */
+tg_tensor *tg_loss_cross_entropy(tg_tape *T, tg_tensor *logits, tg_tensor *labels);
+/* Fraction of rows whose arg-max equals the label (labels as above); -1 on
+ * error. */
+double tg_accuracy(const tg_tensor *logits, const tg_tensor *labels);
 
 #ifdef __cplusplus
 }

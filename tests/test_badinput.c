@@ -28,9 +28,9 @@
 #define NODIR "/nonexistent-tapegrad-dir"
 
 static const int64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-static const int32_t labels_ok[3] = {0, 1, 3};
-static const int32_t labels_big[3] = {0, 4, 1};
-static const int32_t labels_neg[3] = {-1, 0, 0};
+static const int32_t labels_ok_v[3] = {0, 1, 3};
+static const int32_t labels_big_v[3] = {0, 4, 1};
+static const int32_t labels_neg_v[3] = {-1, 0, 0};
 
 /* ---- the fixture every case may use ------------------------------------- */
 
@@ -53,6 +53,7 @@ typedef struct fx {
     tg_tensor *lf32; /* (3,) float32 leaf requiring a gradient */
     tg_tensor *n32;  /* (3,) int32: 1, 2, 3 */
     tg_tensor *bl;   /* (3,) bool: true, false, true */
+    tg_tensor *lab_ok, *lab_big, *lab_neg; /* (3,) int32 labels for 4 classes */
     tg_tape *T;
     tg_tensor *y;    /* (3,) = 2 * leaf, recorded on T */
     tg_rng rng;
@@ -90,6 +91,9 @@ static void fx_setup(fx *f)
     f->lf32 = tg_full(F32, SH(3), 0.5);
     f->n32 = tg_from_array(TG_INT32, SH(3), (const int32_t[]){1, 2, 3});
     f->bl = tg_from_array(TG_BOOL, SH(3), (const bool[]){true, false, true});
+    f->lab_ok = tg_from_array(TG_INT32, SH(3), labels_ok_v);
+    f->lab_big = tg_from_array(TG_INT32, SH(3), labels_big_v);
+    f->lab_neg = tg_from_array(TG_INT32, SH(3), labels_neg_v);
     f->T = tg_tape_new();
     ck_assert_ptr_nonnull(f->a);
     ck_assert_ptr_nonnull(f->h);
@@ -127,7 +131,8 @@ static void fx_free(fx *f)
 {
     tg_tensor *all[] = {f->a,   f->h,    f->b,    f->v,   f->v3,   f->s,
                         f->s32, f->e,    f->z,    f->bc,  f->d8,   f->c234,
-                        f->c342, f->i4,  f->leaf, f->lf32, f->n32, f->bl};
+                        f->c342, f->i4,  f->leaf, f->lf32, f->n32, f->bl,
+                        f->lab_ok, f->lab_big, f->lab_neg};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         tg_free(all[i]);
     tg_tape_free(f->T);
@@ -1359,22 +1364,28 @@ static int adam_step_added_after_init(fx *f)
       tr(tg_loss_cross_entropy(f->T, f->a, NULL)))                             \
     X(cross_entropy_1d, TG_ERR_SHAPE,                                          \
       "tg_loss_cross_entropy: logits have shape (3,); expected (batch, classes)", \
-      tr(tg_loss_cross_entropy(f->T, f->leaf, labels_ok)))                     \
+      tr(tg_loss_cross_entropy(f->T, f->leaf, f->lab_ok)))                     \
     X(cross_entropy_label_big, TG_ERR_INDEX,                                   \
       "tg_loss_cross_entropy: row 1 has label 4, outside [0, 4)",              \
-      tr(tg_loss_cross_entropy(f->T, f->a, labels_big)))                       \
+      tr(tg_loss_cross_entropy(f->T, f->a, f->lab_big)))                       \
     X(cross_entropy_label_negative, TG_ERR_INDEX,                              \
       "tg_loss_cross_entropy: row 0 has label -1, outside [0, 4)",             \
-      tr(tg_loss_cross_entropy(f->T, f->a, labels_neg)))                       \
+      tr(tg_loss_cross_entropy(f->T, f->a, f->lab_neg)))                       \
+    X(cross_entropy_float_labels, TG_ERR_DTYPE,                                \
+      "tg_loss_cross_entropy: labels are float64; they must be int32 or int64", \
+      tr(tg_loss_cross_entropy(f->T, f->a, f->v3)))                            \
+    X(cross_entropy_labels_shape, TG_ERR_SHAPE,                                \
+      "tg_loss_cross_entropy: labels have shape (3,); logits (0,3) need (0,)",  \
+      tr(tg_loss_cross_entropy(f->T, f->e, f->lab_ok)))                        \
     X(accuracy_null, TG_ERR_NULL, "tg_accuracy: logits is NULL",               \
-      acc(tg_accuracy(NULL, labels_ok)))                                       \
+      acc(tg_accuracy(NULL, f->lab_ok)))                                       \
     X(accuracy_null_labels, TG_ERR_NULL, "tg_accuracy: labels is NULL",        \
       acc(tg_accuracy(f->a, NULL)))                                            \
     X(accuracy_3d, TG_ERR_SHAPE,                                               \
       "tg_accuracy: logits have shape (2,3,4); expected (batch, classes)",     \
-      acc(tg_accuracy(f->c234, labels_ok)))                                    \
+      acc(tg_accuracy(f->c234, f->lab_ok)))                                    \
     X(accuracy_label_big, TG_ERR_INDEX, "tg_accuracy: row 1 has label 4, outside [0, 4)", \
-      acc(tg_accuracy(f->a, labels_big)))
+      acc(tg_accuracy(f->a, f->lab_big)))
 
 #define OPTIM_CASES(X)                                                         \
     X(sgd_init_null, TG_ERR_NULL, "tg_sgd_init: optimiser is NULL",            \
@@ -1579,7 +1590,7 @@ END_TEST
     X(tg_loss_half_sse(f->T, NULL, f->leaf))                                   \
     X(tg_loss_mse(f->T, f->leaf, NULL))                                        \
     X(tg_log_softmax(f->T, NULL))                                              \
-    X(tg_loss_cross_entropy(f->T, NULL, labels_ok))
+    X(tg_loss_cross_entropy(f->T, NULL, f->lab_ok))
 
 static int nullprop_index;
 

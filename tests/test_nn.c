@@ -974,8 +974,33 @@ START_TEST(test_log_softmax_gradient)
 }
 END_TEST
 
+/* Labels as an int32 tensor, and the accuracy and loss of a literal list
+ * (the tensor freed again: for the checks that need no backward). */
+static tg_tensor *lab(int64_t n, const int32_t *v)
+{
+    tg_tensor *t = tg_from_array(TG_INT32, 1, &n, v);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+static double acc_of(const tg_tensor *x, int64_t n, const int32_t *v)
+{
+    tg_tensor *y = lab(n, v);
+    double a = tg_accuracy(x, y);
+    tg_free(y);
+    return a;
+}
+
+static tg_tensor *ce_of(tg_tape *T, tg_tensor *x, int64_t n, const int32_t *v)
+{
+    tg_tensor *y = lab(n, v);
+    tg_tensor *l = tg_loss_cross_entropy(T, x, y);
+    tg_free(y); /* no backward follows */
+    return l;
+}
+
 static const double ce_x[3][4] = {{0.5, -1, 2, 0}, {1, 1, 1, 1}, {-3, 0.25, 0.75, 4}};
-static const int32_t ce_labels[3] = {2, 0, 1};
+static const int32_t ce_labels_v[3] = {2, 0, 1};
 
 START_TEST(test_cross_entropy)
 {
@@ -985,6 +1010,7 @@ START_TEST(test_cross_entropy)
         tg_tensor *x = arr(dt, TG_SHAPE(3, 4), &ce_x[0][0]);
         tg_requires_grad(x, true);
         tg_tape *T = tg_tape_new();
+        tg_tensor *ce_labels = lab(3, ce_labels_v);
         tg_tensor *loss = tg_loss_cross_entropy(T, x, ce_labels);
         ck_assert_int_eq(tg_ndim(loss), 0);
         ck_assert_int_eq(tg_dtype_of(loss), dt);
@@ -996,20 +1022,21 @@ START_TEST(test_cross_entropy)
                 s += exp(ce_x[i][j]);
             for (int j = 0; j < 4; j++)
                 sm[i][j] = exp(ce_x[i][j]) / s;
-            want -= log(sm[i][ce_labels[i]]) / 3;
+            want -= log(sm[i][ce_labels_v[i]]) / 3;
         }
         ck_assert_double_eq_tol(scalar_of(loss), want, tol);
         ck_assert_int_eq(tg_backward(T, loss), TG_OK);
         for (int i = 0; i < 3; i++)
             for (int j = 0; j < 4; j++)
                 ck_assert_double_eq_tol(tgt_at(tg_grad(x), i * 4 + j),
-                                        (sm[i][j] - (j == ce_labels[i])) / 3, tol);
+                                        (sm[i][j] - (j == ce_labels_v[i])) / 3, tol);
         /* Row 1 is uniform: its loss term is log 4. */
         ck_assert_double_eq_tol(sm[1][0], 0.25, 1e-15);
         tg_tensor *l2 = tg_loss_cross_entropy(NULL, x, ce_labels);
         ck_assert_double_eq(scalar_of(l2), scalar_of(loss));
         tg_free(l2);
         tg_tape_free(T);
+        tg_free(ce_labels);
         tg_free(x);
     }
 }
@@ -1018,7 +1045,7 @@ END_TEST
 START_TEST(test_cross_entropy_huge_logits)
 {
     const double v[6] = {1e4, 0, -1e4, -1e4, 1e4, 0};
-    const int32_t labels[2] = {0, 2};
+    tg_tensor *labels = lab(2, (const int32_t[]){0, 2});
     for (int d = 0; d < 2; d++) {
         tg_tensor *x = arr(d ? F32 : F64, TG_SHAPE(2, 3), v);
         tg_requires_grad(x, true);
@@ -1033,6 +1060,7 @@ START_TEST(test_cross_entropy_huge_logits)
         tg_tape_free(T);
         tg_free(x);
     }
+    tg_free(labels);
 }
 END_TEST
 
@@ -1047,11 +1075,12 @@ START_TEST(test_cross_entropy_gradcheck)
     tg_rng_seed(&rng, 9);
     tg_tensor *x = tg_randn(&rng, F64, TG_SHAPE(5, 7));
     tg_requires_grad(x, true);
-    int32_t labels[5] = {6, 0, 3, 3, 1};
+    tg_tensor *labels = lab(5, (const int32_t[]){6, 0, 3, 3, 1});
     tg_gradcheck_report rep;
     ck_assert_int_eq(tg_gradcheck(ce_fn, labels, 1, &x, 1e-6, 1e-9, 1e-6, &rep), TG_OK);
     ck_assert_msg(rep.ok, "worst ratio %g", rep.worst_ratio);
     ck_assert_int_eq(rep.checked, 35);
+    tg_free(labels);
     tg_free(x);
 }
 END_TEST
@@ -1061,13 +1090,14 @@ START_TEST(test_cross_entropy_errors)
     tg_tensor *x = arr(F64, TG_SHAPE(3, 4), &ce_x[0][0]);
     tg_requires_grad(x, true);
     tg_tape *T = tg_tape_new();
-    ck_assert_ptr_null(tg_loss_cross_entropy(T, x, (const int32_t[]){0, 4, 1}));
+    ck_assert_ptr_null(ce_of(T, x, 3, (const int32_t[]){0, 4, 1}));
     TGT_ASSERT_ERR(TG_ERR_INDEX, "tg_loss_cross_entropy: row 1 has label 4, outside [0, 4)");
-    ck_assert_ptr_null(tg_loss_cross_entropy(T, x, (const int32_t[]){0, 1, -1}));
+    ck_assert_ptr_null(ce_of(T, x, 3, (const int32_t[]){0, 1, -1}));
     TGT_ASSERT_ERR(TG_ERR_INDEX, "row 2 has label -1");
     ck_assert_ptr_null(tg_loss_cross_entropy(T, x, NULL));
     TGT_ASSERT_ERR(TG_ERR_NULL, "tg_loss_cross_entropy: labels is NULL");
     tg_tensor *v = tg_zeros(F64, TG_SHAPE(4));
+    tg_tensor *ce_labels = lab(3, ce_labels_v);
     ck_assert_ptr_null(tg_loss_cross_entropy(T, v, ce_labels));
     TGT_ASSERT_ERR(TG_ERR_SHAPE, "logits have shape (4,); expected (batch, classes)");
     ck_assert_uint_eq(tg_tape_length(T), 0);
@@ -1077,6 +1107,7 @@ START_TEST(test_cross_entropy_errors)
     tg_tape_free(T);
     tg_free(x);
     tg_free(v);
+    tg_free(ce_labels);
 }
 END_TEST
 
@@ -1085,27 +1116,27 @@ START_TEST(test_accuracy)
     /* Row 0 ties between 1 and 2: the first wins. */
     const double v[4][3] = {{1, 3, 3}, {0, 0, 0}, {5, -1, 2}, {-2, -1, -3}};
     tg_tensor *x = arr(F32, TG_SHAPE(4, 3), &v[0][0]);
-    ck_assert_double_eq(tg_accuracy(x, (const int32_t[]){1, 0, 0, 1}), 1.0);
-    ck_assert_double_eq(tg_accuracy(x, (const int32_t[]){2, 0, 0, 1}), 0.75);
-    ck_assert_double_eq(tg_accuracy(x, (const int32_t[]){2, 1, 2, 0}), 0.0);
+    ck_assert_double_eq(acc_of(x, 4, (const int32_t[]){1, 0, 0, 1}), 1.0);
+    ck_assert_double_eq(acc_of(x, 4, (const int32_t[]){2, 0, 0, 1}), 0.75);
+    ck_assert_double_eq(acc_of(x, 4, (const int32_t[]){2, 1, 2, 0}), 0.0);
     /* A transposed view: rows are the columns of v. */
     tg_tensor *xt = tg_transpose(x, 0, 1); /* (3, 4) */
-    ck_assert_double_eq(tg_accuracy(xt, (const int32_t[]){2, 0, 0}), 1.0);
-    ck_assert_double_eq(tg_accuracy(xt, (const int32_t[]){2, 1, 0}), 2.0 / 3.0);
+    ck_assert_double_eq(acc_of(xt, 3, (const int32_t[]){2, 0, 0}), 1.0);
+    ck_assert_double_eq(acc_of(xt, 3, (const int32_t[]){2, 1, 0}), 2.0 / 3.0);
     /* A NaN counts as the maximum, as in NumPy's argmax. */
     tg_tensor *n = arr(F64, TG_SHAPE(1, 3), (const double[]){1, (double)NAN, 5});
-    ck_assert_double_eq(tg_accuracy(n, (const int32_t[]){1}), 1.0);
+    ck_assert_double_eq(acc_of(n, 1, (const int32_t[]){1}), 1.0);
     tg_tensor *e = tg_zeros(F64, TG_SHAPE(0, 3));
-    ck_assert(isnan(tg_accuracy(e, (const int32_t[]){0})));
+    ck_assert(isnan(acc_of(e, 0, (const int32_t[]){0})));
 
-    ck_assert_double_eq(tg_accuracy(x, (const int32_t[]){0, 3, 0, 0}), -1.0);
+    ck_assert_double_eq(acc_of(x, 4, (const int32_t[]){0, 3, 0, 0}), -1.0);
     TGT_ASSERT_ERR(TG_ERR_INDEX, "tg_accuracy: row 1 has label 3, outside [0, 3)");
-    ck_assert_double_eq(tg_accuracy(NULL, (const int32_t[]){0}), -1.0);
+    ck_assert_double_eq(acc_of(NULL, 1, (const int32_t[]){0}), -1.0);
     TGT_ASSERT_ERR(TG_ERR_NULL, "tg_accuracy: logits is NULL");
     ck_assert_double_eq(tg_accuracy(x, NULL), -1.0);
     TGT_ASSERT_ERR(TG_ERR_NULL, "tg_accuracy: labels is NULL");
     tg_tensor *s = tg_zeros(F64, TG_SHAPE(2, 2, 2));
-    ck_assert_double_eq(tg_accuracy(s, (const int32_t[]){0, 0}), -1.0);
+    ck_assert_double_eq(acc_of(s, 2, (const int32_t[]){0, 0}), -1.0);
     TGT_ASSERT_ERR(TG_ERR_SHAPE, "logits have shape (2,2,2)");
     tg_free(x);
     tg_free(xt);
@@ -1241,7 +1272,7 @@ END_TEST
 START_TEST(test_cross_entropy_tape_cost)
 {
     /* The loss records a fixed handful of whole-tensor ops whatever the
-     * batch: log softmax, the pick of the labels, sum, negation, division. */
+     * batch: log softmax, the gather of the labels, sum, negation, division. */
     size_t len[2];
     for (int k = 0; k < 2; k++) {
         int64_t batch = k ? 64 : 2;
@@ -1249,13 +1280,15 @@ START_TEST(test_cross_entropy_tape_cost)
         tg_rng_seed(&rng, 4);
         tg_tensor *x = tg_randn(&rng, F32, TG_SHAPE(batch, 10));
         tg_requires_grad(x, true);
-        int32_t labels[64];
+        int32_t lv[64];
         for (int i = 0; i < 64; i++)
-            labels[i] = (int32_t)(i * 7 % 10);
+            lv[i] = (int32_t)(i * 7 % 10);
+        tg_tensor *labels = lab(batch, lv);
         tg_tape *T = tg_tape_new();
         ck_assert_ptr_nonnull(tg_loss_cross_entropy(T, x, labels));
         len[k] = tg_tape_length(T);
         tg_tape_free(T);
+        tg_free(labels);
         tg_free(x);
     }
     ck_assert_uint_eq(len[0], 5);
@@ -1277,7 +1310,7 @@ START_TEST(test_training_step_stops_allocating)
     tg_params ps = {0};
     ck_assert_int_eq(tg_mlp_params(&net, &ps), TG_OK);
     tg_tensor *x = tg_randn(&rng, F32, TG_SHAPE(8, 20));
-    int32_t labels[8] = {0, 1, 2, 3, 4, 5, 6, 9};
+    tg_tensor *labels = lab(8, (const int32_t[]){0, 1, 2, 3, 4, 5, 6, 9});
     tg_tape *T = tg_tape_new();
     long allocs = 0;
     double first = 0, last = 0;
@@ -1300,6 +1333,7 @@ START_TEST(test_training_step_stops_allocating)
     ck_assert(acc >= 0.0 && acc <= 1.0);
     tg_tape_free(T);
     tg_mlp_free(&net);
+    tg_free(labels);
     tg_free(x);
 }
 END_TEST

@@ -341,6 +341,7 @@ typedef struct mlp_run {
     tg_params ps;
     tg_adam opt;
     tg_tensor *x; /* (8, 6) float32 */
+    tg_tensor *y; /* (8,) int32 labels */
     bool built;
 } mlp_run;
 
@@ -352,6 +353,7 @@ static void mlp_free(mlp_run *r)
     tg_adam_free(&r->opt);
     tg_mlp_free(&r->net);
     tg_free(r->x);
+    tg_free(r->y);
     memset(r, 0, sizeof *r);
 }
 
@@ -362,6 +364,9 @@ static int mlp_build(mlp_run *r)
     tg_rng_seed(&rng, 11);
     r->x = tg_randn(&rng, F32, SH(8, 6));
     if (!r->x)
+        return tg_last_error();
+    r->y = tg_from_array(TG_INT32, SH(8), mlp_labels);
+    if (!r->y)
         return tg_last_error();
     r->T = tg_tape_new();
     if (!r->T)
@@ -386,14 +391,14 @@ static int mlp_step(mlp_run *r, sig *s)
     if (rc)
         return rc;
     tg_tensor *logits = tg_mlp_forward(r->T, &r->net, r->x);
-    tg_tensor *L = tg_loss_cross_entropy(r->T, logits, mlp_labels);
+    tg_tensor *L = tg_loss_cross_entropy(r->T, logits, r->y);
     if (!L)
         return tg_last_error();
     if ((rc = tg_item(L, &loss)) || (rc = tg_params_zero_grad(&r->ps)) ||
         (rc = tg_backward(r->T, L)) || (rc = tg_adam_step(&r->opt)))
         return rc;
     sig_add(s, loss);
-    sig_add(s, tg_accuracy(logits, mlp_labels));
+    sig_add(s, tg_accuracy(logits, r->y));
     for (int i = 0; i < r->ps.count; i++) {
         sig_tensor(s, r->ps.tensors[i]);
         sig_sum(s, tg_grad(r->ps.tensors[i]));

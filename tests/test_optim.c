@@ -362,7 +362,8 @@ START_TEST(test_adam_trains_an_mlp)
     tg_adam opt;
     ck_assert_int_eq(tg_adam_init(&opt, &ps, 0.01, 0.9, 0.999, 1e-8, 0.0, false), TG_OK);
     tg_tensor *x = tg_randn(&rng, F32, TG_SHAPE(12, 6));
-    int32_t labels[12] = {0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2};
+    tg_tensor *labels = tg_from_array(TG_INT32, TG_SHAPE(12),
+                                      (const int32_t[]){0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2});
     tg_tape *T = tg_tape_new();
     double first = 0, loss_v = 0;
     for (int step = 0; step < 300; step++) {
@@ -381,6 +382,7 @@ START_TEST(test_adam_trains_an_mlp)
     tg_tape_free(T);
     tg_adam_free(&opt);
     tg_mlp_free(&net);
+    tg_free(labels);
     tg_free(x);
 }
 END_TEST

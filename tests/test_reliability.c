@@ -264,7 +264,8 @@ END_TEST
 START_TEST(test_cross_entropy_masked_logits)
 {
     const double inf = (double)INFINITY, e = exp(1.0), e2 = exp(2.0);
-    const int32_t labels[2] = {0, 1};
+    tg_tensor *labels = tg_from_array(TG_INT32, SH(2), (const int32_t[]){0, 1});
+    tg_tensor *masked = tg_from_array(TG_INT64, SH(2), (const int64_t[]){1, 1});
     /* -log softmax at the labels: log(1 + e) and log(1 + e^2). */
     double want = (log1p(e) + log1p(e2)) / 2;
     double want_g[6] = {(1 / (1 + e) - 1) / 2, 0, (e / (1 + e)) / 2,
@@ -294,13 +295,14 @@ START_TEST(test_cross_entropy_masked_logits)
         ck_assert_double_eq(tgt_at(free_loss, 0), l);
         tg_free(free_loss);
         /* The label's own logit masked: the loss is +inf (PyTorch's value). */
-        const int32_t masked[2] = {1, 1};
         tg_tensor *inf_loss = tg_loss_cross_entropy(T, x, masked);
         ck_assert(isinf(tgt_at(inf_loss, 0)) && tgt_at(inf_loss, 0) > 0);
         tg_tape_free(T);
         tg_free(x);
         tg_free(x64);
     }
+    tg_free(labels);
+    tg_free(masked);
 }
 END_TEST
 

@@ -112,7 +112,8 @@ static int evaluate(tg_tape *T, tg_mlp *net, const split *s, double *acc)
     double hits = 0.0;
     int rc = 0;
     tg_tensor *buf = tg_empty(TG_FLOAT32, TG_SHAPE(EVAL_BATCH, PIXELS));
-    if (!buf)
+    tg_tensor *labels = tg_from_array(TG_INT32, TG_SHAPE(s->n), s->y);
+    if (!buf || !labels)
         rc = 1;
     for (int64_t start = 0; start < s->n && !rc; start += EVAL_BATCH) {
         int64_t stop = start + EVAL_BATCH < s->n ? start + EVAL_BATCH : s->n;
@@ -122,20 +123,22 @@ static int evaluate(tg_tape *T, tg_mlp *net, const split *s, double *acc)
             copy_row(tg_data(buf), r, s->x, start + r);
         tg_tensor *xb = tg_ad_slice(T, buf, 0, 0, stop - start, 1); /* (b, 784) */
         tg_tensor *logits = tg_mlp_forward(T, net, xb);          /* (b, 10) */
-        double a = logits ? tg_accuracy(logits, s->y + start) : -1.0;
+        tg_tensor *yb = tg_ad_slice(T, labels, 0, start, stop, 1);  /* (b,) */
+        double a = logits && yb ? tg_accuracy(logits, yb) : -1.0;
         if (a < 0.0)
             rc = 1;
         else
             hits += a * (double)(stop - start);
     }
     tg_tape_pause(T, was_paused);
+    tg_free(labels);
     tg_free(buf);
     *acc = hits / (double)s->n;
     return rc;
 }
 
 static int train_step(tg_tape *T, tg_mlp *net, tg_params *ps, tg_adam *opt,
-                      tg_tensor *xb, const int32_t *yb, double *loss)
+                      tg_tensor *xb, tg_tensor *yb, double *loss)
 {
     if (tg_tape_reset(T))
         return 1;
@@ -177,13 +180,13 @@ int main(int argc, char **argv)
     bool have_net = false, have_opt = false;
     tg_tape *T = NULL;
     tg_tensor *xfull = NULL, *xtail = NULL; /* (64, 784), (n % 64, 784) */
-    int32_t *yb = malloc(BATCH * sizeof *yb);
+    tg_tensor *yfull = tg_empty(TG_INT32, TG_SHAPE(BATCH)), *ytail = NULL;
     int64_t *perm = malloc((size_t)train.n * sizeof *perm);
     int64_t tail = train.n % BATCH, steps = (train.n + BATCH - 1) / BATCH;
     double epoch_sec[MAX_EPOCHS], acc = 0.0, mean_loss = 0.0;
     long allocs = 0;
     rc = 1;
-    if (!yb || !perm) {
+    if (!yfull || !perm) {
         fprintf(stderr, PROG ": out of memory\n");
         goto done;
     }
@@ -201,7 +204,8 @@ int main(int argc, char **argv)
     have_opt = true;
     xfull = tg_empty(TG_FLOAT32, TG_SHAPE(BATCH, PIXELS));
     xtail = tail ? tg_empty(TG_FLOAT32, TG_SHAPE(tail, PIXELS)) : NULL;
-    if (!xfull || (tail && !xtail)) {
+    ytail = tail ? tg_empty(TG_INT32, TG_SHAPE(tail)) : NULL;
+    if (!xfull || (tail && (!xtail || !ytail))) {
         bench_fail(PROG, "allocating the batches");
         goto done;
     }
@@ -216,10 +220,12 @@ int main(int argc, char **argv)
             int64_t start = step * BATCH;
             int64_t b = train.n - start < BATCH ? train.n - start : BATCH;
             tg_tensor *xb = b == BATCH ? xfull : xtail; /* (b, 784) */
+            tg_tensor *yb = b == BATCH ? yfull : ytail; /* (b,) */
             float *dst = tg_data(xb);
+            int32_t *ydst = tg_data(yb);
             for (int64_t r = 0; r < b; r++) {
                 copy_row(dst, r, train.x, perm[start + r]);
-                yb[r] = train.y[perm[start + r]];
+                ydst[r] = train.y[perm[start + r]];
             }
             long before = bench_allocations();
             if (train_step(T, &net, &ps, &opt, xb, yb, &loss)) {
@@ -253,7 +259,8 @@ done:
     tg_tape_free(T);
     tg_free(xfull);
     tg_free(xtail);
-    free(yb);
+    tg_free(yfull);
+    tg_free(ytail);
     free(perm);
     free_split(&train);
     free_split(&test);
