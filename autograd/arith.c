@@ -16,8 +16,9 @@ static tg_tensor *binary(tg_tape *T, const char *fn, const tga_op *op,
  * to a float result through recorded casts (so float32 with float64 gives
  * float64 and the float32 side's gradient is cast back), to an integer or
  * bool result directly (never recorded: integers carry no gradient). */
-static tg_tensor *binary_promoted(tg_tape *T, const char *fn, const tga_op *op,
-                                  tg_binop kop, tg_tensor *a, tg_tensor *b)
+static TG_NOINLINE tg_tensor *binary_promoted(tg_tape *T, const char *fn,
+                                              const tga_op *op, tg_binop kop,
+                                              tg_tensor *a, tg_tensor *b)
 {
     tg_dtype r = tg__op_dtype(kop, a->dtype, b->dtype);
     if (!tg__is_float(r)) {
