@@ -265,11 +265,11 @@ static const tga_op op_prod_axes;
  *   z_i a_l                    for a zero a_k of a group of two, a_l the
  *                              other (and 0 for the rest of the group),
  *   0                          in a group of three zeros or more.
- * The a_k enter through f(a) = max(min(a, 0), 0) and its sum s over the
- * group (a_k = s, a_l = s - f(a_k)): the value of f is 0 for any finite
- * or infinite a, and maximum and minimum pass a tie's gradient to their
- * first operand, so df/da is 1 exactly at the zeros. The values are 0 and
- * the second derivatives are the products of the remaining elements, as
+ * The a_k enter through f(a) = where(a == 0, a, 0) and its sum s over
+ * the group (a_k = s, a_l = s - f(a_k)): the value of f is 0 whatever a
+ * is (inf included), and df/da is 1 exactly at the zeros, 0 elsewhere.
+ * The values are 0 and the second derivatives are the products of the
+ * remaining elements, as
  * with PyTorch's prod along a dim (its whole-tensor prod has none when
  * two elements are 0: its gradient is then a constant). */
 static void prod_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
@@ -293,7 +293,10 @@ static void prod_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
     tg_tensor *c2 = tg_ad_mul(T, tg_ad_ge(T, two, nz), tg_ad_ge(T, nz, two));
     tg_tensor *ap = tg_ad_add(T, a, z);
     tg_tensor *pp = reduce_op(T, fn, &op_prod_axes, TG__RED_PROD, ap, mask, true, 0);
-    tg_tensor *fa = tg_ad_maximum(T, tg_ad_minimum(T, a, zero), zero);
+    tg_tensor *zb = tga__new_like(T, fn, TG_BOOL, a->ndim, a->shape);
+    if (zb && zero)
+        tg__compare(TG_CMP_EQ, zb, a, zero);
+    tg_tensor *fa = zb && zero ? tg_ad_where(T, zb, a, zero) : NULL;
     tg_tensor *s = reduce_op(T, fn, &op_sum_axes, TG__RED_SUM, fa, mask, true, 0);
     tg_tensor *w1 = tg_ad_add(T, z, tg_ad_mul(T, tg_ad_rsub_scalar(T, z, 1.0), s));
     tg_tensor *w2 = tg_ad_mul(T, z, tg_ad_sub(T, s, fa));
