@@ -953,9 +953,240 @@ static int sum_to_shape(prog *P, const tg_tensor *t, int64_t *sh)
     return nd;
 }
 
+/* ---- reduce_more.c: reductions over a set of axes, and cumsum -------------------- */
+
+enum { RM_SUM, RM_MEAN, RM_MAX, RM_MIN, RM_PROD, RM_VAR, RM_STD, RM_NORM1, RM_NORM2,
+       RM_COUNT };
+
+/* Inputs bounded by b whose squares and products stay far from overflow. */
+static bool rm_bounded(tg_dtype dt, double b) { return b <= (dt == TG_FLOAT32 ? 1e15 : 1e100); }
+
+/* r against a reference computed in double, group by group (the groups of
+ * a reduction of a over mask; r in the keepdims or the dropped shape, C
+ * order agrees): min and max exactly, the others within what their
+ * roundings allow for inputs bounded by b (checked for finiteness only,
+ * by the bounds, when b is not small). */
+static void verify_more(int kind, const tg_tensor *r, const tg_tensor *a, unsigned mask,
+                        double ddof, double b, const char *what)
+{
+    int64_t sh[TG_MAX_DIMS];
+    for (int k = 0; k < a->ndim; k++)
+        sh[k] = (mask >> k) & 1u ? 1 : a->shape[k];
+    int64_t n = shape_numel(a->ndim, sh);
+    FZ_CHECK(n == r->numel, "%s: %lld results, reference %lld", what,
+             (long long)r->numel, (long long)n);
+    /* per group: sum, sum |x|, min, max, prod, count, sum (x - mean)^2, sum x^2 */
+    double *acc = calloc((size_t)(n ? n : 1) * 8, sizeof(double));
+    FZ_CHECK(acc != NULL, "out of memory in the fuzzer");
+    for (int64_t i = 0; i < n; i++) {
+        acc[8 * i + 2] = INF;
+        acc[8 * i + 3] = -INF;
+        acc[8 * i + 4] = 1;
+    }
+    for (int pass = 0; pass < 2 && a->numel > 0; pass++) {
+        int64_t idx[TG_MAX_DIMS] = {0}, oi[TG_MAX_DIMS];
+        do {
+            for (int k = 0; k < a->ndim; k++)
+                oi[k] = (mask >> k) & 1u ? 0 : idx[k];
+            double v = at(a, idx), *c = &acc[8 * flat_of(oi, a->ndim, sh)];
+            if (pass == 1) {
+                double d = v - c[0] / c[5];
+                c[6] += d * d;
+                continue;
+            }
+            c[0] += v;
+            c[1] += fabs(v);
+            c[2] = isnan(c[2]) || !(isnan(v) || v < c[2]) ? c[2] : v; /* NaN wins */
+            c[3] = isnan(c[3]) || !(isnan(v) || v > c[3]) ? c[3] : v;
+            c[4] *= v;
+            c[5] += 1;
+            c[7] += v * v;
+        } while (next_index(a->ndim, a->shape, idx));
+    }
+    double u = r->dtype == TG_FLOAT32 ? 6e-8 : 1.2e-16, dn = denorm(r->dtype);
+    bool bounded = rm_bounded(r->dtype, b);
+    int64_t ri[TG_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        const double *c = &acc[8 * i];
+        double got = at(r, ri), cnt = c[5], dof = cnt - ddof, want, tol;
+        double sumtol = 2 * u * (cnt + 1) * c[1] + (cnt + 1) * dn;
+        bool ok;
+        switch (kind) {
+        case RM_MAX:
+        case RM_MIN:
+            want = kind == RM_MAX ? c[3] : c[2];
+            ok = same_value(got, want);
+            break;
+        case RM_SUM:
+        case RM_NORM1:
+            want = kind == RM_SUM ? c[0] : c[1];
+            ok = too_big(r->dtype, c[1]) || close_value(got, want, sumtol);
+            break;
+        case RM_MEAN:
+            want = cnt ? c[0] / cnt : (double)NAN;
+            ok = too_big(r->dtype, c[1]) || close_value(got, want, cnt ? sumtol / cnt : 0);
+            break;
+        case RM_PROD: /* partial products may underflow, then grow again */
+            want = c[4];
+            tol = 2 * u * (cnt + 1) * fabs(want) + (cnt + 1) * dn * pow(fmax(b, 1), cnt);
+            ok = !bounded || pow(fmax(b, 1), cnt) > 1e30 || close_value(got, want, tol);
+            break;
+        case RM_NORM2: /* positive terms; tiny squares underflow */
+            want = sqrt(c[7]);
+            tol = 2 * u * (cnt + 2) * want + sqrt((cnt + 1) * dn);
+            ok = !bounded || close_value(got, want, tol);
+            break;
+        default: /* var, std: the deviations' roundings, against b^2 */
+            want = dof > 0 ? c[6] / dof : (double)NAN;
+            tol = 64 * u * (cnt + 2) * b * b * cnt / dof + 1e-30;
+            if (kind == RM_STD) {
+                want = sqrt(want);
+                tol = sqrt(tol);
+            }
+            ok = !bounded || dof <= 0 || close_value(got, want, tol);
+            break;
+        }
+        FZ_CHECK(ok, "%s: element %lld is %.17g, reference %.17g", what, (long long)i,
+                 got, want);
+        next_index(r->ndim, r->shape, ri);
+    }
+    free(acc);
+}
+
+/* r = cumsum(a) along axis, against running sums in double. */
+static void verify_cumsum(const tg_tensor *r, const tg_tensor *a, int axis, const char *what)
+{
+    if (a->numel == 0)
+        return;
+    double u = r->dtype == TG_FLOAT32 ? 6e-8 : 1.2e-16, dn = denorm(r->dtype);
+    int64_t idx[TG_MAX_DIMS] = {0};
+    do {
+        if (idx[axis] != 0)
+            continue;
+        double s = 0, sabs = 0;
+        for (int64_t j = 0; j < a->shape[axis]; j++) {
+            idx[axis] = j;
+            double v = at(a, idx), got = at(r, idx);
+            s += v;
+            sabs += fabs(v);
+            double tol = 2 * u * (double)(j + 2) * sabs + (double)(j + 2) * dn;
+            FZ_CHECK(too_big(r->dtype, sabs) || close_value(got, s, tol),
+                     "%s: element %lld is %.17g, reference %.17g", what,
+                     (long long)flat_of(idx, a->ndim, a->shape), got, s);
+        }
+        idx[axis] = 0;
+    } while (next_index(a->ndim, a->shape, idx));
+}
+
+/* One of reduce_more.c's ops on the tape: whole (form 0), along one axis
+ * (1) or over a set of axes (2, 3: up to three axes from the bytes, now and
+ * then out of range or repeated, which must fail cleanly), or cumsum. */
+static void op_reduce_more(prog *P, int ia)
+{
+    static const char *const names[RM_COUNT] = {
+        "sum_axes", "mean_axes", "max_axes", "min_axes", "prod_axes",
+        "var_axes", "std_axes", "norm_axes(1)", "norm_axes(2)"};
+    tg_tensor *a = P->pool[ia].t, *r = NULL;
+    double b = P->pool[ia].bound;
+    int kind = fz_byte(&P->in) % (RM_COUNT + 1), form = fz_byte(&P->in) % 4;
+    bool keep = fz_byte(&P->in) & 1;
+    int axes[3], naxes = form == 0 ? 0 : form == 1 ? 1 : fz_byte(&P->in) % 4;
+    for (int i = 0; i < naxes; i++)
+        axes[i] = pick_axis(P);
+    double ddof = 0.5 * (double)(fz_byte(&P->in) % 4), ord = kind == RM_NORM1 ? 1 : 2;
+    if (kind == RM_COUNT) {
+        int axis = pick_axis(P), ax = norm_axis(axis, a->ndim);
+        r = tg_ad_cumsum(P->T, a, axis);
+        if (r)
+            verify_cumsum(r, a, ax, "cumsum");
+        double len = ax >= 0 && ax < a->ndim ? (double)a->shape[ax] : 0;
+        add_slot(P, r, false, b * len, 1, ia, len, 0, 0, "cumsum");
+        return;
+    }
+    /* the mask the call should reduce (whole: every axis) */
+    unsigned mask = form == 0 ? (1u << a->ndim) - 1 : 0;
+    bool valid = true;
+    for (int i = 0; i < naxes; i++) {
+        int ax = norm_axis(axes[i], a->ndim);
+        valid = valid && ax >= 0 && ax < a->ndim && !((mask >> ax) & 1u);
+        if (valid)
+            mask |= 1u << ax;
+    }
+    if (form == 0 && kind <= RM_MAX) { /* their whole forms: all axes listed */
+        naxes = a->ndim < 3 ? a->ndim : 0;
+        for (int k = 0; k < naxes; k++)
+            axes[k] = a->ndim - 1 - k;
+        if (a->ndim >= 3) /* more than three: the whole tensor's own forms */
+            return;
+    }
+    tg_tape *T = P->T;
+    bool whole = form == 0 && kind > RM_MAX, along = form == 1 && kind > RM_MAX;
+    switch (kind) {
+    case RM_SUM: r = tg_ad_sum_axes(T, a, naxes, axes, keep); break;
+    case RM_MEAN: r = tg_ad_mean_axes(T, a, naxes, axes, keep); break;
+    case RM_MAX: r = tg_ad_max_axes(T, a, naxes, axes, keep); break;
+    case RM_MIN:
+        r = whole ? tg_ad_min(T, a) : along ? tg_ad_min_axis(T, a, axes[0], keep)
+                                            : tg_ad_min_axes(T, a, naxes, axes, keep);
+        break;
+    case RM_PROD:
+        r = whole ? tg_ad_prod(T, a) : along ? tg_ad_prod_axis(T, a, axes[0], keep)
+                                             : tg_ad_prod_axes(T, a, naxes, axes, keep);
+        break;
+    case RM_VAR:
+        r = whole ? tg_ad_var(T, a, ddof) : along ? tg_ad_var_axis(T, a, axes[0], ddof, keep)
+                                                  : tg_ad_var_axes(T, a, naxes, axes, ddof, keep);
+        break;
+    case RM_STD:
+        r = whole ? tg_ad_std(T, a, ddof) : along ? tg_ad_std_axis(T, a, axes[0], ddof, keep)
+                                                  : tg_ad_std_axes(T, a, naxes, axes, ddof, keep);
+        break;
+    default:
+        r = whole ? tg_ad_norm(T, a, ord) : along ? tg_ad_norm_axis(T, a, axes[0], ord, keep)
+                                                  : tg_ad_norm_axes(T, a, naxes, axes, ord, keep);
+        break;
+    }
+    double cnt = 1;
+    for (int k = 0; k < a->ndim; k++)
+        if ((mask >> k) & 1u)
+            cnt *= (double)a->shape[k];
+    if (r) {
+        FZ_CHECK(valid, "%s: bad axes were accepted", names[kind]);
+        verify_more(kind, r, a, mask, kind == RM_VAR || kind == RM_STD ? ddof : 0, b,
+                    names[kind]);
+    }
+    /* bounds on the values and on |d out / d a| */
+    double dof = cnt - ddof, bound = INF, factor = INF;
+    bool sq = rm_bounded(a->dtype, b);
+    switch (kind) {
+    case RM_SUM: bound = b * cnt; factor = 1; break;
+    case RM_MEAN: bound = cnt ? b : INF; factor = cnt ? 1 : INF; break;
+    case RM_MAX:
+    case RM_MIN: bound = b; factor = 1; break;
+    case RM_PROD:
+        bound = pow(fmax(b, 1), cnt);
+        factor = pow(fmax(b, 1), fmax(cnt - 1, 0));
+        break;
+    case RM_VAR: /* |x - mean| <= 2b; the gradient 2 (x - mean) / dof */
+        bound = sq && dof > 0 ? 4 * b * b * cnt / dof : INF;
+        factor = sq && dof > 0 ? 4 * b / dof : INF;
+        break;
+    case RM_STD: /* g / (2 std) over a tiny std overflows in any library */
+        bound = sq && dof > 0 ? 2 * b * sqrt(cnt / dof) : INF;
+        break;
+    case RM_NORM1: bound = b * cnt; factor = 1; break;
+    default: bound = sq ? b * sqrt(cnt) : INF; break; /* a / norm: likewise */
+    }
+    add_slot(P, r, false, bound, 1, ia, factor, 0, 0, names[kind]);
+}
+
 static void op_reduce(prog *P)
 {
-    int kind = fz_byte(&P->in) % 7, ia = pick(P);
+    int kind = fz_byte(&P->in) % 10, ia = pick(P);
+    if (kind >= 7) { /* three in ten: reduce_more.c's ops */
+        op_reduce_more(P, ia);
+        return;
+    }
     int axis = pick_axis(P);
     bool keep = fz_byte(&P->in) & 1;
     tg_tensor *a = P->pool[ia].t, *r;
