@@ -5,7 +5,8 @@
  * inputs; the gradient checker in float64 on every op, first and second
  * order; a Hessian-vector product against finite differences; the chain of
  * records behind an op of many inputs; slices with Python's rules on the
- * tape; bad input with its messages; allocation failures; empty tensors. */
+ * tape; integer and bool tensors; bad input with its messages; allocation
+ * failures; empty tensors. */
 #include "helpers.h"
 
 #include <math.h>
@@ -989,6 +990,74 @@ START_TEST(test_overflow)
 }
 END_TEST
 
+/* ---- integer and bool tensors -------------------------------------------------------- */
+
+/* Every op on each integer dtype and on bool equals the float64 op cast
+ * to that dtype (elements only move); on the tape they record nothing. */
+START_TEST(test_integer_dtypes)
+{
+    static const tg_dtype dts[] = {TG_INT32, TG_INT64, TG_UINT8, TG_BOOL};
+    tg_tensor *f = values(0, SH(3, 4));
+    for (int64_t i = 0; i < 12; i++)
+        ((double *)tg_data(f))[i] = (double)(i % 3); /* 0, 1, 2: every dtype holds them */
+    tg_tensor *ft = tg_transpose(f, 0, 1);          /* (4,3), strided */
+    tg_tape *T = tg_tape_new();
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        tg_dtype dt = dts[d];
+        tg_tensor *x = tg_cast(ft, dt), *xt = tg_transpose(x, 0, 1); /* (3,4) again */
+        ck_assert_ptr_nonnull(xt);
+        const tg_tensor *xs[] = {xt, xt}, *fs[] = {f, f};
+        tg_tensor *pf[2], *px[2];
+        ck_assert_int_eq(tg_split(f, 1, 2, (const int64_t[]){3, 1}, pf), TG_OK);
+        ck_assert_int_eq(tg_ad_split(T, xt, 1, 2, (const int64_t[]){3, 1}, px), TG_OK);
+        tg_tensor *got[] = {
+            tg_concat(2, xs, 1), tg_stack(2, xs, 0),
+            tg_pad(xt, (const int64_t[]){1, 0, 2, 1}, 1.0), tg_flip(xt, 0),
+            tg_tile(xt, 2, (const int64_t[]){2, 1}), tg_repeat(xt, -1, 3),
+            tg_ad_concat(T, 2, (tg_tensor *[]){xt, xt}, 0), px[0],
+        };
+        tg_tensor *want[] = {
+            tg_concat(2, fs, 1), tg_stack(2, fs, 0),
+            tg_pad(f, (const int64_t[]){1, 0, 2, 1}, 1.0), tg_flip(f, 0),
+            tg_tile(f, 2, (const int64_t[]){2, 1}), tg_repeat(f, -1, 3),
+            tg_concat(2, fs, 0), pf[0],
+        };
+        for (size_t i = 0; i < sizeof got / sizeof got[0]; i++) {
+            tg_tensor *w = tg_cast(want[i], dt);
+            ck_assert_msg(got[i] && tg_dtype_of(got[i]) == dt, "%s op %zu: %s",
+                          tg_dtype_name(dt), i, tg_last_message());
+            ck_assert_int_eq(tg_numel(got[i]), tg_numel(w));
+            for (int64_t j = 0; j < tg_numel(w); j++)
+                ck_assert_double_eq(tgt_at(got[i], j), tgt_at(w, j));
+            tg_free(w);
+            if (i < 6)
+                tg_free(got[i]);
+            if (i < 7)
+                tg_free(want[i]);
+        }
+        ck_assert_uint_eq(tg_tape_length(T), 0);
+        /* pad's value must be one of the dtype's */
+        ASSERT_FAILS(tg_pad(xt, (const int64_t[]){0, 1, 0, 0}, dt == TG_BOOL ? 2.0 : 0.5),
+                     TG_ERR_VALUE, "tg_pad: value");
+        ASSERT_FAILS(tg_ad_pad(T, xt, (const int64_t[]){0, 1, 0, 0}, -1.5), TG_ERR_VALUE,
+                     "tg_ad_pad: value -1.5 is not a");
+        tg_free(pf[0]);
+        tg_free(pf[1]);
+        tg_free(x);
+        tg_free(xt);
+        tg_tape_reset(T);
+    }
+    /* Mixed dtypes are refused, as for floats: cast first. */
+    tg_tensor *i32 = tg_cast(f, TG_INT32);
+    ASSERT_FAILS(tg_concat(2, (const tg_tensor *[]){f, i32}, 0), TG_ERR_DTYPE,
+                 "tg_concat: tensor 1 is int32 and tensor 0 float64; convert one with tg_cast");
+    tg_free(i32);
+    tg_tape_free(T);
+    tg_free(ft);
+    tg_free(f);
+}
+END_TEST
+
 /* ---- allocation failures ------------------------------------------------------------------- */
 
 static tg_tensor *oom_concat(const tg_tensor *x)
@@ -1151,6 +1220,7 @@ Suite *test_join_suite(void)
     tc = tgt_tcase("errors");
     tcase_add_test(tc, test_bad_join_arguments);
     tcase_add_test(tc, test_overflow);
+    tcase_add_test(tc, test_integer_dtypes);
     tcase_add_test(tc, test_oom_tensor_ops);
     tcase_add_test(tc, test_oom_tape);
     suite_add_tcase(s, tc);
