@@ -127,6 +127,8 @@ tg_tensor *tg_ad_clamp(tg_tape *T, tg_tensor *a, double lo, double hi)
     const char *fn = "tg_ad_clamp";
     if (!a || tga__check_input(T, fn, a) || tg__check_clamp(fn, lo, hi))
         return NULL;
+    if (!tg__is_float(a->dtype)) /* integers: tensor.h's, never recorded */
+        return tga__adopt(T, fn, tg_clamp(a, lo, hi));
     tg_tensor *out = tga__new_like(T, fn, a->dtype, a->ndim, a->shape);
     if (!out)
         return NULL;

@@ -69,6 +69,9 @@ typedef struct prog {
     bool dirty;   /* something was written in place: values are unknown */
     int last;     /* the newest result */
     FILE *devnull;
+    tg_tensor *aux[MAX_OPS]; /* masks and indices: caller-owned, kept until
+                                the end (the records refer to them) */
+    int naux;
 } prog;
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -1586,7 +1589,7 @@ static void op_join(prog *P)
 static bool matmul_plan(const tg_tensor *a, const tg_tensor *b, int64_t *numel,
                         double *flops, int64_t *k)
 {
-    if (a->ndim == 0 || b->ndim == 0 || a->dtype != b->dtype)
+    if (a->ndim == 0 || b->ndim == 0) /* mixed floats promote to float64 */
         return false;
     *k = a->shape[a->ndim - 1];
     int64_t kb = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2];
@@ -1763,6 +1766,162 @@ static void op_plain(prog *P)
 
 /* Writes into a pool tensor in place. The tape must notice when a recorded
  * tensor changed; values are unknown from here on. */
+/* ---- selection and indexing (autograd/select.c, autograd/index.c) ------------
+ * The masks and indices are bool and int64 tensors made from the bytes; the
+ * results against element-by-element references. */
+
+static tg_tensor *keep_aux(prog *P, tg_tensor *t)
+{
+    if (t && P->naux < MAX_OPS)
+        P->aux[P->naux++] = t;
+    else if (t) {
+        tg_free(t);
+        t = NULL;
+    }
+    return t;
+}
+
+/* A bool mask of shape (the first nd of a's, or a's own): a byte's bits. */
+static tg_tensor *make_mask(prog *P, int nd, const int64_t *shape)
+{
+    tg_tensor *m = tg_empty(TG_BOOL, nd, shape);
+    if (!m) {
+        check_null("tg_empty (mask)");
+        return NULL;
+    }
+    uint8_t bits = fz_byte(&P->in);
+    for (int64_t i = 0; i < m->numel; i++)
+        ((uint8_t *)m->storage->data)[i] = (bits >> (i % 8)) & 1;
+    return keep_aux(P, m);
+}
+
+/* An int64 index of n values in [-size, size] (so sometimes one past). */
+static tg_tensor *make_index(prog *P, int nd, const int64_t *shape, int64_t size)
+{
+    tg_tensor *ix = tg_empty(TG_INT64, nd, shape);
+    if (!ix) {
+        check_null("tg_empty (index)");
+        return NULL;
+    }
+    for (int64_t i = 0; i < ix->numel; i++) {
+        int64_t v = (int64_t)(fz_byte(&P->in) % (uint8_t)(2 * size + 2)) - size;
+        ((int64_t *)ix->storage->data)[i] = v;
+    }
+    return keep_aux(P, ix);
+}
+
+static void op_select(prog *P)
+{
+    int kind = fz_byte(&P->in) % 5, ia = pick(P), ib = pick(P);
+    tg_tensor *a = P->pool[ia].t, *b = P->pool[ib].t, *r = NULL;
+    double ba = P->pool[ia].bound, bb = P->pool[ib].bound;
+    int64_t idx[TG_MAX_DIMS] = {0}, ai[TG_MAX_DIMS], bi[TG_MAX_DIMS];
+    if (kind <= 2) {
+        tg_tensor *m = make_mask(P, a->ndim, a->shape);
+        if (!m)
+            return;
+        if (kind == 0) { /* where(m, a, b) */
+            int nd;
+            int64_t sh[TG_MAX_DIMS];
+            r = tg_ad_where(P->T, m, a, b);
+            if (!r) {
+                check_null("tg_ad_where");
+                return;
+            }
+            FZ_CHECK(broadcast(a, b, &nd, sh) && r->ndim == nd, "where: shape");
+            if (r->numel)
+                do {
+                    bcast_index(a, nd, idx, ai);
+                    bcast_index(b, nd, idx, bi);
+                    double want = at(m, ai) ? at(a, ai) : at(b, bi);
+                    FZ_CHECK(same_value(at(r, idx), round_to(r->dtype, want)), "where: value");
+                } while (next_index(nd, sh, idx));
+            add_slot(P, r, false, fmax(ba, bb), 2, ia, fan(r->numel, a->numel), ib,
+                     fan(r->numel, b->numel), "where");
+        } else if (kind == 1) { /* clamp(a, lo, hi) */
+            double lo = -0.5, hi = (double)(fz_byte(&P->in) % 5) / 4.0;
+            r = tg_ad_clamp(P->T, a, lo, hi);
+            if (!r) {
+                check_null("tg_ad_clamp");
+                return;
+            }
+            if (r->numel)
+                do {
+                    double x = at(a, idx), want = x < lo ? lo : x;
+                    want = want > hi ? hi : want;
+                    FZ_CHECK(same_value(at(r, idx), want), "clamp: %g of %g in [%g, %g]",
+                             at(r, idx), x, lo, hi);
+                } while (next_index(a->ndim, a->shape, idx));
+            add_slot(P, r, false, fmin(ba, 1.0), 1, ia, 1, 0, 0, "clamp");
+        } else { /* masked_fill(a, m, v) */
+            r = tg_ad_masked_fill(P->T, a, m, 0.25);
+            if (!r) {
+                check_null("tg_ad_masked_fill");
+                return;
+            }
+            if (r->numel)
+                do {
+                    double want = at(m, idx) ? 0.25 : at(a, idx);
+                    FZ_CHECK(same_value(at(r, idx), want), "masked_fill: value");
+                } while (next_index(a->ndim, a->shape, idx));
+            add_slot(P, r, false, fmax(ba, 0.25), 1, ia, 1, 0, 0, "masked_fill");
+        }
+        return;
+    }
+    /* index_select or gather along an axis of a */
+    if (a->ndim == 0)
+        return;
+    int axis = (int)(fz_byte(&P->in) % (uint8_t)a->ndim);
+    int64_t n = a->shape[axis];
+    if (kind == 3) {
+        int64_t len = fz_byte(&P->in) % 5;
+        tg_tensor *ix = make_index(P, 1, &len, n);
+        if (!ix)
+            return;
+        r = tg_ad_index_select(P->T, a, axis, ix);
+        if (!r) {
+            check_null("tg_ad_index_select");
+            return;
+        }
+        FZ_CHECK(r->ndim == a->ndim && r->shape[axis] == len, "index_select: shape");
+        if (r->numel)
+            do {
+                for (int k = 0; k < a->ndim; k++)
+                    ai[k] = idx[k];
+                int64_t v = ((const int64_t *)ix->storage->data)[idx[axis]];
+                ai[axis] = v < 0 ? v + n : v;
+                FZ_CHECK(same_value(at(r, idx), at(a, ai)), "index_select: value");
+            } while (next_index(r->ndim, r->shape, idx));
+        add_slot(P, r, false, ba, 1, ia, fmax((double)len, 1.0), 0, 0, "index_select");
+    } else {
+        int64_t sh[TG_MAX_DIMS];
+        for (int k = 0; k < a->ndim; k++)
+            sh[k] = k == axis ? fz_byte(&P->in) % 4 : a->shape[k];
+        tg_tensor *ix = make_index(P, a->ndim, sh, n);
+        if (!ix)
+            return;
+        r = tg_ad_gather(P->T, a, axis, ix);
+        if (!r) {
+            check_null("tg_ad_gather");
+            return;
+        }
+        if (r->numel)
+            do {
+                for (int k = 0; k < a->ndim; k++)
+                    ai[k] = idx[k];
+                int64_t pos = 0, stride = 1; /* ix is contiguous, of shape sh */
+                for (int k = a->ndim - 1; k >= 0; k--) {
+                    pos += idx[k] * stride;
+                    stride *= sh[k];
+                }
+                int64_t v = ((const int64_t *)ix->storage->data)[pos];
+                ai[axis] = v < 0 ? v + n : v;
+                FZ_CHECK(same_value(at(r, idx), at(a, ai)), "gather: value");
+            } while (next_index(r->ndim, r->shape, idx));
+        add_slot(P, r, false, ba, 1, ia, fmax((double)sh[axis], 1.0), 0, 0, "gather");
+    }
+}
+
 static void op_inplace(prog *P)
 {
     int kind = fz_byte(&P->in) % 5, ia = pick(P), ib = pick(P);
@@ -1805,7 +1964,7 @@ static void run_op(prog *P)
 {
     uint8_t op = fz_byte(&P->in);
     tg_clear_error();
-    switch (op % 18) {
+    switch (op % 19) {
     case 0: case 1: case 2: op_binary(P); break;
     case 3: case 4: op_scalar(P); break;
     case 5: case 6: op_unary(P); break;
@@ -1815,6 +1974,7 @@ static void run_op(prog *P)
     case 13: case 14: op_plain(P); break;
     case 16: op_function(P); break;
     case 17: op_join(P); break;
+    case 18: op_select(P); break;
     default: op_inplace(P); break;
     }
 }
@@ -2054,6 +2214,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < P.n; i++)
         if (P.pool[i].owned)
             tg_free(P.pool[i].t);
+    for (int i = 0; i < P.naux; i++)
+        tg_free(P.aux[i]);
     fz_end();
     return 0;
 }

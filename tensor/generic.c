@@ -481,12 +481,12 @@ void tg__clamp_into(tg_tensor *out, const tg_tensor *a, double lo, double hi)
             /* np.clip is minimum(maximum(x, lo), hi): NaN stays, hi wins */
             x = x < lo ? lo : x;
             tg__store(out, w.pos[0], x > hi ? hi : x);
-        } else {
+        } else { /* bounds that are values of the dtype (tg_clamp checked) */
             int64_t x = tg__load_int(a, w.pos[1]);
             if ((double)x < lo)
-                x = tg__double_to_int(a->dtype, ceil(lo));
+                x = (int64_t)lo;
             if ((double)x > hi)
-                x = tg__double_to_int(a->dtype, floor(hi));
+                x = (int64_t)hi;
             tg__store_int(out, w.pos[0], x);
         }
     }
@@ -506,6 +506,15 @@ tg_tensor *tg_clamp(const tg_tensor *a, double lo, double hi)
     const char *fn = "tg_clamp";
     if (!a || tg__check_clamp(fn, lo, hi))
         return NULL;
+    if (!tg__is_float(a->dtype) && (!tg__int_fits(a->dtype, lo) ||
+                                    !tg__int_fits(a->dtype, hi))) {
+        /* np.clip with a bound that is not one of the integers' values:
+         * in float64, as NumPy's value-based promotion */
+        tg_tensor *f = tg_cast(a, TG_FLOAT64);
+        tg_tensor *out = f ? tg_clamp(f, lo, hi) : NULL;
+        tg_free(f);
+        return out;
+    }
     tg_tensor *out = tg__new(fn, a->dtype, a->ndim, a->shape);
     if (out)
         tg__clamp_into(out, a, lo, hi);

@@ -320,9 +320,15 @@ START_TEST(test_where_clamp_masked_fill)
     ck_assert_double_eq(tgt_at(c, 4), 4.0);
     ck_assert(isnan(tgt_at(c, 3)));
     tg_tensor *k = tg_from_array(TG_INT32, SH(3), (const int32_t[]){-5, 2, 9});
-    tg_tensor *kc = tg_clamp(k, -1.5, 4.5); /* bounds inside the integers: -1, 4 */
+    tg_tensor *kc = tg_clamp(k, -1.0, 4.0); /* integer bounds: int32 stays */
+    ck_assert_int_eq(tg_dtype_of(kc), TG_INT32);
     ck_assert_int_eq(int_at(kc, 0), -1);
     ck_assert_int_eq(int_at(kc, 2), 4);
+    tg_tensor *kf = tg_clamp(k, -1.5, 4.5); /* fractional: float64, as np.clip */
+    ck_assert_int_eq(tg_dtype_of(kf), TG_FLOAT64);
+    ck_assert_double_eq(tgt_at(kf, 0), -1.5);
+    ck_assert_double_eq(tgt_at(kf, 2), 4.5);
+    tg_free(kf);
     tg_tensor *row = tg_from_array(TG_BOOL, SH(3), (const bool[]){false, true, false});
     tg_tensor *mf = tg_masked_fill(a, row, (double)-INFINITY);
     ck_assert(isinf(tgt_at(mf, 1)) && isinf(tgt_at(mf, 4)));
