@@ -1434,9 +1434,86 @@ static int adam_step_added_after_init(fx *f)
       "tg_adam_step: parameter \"b\" was added to the list after init",        \
       adam_step_added_after_init(f))
 
+/* Joining and reordering (tensor/join.c, autograd/join.c). */
+static tg_tensor *pieces[4]; /* split's and chunk's out (no case succeeds) */
+
+#define JOIN_CASES(X)                                                          \
+    X(concat_n0, TG_ERR_VALUE, "tg_concat: needs at least one tensor (n is 0)", \
+      tr(tg_concat(0, (const tg_tensor *[]){f->a}, 0)))                        \
+    X(concat_null_array, TG_ERR_NULL, "tg_concat: tensors is NULL",            \
+      tr(tg_concat(2, NULL, 0)))                                               \
+    X(concat_dtype, TG_ERR_DTYPE,                                              \
+      "tg_concat: tensor 1 is float32 and tensor 0 float64; convert one with tg_cast", \
+      tr(tg_concat(2, (const tg_tensor *[]){f->a, f->h}, 0)))                  \
+    X(concat_shape, TG_ERR_SHAPE,                                              \
+      "tg_concat: tensor 1 has shape (5,) and tensor 0 (3,4): they must match except on the axis", \
+      tr(tg_concat(2, (const tg_tensor *[]){f->a, f->b}, 0)))                  \
+    X(concat_axis, TG_ERR_AXIS, "tg_concat: axis 2 out of range for 2 dimensions", \
+      tr(tg_concat(2, (const tg_tensor *[]){f->a, f->a}, 2)))                  \
+    X(concat_scalars, TG_ERR_AXIS, "tg_concat: axis 0 out of range for 0 dimensions", \
+      tr(tg_concat(2, (const tg_tensor *[]){f->s, f->s}, 0)))                  \
+    X(stack_shape, TG_ERR_SHAPE,                                               \
+      "tg_stack: tensor 1 has shape (4,) and tensor 0 (3,4): stacked tensors must have one shape", \
+      tr(tg_stack(2, (const tg_tensor *[]){f->a, f->v}, 0)))                   \
+    X(stack_axis, TG_ERR_AXIS, "tg_stack: axis 3 out of range for 3 dimensions", \
+      tr(tg_stack(1, (const tg_tensor *[]){f->a}, 3)))                         \
+    X(stack_9d, TG_ERR_VALUE,                                                  \
+      "tg_stack: the result would have 9 dimensions (at most 8 allowed)",      \
+      tr(tg_stack(1, (const tg_tensor *[]){f->d8}, 0)))                        \
+    X(split_sizes, TG_ERR_SHAPE,                                               \
+      "tg_split: the sizes add up to 2, not 3, the size of axis 0",            \
+      tg_split(f->a, 0, 2, (const int64_t[]){1, 1}, pieces))                   \
+    X(split_negative, TG_ERR_VALUE, "tg_split: size -1 of piece 0 is negative", \
+      tg_split(f->a, 1, 2, (const int64_t[]){-1, 5}, pieces))                  \
+    X(split_null_sizes, TG_ERR_NULL, "tg_split: sizes is NULL",                \
+      tg_split(f->a, 0, 2, NULL, pieces))                                      \
+    X(split_null_out, TG_ERR_NULL, "tg_split: out is NULL",                    \
+      tg_split(f->a, 0, 1, (const int64_t[]){3}, NULL))                        \
+    X(chunk_n0, TG_ERR_VALUE, "tg_chunk: needs at least one piece (n is 0)",   \
+      tg_chunk(f->a, 0, 0, pieces))                                            \
+    X(chunk_axis, TG_ERR_AXIS, "tg_chunk: axis -3 out of range for 2 dimensions", \
+      tg_chunk(f->a, -3, 2, pieces))                                           \
+    X(pad_null_widths, TG_ERR_NULL, "tg_pad: widths is NULL",                  \
+      tr(tg_pad(f->a, NULL, 0)))                                               \
+    X(pad_negative, TG_ERR_VALUE, "tg_pad: negative width -1 before axis 0",   \
+      tr(tg_pad(f->a, (const int64_t[]){-1, 0, 0, 0}, 0)))                     \
+    X(pad_overflow, TG_ERR_OVERFLOW,                                           \
+      "tg_pad: axis 0 padded to 9223372036854775807 + 5 + 0 elements overflows", \
+      tr(tg_pad(f->b, (const int64_t[]){INT64_MAX, 0}, 0)))                    \
+    X(flip_axis, TG_ERR_AXIS, "tg_flip: axis 2 out of range for 2 dimensions", \
+      tr(tg_flip(f->a, 2)))                                                    \
+    X(tile_9, TG_ERR_VALUE, "tg_tile: 9 repetitions (at most 8, one per dimension)", \
+      tr(tg_tile(f->a, 9, nine)))                                              \
+    X(tile_negative, TG_ERR_VALUE, "tg_tile: negative repetition -1 (reps[0])", \
+      tr(tg_tile(f->a, 1, (const int64_t[]){-1})))                             \
+    X(tile_null_reps, TG_ERR_NULL, "tg_tile: reps is NULL", tr(tg_tile(f->a, 2, NULL))) \
+    X(repeat_negative, TG_ERR_VALUE, "tg_repeat: negative repeat count -2",    \
+      tr(tg_repeat(f->a, 0, -2)))                                              \
+    X(repeat_axis, TG_ERR_AXIS, "tg_repeat: axis 0 out of range for 0 dimensions", \
+      tr(tg_repeat(f->s, 0, 2)))                                               \
+    X(ad_concat_dtype, TG_ERR_DTYPE,                                           \
+      "tg_ad_concat: tensor 1 is float32 and tensor 0 float64; convert one with tg_ad_cast", \
+      tr(tg_ad_concat(f->T, 2, (tg_tensor *[]){f->leaf, f->lf32}, 0)))         \
+    X(ad_stack_shape, TG_ERR_SHAPE, "tg_ad_stack: tensor 1 has shape (4,)",    \
+      tr(tg_ad_stack(f->T, 2, (tg_tensor *[]){f->leaf, f->v}, 0)))             \
+    X(ad_split_sizes, TG_ERR_SHAPE,                                            \
+      "tg_ad_split: the sizes add up to more than 3, the size of axis 0",      \
+      tg_ad_split(f->T, f->leaf, 0, 2, (const int64_t[]){2, 2}, pieces))       \
+    X(ad_chunk_n0, TG_ERR_VALUE, "tg_ad_chunk: needs at least one piece (n is -1)", \
+      tg_ad_chunk(f->T, f->leaf, 0, -1, pieces))                               \
+    X(ad_pad_negative, TG_ERR_VALUE, "tg_ad_pad: negative width -3 after axis 0", \
+      tr(tg_ad_pad(f->T, f->leaf, (const int64_t[]){0, -3}, 0)))               \
+    X(ad_flip_axis, TG_ERR_AXIS, "tg_ad_flip: axis 1 out of range for 1 dimensions", \
+      tr(tg_ad_flip(f->T, f->leaf, 1)))                                        \
+    X(ad_tile_negative, TG_ERR_VALUE, "tg_ad_tile: negative repetition count -1", \
+      tr(tg_ad_tile(f->T, f->leaf, -1, NULL)))                                 \
+    X(ad_repeat_negative, TG_ERR_VALUE, "tg_ad_repeat: negative repeat count -1", \
+      tr(tg_ad_repeat(f->T, f->leaf, 0, -1)))
+
 #define ALL_CASES(X)                                                           \
     CREATION_CASES(X)                                                          \
     VIEW_CASES(X)                                                              \
+    JOIN_CASES(X)                                                              \
     ACCESS_CASES(X)                                                            \
     ELEMENTWISE_CASES(X)                                                       \
     REDUCE_CASES(X)                                                            \
@@ -1503,6 +1580,12 @@ END_TEST
     X(tg_contiguous(NULL))                                                     \
     X(tg_clone(NULL))                                                          \
     X(tg_cast(NULL, F32))                                                      \
+    X(tg_concat(2, (const tg_tensor *[]){f->a, NULL}, 0))                      \
+    X(tg_stack(1, (const tg_tensor *[]){NULL}, 0))                             \
+    X(tg_pad(NULL, NULL, 0))                                                   \
+    X(tg_flip(NULL, 0))                                                        \
+    X(tg_tile(NULL, 0, NULL))                                                  \
+    X(tg_repeat(NULL, 0, 2))                                                   \
     X(tg_binary(TG_ADD, NULL, f->a))                                           \
     X(tg_add(f->a, NULL))                                                      \
     X(tg_sub(NULL, f->a))                                                      \
