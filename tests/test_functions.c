@@ -10,7 +10,6 @@
 #include <stdlib.h>
 
 #include "helpers.h"
-#include "tensor/internal.h"
 
 typedef struct fx_case {
     const char *op;
@@ -596,21 +595,25 @@ START_TEST(test_bad_input)
     tg_tensor *s = tg_scalar(F64, 1.0);
     tg_tape *T = tg_tape_new();
 
-    /* a dtype that is not a float one (made by hand: the header of x with
-     * another dtype; nothing reads its data) */
-    tg_dtype saved = x->dtype;
-    x->dtype = (tg_dtype)5;
-    ck_assert_ptr_null(tg_sin(x));
-    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_sin: a is ");
-    TGT_ASSERT_ERR(TG_ERR_DTYPE, "needs a float dtype (tg_cast to float32 or float64");
-    ck_assert_ptr_null(tg_ad_gelu(T, x));
-    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_gelu: a is ");
-    TGT_ASSERT_ERR(TG_ERR_DTYPE, "(tg_ad_cast to float32");
-    ck_assert_ptr_null(tg_ad_softmax(T, x, 0));
-    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_softmax: a is ");
-    ck_assert_ptr_null(tg_ad_logsumexp(NULL, x, 0, true));
-    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_logsumexp");
-    x->dtype = saved;
+    /* integer and bool tensors: the functions need floats */
+    tg_tensor *xi = tg_zeros(TG_INT32, SH(2, 3)), *xb = tg_zeros(TG_BOOL, SH(3));
+    ck_assert_ptr_null(tg_sin(xi));
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_sin: a is int32; this op needs a float dtype "
+                                 "(tg_cast to float32 or float64 first)");
+    ck_assert_ptr_null(tg_round(xb));
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_round: a is bool; this op needs a float dtype");
+    ck_assert_ptr_null(tg_ad_gelu(T, xi));
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_gelu: a is int32; this op needs a float dtype "
+                                 "(tg_ad_cast to float32");
+    ck_assert_ptr_null(tg_ad_leaky_relu(T, xb, 0.1));
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_leaky_relu: a is bool");
+    ck_assert_ptr_null(tg_ad_softmax(T, xi, 0));
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_softmax: a is int32");
+    ck_assert_ptr_null(tg_ad_logsumexp(NULL, xi, 0, true));
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "tg_ad_logsumexp: a is int32");
+    ck_assert_uint_eq(tg_tape_length(T), 0);
+    tg_free(xi);
+    tg_free(xb);
 
     /* axes */
     ck_assert_ptr_null(tg_ad_softmax(T, x, 2));
