@@ -1661,6 +1661,12 @@ END_TEST
     X(tg_ad_slice(f->T, NULL, 0, 0, 1, 1))                                     \
     X(tg_ad_expand(f->T, NULL, SH(3)))                                         \
     X(tg_ad_cast(f->T, NULL, F32))                                             \
+    X(tg_ad_concat(f->T, 2, (tg_tensor *[]){NULL, f->leaf}, 0))                \
+    X(tg_ad_stack(f->T, 1, (tg_tensor *[]){NULL}, 0))                          \
+    X(tg_ad_pad(f->T, NULL, NULL, 0))                                          \
+    X(tg_ad_flip(f->T, NULL, 0))                                               \
+    X(tg_ad_tile(f->T, NULL, 0, NULL))                                         \
+    X(tg_ad_repeat(f->T, NULL, 0, 2))                                          \
     X(tg_ad_add(NULL, NULL, f->leaf))                                          \
     X(tg_quadratic_forward(f->T, &f->quad, NULL))                              \
     X(tg_linear_forward(f->T, &f->lin, NULL))                                  \
