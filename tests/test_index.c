@@ -232,6 +232,69 @@ START_TEST(test_second_order)
 }
 END_TEST
 
+/* The Hessian-vector product of sum(gather^3) + sum(index_select^3)/2 +
+ * sum(where(m, x, x*x)^3) against PyTorch's (tests/data/make_index_ref.py):
+ * second order through all three ops and their adjoints. */
+START_TEST(test_hvp_vs_pytorch)
+{
+    tg_tensor *x = f64(SH(3, 4), ref_h_x), *v = f64(SH(3, 4), ref_h_v);
+    tg_tensor *gi = i64(SH(3, 3), ref_h_gi), *si = i64(SH(3), ref_h_si);
+    bool mv[12];
+    for (int i = 0; i < 12; i++)
+        mv[i] = ref_h_mask[i] != 0;
+    tg_tensor *m = tg_from_array(TG_BOOL, SH(3, 4), mv);
+    tg_requires_grad(x, true);
+    tg_tape *T = tg_tape_new();
+    tg_tensor *g = tg_ad_gather(T, x, 1, gi), *s = tg_ad_index_select(T, x, 0, si);
+    tg_tensor *w = tg_ad_where(T, m, x, tg_ad_mul(T, x, x));
+    tg_tensor *y = tg_ad_add(
+        T, tg_ad_add(T, tg_ad_sum(T, tg_ad_pow_scalar(T, g, 3.0)),
+                     tg_ad_mul_scalar(T, tg_ad_sum(T, tg_ad_pow_scalar(T, s, 3.0)), 0.5)),
+        tg_ad_sum(T, tg_ad_pow_scalar(T, w, 3.0)));
+    tg_tensor *gx, *hv;
+    ck_assert_int_eq(tg_ad_grad(T, y, NULL, 1, &x, &gx, true), TG_OK);
+    assert_close(gx, ref_h_grad, 12, "gradient");
+    ck_assert_int_eq(tg_ad_grad(T, tg_ad_sum(T, tg_ad_mul(T, gx, v)), NULL, 1, &x, &hv, false),
+                     TG_OK);
+    for (int i = 0; i < 12; i++) /* a longer chain: relative 1e-13 */
+        ck_assert_msg(fabs(tgt_at(hv, i) - ref_h_hv[i]) <= 1e-13 * (1 + fabs(ref_h_hv[i])),
+                      "hv[%d]: %.17g, PyTorch %.17g", i, tgt_at(hv, i), ref_h_hv[i]);
+    tg_tape_free(T);
+    tg_tensor *all[] = {x, v, gi, si, m};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tg_free(all[i]);
+}
+END_TEST
+
+/* Empty indices, masks and tensors: empty results, zero gradients. */
+START_TEST(test_empty)
+{
+    tg_tensor *x = tg_ones(F64, SH(3, 2));
+    tg_requires_grad(x, true);
+    tg_tensor *none = tg_zeros(TG_INT64, SH(0));
+    tg_tensor *gnone = tg_zeros(TG_INT64, SH(3, 0));
+    tg_tape *T = tg_tape_new();
+    tg_tensor *s = tg_ad_index_select(T, x, 0, none);
+    tgt_assert_shape(s, SH(0, 2));
+    tg_tensor *g = tg_ad_gather(T, x, 1, gnone);
+    tgt_assert_shape(g, SH(3, 0));
+    tg_tensor *l = tg_ad_add(T, tg_ad_sum(T, s), tg_ad_sum(T, g));
+    ck_assert_int_eq(tg_backward(T, l), TG_OK);
+    for (int i = 0; i < 6; i++)
+        ck_assert_double_eq(tgt_at(tg_grad(x), i), 0.0);
+    tg_tensor *e = tg_zeros(F64, SH(0, 2));
+    tg_tensor *em = tg_zeros(TG_BOOL, SH(0, 2));
+    tg_tensor *we = tg_where(em, e, e);
+    tgt_assert_shape(we, SH(0, 2));
+    tg_tensor *oh = tg_one_hot(none, 3, F64);
+    tgt_assert_shape(oh, SH(0, 3));
+    tg_tape_free(T);
+    tg_tensor *all[] = {x, none, gnone, e, em, we, oh};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tg_free(all[i]);
+}
+END_TEST
+
 /* An embedding-style step repeated: no allocator call after the first. */
 START_TEST(test_no_allocation_per_step)
 {
@@ -348,6 +411,8 @@ Suite *test_index_suite(void)
     tcase_add_test(tc, test_one_hot);
     tcase_add_test(tc, test_gradcheck);
     tcase_add_test(tc, test_second_order);
+    tcase_add_test(tc, test_hvp_vs_pytorch);
+    tcase_add_test(tc, test_empty);
     tcase_add_test(tc, test_no_allocation_per_step);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_allocation_failures);

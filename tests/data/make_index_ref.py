@@ -119,6 +119,27 @@ def main():
     w("static const double ref_mf_out[] = %s;" % arr(out.detach()))
     w("static const double ref_mf_grad[] = %s;" % arr(mf.grad))
 
+    # Hessian-vector products through gather, index_select and where: the
+    # gradient of sum(f(x)^3 * w) recorded, then d/dx of <gradient, v>
+    x = torch.tensor(rng.randn(3, 4), requires_grad=True)
+    v = torch.tensor(rng.randn(3, 4))
+    gi = torch.tensor([[3, 3, 1], [0, 2, 0], [1, 1, 1]])
+    si = torch.tensor([2, 0, 2])
+    hm = torch.tensor([[True, False, True, False], [False, True, True, True],
+                       [True, True, False, False]])
+    y = (torch.gather(x, 1, gi) ** 3).sum() \
+        + (torch.index_select(x, 0, si) ** 3 * 0.5).sum() \
+        + (torch.where(hm, x, x * x) ** 3).sum()
+    (g,) = torch.autograd.grad(y, x, create_graph=True)
+    (hv,) = torch.autograd.grad((g * v).sum(), x)
+    w("static const double ref_h_x[] = %s;" % arr(x.detach()))
+    w("static const double ref_h_v[] = %s;" % arr(v))
+    w("static const int64_t ref_h_gi[] = %s;" % iarr(gi))
+    w("static const int64_t ref_h_si[] = %s;" % iarr(si))
+    w("static const int64_t ref_h_mask[] = %s;" % iarr(hm.int()))
+    w("static const double ref_h_grad[] = %s;" % arr(g.detach()))
+    w("static const double ref_h_hv[] = %s;" % arr(hv))
+
     # one_hot
     oh = torch.nn.functional.one_hot(torch.tensor([[2, 0], [1, 2]]), 4)
     w("static const int64_t ref_oh[] = %s;" % iarr(oh))
