@@ -253,7 +253,7 @@ tg_tensor *tg_ad_pad(tg_tape *T, tg_tensor *a, const int64_t *widths, double val
     if (!a || tga__check_input(T, fn, a))
         return NULL;
     int64_t shape[TG_MAX_DIMS];
-    if (tg__pad_shape(fn, a, widths, shape))
+    if (tg__pad_shape(fn, a, widths, value, shape))
         return NULL;
     tg_tensor *out = tga__new(T, fn, a->dtype, a->ndim, shape);
     if (!out)

@@ -218,9 +218,10 @@ static inline int64_t tg__piece_size(int64_t total, int n, const int64_t *sizes,
 {
     return sizes ? sizes[i] : total / n + (i < total % n ? 1 : 0);
 }
-/* pad: widths holds (before, after) for each axis in order (2 * ndim). */
+/* pad: widths holds (before, after) for each axis in order (2 * ndim);
+ * value must be one of t's dtype. */
 int tg__pad_shape(const char *fn, const tg_tensor *t, const int64_t *widths,
-                  int64_t *shape);
+                  double value, int64_t *shape);
 int tg__pad_into(const char *fn, tg_tensor *out, const tg_tensor *t,
                  const int64_t *widths, double value);
 /* np.tile: *ndim is max(t->ndim, n); the repetitions come from the shapes. */

@@ -213,10 +213,13 @@ int tg_chunk(const tg_tensor *t, int axis, int n, tg_tensor **out)
 /* ---- pad ---------------------------------------------------------------------------- */
 
 int tg__pad_shape(const char *fn, const tg_tensor *t, const int64_t *widths,
-                  int64_t *shape)
+                  double value, int64_t *shape)
 {
     if (t->ndim > 0 && !widths)
         return tg__fail(TG_ERR_NULL, fn, "widths is NULL");
+    if (!tg__is_float(t->dtype) && !tg__int_fits(t->dtype, value))
+        return tg__fail(TG_ERR_VALUE, fn, "value %.17g is not a %s value", value,
+                        tg_dtype_name(t->dtype)); /* as tg_fill says it */
     for (int k = 0; k < t->ndim; k++) {
         int64_t before = widths[2 * k], after = widths[2 * k + 1];
         if (before < 0 || after < 0)
@@ -236,12 +239,9 @@ int tg__pad_shape(const char *fn, const tg_tensor *t, const int64_t *widths,
 int tg__pad_into(const char *fn, tg_tensor *out, const tg_tensor *t,
                  const int64_t *widths, double value)
 {
-    if (tg_fill(out, value)) { /* a value the dtype cannot hold: say so under fn */
-        char why[256];
-        const char *m = strstr(tg_last_message(), ": ");
-        snprintf(why, sizeof why, "%s", m ? m + 2 : tg_last_message());
-        return tg__fail(tg_last_error(), fn, "%s", why);
-    }
+    int rc = tg_fill(out, value); /* checked by tg__pad_shape: cannot fail */
+    if (rc)
+        return rc;
     tg_tensor v = *out;
     for (int k = 0; k < t->ndim; k++) {
         tg_tensor in = v;
@@ -258,7 +258,7 @@ tg_tensor *tg_pad(const tg_tensor *t, const int64_t *widths, double value)
     if (!t)
         return NULL;
     int64_t shape[TG_MAX_DIMS];
-    if (tg__pad_shape(fn, t, widths, shape))
+    if (tg__pad_shape(fn, t, widths, value, shape))
         return NULL;
     tg_tensor *out = tg__new(fn, t->dtype, t->ndim, shape);
     if (out && tg__pad_into(fn, out, t, widths, value)) {
