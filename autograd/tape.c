@@ -471,7 +471,8 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
                      sink *s, bool create_graph)
 {
     uint64_t walk = ++T->walks;
-    bool was_paused = tg_tape_pause(T, !create_graph);
+    bool was_recording = T->recording; /* T was checked live by the caller */
+    T->recording = create_graph;
     /* A tg_backward adds its gradients to .grad: a second one through the
      * same records would add them again, so each record it goes through is
      * marked with its walk (undone below if the walk fails). */
@@ -499,7 +500,7 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
         if (rc == TG_OK && gb)
             rc = accumulate(T, fn, s, walk, n->in[1], gb);
     }
-    tg_tape_pause(T, was_paused);
+    T->recording = was_recording;
     if (rc == TG_OK && !s->inputs)
         rc = flush_queue(fn, s->queue);
     if (rc != TG_OK && consumes) /* nothing was added: nothing is used up */

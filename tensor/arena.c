@@ -157,9 +157,9 @@ tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
      * than fit. The common case costs one checked product; an empty or
      * huge result gets tg__check_shape's full check (an empty one has
      * zero elements, but its strides must still hold the other sizes). */
-    int64_t n = 1;
+    int64_t n = ndim ? shape[0] : 1; /* one size of an existing tensor fits */
     bool over = false;
-    for (int k = 0; k < ndim; k++)
+    for (int k = 1; k < ndim; k++)
         over |= tg__mul_overflows(n, shape[k], &n);
     if (over || n == 0 || (uint64_t)n > (uint64_t)SIZE_MAX / 2 / tg__dsize(dt)) {
         int64_t checked;

@@ -1021,22 +1021,9 @@ int tg_item(const tg_tensor *t, double *out)
     return TG_OK;
 }
 
-int tg_fill(tg_tensor *t, double value)
+/* tg_fill past its common case: any dtype and layout, checked. */
+static TG_NOINLINE int fill_general(tg_tensor *t, double value, bool dense)
 {
-    if (!t)
-        return tg__fail(TG_ERR_NULL, "tg_fill", "tensor is NULL");
-    if (t->numel == 0)
-        return TG_OK;
-    /* A contiguous tensor never repeats an element: only the others can
-     * be broadcast views. */
-    bool dense = tg__contiguous(t);
-    if (dense && t->dtype == TG_FLOAT64) { /* zero_grad's case, kept short */
-        double *p = tg__data(t);
-        for (int64_t i = 0; i < t->numel; i++)
-            p[i] = value;
-        tg__touch(t);
-        return TG_OK;
-    }
     if (!dense && tg__check_writable("tg_fill", "tensor", t))
         return TG_ERR_VALUE;
     if (check_fill_value("tg_fill", t->dtype, value))
@@ -1046,6 +1033,24 @@ int tg_fill(tg_tensor *t, double value)
     } else {
         FOR_EACH_POS(t, pos, tg__store(t, pos, value));
     }
+    tg__touch(t);
+    return TG_OK;
+}
+
+int tg_fill(tg_tensor *t, double value)
+{
+    if (!t)
+        return tg__fail(TG_ERR_NULL, "tg_fill", "tensor is NULL");
+    if (t->numel == 0)
+        return TG_OK;
+    /* A contiguous tensor never repeats an element: only the others can
+     * be broadcast views. zero_grad's case, contiguous float64, is short. */
+    bool dense = tg__contiguous(t);
+    if (!dense || t->dtype != TG_FLOAT64)
+        return fill_general(t, value, dense);
+    double *p = tg__data(t);
+    for (int64_t i = 0; i < t->numel; i++)
+        p[i] = value;
     tg__touch(t);
     return TG_OK;
 }
