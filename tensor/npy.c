@@ -522,42 +522,49 @@ static size_t make_header(const tg_tensor *t, char *buf)
     return 10 + hlen;
 }
 
+/* The next count elements of t in C order, whatever its strides, into dst
+ * as the file holds them (little-endian); *pos and idx carry the walk's
+ * place from one call to the next (start: t->offset and zeros). */
+static void gather_elements(const tg_tensor *t, int64_t *pos, int64_t *idx,
+                            unsigned char *dst, int64_t count)
+{
+    size_t width = tg_dtype_size(t->dtype);
+    bool swap = !host_is_little_endian();
+    const unsigned char *base = t->storage->data;
+    for (int64_t i = 0; i < count; i++, dst += width) {
+        memcpy(dst, base + (size_t)*pos * width, width);
+        if (swap)
+            swap_elements(dst, 1, width);
+        for (int k = t->ndim - 1; k >= 0; k--) {
+            *pos += t->strides[k];
+            if (++idx[k] < t->shape[k])
+                break;
+            *pos -= t->strides[k] * t->shape[k];
+            idx[k] = 0;
+        }
+    }
+}
+
 /* Writes t's elements in C order, whatever its strides. */
 static bool write_data(const tg_tensor *t, FILE *f)
 {
     size_t width = tg_dtype_size(t->dtype);
-    bool swap = !host_is_little_endian();
     if (t->numel == 0)
         return true;
-    if (tg_is_contiguous(t) && !swap)
+    if (tg_is_contiguous(t) && host_is_little_endian())
         return fwrite(tg_data(t), width, (size_t)t->numel, f) ==
                (size_t)t->numel;
 
     unsigned char chunk[4096];
-    size_t used = 0;
-    const unsigned char *base = t->storage->data;
-    int64_t idx[TG_MAX_DIMS] = {0};
+    int64_t per = (int64_t)(sizeof chunk / width), idx[TG_MAX_DIMS] = {0};
     int64_t pos = t->offset;
-    for (int64_t i = 0; i < t->numel; i++) {
-        memcpy(chunk + used, base + (size_t)pos * width, width);
-        if (swap)
-            swap_elements(chunk + used, 1, width);
-        used += width;
-        if (used == sizeof chunk) {
-            if (fwrite(chunk, 1, used, f) != used)
-                return false;
-            used = 0;
-        }
-        /* Advance the C-order index, fixing pos incrementally. */
-        for (int k = t->ndim - 1; k >= 0; k--) {
-            pos += t->strides[k];
-            if (++idx[k] < t->shape[k])
-                break;
-            pos -= t->strides[k] * t->shape[k];
-            idx[k] = 0;
-        }
+    for (int64_t done = 0; done < t->numel; done += per) {
+        int64_t n = t->numel - done < per ? t->numel - done : per;
+        gather_elements(t, &pos, idx, chunk, n);
+        if (fwrite(chunk, width, (size_t)n, f) != (size_t)n)
+            return false;
     }
-    return fwrite(chunk, 1, used, f) == used;
+    return true;
 }
 
 int tg_save_npy(const tg_tensor *t, const char *path)
@@ -607,22 +614,7 @@ size_t tg_save_npy_buffer(const tg_tensor *t, void *buf, size_t cap)
         return total;
     unsigned char *out = buf;
     memcpy(out, header, n);
-    out += n;
-    bool swap = !host_is_little_endian();
-    const unsigned char *base = t->storage->data;
-    int64_t idx[TG_MAX_DIMS] = {0};
-    int64_t pos = t->offset;
-    for (int64_t i = 0; i < t->numel; i++, out += width) {
-        memcpy(out, base + (size_t)pos * width, width);
-        if (swap)
-            swap_elements(out, 1, width);
-        for (int k = t->ndim - 1; k >= 0; k--) {
-            pos += t->strides[k];
-            if (++idx[k] < t->shape[k])
-                break;
-            pos -= t->strides[k] * t->shape[k];
-            idx[k] = 0;
-        }
-    }
+    int64_t idx[TG_MAX_DIMS] = {0}, pos = t->offset;
+    gather_elements(t, &pos, idx, out + n, t->numel);
     return total;
 }
