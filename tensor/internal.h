@@ -273,7 +273,8 @@ int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a);
 /* Reduced shape of t along axis (axis already normalised). */
 void tg__reduced_shape(const tg_tensor *t, int axis, bool keepdims, int *ndim,
                        int64_t *shape);
-/* kind: 0 sum, 1 mean, 2 max, 3 argmax. axis < 0 reduces everything. */
+/* kind: 0 sum, 1 mean, 2 max (tg__argmax_positions for the arg-max).
+ * axis < 0 reduces everything. */
 int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
                int axis);
 /* The positions of the first maximum of t along axis (of everything, as a

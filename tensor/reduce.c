@@ -672,39 +672,6 @@ int tg__argmax_positions(const char *fn, const tg_tensor *t, int axis,
     return run_argmax(fn, t, rs, axis, nres, pos);
 }
 
-/* ARGMAX into a float tensor: the positions, then their values, refused
- * where float32 could not hold every index exactly. */
-static int argmax_values(const char *fn, tg_tensor *out, const tg_tensor *t,
-                         int axis, int64_t count)
-{
-    if (out->dtype == TG_FLOAT32 && count > ((int64_t)1 << 24))
-        return tg__fail(TG_ERR_OVERFLOW, fn,
-                        "%lld candidates: float32 cannot hold every index "
-                        "exactly (cast the input to float64 first)",
-                        (long long)count);
-    if (out->numel == 0)
-        return TG_OK;
-    size_t nbytes = (size_t)out->numel * sizeof(int64_t);
-    int64_t *pos = tg__alloc(nbytes);
-    if (!pos)
-        return tg__oom(fn);
-    int rc = tg__argmax_positions(fn, t, axis, pos);
-    int64_t idx[TG_MAX_DIMS] = {0}, at = out->offset;
-    for (int64_t i = 0; rc == TG_OK && i < out->numel; i++) {
-        tg__store(out, at, (double)pos[i]);
-        for (int k = out->ndim - 1; k >= 0; k--) {
-            if (++idx[k] < out->shape[k]) {
-                at += out->strides[k];
-                break;
-            }
-            idx[k] = 0;
-            at -= (out->shape[k] - 1) * out->strides[k];
-        }
-    }
-    tg__dealloc(pos, nbytes);
-    return rc;
-}
-
 /* ---- internal entry points ---------------------------------------------- */
 
 int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
@@ -713,7 +680,7 @@ int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
     int rc = check_pair(fn, out, t);
     if (rc)
         return rc;
-    if (kind < SUM || kind > ARGMAX)
+    if (kind < SUM || kind > MAX)
         return tg__fail(TG_ERR_VALUE, fn, "unknown reduction %d", kind);
     if (axis >= t->ndim)
         return tg__fail(TG_ERR_AXIS, fn, "axis %d out of range for %d dimensions",
@@ -729,10 +696,8 @@ int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
                         tg__shape_fmt(nd_drop, drop, b2, sizeof b2));
     }
     int64_t count = axis < 0 ? t->numel : t->shape[axis];
-    if ((kind == MAX || kind == ARGMAX) && count == 0)
+    if (kind == MAX && count == 0)
         return no_maximum(fn, axis);
-    if (kind == ARGMAX)
-        return argmax_values(fn, out, t, axis, count);
     int64_t rs[TG_MAX_DIMS];
     reduction_strides(t, axis, rs);
     return run(fn, kind, out, t, rs, count);

@@ -808,11 +808,13 @@ START_TEST(test_internal_reduce)
     ck_assert_int_eq(tg__reduce("f", 0, drop, t, 2), TG_ERR_AXIS);
     TGT_ASSERT_ERR(TG_ERR_AXIS, "f: axis 2 out of range for 2 dimensions");
 
-    /* argmax into the keepdims shape (what autograd's max backward uses) */
-    tg_tensor *idx = tg_empty(TG_FLOAT64, TG_SHAPE(1, 300));
-    ck_assert_int_eq(tg__reduce("f", 3, idx, t, 0), TG_OK);
+    /* the arg-max has its own entry point; tg__reduce refuses it */
+    ck_assert_int_eq(tg__reduce("f", 3, drop, t, 1), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "f: unknown reduction 3");
+    int64_t pos[300];
+    ck_assert_int_eq(tg__argmax_positions("f", t, 0, pos), TG_OK);
     for (int64_t j = 0; j < 300; j++) {
-        int64_t k = (int64_t)tgt_at(idx, j);
+        int64_t k = pos[j];
         ck_assert(k >= 0 && k < 37);
         for (int64_t i = 0; i < 37; i++)
             ck_assert(tgt_at(t, i * 300 + j) <= tgt_at(t, k * 300 + j));
@@ -827,7 +829,6 @@ START_TEST(test_internal_reduce)
     tg__reduced_shape(t, 0, false, &nd, shape);
     ck_assert_int_eq(nd, 1);
     ck_assert(shape[0] == 300);
-    tg_free(idx);
     tg_free(keep);
     tg_free(drop);
     tg_free(t);
