@@ -189,9 +189,7 @@ static void extremum_rule(tg_tape *T, const tg__node *n, tg_tensor *g,
                           tga_grads *r, bool is_max)
 {
     tg_tensor *a = n->in[0], *b = n->in[1];
-    tg_tensor *z = tga__new_like(T, "tg_ad_maximum/minimum (backward)", g->dtype, 0, NULL);
-    if (z && tg_fill(z, 0.0))
-        z = tga__discard(T, z);
+    tg_tensor *z = tga__zero(T, "tg_ad_maximum/minimum (backward)", g->dtype);
     tg_tensor *eq = mask_of(T, TG_CMP_EQ, a, b);
     tg_tensor *half = tg_ad_where(T, eq, tg_ad_mul_scalar(T, g, 0.5), z);
     if (r->da)

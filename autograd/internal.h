@@ -163,6 +163,15 @@ static inline tg_tensor *tga__discard(tg_tape *T, tg_tensor *out)
         tg_free(out);
     return NULL;
 }
+/* A 0-d zero of dt on T: the constant branch of a gradient's where
+ * (select.c, maximum/minimum); NULL with the error set on failure. */
+static inline tg_tensor *tga__zero(tg_tape *T, const char *fn, tg_dtype dt)
+{
+    tg_tensor *z = tga__new_like(T, fn, dt, 0, NULL);
+    if (z && tg_fill(z, 0.0))
+        return tga__discard(T, z);
+    return z;
+}
 /* Records out = op(a, b) if an input requires a gradient (op NULL: never,
  * the op is not differentiable), storing the record in *node when node is
  * not NULL (else NULL). On failure releases a heap result and returns NULL.

@@ -6,23 +6,13 @@
  * not chosen cannot leak into the gradient (inf * 0 is NaN). */
 #include "internal.h"
 
-/* A 0-d zero of dt on T (the constant branch of the gradient's where;
- * rules always run on a tape). */
-static tg_tensor *zero(tg_tape *T, const char *fn, tg_dtype dt)
-{
-    tg_tensor *z = tga__new_like(T, fn, dt, 0, NULL);
-    if (z && tg_fill(z, 0.0))
-        return tga__discard(T, z);
-    return z;
-}
-
 /* ---- where ----------------------------------------------------------------------- */
 
 /* d where(m, a, b) = where(m, g, 0) for a, where(m, 0, g) for b */
 static void where_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
 {
     const char *fn = "tg_ad_where (backward)";
-    tg_tensor *z = zero(T, fn, g->dtype);
+    tg_tensor *z = tga__zero(T, fn, g->dtype);
     if (r->da)
         r->a = tg_ad_where(T, n->aux, g, z);
     if (r->db)
@@ -71,7 +61,7 @@ tg_tensor *tg_ad_where(tg_tape *T, tg_tensor *mask, tg_tensor *a, tg_tensor *b)
 static void masked_fill_rule(tg_tape *T, const tg__node *n, tg_tensor *g,
                              tga_grads *r)
 {
-    tg_tensor *z = zero(T, "tg_ad_masked_fill (backward)", g->dtype);
+    tg_tensor *z = tga__zero(T, "tg_ad_masked_fill (backward)", g->dtype);
     r->a = tg_ad_where(T, n->aux, z, g);
 }
 
@@ -116,7 +106,7 @@ tg_tensor *tg_ad_masked_fill(tg_tape *T, tg_tensor *a, tg_tensor *mask, double v
  * gradient; a NaN does not) */
 static void clamp_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
 {
-    tg_tensor *z = zero(T, "tg_ad_clamp (backward)", g->dtype);
+    tg_tensor *z = tga__zero(T, "tg_ad_clamp (backward)", g->dtype);
     r->a = tg_ad_where(T, n->aux, g, z);
 }
 
