@@ -174,20 +174,10 @@ static const tga_op op_split = {"split", split_rule, NULL};
 static int split(tg_tape *T, const char *fn, tg_tensor *a, int axis, int n,
                  const int64_t *sizes, bool chunk, tg_tensor **out)
 {
-    if (!out)
-        return tg__fail(TG_ERR_NULL, fn, "out is NULL");
-    if (n <= 0)
-        return tg__fail(TG_ERR_VALUE, fn, "needs at least one piece (n is %d)", n);
-    for (int i = 0; i < n; i++)
-        out[i] = NULL;
-    if (!a)
-        return TG_ERR_NULL; /* an earlier failure: keep its message */
-    int k;
-    if (tga__check_input(T, fn, a))
-        return tg_last_error();
-    if (!chunk && !sizes)
-        return tg__fail(TG_ERR_NULL, fn, "sizes is NULL");
-    if (tg__split_check(fn, a, axis, n, sizes, &k))
+    int k, rc = tg__split_start(fn, a, n, out);
+    if (rc)
+        return rc;
+    if (tga__check_input(T, fn, a) || tg__split_check(fn, a, axis, n, sizes, chunk, &k))
         return tg_last_error();
     tg__node *was = T ? T->last : NULL;
     size_t length = T ? T->length : 0;

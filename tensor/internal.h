@@ -207,10 +207,15 @@ int tg__join_shape(const char *fn, int n, const tg_tensor *const *ts, int axis,
                    bool stack, int *k, int *ndim, int64_t *shape);
 int tg__join_into(const char *fn, tg_tensor *out, int n,
                   const tg_tensor *const *ts, int k, bool stack);
-/* split of t along axis into n pieces of sizes[i] (sizes NULL: chunk into
- * n near-equal pieces, tg__piece_size); *k the axis normalised. */
+/* The start of every split: out and n checked, out[0..n-1] set to NULL,
+ * then TG_ERR_NULL without a new message when t is NULL (an earlier
+ * failure). */
+int tg__split_start(const char *fn, const tg_tensor *t, int n, tg_tensor **out);
+/* split of t along axis into n pieces of sizes[i] (chunk: into n
+ * near-equal pieces, tg__piece_size, sizes ignored); *k the axis
+ * normalised. */
 int tg__split_check(const char *fn, const tg_tensor *t, int axis, int n,
-                    const int64_t *sizes, int *k);
+                    const int64_t *sizes, bool chunk, int *k);
 /* Piece i of a split of total elements: sizes[i], or for a chunk into n
  * (sizes NULL) np.array_split's: the first total % n pieces one longer. */
 static inline int64_t tg__piece_size(int64_t total, int n, const int64_t *sizes,

@@ -139,13 +139,28 @@ tg_tensor *tg_stack(int n, const tg_tensor *const *ts, int axis)
 
 /* ---- split and chunk ---------------------------------------------------------------- */
 
-int tg__split_check(const char *fn, const tg_tensor *t, int axis, int n,
-                    const int64_t *sizes, int *k)
+int tg__split_start(const char *fn, const tg_tensor *t, int n, tg_tensor **out)
 {
+    if (!out)
+        return tg__fail(TG_ERR_NULL, fn, "out is NULL");
+    if (n <= 0)
+        return tg__fail(TG_ERR_VALUE, fn, "needs at least one piece (n is %d)", n);
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
+    if (!t)
+        return TG_ERR_NULL; /* an earlier failure: keep its message */
+    return TG_OK;
+}
+
+int tg__split_check(const char *fn, const tg_tensor *t, int axis, int n,
+                    const int64_t *sizes, bool chunk, int *k)
+{
+    if (!chunk && !sizes)
+        return tg__fail(TG_ERR_NULL, fn, "sizes is NULL");
     if (tg__axis(fn, axis, t->ndim, k))
         return TG_ERR_AXIS;
-    if (!sizes)
-        return TG_OK; /* a chunk: any n > 0 (the caller checked) */
+    if (chunk)
+        return TG_OK; /* any n > 0 (tg__split_start checked) */
     int64_t len = t->shape[*k], sum = 0;
     for (int i = 0; i < n; i++) {
         if (sizes[i] < 0)
@@ -169,18 +184,10 @@ int tg__split_check(const char *fn, const tg_tensor *t, int axis, int n,
 static int split_views(const char *fn, const tg_tensor *t, int axis, int n,
                        const int64_t *sizes, bool chunk, tg_tensor **out)
 {
-    if (!out)
-        return tg__fail(TG_ERR_NULL, fn, "out is NULL");
-    if (n <= 0)
-        return tg__fail(TG_ERR_VALUE, fn, "needs at least one piece (n is %d)", n);
-    for (int i = 0; i < n; i++)
-        out[i] = NULL;
-    if (!t)
-        return TG_ERR_NULL; /* an earlier failure: keep its message */
-    int k;
-    if (!chunk && !sizes)
-        return tg__fail(TG_ERR_NULL, fn, "sizes is NULL");
-    if (tg__split_check(fn, t, axis, n, sizes, &k))
+    int k, rc = tg__split_start(fn, t, n, out);
+    if (rc)
+        return rc;
+    if (tg__split_check(fn, t, axis, n, sizes, chunk, &k))
         return tg_last_error();
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
