@@ -80,21 +80,6 @@ static inline float sigmoid_f(float x)
         }                                                                      \
     } while (0)
 
-#define UN_LOOP(T, EXPR)                                                       \
-    do {                                                                       \
-        if (sa == 1 && so == 1) {                                              \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                T x = a[i];                                                    \
-                o[i] = (T)(EXPR);                                              \
-            }                                                                  \
-        } else {                                                               \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                T x = a[i * sa];                                               \
-                o[i * so] = (T)(EXPR);                                         \
-            }                                                                  \
-        }                                                                      \
-    } while (0)
-
 TG_CLONES static void bin_f64(int op, double s, int64_t n, const double *a, int64_t sa,
                     const double *b, int64_t sb, double *o, int64_t so)
 {
@@ -154,17 +139,17 @@ TG_CLONES static void un_f64(int op, int64_t n, const double *a, int64_t sa, dou
                    int64_t so)
 {
     switch (op) {
-    case TG_NEG: UN_LOOP(double, -x); break;
-    case TG_EXP: UN_LOOP(double, exp(x)); break;
-    case TG_LOG: UN_LOOP(double, log(x)); break;
-    case TG_SQRT: UN_LOOP(double, sqrt(x)); break;
-    case TG_ABS: UN_LOOP(double, fabs(x)); break;
-    case TG_TANH: UN_LOOP(double, tanh(x)); break;
-    case TG_SIGMOID: UN_LOOP(double, sigmoid_d(x)); break;
-    case TG_RELU: UN_LOOP(double, x <= 0 ? 0.0 : x); break;
-    case TG_SIGN: UN_LOOP(double, SIGN(double, x)); break;
-    case TG_STEP: UN_LOOP(double, x > 0 ? 1.0 : 0.0); break;
-    case OP_COPY: UN_LOOP(double, x); break;
+    case TG_NEG: TG__LOOP1(double, -x); break;
+    case TG_EXP: TG__LOOP1(double, exp(x)); break;
+    case TG_LOG: TG__LOOP1(double, log(x)); break;
+    case TG_SQRT: TG__LOOP1(double, sqrt(x)); break;
+    case TG_ABS: TG__LOOP1(double, fabs(x)); break;
+    case TG_TANH: TG__LOOP1(double, tanh(x)); break;
+    case TG_SIGMOID: TG__LOOP1(double, sigmoid_d(x)); break;
+    case TG_RELU: TG__LOOP1(double, x <= 0 ? 0.0 : x); break;
+    case TG_SIGN: TG__LOOP1(double, SIGN(double, x)); break;
+    case TG_STEP: TG__LOOP1(double, x > 0 ? 1.0 : 0.0); break;
+    case OP_COPY: TG__LOOP1(double, x); break;
     default: break;
     }
 }
@@ -173,17 +158,17 @@ TG_CLONES static void un_f32(int op, int64_t n, const float *a, int64_t sa, floa
                    int64_t so)
 {
     switch (op) {
-    case TG_NEG: UN_LOOP(float, -x); break;
-    case TG_EXP: UN_LOOP(float, expf(x)); break;
-    case TG_LOG: UN_LOOP(float, logf(x)); break;
-    case TG_SQRT: UN_LOOP(float, sqrtf(x)); break;
-    case TG_ABS: UN_LOOP(float, fabsf(x)); break;
-    case TG_TANH: UN_LOOP(float, tanhf(x)); break;
-    case TG_SIGMOID: UN_LOOP(float, sigmoid_f(x)); break;
-    case TG_RELU: UN_LOOP(float, x <= 0 ? 0.0f : x); break;
-    case TG_SIGN: UN_LOOP(float, SIGN(float, x)); break;
-    case TG_STEP: UN_LOOP(float, x > 0 ? 1.0f : 0.0f); break;
-    case OP_COPY: UN_LOOP(float, x); break;
+    case TG_NEG: TG__LOOP1(float, -x); break;
+    case TG_EXP: TG__LOOP1(float, expf(x)); break;
+    case TG_LOG: TG__LOOP1(float, logf(x)); break;
+    case TG_SQRT: TG__LOOP1(float, sqrtf(x)); break;
+    case TG_ABS: TG__LOOP1(float, fabsf(x)); break;
+    case TG_TANH: TG__LOOP1(float, tanhf(x)); break;
+    case TG_SIGMOID: TG__LOOP1(float, sigmoid_f(x)); break;
+    case TG_RELU: TG__LOOP1(float, x <= 0 ? 0.0f : x); break;
+    case TG_SIGN: TG__LOOP1(float, SIGN(float, x)); break;
+    case TG_STEP: TG__LOOP1(float, x > 0 ? 1.0f : 0.0f); break;
+    case OP_COPY: TG__LOOP1(float, x); break;
     default: break;
     }
 }

@@ -116,23 +116,6 @@ ELEMENT_FUNCTIONS(float, f)
 
 /* ---- loops ------------------------------------------------------------------- */
 
-/* o[i*so] = EXPR of x = a[i*sa], the unit-stride case apart so that it
- * vectorises. */
-#define LOOP1(T, EXPR)                                                         \
-    do {                                                                       \
-        if (sa == 1 && so == 1) {                                              \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                T x = a[i];                                                    \
-                o[i] = (T)(EXPR);                                              \
-            }                                                                  \
-        } else {                                                               \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                T x = a[i * sa];                                               \
-                o[i * so] = (T)(EXPR);                                         \
-            }                                                                  \
-        }                                                                      \
-    } while (0)
-
 /* o[i*so] = EXPR of x = a[i*sa] (the incoming gradient) and y = b[i*sb]. */
 #define LOOP2(T, EXPR)                                                         \
     do {                                                                       \
@@ -151,27 +134,27 @@ ELEMENT_FUNCTIONS(float, f)
 
 /* f(x) for every code, in type T (suffix S), parameter s of type T. */
 #define FORWARD_CASES(T, S)                                                    \
-    case TG__FN_SIN: LOOP1(T, sin(x)); break;                                  \
-    case TG__FN_COS: LOOP1(T, cos(x)); break;                                  \
-    case TG__FN_LOG1P: LOOP1(T, log1p(x)); break;                              \
-    case TG__FN_EXPM1: LOOP1(T, expm1(x)); break;                              \
-    case TG__FN_SOFTPLUS: LOOP1(T, softplus_##S(x)); break;                    \
-    case TG__FN_LEAKY_RELU: LOOP1(T, x > 0 ? x : x * s); break;                \
-    case TG__FN_ELU: LOOP1(T, elu_##S(x, s)); break;                           \
-    case TG__FN_GELU: LOOP1(T, gelu_##S(x)); break;                            \
-    case TG__FN_GELU_TANH: LOOP1(T, gelu_tanh_##S(x)); break;                  \
-    case TG__FN_SILU: LOOP1(T, x / ((T)1 + exp(-x))); break;                   \
-    case TG__FN_LOG_SIGMOID: LOOP1(T, log_sigmoid_##S(x)); break;              \
-    case TG__FN_SQUARE: LOOP1(T, x * x); break;                                \
-    case TG__FN_RECIPROCAL: LOOP1(T, (T)1 / x); break;                         \
-    case TG__FN_FLOOR: LOOP1(T, floor(x)); break;                              \
-    case TG__FN_CEIL: LOOP1(T, ceil(x)); break;                                \
-    case TG__FN_ROUND: LOOP1(T, nearbyint(x)); break; /* ties to even */       \
-    case TG__FN_SOFTPLUS_D: LOOP1(T, softplus_d_##S(x)); break;                \
-    case TG__FN_LEAKY_D: LOOP1(T, x > 0 ? (T)1 : s); break;                    \
-    case TG__FN_ELU_D: LOOP1(T, elu_d_##S(x, s)); break;                       \
-    case TG__FN_ELU_DD: LOOP1(T, elu_dd_##S(x, s)); break;                     \
-    case TG__FN_GELU_CDF: LOOP1(T, gelu_cdf_##S(x)); break;                    \
+    case TG__FN_SIN: TG__LOOP1(T, sin(x)); break;                                  \
+    case TG__FN_COS: TG__LOOP1(T, cos(x)); break;                                  \
+    case TG__FN_LOG1P: TG__LOOP1(T, log1p(x)); break;                              \
+    case TG__FN_EXPM1: TG__LOOP1(T, expm1(x)); break;                              \
+    case TG__FN_SOFTPLUS: TG__LOOP1(T, softplus_##S(x)); break;                    \
+    case TG__FN_LEAKY_RELU: TG__LOOP1(T, x > 0 ? x : x * s); break;                \
+    case TG__FN_ELU: TG__LOOP1(T, elu_##S(x, s)); break;                           \
+    case TG__FN_GELU: TG__LOOP1(T, gelu_##S(x)); break;                            \
+    case TG__FN_GELU_TANH: TG__LOOP1(T, gelu_tanh_##S(x)); break;                  \
+    case TG__FN_SILU: TG__LOOP1(T, x / ((T)1 + exp(-x))); break;                   \
+    case TG__FN_LOG_SIGMOID: TG__LOOP1(T, log_sigmoid_##S(x)); break;              \
+    case TG__FN_SQUARE: TG__LOOP1(T, x * x); break;                                \
+    case TG__FN_RECIPROCAL: TG__LOOP1(T, (T)1 / x); break;                         \
+    case TG__FN_FLOOR: TG__LOOP1(T, floor(x)); break;                              \
+    case TG__FN_CEIL: TG__LOOP1(T, ceil(x)); break;                                \
+    case TG__FN_ROUND: TG__LOOP1(T, nearbyint(x)); break; /* ties to even */       \
+    case TG__FN_SOFTPLUS_D: TG__LOOP1(T, softplus_d_##S(x)); break;                \
+    case TG__FN_LEAKY_D: TG__LOOP1(T, x > 0 ? (T)1 : s); break;                    \
+    case TG__FN_ELU_D: TG__LOOP1(T, elu_d_##S(x, s)); break;                       \
+    case TG__FN_ELU_DD: TG__LOOP1(T, elu_dd_##S(x, s)); break;                     \
+    case TG__FN_GELU_CDF: TG__LOOP1(T, gelu_cdf_##S(x)); break;                    \
     default: break
 
 /* The plain rule of each differentiable code: x the incoming gradient, y

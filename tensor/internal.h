@@ -61,6 +61,23 @@ struct tg_tensor {
 #define TG_CLONES
 #endif
 
+/* o[i*so] = EXPR of x = a[i*sa] for i < n, the unit-stride case apart so
+ * that it vectorises (elementwise.c's unary kernels, functions.c's). */
+#define TG__LOOP1(T, EXPR)                                                     \
+    do {                                                                       \
+        if (sa == 1 && so == 1) {                                              \
+            for (int64_t i = 0; i < n; i++) {                                  \
+                T x = a[i];                                                    \
+                o[i] = (T)(EXPR);                                              \
+            }                                                                  \
+        } else {                                                               \
+            for (int64_t i = 0; i < n; i++) {                                  \
+                T x = a[i * sa];                                               \
+                o[i * so] = (T)(EXPR);                                         \
+            }                                                                  \
+        }                                                                      \
+    } while (0)
+
 /* ---- errors: each returns code, after formatting "fn: message" ---- */
 int tg__fail(int code, const char *fn, const char *fmt, ...)
 #if defined(__GNUC__)
