@@ -227,7 +227,7 @@ tg_tensor *tg_scatter_add(const tg_tensor *t, int axis, const tg_tensor *index,
                      tg__shape_fmt(index->ndim, index->shape, b2, sizeof b2));
             return NULL;
         }
-    tg_tensor *out = tg_clone(t);
+    tg_tensor *out = tg__clone(fn, t);
     if (out)
         tg__gather_move(out, ax, index, (tg_tensor *)(uintptr_t)src, false, true);
     return out;

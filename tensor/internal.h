@@ -164,6 +164,8 @@ static inline void tg__init_header(tg_tensor *t, tg_dtype dt, int ndim,
 }
 /* A heap tensor with fresh storage of the given shape (contents undefined). */
 tg_tensor *tg__new(const char *fn, tg_dtype dt, int ndim, const int64_t *shape);
+/* A fresh contiguous copy of t (tg_clone), its errors under fn. */
+tg_tensor *tg__clone(const char *fn, const tg_tensor *t);
 /* A heap header that views view->storage (refs incremented). */
 tg_tensor *tg__heap_view(const char *fn, const tg_tensor *view);
 static inline bool tg__same_shape(const tg_tensor *a, const tg_tensor *b)

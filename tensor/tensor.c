@@ -206,7 +206,7 @@ tg_tensor *tg__heap_view(const char *fn, const tg_tensor *view)
     } else {
         /* A heap header over arena storage would outlive it: copy instead. */
         tg__dealloc(t, sizeof *t);
-        return tg_clone(view);
+        return tg__clone(fn, view);
     }
     return t;
 }
@@ -841,16 +841,19 @@ tg_tensor *tg_expand(const tg_tensor *t, int ndim, const int64_t *shape)
     return tg__heap_view("tg_expand", &v);
 }
 
-tg_tensor *tg_clone(const tg_tensor *t)
+tg_tensor *tg__clone(const char *fn, const tg_tensor *t)
 {
-    if (!t)
-        return NULL;
-    tg_tensor *c = tg__new("tg_clone", t->dtype, t->ndim, t->shape);
-    if (c && tg__copy("tg_clone", c, t)) {
+    tg_tensor *c = tg__new(fn, t->dtype, t->ndim, t->shape);
+    if (c && tg__copy(fn, c, t)) {
         tg_free(c);
         return NULL;
     }
     return c;
+}
+
+tg_tensor *tg_clone(const tg_tensor *t)
+{
+    return t ? tg__clone("tg_clone", t) : NULL;
 }
 
 tg_tensor *tg_contiguous(const tg_tensor *t)
@@ -859,7 +862,7 @@ tg_tensor *tg_contiguous(const tg_tensor *t)
         return NULL;
     if (tg_is_contiguous(t) && !(t->flags & TG__ARENA))
         return tg__heap_view("tg_contiguous", t);
-    return tg_clone(t);
+    return tg__clone("tg_contiguous", t);
 }
 
 /* Calls f(pos) for every element's storage position, in C order. */

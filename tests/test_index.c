@@ -401,6 +401,52 @@ START_TEST(test_allocation_failures)
 }
 END_TEST
 
+/* The tensor-level forms (no tape), each swept by tgt_sweep_failures: every
+ * allocation fails in turn with a NOMEM naming the function and nothing
+ * leaked, then the call succeeds. The inputs besides x are built first. */
+static tg_tensor *sw_idx, *sw_gidx, *sw_src, *sw_mask;
+
+static tg_tensor *sw_index_select(const tg_tensor *x) { return tg_index_select(x, 1, sw_idx); }
+static tg_tensor *sw_gather(const tg_tensor *x) { return tg_gather(x, 1, sw_gidx); }
+static tg_tensor *sw_scatter_add(const tg_tensor *x) { return tg_scatter_add(x, 1, sw_gidx, sw_src); }
+static tg_tensor *sw_where(const tg_tensor *x) { return tg_where(sw_mask, x, sw_src); }
+static tg_tensor *sw_clamp(const tg_tensor *x) { return tg_clamp(x, -0.5, 0.5); }
+static tg_tensor *sw_masked_fill(const tg_tensor *x) { return tg_masked_fill(x, sw_mask, 7.0); }
+static tg_tensor *sw_compare(const tg_tensor *x) { return tg_compare(TG_CMP_LE, x, sw_src); }
+static tg_tensor *sw_eq(const tg_tensor *x) { return tg_eq(x, x); }
+static tg_tensor *sw_compare_scalar(const tg_tensor *x) { return tg_compare_scalar(TG_CMP_GT, x, 0.0); }
+static tg_tensor *sw_one_hot(const tg_tensor *x) { (void)x; return tg_one_hot(sw_idx, 4, F64); }
+
+START_TEST(test_tensor_allocation_failures)
+{
+    tg_tensor *base = tg_arange(F64, -1.0, 1.0, 1.0 / 6);
+    ck_assert_ptr_nonnull(base);
+    tg_tensor *x = tg_reshape(base, SH(4, 3));
+    tg_tensor *xt = tg_transpose(x, 0, 1); /* (3,4), strided */
+    sw_idx = i64(SH(3), (const int64_t[]){3, 0, 3});
+    sw_gidx = i64(SH(3, 2), (const int64_t[]){0, 3, 1, 1, 2, 0});
+    sw_src = tg_ones(F64, SH(3, 2));
+    bool mv[4] = {true, false, false, true};
+    sw_mask = tg_from_array(TG_BOOL, SH(4), mv);
+    tg_tensor *wide_src = tg_ones(F64, SH(3, 4));
+    struct { tgt_op1_fn f; const char *name; } ops[] = {
+        {sw_index_select, "tg_index_select"}, {sw_gather, "tg_gather"},
+        {sw_scatter_add, "tg_scatter_add"},   {sw_clamp, "tg_clamp"},
+        {sw_masked_fill, "tg_masked_fill"},   {sw_eq, "tg_"},
+        {sw_compare_scalar, "tg_compare_scalar"}, {sw_one_hot, "tg_one_hot"},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        ck_assert_int_gt(tgt_sweep_failures(ops[i].f, xt, ops[i].name), 0);
+    tg_free(sw_src);
+    sw_src = wide_src; /* where and compare take b of x's shape */
+    ck_assert_int_gt(tgt_sweep_failures(sw_where, xt, "tg_where"), 0);
+    ck_assert_int_gt(tgt_sweep_failures(sw_compare, xt, "tg_compare"), 0);
+    tg_tensor *all[] = {base, x, xt, sw_idx, sw_gidx, sw_src, sw_mask};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        tg_free(all[i]);
+}
+END_TEST
+
 Suite *test_index_suite(void); /* called by the generated runner */
 
 Suite *test_index_suite(void)
@@ -416,6 +462,7 @@ Suite *test_index_suite(void)
     tcase_add_test(tc, test_no_allocation_per_step);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_allocation_failures);
+    tcase_add_test(tc, test_tensor_allocation_failures);
     suite_add_tcase(s, tc);
     return s;
 }

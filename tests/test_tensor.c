@@ -352,7 +352,7 @@ START_TEST(test_alloc_failure_copies_and_views)
     ck_assert_int_ge(tgt_sweep_failures(op_flatten, t, "tg_reshape: out of memory"), 2);
     ck_assert_int_ge(tgt_sweep_failures(op_clone, t, "tg_clone: out of memory"), 2);
     ck_assert_int_ge(tgt_sweep_failures(op_cast32, t, "tg_cast: out of memory"), 2);
-    ck_assert_int_ge(tgt_sweep_failures(op_contig, t, ": out of memory"), 2);
+    ck_assert_int_ge(tgt_sweep_failures(op_contig, t, "tg_contiguous: out of memory"), 2);
     /* Views allocate a header only. */
     ck_assert_int_ge(tgt_sweep_failures(op_flatten, base, "tg_reshape: out of memory"), 1);
     ck_assert_int_ge(tgt_sweep_failures(op_transpose, base, "tg_transpose: out of memory"), 1);
