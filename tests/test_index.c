@@ -417,6 +417,25 @@ static tg_tensor *sw_eq(const tg_tensor *x) { return tg_eq(x, x); }
 static tg_tensor *sw_compare_scalar(const tg_tensor *x) { return tg_compare_scalar(TG_CMP_GT, x, 0.0); }
 static tg_tensor *sw_one_hot(const tg_tensor *x) { (void)x; return tg_one_hot(sw_idx, 4, F64); }
 
+/* gather and scatter_add on a tape, forward and backward: x's gradient
+ * as a caller-owned copy. */
+static tg_tensor *sw_tape_gather(const tg_tensor *x0)
+{
+    tg_tensor *x = tg_clone(x0), *r = NULL;
+    tg_tape *T = x ? tg_tape_new() : NULL;
+    if (T) {
+        tg_requires_grad(x, true);
+        tg_tensor *g = tg_ad_gather(T, x, 1, sw_gidx);
+        tg_tensor *s = tg_ad_scatter_add(T, x, 1, sw_gidx, tg_ad_mul(T, g, g));
+        tg_tensor *l = tg_ad_sum(T, s);
+        if (l && !tg_backward(T, l))
+            r = tg_clone(tg_grad(x));
+        tg_tape_free(T);
+    }
+    tg_free(x);
+    return r;
+}
+
 START_TEST(test_tensor_allocation_failures)
 {
     tg_tensor *base = tg_arange(F64, -1.0, 1.0, 1.0 / 6);
@@ -437,6 +456,7 @@ START_TEST(test_tensor_allocation_failures)
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         ck_assert_int_gt(tgt_sweep_failures(ops[i].f, xt, ops[i].name), 0);
+    ck_assert_int_gt(tgt_sweep_failures(sw_tape_gather, xt, "out of memory"), 2);
     tg_free(sw_src);
     sw_src = wide_src; /* where and compare take b of x's shape */
     ck_assert_int_gt(tgt_sweep_failures(sw_where, xt, "tg_where"), 0);
