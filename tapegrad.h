@@ -7,6 +7,7 @@
 #include "tensor/random.h"
 #include "tensor/npy.h"
 #include "autograd/tape.h"
+#include "autograd/nn_ops.h"
 #include "models/nn.h"
 #include "models/optim.h"
 #include "models/data.h"
