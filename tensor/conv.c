@@ -1,0 +1,219 @@
+/* conv.c - the kernels of 2-d convolution over NCHW data: the forward, the
+ * gradient it sends to its input (which is also conv_transpose2d) and the
+ * gradient of its weight. autograd/conv.c builds the ops on them.
+ *
+ * Each is one im2col (or col2im) and one GEMM per sample and group, as in
+ * Caffe and Darknet. For sample n and group g, the columns matrix has a row
+ * per weight tap (input channel of the group, kernel row, kernel column)
+ * and a column per output position (oy, ox); its entry is the input pixel
+ * that tap reads at that position, zero where the tap falls in the
+ * padding. Then
+ *
+ *     forward        y[n,g]  = W[g] (og x cK)  @ cols (cK x P)
+ *     input grad     cols    = W[g]^T          @ gy[n,g] (og x P), then
+ *                    dx[n,g] += col2im(cols)   (each entry added back to the
+ *                                               pixel it was read from)
+ *     weight grad    dW[g]  += gy[n,g]         @ cols^T
+ *
+ * with og = O / groups, cK = C / groups * KH * KW taps and P = OH * OW
+ * positions. A 1x1 kernel of stride 1 without padding reads the input as
+ * it is, so its columns are the input itself and no copy is made.
+ *
+ * The GEMMs are tg__gemm's (OpenBLAS when the build has it); the callers
+ * give the columns buffer (tg__conv_cols elements), from the tape's arena,
+ * so a training step allocates nothing here. All arrays are contiguous. */
+#include <string.h>
+
+#include "internal.h"
+
+/* The columns are the input itself (1x1, stride 1, no padding). */
+static bool conv_direct(const tg__conv *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
+           g->pw == 0 && g->oh == g->h && g->ow == g->w;
+}
+
+int64_t tg__conv_cols(const tg__conv *g)
+{
+    if (conv_direct(g))
+        return 0;
+    return g->c / g->groups * g->kh * g->kw * g->oh * g->ow;
+}
+
+/* The output columns [lo, hi) of kernel column kj whose input column
+ * ox * sw - pw + kj * dw falls inside [0, w). */
+static void conv_span(const tg__conv *g, int64_t kj, int64_t *lo, int64_t *hi)
+{
+    int64_t off = kj * g->dw - g->pw; /* input column of ox = 0 */
+    int64_t a = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+    int64_t b = g->w - off <= 0 ? 0 : (g->w - off + g->sw - 1) / g->sw;
+    if (a > g->ow)
+        a = g->ow;
+    if (b > g->ow)
+        b = g->ow;
+    if (b < a)
+        b = a;
+    *lo = a;
+    *hi = b;
+}
+
+/* im2col (x: one sample's group, cg x h x w) and col2im (adds cols back
+ * into x), for element type T. */
+#define CONV_COLS(T, sfx)                                                      \
+    static void im2col_##sfx(const tg__conv *g, const T *x, T *cols)          \
+    {                                                                          \
+        int64_t cg = g->c / g->groups, P = g->oh * g->ow;                      \
+        for (int64_t ci = 0; ci < cg; ci++)                                    \
+            for (int64_t ki = 0; ki < g->kh; ki++)                             \
+                for (int64_t kj = 0; kj < g->kw; kj++) {                       \
+                    T *row = cols + ((ci * g->kh + ki) * g->kw + kj) * P;      \
+                    int64_t lo, hi;                                            \
+                    conv_span(g, kj, &lo, &hi);                                \
+                    int64_t x0 = lo * g->sw - g->pw + kj * g->dw;              \
+                    for (int64_t oy = 0; oy < g->oh; oy++) {                   \
+                        T *r = row + oy * g->ow;                               \
+                        int64_t iy = oy * g->sh - g->ph + ki * g->dh;          \
+                        if (iy < 0 || iy >= g->h || lo == hi) {                \
+                            memset(r, 0, (size_t)g->ow * sizeof(T));           \
+                            continue;                                          \
+                        }                                                      \
+                        const T *src = x + (ci * g->h + iy) * g->w + x0;       \
+                        for (int64_t ox = 0; ox < lo; ox++)                    \
+                            r[ox] = 0;                                         \
+                        if (g->sw == 1)                                        \
+                            memcpy(r + lo, src, (size_t)(hi - lo) * sizeof(T)); \
+                        else                                                   \
+                            for (int64_t ox = lo; ox < hi; ox++)               \
+                                r[ox] = src[(ox - lo) * g->sw];                \
+                        for (int64_t ox = hi; ox < g->ow; ox++)                \
+                            r[ox] = 0;                                         \
+                    }                                                          \
+                }                                                              \
+    }                                                                          \
+    static void col2im_##sfx(const tg__conv *g, const T *cols, T *x)          \
+    {                                                                          \
+        int64_t cg = g->c / g->groups, P = g->oh * g->ow;                      \
+        for (int64_t ci = 0; ci < cg; ci++)                                    \
+            for (int64_t ki = 0; ki < g->kh; ki++)                             \
+                for (int64_t kj = 0; kj < g->kw; kj++) {                       \
+                    const T *row = cols + ((ci * g->kh + ki) * g->kw + kj) * P; \
+                    int64_t lo, hi;                                            \
+                    conv_span(g, kj, &lo, &hi);                                \
+                    if (lo == hi)                                              \
+                        continue;                                              \
+                    int64_t x0 = lo * g->sw - g->pw + kj * g->dw;              \
+                    for (int64_t oy = 0; oy < g->oh; oy++) {                   \
+                        int64_t iy = oy * g->sh - g->ph + ki * g->dh;          \
+                        if (iy < 0 || iy >= g->h)                              \
+                            continue;                                          \
+                        const T *r = row + oy * g->ow;                         \
+                        T *dst = x + (ci * g->h + iy) * g->w + x0;             \
+                        for (int64_t ox = lo; ox < hi; ox++)                   \
+                            dst[(ox - lo) * g->sw] += r[ox];                   \
+                    }                                                          \
+                }                                                              \
+    }
+
+CONV_COLS(float, f32)
+CONV_COLS(double, f64)
+
+static void im2col(tg_dtype dt, const tg__conv *g, const void *x, void *cols)
+{
+    if (dt == TG_FLOAT32)
+        im2col_f32(g, x, cols);
+    else
+        im2col_f64(g, x, cols);
+}
+
+static void col2im(tg_dtype dt, const tg__conv *g, const void *cols, void *x)
+{
+    if (dt == TG_FLOAT32)
+        col2im_f32(g, cols, x);
+    else
+        col2im_f64(g, cols, x);
+}
+
+/* The sizes every kernel walks by, in elements. */
+typedef struct conv_steps {
+    size_t es;           /* element size */
+    int64_t cg, og, cK, P;
+    int64_t xs, xg;      /* x: per sample, per group */
+    int64_t ys, yg;      /* y */
+    int64_t wg;          /* w: per group */
+} conv_steps;
+
+static conv_steps steps_of(tg_dtype dt, const tg__conv *g)
+{
+    conv_steps s;
+    s.es = tg__dsize(dt);
+    s.cg = g->c / g->groups;
+    s.og = g->o / g->groups;
+    s.cK = s.cg * g->kh * g->kw;
+    s.P = g->oh * g->ow;
+    s.xg = s.cg * g->h * g->w;
+    s.xs = g->c * g->h * g->w;
+    s.yg = s.og * s.P;
+    s.ys = g->o * s.P;
+    s.wg = s.og * s.cK;
+    return s;
+}
+
+#define AT(p, i) ((char *)(p) + (size_t)(i) * s.es)
+#define CAT(p, i) ((const char *)(p) + (size_t)(i) * s.es)
+
+void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
+                      const void *w, void *cols)
+{
+    conv_steps s = steps_of(dt, g);
+    bool direct = conv_direct(g);
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            const void *xg = CAT(x, n * s.xs + gi * s.xg);
+            const void *b = xg;
+            if (!direct) {
+                im2col(dt, g, xg, cols);
+                b = cols;
+            }
+            tg__gemm(dt, false, false, s.og, s.P, s.cK, 1.0, CAT(w, gi * s.wg), s.cK,
+                     b, s.P, 0.0, AT(y, n * s.ys + gi * s.yg), s.P);
+        }
+}
+
+void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *gy,
+                         const void *w, void *cols)
+{
+    conv_steps s = steps_of(dt, g);
+    bool direct = conv_direct(g);
+    if (!direct)
+        memset(dx, 0, (size_t)(g->n * s.xs) * s.es);
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            void *xg = AT(dx, n * s.xs + gi * s.xg);
+            tg__gemm(dt, true, false, s.cK, s.P, s.og, 1.0, CAT(w, gi * s.wg), s.cK,
+                     CAT(gy, n * s.ys + gi * s.yg), s.P, 0.0, direct ? xg : cols,
+                     s.P);
+            if (!direct)
+                col2im(dt, g, cols, xg);
+        }
+}
+
+void tg__conv_weight_grad(tg_dtype dt, const tg__conv *g, void *dw, const void *x,
+                          const void *gy, void *cols)
+{
+    conv_steps s = steps_of(dt, g);
+    bool direct = conv_direct(g);
+    if (g->n == 0)
+        memset(dw, 0, (size_t)(g->o * s.cK) * s.es);
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t gi = 0; gi < g->groups; gi++) {
+            const void *xg = CAT(x, n * s.xs + gi * s.xg);
+            const void *b = xg;
+            if (!direct) {
+                im2col(dt, g, xg, cols);
+                b = cols;
+            }
+            tg__gemm(dt, false, true, s.og, s.cK, s.P, 1.0,
+                     CAT(gy, n * s.ys + gi * s.yg), s.P, b, s.P, n ? 1.0 : 0.0,
+                     AT(dw, gi * s.wg), s.cK);
+        }
+}
