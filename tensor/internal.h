@@ -215,6 +215,28 @@ int tg__make_slice(const char *fn, const tg_tensor *t, int axis, int64_t start,
 int tg__make_expand(const char *fn, const tg_tensor *t, int ndim,
                     const int64_t *shape, tg_tensor *out);
 
+/* ---- conv.c: 2-d convolution over contiguous NCHW arrays ---- */
+/* The geometry of one convolution y = conv(x, w): x (n, c, h, w), w (o,
+ * c/groups, kh, kw), y (n, o, oh, ow); ph, pw the zeros before the first
+ * row and column (those after are implied by oh, ow). */
+typedef struct tg__conv {
+    int64_t n, c, h, w;
+    int64_t o, kh, kw;
+    int64_t oh, ow;
+    int64_t sh, sw, ph, pw, dh, dw, groups;
+} tg__conv;
+/* Elements of the columns buffer every kernel below needs. */
+int64_t tg__conv_cols(const tg__conv *g);
+/* y = conv(x, w). */
+void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
+                      const void *w, void *cols);
+/* dx = the gradient of sum(gy * conv(x, w)) in x (conv_transpose2d). */
+void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *gy,
+                         const void *w, void *cols);
+/* dw = the gradient of sum(gy * conv(x, w)) in w. */
+void tg__conv_weight_grad(tg_dtype dt, const tg__conv *g, void *dw, const void *x,
+                          const void *gy, void *cols);
+
 /* ---- join.c: joining and reordering, shared with autograd/join.c ---- */
 /* Each *_shape checks the arguments under fn and gives the result's
  * shape; each *_into fills a fresh result of that shape (any dtype: the
