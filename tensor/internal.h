@@ -454,6 +454,40 @@ int tg__check_mask(const char *fn, const tg_tensor *mask);
 int tg__broadcast3(const char *fn, const tg_tensor *a, const tg_tensor *b,
                    const tg_tensor *c, int *nd, int64_t *shape);
 
+/* ---- pooling (pool.c): NCHW, float32/float64, inputs of any strides ---- */
+/* A pooling window's geometry: kernel, stride, padding per axis (height,
+ * width). An adaptive pool has none (its windows follow from the sizes). */
+typedef struct tg__pool2d {
+    int64_t kernel[2], stride[2], padding[2];
+} tg__pool2d;
+/* Checks x (float, 4-d, height and width > 0) and the arguments under fn
+ * (kernel not NULL, > 0; stride NULL = kernel, > 0; padding NULL = 0, in
+ * [0, kernel/2]; the kernel within the padded input); fills *p and the
+ * result's shape (N, C, OH, OW), floor mode. */
+int tg__pool2d_shape(const char *fn, const tg_tensor *x, const int64_t *kernel,
+                     const int64_t *stride, const int64_t *padding, tg__pool2d *p,
+                     int64_t *shape);
+/* The same for an adaptive pool to (oh, ow), both > 0. */
+int tg__adaptive_pool2d_shape(const char *fn, const tg_tensor *x, int64_t oh,
+                              int64_t ow, int64_t *shape);
+/* out (fresh, (N,C,OH,OW)) = the maximum of each window of x, pos (int64,
+ * out's shape, or NULL) its position h*W + w in its plane: PyTorch's
+ * choice, the first maximum in row-major order unless NaNs are present,
+ * then the last NaN. */
+void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
+                           const tg__pool2d *p);
+/* out (fresh, (N,C,H,W)) = zeros with g (pos's shape) added at pos (the
+ * max pool's adjoint); gather: out (pos's shape) = t (N,C,H,W) at pos. */
+void tg__max_pool2d_scatter(tg_tensor *out, const tg_tensor *g, const tg_tensor *pos);
+void tg__max_pool2d_gather(tg_tensor *out, const tg_tensor *t, const tg_tensor *pos);
+/* Window means (p NULL: adaptive windows [floor(i H/OH), ceil((i+1) H/OH)),
+ * else count_include_pad windows of kernel[0] * kernel[1]). adjoint: out
+ * (fresh, (N,C,H,W)) = each window's g divided by its count and spread
+ * over its elements, g of shape (N,C,OH,OW); else out (N,C,OH,OW) = the
+ * means of x. */
+void tg__avg_pool2d_kernel(tg_tensor *out, const tg_tensor *x, const tg__pool2d *p,
+                           bool adjoint);
+
 /* ---- elementwise functions (functions.c) and softmax (softmax.c) ---- */
 /* The strided walk of elementwise.c for kernels of other files: calls f on
  * runs of n elements of out, a and b (b NULL: a unary op, and f's b is a)

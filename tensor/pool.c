@@ -1,0 +1,270 @@
+/* pool.c - the kernels of 2-d pooling over NCHW tensors (float32 and
+ * float64, inputs of any strides, results fresh and contiguous): max pool
+ * with the positions of its maxima, the scatter and gather along those
+ * positions, and window means (fixed or adaptive windows) with their
+ * adjoint. autograd/pool.c puts them on the tape. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- argument checks and result shapes ------------------------------------------ */
+
+static int check_input(const char *fn, const tg_tensor *x)
+{
+    char b[TG__SHAPE_BUF];
+    if (!tg__is_float(x->dtype))
+        return tg__fail(TG_ERR_DTYPE, fn,
+                        "x is %s; this op needs a float dtype (%s to float32 or "
+                        "float64 first)", tg_dtype_name(x->dtype), tg__cast_hint(fn));
+    if (x->ndim != 4)
+        return tg__fail(TG_ERR_SHAPE, fn,
+                        "x has shape %s; expected (batch, channels, height, width)",
+                        tg__shape_fmt(x->ndim, x->shape, b, sizeof b));
+    if (x->shape[2] == 0 || x->shape[3] == 0)
+        return tg__fail(TG_ERR_SHAPE, fn,
+                        "x has shape %s; its height and width must be positive",
+                        tg__shape_fmt(x->ndim, x->shape, b, sizeof b));
+    return TG_OK;
+}
+
+int tg__pool2d_shape(const char *fn, const tg_tensor *x, const int64_t *kernel,
+                     const int64_t *stride, const int64_t *padding, tg__pool2d *p,
+                     int64_t *shape)
+{
+    if (!kernel)
+        return tg__fail(TG_ERR_NULL, fn, "kernel is NULL");
+    int rc = check_input(fn, x);
+    if (rc)
+        return rc;
+    for (int k = 0; k < 2; k++) {
+        p->kernel[k] = kernel[k];
+        p->stride[k] = stride ? stride[k] : kernel[k];
+        p->padding[k] = padding ? padding[k] : 0;
+    }
+    const int64_t *kk = p->kernel, *s = p->stride, *pd = p->padding;
+    if (kk[0] <= 0 || kk[1] <= 0)
+        return tg__fail(TG_ERR_VALUE, fn, "kernel (%lld,%lld) must be positive",
+                        (long long)kk[0], (long long)kk[1]);
+    if (s[0] <= 0 || s[1] <= 0)
+        return tg__fail(TG_ERR_VALUE, fn, "stride (%lld,%lld) must be positive",
+                        (long long)s[0], (long long)s[1]);
+    if (pd[0] < 0 || pd[1] < 0)
+        return tg__fail(TG_ERR_VALUE, fn, "padding (%lld,%lld) must not be negative",
+                        (long long)pd[0], (long long)pd[1]);
+    if (pd[0] > kk[0] / 2 || pd[1] > kk[1] / 2)
+        return tg__fail(TG_ERR_VALUE, fn,
+                        "padding (%lld,%lld) is more than half the kernel (%lld,%lld)",
+                        (long long)pd[0], (long long)pd[1], (long long)kk[0],
+                        (long long)kk[1]);
+    /* kernel - 2 padding is in [0, kernel]: no overflow, whatever the sizes */
+    int64_t span[2] = {kk[0] - 2 * pd[0], kk[1] - 2 * pd[1]};
+    if (span[0] > x->shape[2] || span[1] > x->shape[3])
+        return tg__fail(TG_ERR_SHAPE, fn,
+                        "kernel (%lld,%lld) is larger than the input (%lld,%lld) "
+                        "with padding (%lld,%lld)",
+                        (long long)kk[0], (long long)kk[1], (long long)x->shape[2],
+                        (long long)x->shape[3], (long long)pd[0], (long long)pd[1]);
+    shape[0] = x->shape[0];
+    shape[1] = x->shape[1];
+    shape[2] = (x->shape[2] - span[0]) / s[0] + 1;
+    shape[3] = (x->shape[3] - span[1]) / s[1] + 1;
+    return TG_OK;
+}
+
+int tg__adaptive_pool2d_shape(const char *fn, const tg_tensor *x, int64_t oh,
+                              int64_t ow, int64_t *shape)
+{
+    int rc = check_input(fn, x);
+    if (rc)
+        return rc;
+    if (oh <= 0 || ow <= 0)
+        return tg__fail(TG_ERR_VALUE, fn, "output size (%lld,%lld) must be positive",
+                        (long long)oh, (long long)ow);
+    /* the windows' bounds are computed from i H and i W for i <= oh, ow */
+    int64_t prod;
+    if (tg__mul_overflows(oh, x->shape[2], &prod) ||
+        tg__mul_overflows(ow, x->shape[3], &prod))
+        return tg__fail(TG_ERR_OVERFLOW, fn,
+                        "output size (%lld,%lld) times the input's (%lld,%lld) overflows",
+                        (long long)oh, (long long)ow, (long long)x->shape[2],
+                        (long long)x->shape[3]);
+    shape[0] = x->shape[0];
+    shape[1] = x->shape[1];
+    shape[2] = oh;
+    shape[3] = ow;
+    return TG_OK;
+}
+
+/* ---- windows ---------------------------------------------------------------------- */
+
+/* The input rows [*lo, *hi) of output row i along axis ax (0 height, 1
+ * width) of an input of n and an output of on: a fixed window clipped to
+ * the input (p not NULL), else the adaptive one. Returns the window's
+ * element count along the axis for the mean: the kernel for a fixed window
+ * (count_include_pad), the clipped length for an adaptive one. */
+static inline int64_t window(const tg__pool2d *p, int ax, int64_t i, int64_t n,
+                             int64_t on, int64_t *lo, int64_t *hi)
+{
+    if (p) {
+        int64_t start = i * p->stride[ax] - p->padding[ax];
+        int64_t end = start + p->kernel[ax]; /* <= n + padding: no overflow */
+        *lo = start < 0 ? 0 : start;
+        *hi = end > n ? n : end;
+        return p->kernel[ax];
+    }
+    *lo = i * n / on; /* floor; i n <= on n was checked to fit */
+    int64_t e = (i + 1) * n;
+    *hi = e / on + (e % on != 0); /* ceil */
+    return *hi - *lo;
+}
+
+/* The offset of element (a, b, c, d) of t, in elements from its data. */
+static inline int64_t at4(const tg_tensor *t, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    return a * t->strides[0] + b * t->strides[1] + c * t->strides[2] + d * t->strides[3];
+}
+
+/* Zeros into a fresh, contiguous tensor (an empty one may have no data). */
+static void zero(tg_tensor *out)
+{
+    if (out->numel > 0)
+        memset(tg__data(out), 0, (size_t)out->numel * tg__dsize(out->dtype));
+}
+
+/* ---- max pool ---------------------------------------------------------------------- */
+
+#define MAX_POOL(T)                                                            \
+    do {                                                                       \
+        const T *xd = (const T *)tg__data(x);                                  \
+        T *od = (T *)tg__data(out);                                            \
+        int64_t *pd = pos ? (int64_t *)tg__data(pos) : NULL;                   \
+        int64_t o = 0;                                                         \
+        for (int64_t a = 0; a < N; a++)                                        \
+            for (int64_t b = 0; b < C; b++)                                    \
+                for (int64_t i = 0; i < OH; i++) {                             \
+                    int64_t h0, h1;                                            \
+                    window(p, 0, i, H, OH, &h0, &h1);                          \
+                    for (int64_t j = 0; j < OW; j++, o++) {                    \
+                        int64_t w0, w1;                                        \
+                        window(p, 1, j, W, OW, &w0, &w1);                      \
+                        T best = (T)-INFINITY;                                 \
+                        int64_t arg = h0 * W + w0;                             \
+                        for (int64_t h = h0; h < h1; h++)                      \
+                            for (int64_t w = w0; w < w1; w++) {                \
+                                T v = xd[at4(x, a, b, h, w)];                  \
+                                if (v > best || isnan(v)) {                      \
+                                    best = v;                                  \
+                                    arg = h * W + w;                           \
+                                }                                              \
+                            }                                                  \
+                        od[o] = best;                                          \
+                        if (pd)                                                \
+                            pd[o] = arg;                                       \
+                    }                                                          \
+                }                                                              \
+    } while (0)
+
+void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
+                           const tg__pool2d *p)
+{
+    int64_t N = out->shape[0], C = out->shape[1], OH = out->shape[2], OW = out->shape[3];
+    int64_t H = x->shape[2], W = x->shape[3];
+    if (x->dtype == TG_FLOAT64)
+        MAX_POOL(double);
+    else
+        MAX_POOL(float);
+}
+
+/* big (N,C,H,W) and small (N,C,OH,OW) moved along pos: big[pos] += small
+ * (scatter; big holds zeros) or small = big[pos]. */
+#define MOVE_AT(T)                                                             \
+    do {                                                                       \
+        T *bd = (T *)tg__data(big);                                            \
+        T *sd = (T *)tg__data(small);                                          \
+        const int64_t *pd = (const int64_t *)tg__data(pos);                    \
+        int64_t o = 0;                                                         \
+        for (int64_t a = 0; a < N; a++)                                        \
+            for (int64_t b = 0; b < C; b++)                                    \
+                for (int64_t i = 0; i < OH; i++)                               \
+                    for (int64_t j = 0; j < OW; j++, o++) {                    \
+                        int64_t q = pd[o];                                     \
+                        int64_t bi = at4(big, a, b, q / W, q % W);             \
+                        int64_t si = at4(small, a, b, i, j);                   \
+                        if (scatter)                                           \
+                            bd[bi] += sd[si];                                  \
+                        else                                                   \
+                            sd[si] = bd[bi];                                   \
+                    }                                                          \
+    } while (0)
+
+static void move_at(const tg_tensor *big, const tg_tensor *small, const tg_tensor *pos,
+                    bool scatter)
+{
+    int64_t N = pos->shape[0], C = pos->shape[1], OH = pos->shape[2], OW = pos->shape[3];
+    int64_t W = big->shape[3];
+    if (big->dtype == TG_FLOAT64)
+        MOVE_AT(double);
+    else
+        MOVE_AT(float);
+}
+
+void tg__max_pool2d_scatter(tg_tensor *out, const tg_tensor *g, const tg_tensor *pos)
+{
+    zero(out); /* then the additions */
+    move_at(out, g, pos, true);
+}
+
+void tg__max_pool2d_gather(tg_tensor *out, const tg_tensor *t, const tg_tensor *pos)
+{
+    move_at(t, out, pos, false);
+}
+
+/* ---- window means and their adjoint ------------------------------------------------ */
+
+/* small (N,C,OH,OW) the means of big's windows, or (adjoint) big (fresh,
+ * zeros) += each small / count over its window. Sums in double. */
+#define AVG_POOL(T)                                                            \
+    do {                                                                       \
+        T *bd = (T *)tg__data(big);                                            \
+        T *sd = (T *)tg__data(small);                                          \
+        for (int64_t a = 0; a < N; a++)                                        \
+            for (int64_t b = 0; b < C; b++)                                    \
+                for (int64_t i = 0; i < OH; i++) {                             \
+                    int64_t h0, h1;                                            \
+                    int64_t kh = window(p, 0, i, H, OH, &h0, &h1);             \
+                    for (int64_t j = 0; j < OW; j++) {                         \
+                        int64_t w0, w1;                                        \
+                        int64_t kw = window(p, 1, j, W, OW, &w0, &w1);         \
+                        double count = (double)kh * (double)kw;                \
+                        int64_t si = at4(small, a, b, i, j);                   \
+                        if (adjoint) {                                         \
+                            T share = (T)((double)sd[si] / count);             \
+                            for (int64_t h = h0; h < h1; h++)                  \
+                                for (int64_t w = w0; w < w1; w++)              \
+                                    bd[at4(big, a, b, h, w)] += share;         \
+                        } else {                                               \
+                            double sum = 0;                                    \
+                            for (int64_t h = h0; h < h1; h++)                  \
+                                for (int64_t w = w0; w < w1; w++)              \
+                                    sum += (double)bd[at4(big, a, b, h, w)];   \
+                            sd[si] = (T)(sum / count);                         \
+                        }                                                      \
+                    }                                                          \
+                }                                                              \
+    } while (0)
+
+void tg__avg_pool2d_kernel(tg_tensor *out, const tg_tensor *x, const tg__pool2d *p,
+                           bool adjoint)
+{
+    const tg_tensor *big = adjoint ? out : x, *small = adjoint ? x : out;
+    int64_t N = small->shape[0], C = small->shape[1];
+    int64_t OH = small->shape[2], OW = small->shape[3];
+    int64_t H = big->shape[2], W = big->shape[3];
+    if (adjoint)
+        zero(out);
+    if (out->dtype == TG_FLOAT64)
+        AVG_POOL(double);
+    else
+        AVG_POOL(float);
+}
