@@ -225,9 +225,10 @@ typedef struct tg__conv {
     int64_t oh, ow;
     int64_t sh, sw, ph, pw, dh, dw, groups;
 } tg__conv;
-/* Elements of the scratch buffer every kernel below needs (the columns of
- * a block of samples and its result), -1 if the count overflows. */
-int64_t tg__conv_cols(tg_dtype dt, const tg__conv *g);
+/* Elements of the columns buffer every kernel below needs (one sample's
+ * taps x positions; 0 for a 1x1 kernel read in place), -1 if the count
+ * overflows. */
+int64_t tg__conv_cols(const tg__conv *g);
 /* y = conv(x, w). */
 void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
                       const void *w, void *cols);
