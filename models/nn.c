@@ -123,9 +123,11 @@ int tgm__check_params(const char *fn, const tg_params *p, bool contiguous)
     return TG_OK;
 }
 
-int tg_params_add(tg_params *p, const char *name, tg_tensor *t)
+/* Appends t under name, as a parameter (marked as requiring a gradient)
+ * or as a buffer (left as it is); errors under fn. */
+static int add_entry(const char *fn, tg_params *p, const char *name, tg_tensor *t,
+                     bool buffer)
 {
-    const char *fn = "tg_params_add";
     int rc = tgm__check_params(fn, p, false);
     if (rc)
         return rc;
@@ -144,14 +146,32 @@ int tg_params_add(tg_params *p, const char *name, tg_tensor *t)
     }
     if (p->count == TG_MAX_PARAMS)
         return tg__fail(TG_ERR_VALUE, fn,
-                        "cannot add \"%s\": the list is full (%d parameters)", name,
-                        TG_MAX_PARAMS);
-    if ((rc = tg_requires_grad(t, true)))
+                        "cannot add \"%s\": the list is full (%d parameters); "
+                        "raise TG_MAX_PARAMS in models/nn.h and rebuild tapegrad "
+                        "and the program", name, TG_MAX_PARAMS);
+    /* A buffer that required a gradient would be differentiated but never
+     * trained: almost certainly a parameter added by the wrong call. */
+    if (buffer && tg_requires_grad_of(t))
+        return tg__fail(TG_ERR_VALUE, fn,
+                        "\"%s\" requires a gradient; a buffer must not (add a "
+                        "trained tensor with tg_params_add)", name);
+    if (!buffer && (rc = tg_requires_grad(t, true)))
         return rc;
     p->tensors[p->count] = t;
     memcpy(p->names[p->count], name, strlen(name) + 1);
+    p->buffer[p->count] = buffer;
     p->count++;
     return TG_OK;
+}
+
+int tg_params_add(tg_params *p, const char *name, tg_tensor *t)
+{
+    return add_entry("tg_params_add", p, name, t, false);
+}
+
+int tg_params_add_buffer(tg_params *p, const char *name, tg_tensor *t)
+{
+    return add_entry("tg_params_add_buffer", p, name, t, true);
 }
 
 int tg_params_zero_grad(tg_params *p)
@@ -162,6 +182,8 @@ int tg_params_zero_grad(tg_params *p)
     /* Called every training step: a gradient made by backward is contiguous,
      * and all-bits-zero is 0.0 in both dtypes, so memset does it. */
     for (int i = 0; i < p->count && rc == TG_OK; i++) {
+        if (p->buffer[i])
+            continue;
         tg_tensor *g = p->tensors[i]->grad;
         if (g && g->numel == 0)
             continue;
@@ -577,7 +599,8 @@ int tg_mlp_params(tg_mlp *m, tg_params *p)
         return tg__fail(TG_ERR_VALUE, fn, "network is not initialised");
     if (p->count + 2 * m->nlayers > TG_MAX_PARAMS)
         return tg__fail(TG_ERR_VALUE, fn,
-                        "%d more parameters do not fit in a list holding %d of %d",
+                        "%d more parameters do not fit in a list holding %d of %d "
+                        "(raise TG_MAX_PARAMS in models/nn.h and rebuild)",
                         2 * m->nlayers, p->count, TG_MAX_PARAMS);
     int before = p->count;
     char prefix[16];

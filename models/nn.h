@@ -30,24 +30,35 @@ extern "C" {
 #define TG_MAX_PARAMS 64
 #define TG_PARAM_NAME_MAX 48
 
-/* Borrowed pointers to a model's leaves with their names ("fc1.weight"). */
+/* Borrowed pointers to a model's leaves with their names ("fc1.weight").
+ * An entry is a parameter (trained: it requires a gradient) or a buffer
+ * (state that is saved and loaded but never trained, as a batch norm's
+ * running statistics; PyTorch's register_buffer). TG_MAX_PARAMS entries
+ * of both kinds fit; a bigger model needs a bigger TG_MAX_PARAMS above and
+ * tapegrad rebuilt with it (the list and the optimisers hold arrays of
+ * that size). */
 typedef struct tg_params {
     int count;
     tg_tensor *tensors[TG_MAX_PARAMS];
     char names[TG_MAX_PARAMS][TG_PARAM_NAME_MAX];
+    bool buffer[TG_MAX_PARAMS]; /* entry i is a buffer, not a parameter */
 } tg_params;
 
 /* Appends t under name (letters, digits, '.', '_' and '-'); marks it as
  * requiring a gradient. */
 int tg_params_add(tg_params *p, const char *name, tg_tensor *t);
-/* Zeroes every parameter's gradient. */
+/* Appends t under name as a buffer: saved and loaded with the parameters,
+ * never marked as requiring a gradient, skipped by zero-grad and the
+ * optimisers. A tensor that requires a gradient is refused. */
+int tg_params_add_buffer(tg_params *p, const char *name, tg_tensor *t);
+/* Zeroes every parameter's gradient (buffers have none). */
 int tg_params_zero_grad(tg_params *p);
-/* Writes one NumPy file per parameter, DIR/NAME.npy (np.load reads each),
- * creating DIR if needed. */
+/* Writes one NumPy file per entry, parameter or buffer, DIR/NAME.npy
+ * (np.load reads each), creating DIR if needed. */
 int tg_params_save(const tg_params *p, const char *dir);
-/* Reads DIR/NAME.npy into each parameter, bit for bit; a missing file, a
- * shape or dtype that differs is an error and leaves every parameter as it
- * was. */
+/* Reads DIR/NAME.npy into each entry, parameter or buffer, bit for bit; a
+ * missing file, a shape or dtype that differs is an error and leaves every
+ * entry as it was. */
 int tg_params_load(tg_params *p, const char *dir);
 
 /* ---- The chapter's model: y = w * x^2 + b ------------------------------------ */

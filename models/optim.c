@@ -21,10 +21,13 @@ static int check_params(const char *fn, const tg_params *ps)
     return tgm__check_params(fn, ps, true);
 }
 
-/* state[i] = zeros like parameter i, for every parameter; errors under fn. */
+/* state[i] = zeros like parameter i, for every parameter (a buffer, never
+ * trained, gets none); errors under fn. */
 static int alloc_state(const char *fn, const tg_params *ps, tg_tensor **state)
 {
     for (int i = 0; i < ps->count; i++) {
+        if (ps->buffer[i])
+            continue;
         const tg_tensor *p = ps->tensors[i];
         state[i] = tg__new(fn, p->dtype, p->ndim, p->shape);
         if (!state[i])
@@ -165,11 +168,14 @@ int tg_sgd_step(tg_sgd *o)
     tg_params *ps = o->params;
     int nstate = o->momentum != 0.0 ? 1 : 0;
     for (int i = 0; i < ps->count && rc == TG_OK; i++)
-        rc = check_step(fn, ps, i, o->buf[i], NULL, nstate);
+        if (!ps->buffer[i])
+            rc = check_step(fn, ps, i, o->buf[i], NULL, nstate);
     if (rc)
         return rc;
     for (int i = 0; i < ps->count; i++)
-        if (ps->tensors[i]->grad) /* never reached by backward: skipped */
+        /* A buffer is not trained; a parameter never reached by backward
+         * has no gradient: both skipped. */
+        if (!ps->buffer[i] && ps->tensors[i]->grad)
             sgd_update(o, ps->tensors[i], ps->tensors[i]->grad, o->buf[i]);
     o->steps++;
     return TG_OK;
@@ -309,7 +315,8 @@ int tg_adam_step(tg_adam *o)
         return rc;
     tg_params *ps = o->params;
     for (int i = 0; i < ps->count && rc == TG_OK; i++)
-        rc = check_step(fn, ps, i, o->m[i], o->v[i], 2);
+        if (!ps->buffer[i])
+            rc = check_step(fn, ps, i, o->m[i], o->v[i], 2);
     if (rc)
         return rc;
     /* As PyTorch's state['step'], t counts the updates of each parameter:
@@ -317,7 +324,7 @@ int tg_adam_step(tg_adam *o)
      * skipped and keeps its count, so its bias corrections start at 1
      * whenever its first gradient comes. */
     for (int i = 0; i < ps->count; i++) {
-        if (!ps->tensors[i]->grad)
+        if (ps->buffer[i] || !ps->tensors[i]->grad) /* a buffer is not trained */
             continue;
         double t = (double)(o->t[i] + 1);
         adam_coef c = {

@@ -8,7 +8,9 @@
  *     tg_adam_free(&opt);
  *
  * State (momentum buffers, moments) is allocated at init, so steps never
- * allocate. A parameter whose gradient is NULL (never reached) is skipped.
+ * allocate. A parameter whose gradient is NULL (never reached) is skipped,
+ * and so is a buffer (tg_params_add_buffer): it has no state and is never
+ * written.
  */
 #ifndef TG_OPTIM_H
 #define TG_OPTIM_H
