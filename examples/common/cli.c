@@ -48,6 +48,8 @@ int ex_flush_stdout(void)
     return 1;
 }
 
+void ex_set_stage(const char *stage) { out_stage = stage; }
+
 /* At exit, the backstop for output written after the last ex_flush_stdout
  * (chapter_arrays prints its final line after the figures): when any was
  * lost, say why and make the exit status 1. The normal paths report it

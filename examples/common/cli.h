@@ -50,6 +50,9 @@ int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv);
 /* Flushes stdout. Returns 0, or 1 after saying on stderr (once) why output
  * was lost: a full disk, a closed pipe. */
 int ex_flush_stdout(void);
+/* The program name ex_flush_stdout's message starts with, for a program
+ * that parses its own flags (ex_parse_args sets it). */
+void ex_set_stage(const char *stage);
 
 /* Writes the usage text for stage to f. */
 void ex_usage(const char *stage, FILE *f);

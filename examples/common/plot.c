@@ -11,6 +11,8 @@
 
 /* Figure size and the margins around the plotting area, in pixels. */
 enum { WIDTH = 640, HEIGHT = 480, LEFT = 76, RIGHT = 24, TOP = 44, BOTTOM = 64 };
+/* The right margin when a right axis needs room for its labels. */
+enum { RIGHT_AXIS = 76 };
 
 /* Pixel coordinates are clamped here so that a diverging run (loss 1e300)
  * still gives numbers every SVG reader accepts; the clip hides them. */
@@ -37,7 +39,24 @@ int ex_plot_add(ex_plot *p, const char *label, const char *color, ex_mark mark,
 {
     if (p->nseries >= EX_PLOT_MAX_SERIES)
         return -1;
-    p->series[p->nseries++] = (ex_series){label, color, mark, x, y, n};
+    p->series[p->nseries++] = (ex_series){label, color, mark, x, y, n, false};
+    return 0;
+}
+
+void ex_plot_set_right_axis(ex_plot *p, const char *label, double ymin, double ymax)
+{
+    p->has_right = true;
+    p->rlabel = label;
+    p->rmin = ymin;
+    p->rmax = ymax;
+}
+
+int ex_plot_add_right(ex_plot *p, const char *label, const char *color, ex_mark mark,
+                      const double *x, const double *y, long n)
+{
+    if (ex_plot_add(p, label, color, mark, x, y, n) != 0)
+        return -1;
+    p->series[p->nseries - 1].right = true;
     return 0;
 }
 
@@ -48,9 +67,15 @@ static double clamp_pixel(double v)
     return v < -PIXEL_LIMIT ? -PIXEL_LIMIT : v > PIXEL_LIMIT ? PIXEL_LIMIT : v;
 }
 
+/* Where the plotting area ends on the right. */
+static int right_edge(const ex_plot *p)
+{
+    return WIDTH - (p->has_right ? RIGHT_AXIS : RIGHT);
+}
+
 static double px(const ex_plot *p, double x)
 {
-    double w = WIDTH - LEFT - RIGHT;
+    double w = right_edge(p) - LEFT;
     return clamp_pixel(LEFT + (x - p->xmin) / (p->xmax - p->xmin) * w);
 }
 
@@ -64,10 +89,23 @@ static double py(const ex_plot *p, double y)
     return clamp_pixel(TOP + (1.0 - (t - lo) / (hi - lo)) * h);
 }
 
-/* Whether (x, y) can be placed at all (not where it is clipped). */
-static bool plottable(const ex_plot *p, double x, double y)
+/* y of a series on the right axis (always linear). */
+static double py_right(const ex_plot *p, double y)
 {
-    return isfinite(x) && isfinite(y) && (!p->logy || y > 0.0);
+    double h = HEIGHT - TOP - BOTTOM;
+    return clamp_pixel(TOP + (1.0 - (y - p->rmin) / (p->rmax - p->rmin)) * h);
+}
+
+/* The pixel row of a series' y, on its own axis. */
+static double sy(const ex_plot *p, const ex_series *s, double y)
+{
+    return s->right ? py_right(p, y) : py(p, y);
+}
+
+/* Whether (x, y) of s can be placed at all (not where it is clipped). */
+static bool plottable(const ex_plot *p, const ex_series *s, double x, double y)
+{
+    return isfinite(x) && isfinite(y) && (s->right || !p->logy || y > 0.0);
 }
 
 /* ---- text ---------------------------------------------------------------- */
@@ -123,7 +161,7 @@ static void grid_y(FILE *f, const ex_plot *p, double y, const char *label,
 {
     double Y = py(p, y);
     fprintf(f, "<line x1=\"%d\" y1=\"%.2f\" x2=\"%d\" y2=\"%.2f\" class=\"grid\"/>\n",
-            LEFT, Y, WIDTH - RIGHT, Y);
+            LEFT, Y, right_edge(p), Y);
     fprintf(f, "<line x1=\"%d\" y1=\"%.2f\" x2=\"%d\" y2=\"%.2f\" class=\"tick\"/>\n",
             LEFT - 5, Y, LEFT, Y);
     fprintf(f, "<text x=\"%d\" y=\"%.2f\" text-anchor=\"end\">", LEFT - 8, Y + 4);
@@ -142,6 +180,8 @@ static void linear_ticks(FILE *f, const ex_plot *p, bool xaxis)
 {
     double lo = xaxis ? p->xmin : p->ymin, hi = xaxis ? p->xmax : p->ymax;
     double step = nice_step(lo, hi);
+    if (xaxis && p->xinteger && step < 1.0)
+        step = 1.0;
     double k0 = ceil(lo / step - 1e-9), k1 = floor(hi / step + 1e-9);
     for (double k = k0; k <= k1; k += 1.0) {
         double v = k * step;
@@ -198,9 +238,9 @@ static void draw_points(FILE *f, const ex_plot *p, const ex_series *s)
     fprintf(f, "<g fill=\"%s\" fill-opacity=\"0.8\">\n", s->color);
     for (long i = 0; i < s->n; i += stride) {
         long j = i + stride >= s->n ? s->n - 1 : i;
-        if (plottable(p, s->x[j], s->y[j]))
+        if (plottable(p, s, s->x[j], s->y[j]))
             fprintf(f, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\"/>\n",
-                    px(p, s->x[j]), py(p, s->y[j]));
+                    px(p, s->x[j]), sy(p, s, s->y[j]));
     }
     fputs("</g>\n", f);
 }
@@ -212,7 +252,7 @@ static void draw_line(FILE *f, const ex_plot *p, const ex_series *s)
     bool open = false;
     for (long i = 0; i < s->n; i += stride) {
         long j = i + stride >= s->n ? s->n - 1 : i;
-        if (!plottable(p, s->x[j], s->y[j])) {
+        if (!plottable(p, s, s->x[j], s->y[j])) {
             if (open)
                 fputs("\"/>\n", f);
             open = false;
@@ -221,7 +261,7 @@ static void draw_line(FILE *f, const ex_plot *p, const ex_series *s)
         if (!open)
             fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
                        "points=\"", s->color);
-        fprintf(f, "%s%.2f,%.2f", open ? " " : "", px(p, s->x[j]), py(p, s->y[j]));
+        fprintf(f, "%s%.2f,%.2f", open ? " " : "", px(p, s->x[j]), sy(p, s, s->y[j]));
         open = true;
     }
     if (open)
@@ -244,8 +284,8 @@ static void draw_legend(FILE *f, const ex_plot *p)
     /* About 7 pixels per character of 12-pixel sans-serif text. */
     double w = 44.0 + 7.0 * (double)longest, h = 8.0 + 20.0 * rows;
     double x = p->legend == EX_LEGEND_TOP_LEFT ? LEFT + 10.0
-             : p->legend == EX_LEGEND_TOP_CENTER ? (LEFT + WIDTH - RIGHT - w) / 2.0
-             : WIDTH - RIGHT - 10.0 - w;
+             : p->legend == EX_LEGEND_TOP_CENTER ? (LEFT + right_edge(p) - w) / 2.0
+             : right_edge(p) - 10.0 - w;
     double y = TOP + 10.0;
     fprintf(f, "<g class=\"legend\">\n<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
                "height=\"%.2f\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#bbb\"/>\n",
@@ -272,9 +312,37 @@ static void draw_legend(FILE *f, const ex_plot *p)
 
 static bool ranges_ok(const ex_plot *p)
 {
+    for (int i = 0; i < p->nseries; i++)
+        if (p->series[i].right && !p->has_right)
+            return false;
     return isfinite(p->xmin) && isfinite(p->xmax) && p->xmin < p->xmax &&
            isfinite(p->ymin) && isfinite(p->ymax) && p->ymin < p->ymax &&
-           (!p->logy || p->ymin > 0.0);
+           (!p->logy || p->ymin > 0.0) &&
+           (!p->has_right || (isfinite(p->rmin) && isfinite(p->rmax) && p->rmin < p->rmax));
+}
+
+/* The right axis: ticks and labels at the nice steps of its range (no grid
+ * lines: the left axis draws those), and its label turned the other way. */
+static void right_axis(FILE *f, const ex_plot *p)
+{
+    int X = right_edge(p);
+    double step = nice_step(p->rmin, p->rmax);
+    double k0 = ceil(p->rmin / step - 1e-9), k1 = floor(p->rmax / step + 1e-9);
+    for (double k = k0; k <= k1; k += 1.0) {
+        double v = k * step;
+        if (fabs(v) < step * 1e-9)
+            v = 0.0;
+        double Y = py_right(p, v);
+        char label[32];
+        snprintf(label, sizeof label, "%g", v);
+        fprintf(f, "<line x1=\"%d\" y1=\"%.2f\" x2=\"%d\" y2=\"%.2f\" class=\"tick\"/>\n",
+                X, Y, X + 5, Y);
+        put_text(f, X + 8.0, Y + 4.0, "start", "", label);
+    }
+    double cx = WIDTH - 16.0, cy = (TOP + HEIGHT - BOTTOM) / 2.0;
+    char rotate[64];
+    snprintf(rotate, sizeof rotate, " transform=\"rotate(90 %.2f %.2f)\"", cx, cy);
+    put_text(f, cx, cy, "middle", rotate, p->rlabel);
 }
 
 static void write_svg(FILE *f, const ex_plot *p)
@@ -289,7 +357,7 @@ static void write_svg(FILE *f, const ex_plot *p)
     fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", WIDTH, HEIGHT);
     fprintf(f, "<defs><clipPath id=\"area\"><rect x=\"%d\" y=\"%d\" width=\"%d\" "
                "height=\"%d\"/></clipPath></defs>\n",
-            LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+            LEFT, TOP, right_edge(p) - LEFT, HEIGHT - TOP - BOTTOM);
 
     linear_ticks(f, p, true);
     if (p->logy)
@@ -308,14 +376,16 @@ static void write_svg(FILE *f, const ex_plot *p)
 
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
                "stroke=\"#333\"/>\n",
-            LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+            LEFT, TOP, right_edge(p) - LEFT, HEIGHT - TOP - BOTTOM);
     put_text(f, WIDTH / 2.0, TOP - 16.0, "middle", " font-size=\"15\"", p->title);
-    put_text(f, (LEFT + WIDTH - RIGHT) / 2.0, HEIGHT - 18.0, "middle", "",
+    put_text(f, (LEFT + right_edge(p)) / 2.0, HEIGHT - 18.0, "middle", "",
              p->xlabel);
     char rotate[64];
     snprintf(rotate, sizeof rotate, " transform=\"rotate(-90 %d %.2f)\"", 20,
              (TOP + HEIGHT - BOTTOM) / 2.0);
     put_text(f, 20.0, (TOP + HEIGHT - BOTTOM) / 2.0, "middle", rotate, p->ylabel);
+    if (p->has_right)
+        right_axis(f, p);
     draw_legend(f, p);
     fputs("</svg>\n", f);
 }

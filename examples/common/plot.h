@@ -13,6 +13,12 @@
  * skipped (a line is broken there). Series longer than EX_PLOT_MAX_MARKS
  * are thinned to about that many evenly spaced samples (always keeping
  * the last), so a figure of ten million points stays a small file.
+ *
+ * A second, linear y axis on the right carries series of another unit
+ * (loss on the left, accuracy on the right):
+ *
+ *     ex_plot_set_right_axis(&p, "test accuracy", 0.8, 1.0);
+ *     ex_plot_add_right(&p, "test accuracy", "#d62728", EX_LINE, ep, acc, n);
  */
 #ifndef EX_PLOT_H
 #define EX_PLOT_H
@@ -34,13 +40,18 @@ typedef struct ex_series {
     ex_mark mark;
     const double *x, *y; /* (n,) each */
     long n;
+    bool right;          /* drawn against the right axis */
 } ex_series;
 
 typedef struct ex_plot {
     const char *title, *xlabel, *ylabel;
     double xmin, xmax, ymin, ymax; /* the axes' ranges */
     bool logy;                     /* log10 y axis (needs 0 < ymin < ymax) */
+    bool xinteger;                 /* x ticks on whole numbers only (epochs) */
     ex_legend_pos legend;
+    bool has_right;                /* a right axis: set by ex_plot_set_right_axis */
+    double rmin, rmax;             /* its range */
+    const char *rlabel;            /* its label */
     int nseries;
     ex_series series[EX_PLOT_MAX_SERIES];
 } ex_plot;
@@ -51,10 +62,16 @@ ex_plot ex_plot_new(const char *title, const char *xlabel, const char *ylabel,
 /* Appends a series; returns 0, or -1 when EX_PLOT_MAX_SERIES are in use. */
 int ex_plot_add(ex_plot *p, const char *label, const char *color, ex_mark mark,
                 const double *x, const double *y, long n);
+/* Adds a linear y axis on the right, from ymin to ymax, labelled label. */
+void ex_plot_set_right_axis(ex_plot *p, const char *label, double ymin, double ymax);
+/* ex_plot_add for a series drawn against the right axis. */
+int ex_plot_add_right(ex_plot *p, const char *label, const char *color, ex_mark mark,
+                      const double *x, const double *y, long n);
 /* Writes the figure to path. Returns 0, or -1 with errno set to the
  * system's reason when the file cannot be written (ENOSPC for a full disk),
  * ENOMEM when the figure cannot be made in memory, or EINVAL for empty or
- * reversed ranges (or a log axis that does not start above 0). */
+ * reversed ranges (or a log axis that does not start above 0), the right
+ * axis's included, or a right series without a right axis. */
 int ex_plot_write(const ex_plot *p, const char *path);
 
 #endif /* EX_PLOT_H */
