@@ -302,6 +302,15 @@ static int plan_conv(const char *fn, const int64_t *xs, const int64_t *ws,
     return TG_OK;
 }
 
+/* After a tape op that this op calls failed (out of memory: the only way
+ * they can, given checked arguments), the error under this op's name. */
+static tg_tensor *own_failure(const char *fn)
+{
+    if (tg_last_error() == TG_ERR_NOMEM)
+        tg__oom(fn);
+    return NULL;
+}
+
 /* out + bias viewed as (1, O, 1, 1[, ...]); out itself without a bias. */
 static tg_tensor *add_bias(tg_tape *T, const char *fn, tg_tensor *out,
                            tg_tensor *bias)
@@ -322,7 +331,7 @@ static tg_tensor *add_bias(tg_tape *T, const char *fn, tg_tensor *out,
         tg_free(b);
         tg_free(out);
     }
-    return r;
+    return r ? r : own_failure(fn);
 }
 
 /* The shape of t as 4 axes: a 3-d (N, C, L) as (N, C, 1, L). */
@@ -377,7 +386,7 @@ static tg_tensor *conv_nd(tg_tape *T, const char *fn, tg_tensor *x, tg_tensor *w
         tg_free(w4);
         tg_free(y4);
     }
-    return y;
+    return y ? y : own_failure(fn);
 }
 
 tg_tensor *tg_ad_conv2d(tg_tape *T, tg_tensor *x, tg_tensor *w, tg_tensor *bias,
