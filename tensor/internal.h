@@ -544,6 +544,19 @@ void tg__fn_grad_kernel(int code, double s, tg_tensor *out, const tg_tensor *g,
  * entries give 0 (log: -inf), a line of nothing but -inf gives NaN (its
  * logsumexp -inf), as in PyTorch. */
 void tg__softmax_kernel(int kind, tg_tensor *out, const tg_tensor *a, int axis);
+/* ---- normalisation (norm.c): contiguous float tensors seen as (A, C, B),
+ * the per-c statistics contiguous with C elements, one dtype ---- */
+/* The mean and biased variance of each c, in double (C of each). */
+void tg__norm_stats(const tg_tensor *x, int64_t A, int64_t C, int64_t B, double *mean,
+                    double *var);
+/* y = (x - mean) * rstd, equal bit for bit to a sub then a mul. */
+void tg__norm_apply(tg_tensor *y, const tg_tensor *x, const tg_tensor *mean,
+                    const tg_tensor *rstd, int64_t A, int64_t C, int64_t B);
+/* dx = ((g - gm) - y * gym) * rstd, equal bit for bit to the four ops. */
+void tg__norm_grad(tg_tensor *dx, const tg_tensor *g, const tg_tensor *y,
+                   const tg_tensor *gm, const tg_tensor *gym, const tg_tensor *rstd,
+                   int64_t A, int64_t C, int64_t B);
+
 
 /* Pairwise (NumPy-style) sums of n values at stride s. */
 double tg__pairwise_sum_f64(const double *x, int64_t n, int64_t s);
