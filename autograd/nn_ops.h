@@ -69,8 +69,8 @@ tg_tensor *tg_ad_conv_transpose2d(tg_tape *T, tg_tensor *x, tg_tensor *w,
 /* torch.nn.functional.max_pool2d: x (N, C, H, W), kernel {KH, KW}, stride
  * (NULL: the kernel), padding (NULL: 0; at most half the kernel, padded
  * with -inf) -> (N, C, OH, OW), floor mode. The gradient goes to the first
- * maximum of each window in row-major order (a NaN counts as the maximum),
- * as PyTorch's. */
+ * maximum of each window in row-major order (a NaN counts as the maximum;
+ * of several NaNs, the last), as PyTorch's. */
 tg_tensor *tg_ad_max_pool2d(tg_tape *T, tg_tensor *x, const int64_t *kernel,
                             const int64_t *stride, const int64_t *padding);
 /* torch.nn.functional.avg_pool2d with count_include_pad=True, floor mode:

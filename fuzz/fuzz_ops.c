@@ -1964,11 +1964,90 @@ static void op_inplace(prog *P)
         check_null(what);
 }
 
+/* ---- pooling (autograd/pool.c) ------------------------------------------------------ */
+
+/* max_pool2d, avg_pool2d (count_include_pad) or adaptive_avg_pool2d of a
+ * pool tensor with small kernels, strides and paddings from the bytes (a
+ * padding past half the kernel, a tensor not 4-d or too small must fail
+ * properly); each result element against its window computed here. */
+static void op_pool(prog *P)
+{
+    static const char *const names[3] = {"max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"};
+    uint8_t m = fz_byte(&P->in);
+    int kind = m % 3, ia = pick(P);
+    tg_tensor *a = P->pool[ia].t, *r;
+    int64_t k[2], s[2], p[2];
+    for (int j = 0; j < 2; j++) {
+        k[j] = 1 + fz_byte(&P->in) % 4;
+        s[j] = 1 + fz_byte(&P->in) % 3;
+        p[j] = fz_byte(&P->in) % 3;
+    }
+    const int64_t *sp = m & 8 ? NULL : s, *pp = m & 16 ? NULL : p;
+    if (kind == 0)
+        r = tg_ad_max_pool2d(P->T, a, k, sp, pp);
+    else if (kind == 1)
+        r = tg_ad_avg_pool2d(P->T, a, k, sp, pp);
+    else
+        r = tg_ad_adaptive_avg_pool2d(P->T, a, k[0], k[1]);
+    if (!r) {
+        check_null(names[kind]);
+        return;
+    }
+    FZ_CHECK(a->ndim == 4 && r->ndim == 4, "%s: a result of rank %d", names[kind], r->ndim);
+    int64_t H = a->shape[2], W = a->shape[3], OH = r->shape[2], OW = r->shape[3];
+    int64_t st[2] = {sp ? s[0] : k[0], sp ? s[1] : k[1]}, pd[2] = {pp ? p[0] : 0, pp ? p[1] : 0};
+    int64_t idx[4] = {0, 0, 0, 0}, ai[4];
+    if (r->numel)
+        do {
+            int64_t lo[2], hi[2], count;
+            for (int j = 0; j < 2; j++) {
+                int64_t i = idx[2 + j], n = j ? W : H, on = j ? OW : OH;
+                if (kind == 2) {
+                    lo[j] = i * n / on;
+                    hi[j] = ((i + 1) * n + on - 1) / on;
+                } else {
+                    lo[j] = i * st[j] - pd[j];
+                    hi[j] = lo[j] + k[j];
+                    lo[j] = lo[j] < 0 ? 0 : lo[j];
+                    hi[j] = hi[j] > n ? n : hi[j];
+                }
+                FZ_CHECK(lo[j] < hi[j], "%s: an empty window", names[kind]);
+            }
+            count = kind == 1 ? k[0] * k[1] : (hi[0] - lo[0]) * (hi[1] - lo[1]);
+            double best = -INF, sum = 0, sumabs = 0;
+            ai[0] = idx[0];
+            ai[1] = idx[1];
+            for (ai[2] = lo[0]; ai[2] < hi[0]; ai[2]++)
+                for (ai[3] = lo[1]; ai[3] < hi[1]; ai[3]++) {
+                    double v = at(a, ai);
+                    if (v > best || isnan(v))
+                        best = v;
+                    sum += v;
+                    sumabs += fabs(v);
+                }
+            double got = at(r, idx);
+            if (kind == 0) {
+                REF_CHECK(same_value(got, best), names[kind], idx, 4, got, best);
+            } else if (!too_big(a->dtype, sumabs)) {
+                double want = sum / (double)count;
+                double tol = (sumabs / (double)count) * (a->dtype == TG_FLOAT32 ? 1e-6 : 1e-14) +
+                             denorm(a->dtype);
+                REF_CHECK(close_value(got, round_to(a->dtype, want), tol), names[kind], idx, 4,
+                          got, want);
+            }
+        } while (next_index(4, r->shape, idx));
+    /* each input element lies in at most (k/s + 1)^2 windows (adaptive:
+     * (OH/H + 2) (OW/W + 2)), each with a derivative of at most 1 */
+    double fan = kind == 2 ? (double)(OH / H + 2) * (double)(OW / W + 2)
+                           : (double)(k[0] / st[0] + 1) * (double)(k[1] / st[1] + 1);
+    add_slot(P, r, false, P->pool[ia].bound, 1, ia, fan, 0, 0, names[kind]);
+}
+
 static void run_op(prog *P)
 {
     uint8_t op = fz_byte(&P->in);
     tg_clear_error();
-    switch (op % 19) {
+    switch (op % 20) {
     case 0: case 1: case 2: op_binary(P); break;
     case 3: case 4: op_scalar(P); break;
     case 5: case 6: op_unary(P); break;
@@ -1979,6 +2058,7 @@ static void run_op(prog *P)
     case 16: op_function(P); break;
     case 17: op_join(P); break;
     case 18: op_select(P); break;
+    case 19: op_pool(P); break;
     default: op_inplace(P); break;
     }
 }

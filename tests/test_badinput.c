@@ -1510,7 +1510,57 @@ static tg_tensor *pieces[4]; /* split's and chunk's out (no case succeeds) */
     X(ad_repeat_negative, TG_ERR_VALUE, "tg_ad_repeat: negative repeat count -1", \
       tr(tg_ad_repeat(f->T, f->leaf, 0, -1)))
 
+/* Pooling (tensor/pool.c, autograd/pool.c): op 0 max, 1 avg, 2 adaptive
+ * (kernel[0], kernel[1] the output size) on f->T over x seen as (1, 1,
+ * rows, columns) (a 1-d x as one column), the view freed here. */
+static int pool_on(fx *f, const tg_tensor *x, int op, const int64_t *kernel,
+                   const int64_t *stride, const int64_t *padding)
+{
+    const int64_t *sh = tg_shape(x);
+    int64_t four[4] = {1, 1, sh[0], tg_ndim(x) > 1 ? sh[1] : 1};
+    tg_tensor *x4 = tg_reshape(x, 4, four);
+    tg_tensor *y = op == 0   ? tg_ad_max_pool2d(f->T, x4, kernel, stride, padding)
+                   : op == 1 ? tg_ad_avg_pool2d(f->T, x4, kernel, stride, padding)
+                             : tg_ad_adaptive_avg_pool2d(f->T, x4, kernel[0], kernel[1]);
+    int rc = y ? TG_OK : tg_last_error();
+    tg_free(x4);
+    return rc;
+}
+
+#define POOL_CASES(X)                                                          \
+    X(max_pool_null_kernel, TG_ERR_NULL, "tg_ad_max_pool2d: kernel is NULL",   \
+      tr(tg_ad_max_pool2d(f->T, f->c234, NULL, NULL, NULL)))                   \
+    X(max_pool_rank, TG_ERR_SHAPE,                                             \
+      "tg_ad_max_pool2d: x has shape (2,3,4); expected (batch, channels, height, width)", \
+      tr(tg_ad_max_pool2d(f->T, f->c234, (const int64_t[]){2, 2}, NULL, NULL))) \
+    X(adaptive_pool_rank, TG_ERR_SHAPE,                                        \
+      "tg_ad_adaptive_avg_pool2d: x has shape (3,4); expected (batch, channels, height, width)", \
+      tr(tg_ad_adaptive_avg_pool2d(f->T, f->a, 1, 1)))                         \
+    X(avg_pool_int, TG_ERR_DTYPE,                                              \
+      "tg_ad_avg_pool2d: x is int32; this op needs a float dtype (tg_ad_cast to float32 or float64 first)", \
+      pool_on(f, f->n32, 1, (const int64_t[]){1, 1}, NULL, NULL))              \
+    X(avg_pool_kernel, TG_ERR_VALUE, "tg_ad_avg_pool2d: kernel (0,1) must be positive", \
+      pool_on(f, f->i4, 1, (const int64_t[]){0, 1}, NULL, NULL))               \
+    X(max_pool_stride, TG_ERR_VALUE, "tg_ad_max_pool2d: stride (0,1) must be positive", \
+      pool_on(f, f->i4, 0, (const int64_t[]){2, 2}, (const int64_t[]){0, 1}, NULL)) \
+    X(max_pool_negative_padding, TG_ERR_VALUE,                                 \
+      "tg_ad_max_pool2d: padding (0,-1) must not be negative",                 \
+      pool_on(f, f->i4, 0, (const int64_t[]){2, 2}, NULL, (const int64_t[]){0, -1})) \
+    X(max_pool_padding, TG_ERR_VALUE,                                          \
+      "tg_ad_max_pool2d: padding (2,0) is more than half the kernel (2,2)",    \
+      pool_on(f, f->i4, 0, (const int64_t[]){2, 2}, NULL, (const int64_t[]){2, 0})) \
+    X(avg_pool_kernel_too_big, TG_ERR_SHAPE,                                   \
+      "tg_ad_avg_pool2d: kernel (5,5) is larger than the input (4,4) with padding (0,0)", \
+      pool_on(f, f->i4, 1, (const int64_t[]){5, 5}, NULL, NULL))               \
+    X(adaptive_pool_size, TG_ERR_VALUE,                                        \
+      "tg_ad_adaptive_avg_pool2d: output size (2,0) must be positive",         \
+      pool_on(f, f->i4, 2, (const int64_t[]){2, 0}, NULL, NULL))               \
+    X(adaptive_pool_overflow, TG_ERR_OVERFLOW,                                 \
+      "tg_ad_adaptive_avg_pool2d: output size (4611686018427387903,1) times the input's (4,4) overflows", \
+      pool_on(f, f->i4, 2, (const int64_t[]){INT64_MAX / 2, 1}, NULL, NULL))
+
 #define ALL_CASES(X)                                                           \
+    POOL_CASES(X)                                                              \
     CREATION_CASES(X)                                                          \
     VIEW_CASES(X)                                                              \
     JOIN_CASES(X)                                                              \
@@ -1667,6 +1717,9 @@ END_TEST
     X(tg_ad_flip(f->T, NULL, 0))                                               \
     X(tg_ad_tile(f->T, NULL, 0, NULL))                                         \
     X(tg_ad_repeat(f->T, NULL, 0, 2))                                          \
+    X(tg_ad_max_pool2d(f->T, NULL, (const int64_t[]){2, 2}, NULL, NULL))       \
+    X(tg_ad_avg_pool2d(f->T, NULL, (const int64_t[]){2, 2}, NULL, NULL))       \
+    X(tg_ad_adaptive_avg_pool2d(f->T, NULL, 1, 1))                             \
     X(tg_ad_add(NULL, NULL, f->leaf))                                          \
     X(tg_quadratic_forward(f->T, &f->quad, NULL))                              \
     X(tg_linear_forward(f->T, &f->lin, NULL))                                  \
