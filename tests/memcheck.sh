@@ -46,6 +46,15 @@ for ex in "$dir"/*; do
         set -- --epochs 1 --limit 256 --test-limit 256 --quiet --save "$tmp/fm"
         check "$name" run 0 "$tmp/out" "$@"
         check "$name" "stdout full" 1 /dev/full "$@" ;;
+    fashion_cnn)
+        if [ ! -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+            echo "memcheck: $name skipped (dataset-fashion-mnist not installed)"
+            continue
+        fi
+        set -- --epochs 1 --limit 128 --test-limit 128 --quiet --save "$tmp/cnn" \
+            --plot "$tmp/cnn.svg"
+        check "$name" run 0 "$tmp/out" "$@"
+        check "$name" "stdout full" 1 /dev/full "$@" ;;
     *) check "$name" run 0 "$tmp/out" ;;
     esac
 done

@@ -2,7 +2,8 @@
  * what they print against NumPy (tests/data/chapter_reference.txt), against
  * each other, the figures they write and how they refuse bad flags; then
  * fashion_mnist on small IDX data sets written here, and every way such a
- * data set or its command line can be wrong.
+ * data set or its command line can be wrong; then fashion_cnn, the same
+ * program around a convolutional net, on the same small data.
  *
  * The binaries are in $TG_BUILD/examples (make check sets TG_BUILD and
  * builds them first). Each run gets its stdout and stderr in temporary
@@ -998,6 +999,159 @@ START_TEST(test_fm_disk_full)
 }
 END_TEST
 
+/* ---- fashion_cnn: the same program around a convolutional net ------------------------ */
+
+/* Runs fashion_cnn with --data dir and the NULL-terminated args. */
+static void run_cnn(const char *dir, const char *const *args, run_result *r)
+{
+    const char *argv[24] = {"--data", dir};
+    int n = 2;
+    for (; *args; args++) {
+        ck_assert_int_lt(n, 23);
+        argv[n++] = *args;
+    }
+    argv[n] = NULL;
+    run_example("fashion_cnn", argv, r);
+}
+
+/* A small run: the lines, the figure, the saved parameters, and --eval of
+ * them reproducing the last epoch's accuracy exactly. */
+START_TEST(test_cnn_small_run)
+{
+    char dir[64], save[128], fig[128], want[512];
+    make_tmpdir(dir, sizeof dir);
+    write_dataset(dir, 100, 20);
+    snprintf(save, sizeof save, "%s/w", dir);
+    snprintf(fig, sizeof fig, "%s/cnn.svg", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_cnn(dir, (const char *const[]){"--epochs", "2", "--batch", "32", "--seed", "1",
+                                       "--save", save, "--plot", fig, NULL},
+            r);
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    ck_assert_str_eq(r->err, "");
+    snprintf(want, sizeof want, "loaded 100 training images and 20 test images from %s\n",
+             dir);
+    ck_assert_msg(strncmp(r->out, want, strlen(want)) == 0, "%s", r->out);
+    ck_assert_ptr_nonnull(strstr(r->out, "\nCNN conv32-pool-conv64-pool-fc128-dropout0.25-"
+                                         "fc10, Adam lr=0.001, batch 32, 2 epochs, seed 1, "));
+    ck_assert_ptr_nonnull(strstr(r->out, "\nepoch 1/2 loss="));
+    const char *last = strstr(r->out, "\nepoch 2/2 loss=");
+    ck_assert_ptr_nonnull(last);
+    double loss, acc, secs;
+    ck_assert_int_eq(sscanf(last, "\nepoch 2/2 loss=%lf test_acc=%lf time=%lfs", &loss, &acc,
+                            &secs),
+                     3);
+    ck_assert(isfinite(loss) && loss > 0.0);
+    ck_assert(acc >= 0.0 && acc <= 1.0 && secs >= 0.0);
+    snprintf(want, sizeof want, "saved the parameters to %s/\nfigure: %s\n", save, fig);
+    ck_assert_ptr_nonnull(strstr(r->out, want));
+    ck_assert_int_eq(count_lines(r->out), 6);
+
+    /* The parameters under PyTorch's names; the figure's two curves. */
+    static const char *const files[] = {"conv1.weight", "conv1.bias", "conv2.weight",
+                                        "conv2.bias", "fc1.weight", "fc2.bias"};
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s.npy", save, files[k]);
+        ck_assert_msg(exists(path), "%s was not saved", path);
+    }
+    char *svg = read_file(fig);
+    ck_assert_ptr_nonnull(strstr(svg, "</svg>"));
+    ck_assert_ptr_nonnull(strstr(svg, ">training loss</text>"));
+    ck_assert_ptr_nonnull(strstr(svg, ">test accuracy</text>"));
+    int lines = 0;
+    for (const char *p = svg; (p = strstr(p, "<polyline")) != NULL; p++)
+        lines++;
+    ck_assert_int_eq(lines, 2);
+    free(svg);
+
+    run_cnn(dir, (const char *const[]){"--eval", "--save", save, NULL}, r);
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    snprintf(want, sizeof want, "loaded 20 test images from %s\ntest_acc=%.4f\n", dir, acc);
+    ck_assert_str_eq(r->out, want);
+
+    /* --quiet: the epoch line alone (the figure still drawn). */
+    ck_assert_int_eq(unlink(fig), 0);
+    run_cnn(dir, (const char *const[]){"--epochs", "1", "--limit", "10", "--quiet", "--save",
+                                       save, "--plot", fig, NULL},
+            r);
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    ck_assert_int_eq(count_lines(r->out), 1);
+    ck_assert_msg(strncmp(r->out, "epoch 1/1 loss=", 15) == 0, "%s", r->out);
+    ck_assert(exists(fig));
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
+/* Bad flags: exit 2, the flag named, the usage; nothing on stdout. */
+START_TEST(test_cnn_bad_flags)
+{
+    static const char *const bad[][3] = {
+        {"--bogus", NULL},        {"--epochs", "0", NULL},   {"--epochs", "x", NULL},
+        {"--batch", "0", NULL},   {"--lr", "-1", NULL},      {"--lr", "nan", NULL},
+        {"--seed", "-1", NULL},   {"--limit", "60001", NULL}, {"--plot", NULL},
+        {"--plot=", NULL},        {"--plot", "--quiet", NULL}, {"--quiet=1", NULL},
+        {"stray", NULL},
+    };
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        run_example("fashion_cnn", bad[k], r);
+        ck_assert_msg(r->status == 2, "%s %s: exit %d, want 2", bad[k][0],
+                      bad[k][1] ? bad[k][1] : "", r->status);
+        char flag[48];
+        snprintf(flag, sizeof flag, "fashion_cnn: %.*s: ", (int)strcspn(bad[k][0], "="),
+                 bad[k][0]);
+        ck_assert_msg(strstr(r->err, flag) != NULL, "stderr lacks \"%s\": %s", flag, r->err);
+        ck_assert_ptr_nonnull(strstr(r->err, "usage: fashion_cnn"));
+        ck_assert_str_eq(r->out, "");
+    }
+    run_example("fashion_cnn", (const char *const[]){"--help", NULL}, r);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_msg(strncmp(r->out, "usage: fashion_cnn", 18) == 0, "%s", r->out);
+    ck_assert_ptr_nonnull(strstr(r->out, "--plot FILE"));
+    ck_assert_ptr_nonnull(strstr(r->out, "(default 3)"));
+    ck_assert_str_eq(r->err, "");
+    free(r);
+}
+END_TEST
+
+/* Missing data, an unwritable figure: exit 1 before any training, and no
+ * save directory left behind. */
+START_TEST(test_cnn_runtime_errors)
+{
+    char dir[64], save[128], want[256];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(save, sizeof save, "%s/new/w", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_cnn(dir, (const char *const[]){"--save", save, NULL}, r);
+    ck_assert_msg(r->status == 1, "exit %d: %s", r->status, r->err);
+    ck_assert_ptr_nonnull(strstr(r->err, "fashion_cnn: Fashion-MNIST not found"));
+    ck_assert_str_eq(r->out, "");
+    snprintf(want, sizeof want, "%s/new", dir);
+    ck_assert_msg(!exists(want), "the failed run left %s", want);
+
+    write_dataset(dir, 10, 10);
+    run_cnn(dir, (const char *const[]){"--save", save, "--plot", "/nonexistent-dir/f.svg",
+                                       NULL},
+            r);
+    ck_assert_int_eq(r->status, 1);
+    ck_assert_ptr_nonnull(strstr(r->err, "fashion_cnn: cannot write /nonexistent-dir/f.svg: "
+                                         "No such file or directory"));
+    ck_assert_str_eq(r->out, "");
+    ck_assert_msg(!exists(want), "the failed run left %s", want);
+
+    run_cnn(dir, (const char *const[]){"--eval", "--save", save, NULL}, r);
+    ck_assert_int_eq(r->status, 1);
+    ck_assert_ptr_nonnull(strstr(r->err, "(train first, or pass --save DIR)"));
+    free(r);
+    remove_tree(dir);
+}
+END_TEST
+
 Suite *test_examples_suite(void); /* called by the generated runner */
 
 Suite *test_examples_suite(void)
@@ -1033,6 +1187,13 @@ Suite *test_examples_suite(void)
     tcase_add_test(tc, test_fm_flag_as_value);
     tcase_add_test(tc, test_fm_unwritable_save);
     tcase_add_test(tc, test_fm_disk_full);
+    suite_add_tcase(s, tc);
+
+    tc = tgt_tcase("fashion_cnn");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_cnn_small_run);
+    tcase_add_test(tc, test_cnn_bad_flags);
+    tcase_add_test(tc, test_cnn_runtime_errors);
     suite_add_tcase(s, tc);
     return s;
 }
