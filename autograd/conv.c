@@ -26,6 +26,7 @@
  * not contiguous are copied first (the kernels read NCHW arrays); the
  * copies and the columns buffer come from the tape's arena, so a training
  * step allocates nothing once the arena has grown. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -107,6 +108,16 @@ static tg_tensor *contiguous(tg_tape *T, const char *fn, tg_tensor *t)
     return c;
 }
 
+/* t's elements. An empty tensor may have no storage; it gets a stand-in
+ * the kernels never touch (they read nothing from an empty input and
+ * write nothing to an empty result), so their pointer arithmetic stays
+ * defined. */
+static void *data_of(const tg_tensor *t)
+{
+    static max_align_t nothing;
+    return t->numel ? tg__data(t) : &nothing;
+}
+
 /* Frees the heap temporaries of a call with T NULL. */
 static void release(tg_tape *T, tg_tensor *t, const tg_tensor *orig)
 {
@@ -140,8 +151,8 @@ static tg_tensor *conv_apply(tg_tape *T, const char *fn, int kind, tg_tensor *a,
     tg_tensor *cb = ca ? contiguous(T, fn, b) : NULL;
     tg_tensor *cols = cb ? tga__new_like(T, fn, dt, 1, &ncols) : NULL;
     if (cols) {
-        void *o = tg__data(out), *cd = tg__data(cols);
-        const void *da = tg__data(ca), *db = tg__data(cb);
+        void *o = data_of(out), *cd = data_of(cols);
+        const void *da = data_of(ca), *db = data_of(cb);
         if (kind == CONV)
             tg__conv_forward(dt, &g, o, da, db, cd);
         else if (kind == DX)

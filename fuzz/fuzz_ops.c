@@ -1964,6 +1964,140 @@ static void op_inplace(prog *P)
         check_null(what);
 }
 
+/* ---- convolutions (autograd/conv.c) ---------------------------------------------- */
+
+/* The geometry a conv call asks for, as the reference reads it. */
+typedef struct conv_ref {
+    int kind;                     /* 0 conv2d, 1 conv1d, 2 conv_transpose2d */
+    int64_t s[2], p[2], d[2], g, op[2];
+    bool same;
+} conv_ref;
+
+/* Element (n, c, i, j) of a 4-d x, or (n, c, j) of a 3-d one (i == 0). */
+static double at4(const tg_tensor *t, int64_t n, int64_t c, int64_t i, int64_t j)
+{
+    int64_t idx[4] = {n, c, i, j};
+    if (t->ndim == 3) {
+        idx[2] = j;
+        return at(t, idx);
+    }
+    return at(t, idx);
+}
+
+/* Checks r against the direct sum over taps of the convolution cr
+ * describes (the transposed one summed from its definition as a scatter:
+ * output (Y, X) gathers the input pixels (i, j) with Y = i s - p + ki d). */
+static void verify_conv(const conv_ref *cr, const tg_tensor *r, const tg_tensor *x,
+                        const tg_tensor *w, const char *what)
+{
+    bool one = x->ndim == 3;
+    int64_t N = x->shape[0], H = one ? 1 : x->shape[2], W = x->shape[x->ndim - 1];
+    int64_t KH = one ? 1 : w->shape[2], KW = w->shape[w->ndim - 1];
+    int64_t O = r->shape[1], OH = one ? 1 : r->shape[2], OW = r->shape[r->ndim - 1];
+    int64_t s[2], p[2], d[2];
+    for (int k = 0; k < 2; k++) {
+        int q = one ? 0 : k; /* conv1d reads entry 0 for its width */
+        bool used = !one || k == 1;
+        s[k] = used ? cr->s[q] : 1;
+        d[k] = used ? cr->d[q] : 1;
+        p[k] = used ? cr->p[q] : 0;
+        if (used && cr->same)
+            p[k] = d[k] * ((k ? KW : KH) - 1) / 2;
+    }
+    int64_t taps = (cr->kind == 2 ? w->shape[0] / cr->g : w->shape[1]) * KH * KW;
+    double eps = r->dtype == TG_FLOAT32 ? 1.2e-7 * (double)taps + 1e-6
+                                        : 2.3e-16 * (double)taps + 1e-15;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t oy = 0; oy < OH; oy++)
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    double sum = 0, sumabs = 0;
+                    for (int64_t ki = 0; ki < KH; ki++)
+                        for (int64_t kj = 0; kj < KW; kj++) {
+                            if (cr->kind != 2) {
+                                int64_t cg = w->shape[1], og = O / cr->g;
+                                int64_t iy = oy * s[0] - p[0] + ki * d[0];
+                                int64_t ix = ox * s[1] - p[1] + kj * d[1];
+                                /* a tap in the padding reads a zero, and
+                                 * 0 * inf is NaN there as in PyTorch */
+                                bool in = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                                for (int64_t c = 0; c < cg; c++) {
+                                    int64_t wi[4] = {o, c, one ? kj : ki, kj};
+                                    double xv = in ? at4(x, n, o / og * cg + c, iy, ix)
+                                                   : 0.0;
+                                    double v = xv * at(w, wi);
+                                    sum += v;
+                                    sumabs += isfinite(v) ? fabs(v) : 0;
+                                }
+                            } else {
+                                int64_t cg = w->shape[0] / cr->g, og = w->shape[1];
+                                int64_t ty = oy + p[0] - ki * d[0];
+                                int64_t tx = ox + p[1] - kj * d[1];
+                                if (ty < 0 || tx < 0 || ty % s[0] || tx % s[1] ||
+                                    ty / s[0] >= H || tx / s[1] >= W)
+                                    continue;
+                                for (int64_t c = 0; c < cg; c++) {
+                                    int64_t ic = o / og * cg + c;
+                                    int64_t wi[4] = {ic, o % og, ki, kj};
+                                    double v = at4(x, n, ic, ty / s[0], tx / s[1]) *
+                                               at(w, wi);
+                                    sum += v;
+                                    sumabs += isfinite(v) ? fabs(v) : 0;
+                                }
+                            }
+                        }
+                    int64_t idx[4] = {n, o, one ? ox : oy, ox};
+                    double got = at(r, idx);
+                    double tol = eps * sumabs + (double)(2 * taps + 1) * denorm(r->dtype);
+                    bool ok = too_big(r->dtype, sumabs) || close_value(got, sum, tol);
+                    REF_CHECK(ok, what, idx, r->ndim, got, sum);
+                }
+}
+
+static void op_conv(prog *P)
+{
+    static const char *names[3] = {"conv2d", "conv1d", "conv_transpose2d"};
+    uint8_t m = fz_byte(&P->in), q = fz_byte(&P->in);
+    int ia = pick(P), ib = pick(P);
+    tg_tensor *x = P->pool[ia].t, *w = P->pool[ib].t;
+    conv_ref cr = {.kind = m % 3, .g = 1 + (q >> 6) % 3, .same = (m >> 2) & 1};
+    for (int k = 0; k < 2; k++) {
+        cr.s[k] = 1 + (q >> (2 * k)) % 3;     /* 1..3; 3 is sometimes 0 below */
+        cr.p[k] = (m >> (3 + 2 * k)) % 3;
+        cr.d[k] = 1 + ((q >> (4 + k)) & 1);
+        cr.op[k] = (m >> 7) & (cr.s[k] > 1);
+    }
+    if ((m & 3) == 3)
+        cr.s[1] = 0; /* a bad stride now and then */
+    int rank = cr.kind == 1 ? 3 : 4;
+    /* skip what would cost too much: the result's size by the same rule */
+    if (x->ndim == rank && w->ndim == rank) {
+        double flops = (double)x->numel * (double)w->numel;
+        if (flops > MAX_FLOPS)
+            return;
+    }
+    tg_conv_args a = {{cr.s[0], cr.s[1]}, {cr.p[0], cr.p[1]}, {cr.d[0], cr.d[1]},
+                      cr.g, cr.same};
+    tg_tensor *r;
+    if (cr.kind == 0)
+        r = tg_ad_conv2d(P->T, x, w, NULL, &a);
+    else if (cr.kind == 1)
+        r = tg_ad_conv1d(P->T, x, w, NULL, &a);
+    else
+        r = tg_ad_conv_transpose2d(P->T, x, w, NULL, &a, cr.op);
+    if (r && r->numel > MAX_NUMEL * 4) {
+        FZ_CHECK(false, "%s: a result of %lld elements from small inputs",
+                 names[cr.kind], (long long)r->numel);
+    }
+    if (r)
+        verify_conv(&cr, r, x, w, names[cr.kind]);
+    double ba = P->pool[ia].bound, bb = P->pool[ib].bound;
+    double taps = (double)(w->numel > 0 ? w->numel : 1);
+    double reach_x = taps, reach_w = (double)(r && r->numel ? r->numel : 1);
+    add_slot(P, r, false, ba * bb * taps, 2, ia, reach_x * fmax(bb, 1), ib,
+             reach_w * fmax(ba, 1), names[cr.kind]);
+}
+
 /* ---- pooling (autograd/pool.c) ------------------------------------------------------ */
 
 /* max_pool2d, avg_pool2d (count_include_pad) or adaptive_avg_pool2d of a
@@ -2047,7 +2181,7 @@ static void run_op(prog *P)
 {
     uint8_t op = fz_byte(&P->in);
     tg_clear_error();
-    switch (op % 20) {
+    switch (op % 21) {
     case 0: case 1: case 2: op_binary(P); break;
     case 3: case 4: op_scalar(P); break;
     case 5: case 6: op_unary(P); break;
@@ -2059,6 +2193,7 @@ static void run_op(prog *P)
     case 17: op_join(P); break;
     case 18: op_select(P); break;
     case 19: op_pool(P); break;
+    case 15: op_conv(P); break;
     default: op_inplace(P); break;
     }
 }

@@ -164,6 +164,17 @@ static conv_steps steps_of(tg_dtype dt, const tg__conv *g)
     return s;
 }
 
+/* The degenerate cases: a result of no elements (nothing to do), or one
+ * that sums over nothing (zeros). True when the kernel is done. */
+static bool empty(const conv_steps *s, int64_t count, void *out, bool zeros)
+{
+    if (count == 0)
+        return true;
+    if (zeros)
+        memset(out, 0, (size_t)count * s->es);
+    return zeros;
+}
+
 #define AT(p, i) ((char *)(p) + (size_t)(i) * s.es)
 #define CAT(p, i) ((const char *)(p) + (size_t)(i) * s.es)
 
@@ -172,6 +183,8 @@ void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
 {
     conv_steps s = steps_of(dt, g);
     bool direct = conv_direct(g);
+    if (empty(&s, g->n * s.ys, y, s.cK == 0))
+        return;
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t gi = 0; gi < g->groups; gi++) {
             const void *xg = CAT(x, n * s.xs + gi * s.xg);
@@ -190,6 +203,8 @@ void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *g
 {
     conv_steps s = steps_of(dt, g);
     bool direct = conv_direct(g);
+    if (empty(&s, g->n * s.xs, dx, s.og == 0 || s.P == 0))
+        return;
     if (!direct)
         memset(dx, 0, (size_t)(g->n * s.xs) * s.es);
     for (int64_t n = 0; n < g->n; n++)
@@ -208,8 +223,8 @@ void tg__conv_weight_grad(tg_dtype dt, const tg__conv *g, void *dw, const void *
 {
     conv_steps s = steps_of(dt, g);
     bool direct = conv_direct(g);
-    if (g->n == 0)
-        memset(dw, 0, (size_t)(g->o * s.cK) * s.es);
+    if (empty(&s, g->o * s.cK, dw, g->n == 0 || s.P == 0))
+        return;
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t gi = 0; gi < g->groups; gi++) {
             const void *xg = CAT(x, n * s.xs + gi * s.xg);

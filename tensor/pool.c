@@ -170,6 +170,8 @@ void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
 {
     int64_t N = out->shape[0], C = out->shape[1], OH = out->shape[2], OW = out->shape[3];
     int64_t H = x->shape[2], W = x->shape[3];
+    if (out->numel == 0)
+        return;
     if (x->dtype == TG_FLOAT64)
         MAX_POOL(double);
     else
@@ -203,6 +205,8 @@ static void move_at(const tg_tensor *big, const tg_tensor *small, const tg_tenso
 {
     int64_t N = pos->shape[0], C = pos->shape[1], OH = pos->shape[2], OW = pos->shape[3];
     int64_t W = big->shape[3];
+    if (pos->numel == 0)
+        return;
     if (big->dtype == TG_FLOAT64)
         MOVE_AT(double);
     else
@@ -263,6 +267,8 @@ void tg__avg_pool2d_kernel(tg_tensor *out, const tg_tensor *x, const tg__pool2d 
     int64_t H = big->shape[2], W = big->shape[3];
     if (adjoint)
         zero(out);
+    if (small->numel == 0)
+        return;
     if (out->dtype == TG_FLOAT64)
         AVG_POOL(double);
     else
