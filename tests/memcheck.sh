@@ -51,7 +51,7 @@ for ex in "$dir"/*; do
             echo "memcheck: $name skipped (dataset-fashion-mnist not installed)"
             continue
         fi
-        set -- --epochs 1 --limit 128 --test-limit 128 --quiet --save "$tmp/cnn" \
+        set -- --epochs 1 --limit 16 --test-limit 16 --batch 8 --quiet --save "$tmp/cnn" \
             --plot "$tmp/cnn.svg"
         check "$name" run 0 "$tmp/out" "$@"
         check "$name" "stdout full" 1 /dev/full "$@" ;;
