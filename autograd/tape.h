@@ -360,6 +360,50 @@ typedef struct tg_custom_op {
 tg_tensor *tg_ad_custom(tg_tape *T, const tg_custom_op *op, int n,
                         tg_tensor *const *inputs, void *ctx);
 
+/* ---- Seeing the tape (autograd/graph.c) -------------------------------- */
+
+/* What the tape recorded, as a Graphviz graph (dot -Tsvg) or a text
+ * listing, records oldest first (data-flow order):
+ *
+ *     tg_set_name(w, "w");                       // leaves show their names
+ *     tg_backward(T, loss);
+ *     tg_tape_save_dot(T, loss, "step.dot", TG_GRAPH_VALUES | TG_GRAPH_GRADS);
+ *
+ * One node per record (the op's name, "mul_scalar 0.5" for the ops of a
+ * scalar; the result's name, shape and dtype), one per leaf (a tensor the
+ * records read that no record made: blue when it requires a gradient),
+ * edges from inputs to the records that read them (numbered when a record
+ * has several inputs), the root drawn in orange. Time and memory are
+ * linear in the number of records. */
+#define TG_GRAPH_MAX_VALUES 8 /* tensors up to this many elements show values */
+enum {
+    TG_GRAPH_VALUES = 1u << 0, /* the values of small tensors */
+    TG_GRAPH_GRADS = 1u << 1,  /* after a backward, the gradients of small
+                                  tensors: a leaf's .grad, a record's result's
+                                  from the tape's last walk */
+};
+/* Writes the DOT graph of the records root depends on (root NULL: every
+ * record on T) to f, and flushes it. TG_ERR_NULL (T or f NULL),
+ * TG_ERR_TAPE (T not live, root from another tape or before the last
+ * reset), TG_ERR_VALUE (unknown flags), TG_ERR_NOMEM, TG_ERR_IO (a write
+ * failed, with the system's reason); f is left open. */
+int tg_tape_write_dot(const tg_tape *T, const tg_tensor *root, FILE *f,
+                      unsigned flags);
+/* The same into a new file at path (replaced if it exists). */
+int tg_tape_save_dot(const tg_tape *T, const tg_tensor *root, const char *path,
+                     unsigned flags);
+/* A text listing of every record on T, one line each, for a terminal,
+ * with the values and (after a backward) gradients of small tensors:
+ *
+ *     tape: 2 records, oldest first
+ *       L0  x  (3,) float64  constant  value [1, 2, 3]
+ *       L1  w  (3,) float64  leaf, requires grad  value [0.5, 1, 1.5]  grad [1, 2, 3]
+ *       #0  mul(L0, L1)  (3,) float64  value [0.5, 2, 4.5]  grad [1, 1, 1]
+ *       #1  loss = sum(#0)  () float64  value 7  grad 1
+ *
+ * Errors as tg_tape_write_dot's. */
+int tg_tape_print(const tg_tape *T, FILE *f);
+
 /* ---- Gradient checking ---------------------------------------------------- */
 
 /* A function of n inputs recorded on T; returns a tensor on T. */

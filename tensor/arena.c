@@ -199,5 +199,6 @@ tg_tensor *tg__arena_view(tg__arena *a, const char *fn, const tg_tensor *view)
     t->grad = NULL;
     t->node = NULL;
     t->tape_id = 0;
+    t->name[0] = '\0';
     return t;
 }

@@ -41,6 +41,8 @@ struct tg_tensor {
     tg_tensor *grad;  /* same shape and dtype, owned by whoever owns this */
     void *node;       /* the tape record that produced this tensor, or NULL */
     uint64_t tape_id; /* which tape generation produced it (0: none) */
+    char name[TG_NAME_MAX]; /* tg_set_name's label, "" when unnamed; views
+                               and copies start unnamed */
 };
 
 /* Keeps a rarely taken path out of a hot function. */
@@ -161,6 +163,7 @@ static inline void tg__init_header(tg_tensor *t, tg_dtype dt, int ndim,
     t->grad = NULL;
     t->node = NULL;
     t->tape_id = 0;
+    t->name[0] = '\0';
 }
 /* A heap tensor with fresh storage of the given shape (contents undefined). */
 tg_tensor *tg__new(const char *fn, tg_dtype dt, int ndim, const int64_t *shape);

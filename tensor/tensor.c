@@ -201,6 +201,7 @@ tg_tensor *tg__heap_view(const char *fn, const tg_tensor *view)
     t->grad = NULL;
     t->node = NULL;
     t->tape_id = 0;
+    t->name[0] = '\0';
     if (!(view->flags & TG__ARENA)) {
         t->storage->refs++;
     } else {
@@ -269,6 +270,21 @@ char *tg_shape_str(const tg_tensor *t, char *buf, size_t n)
     }
     return tg__shape_fmt(t->ndim, t->shape, buf, n);
 }
+
+int tg_set_name(tg_tensor *t, const char *name)
+{
+    if (!t)
+        return tg__fail(TG_ERR_NULL, "tg_set_name", "tensor is NULL");
+    size_t len = name ? strlen(name) : 0;
+    if (len >= TG_NAME_MAX)
+        return tg__fail(TG_ERR_VALUE, "tg_set_name",
+                        "name of %zu bytes is too long; at most %d fit",
+                        len, TG_NAME_MAX - 1);
+    memmove(t->name, name ? name : "", len + 1); /* name may be t->name */
+    return TG_OK;
+}
+
+const char *tg_name(const tg_tensor *t) { return t ? t->name : ""; }
 
 /* ---- creation ----------------------------------------------------------- */
 
@@ -466,6 +482,7 @@ static void copy_geometry(tg_tensor *out, const tg_tensor *t)
     out->grad = NULL;
     out->node = NULL;
     out->tape_id = 0;
+    out->name[0] = '\0';
 }
 
 /* NumPy's rule for reshaping without a copy: strides for the new shape

@@ -119,6 +119,14 @@ void *tg_data(const tg_tensor *t);
 bool tg_shares_storage(const tg_tensor *a, const tg_tensor *b);
 /* Writes "(3,4)" into buf (always NUL-terminated); returns buf. */
 char *tg_shape_str(const tg_tensor *t, char *buf, size_t n);
+/* A label for pictures and listings of the tape (tg_tape_write_dot):
+ * copied into t, at most TG_NAME_MAX - 1 bytes (longer: TG_ERR_VALUE, the
+ * old name kept); NULL or "" removes it. Any tensor can be named, a tape's
+ * results too (until the tape's next reset); views and copies start
+ * unnamed. tg_name returns "" for an unnamed tensor or NULL. */
+#define TG_NAME_MAX 32
+int tg_set_name(tg_tensor *t, const char *name);
+const char *tg_name(const tg_tensor *t);
 
 /* ---- Creation (caller owns the result; release with tg_free) ----------- */
 
