@@ -21,8 +21,10 @@
  * the first row and column, dilations, groups and the spatial sizes of x,
  * the kernel and y; the batch and channel counts come from the tensors.
  *
- * The bias is a broadcast add of bias viewed as (1, O, 1, 1); its gradient
- * is the add's, g summed over the batch and the positions. Inputs that are
+ * The forward adds its bias in the kernel (each output row starts as its
+ * channel's bias and the GEMM adds to it); the bias is then the record's
+ * third input, and its gradient g summed over the batch and the positions.
+ * conv_transpose2d's bias is a broadcast add of bias viewed as (1, O, 1, 1). Inputs that are
  * not contiguous are copied first (the kernels read NCHW arrays); the
  * copies and the columns buffer come from the tape's arena, so a training
  * step allocates nothing once the arena has grown. */
@@ -38,33 +40,36 @@ enum { P_SH, P_SW, P_PH, P_PW, P_DH, P_DW, P_GROUPS, P_H, P_W, P_KH, P_KW,
        P_OH, P_OW, P_COUNT };
 
 static tg_tensor *conv_apply(tg_tape *T, const char *fn, int kind, tg_tensor *a,
-                             tg_tensor *b, const int64_t *p);
+                             tg_tensor *b, tg_tensor *bias, const int64_t *p);
 
-/* conv: d x = dx(g, w), d w = dw(x, g) */
+/* conv: d x = dx(g, w), d w = dw(x, g), d bias = g summed over the batch
+ * and the positions */
 static void conv_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
 {
     if (r->da)
-        r->a = conv_apply(T, "tg_ad_conv2d", DX, g, n->in[1], n->sizes);
+        r->a = conv_apply(T, "tg_ad_conv2d", DX, g, n->in[1], NULL, n->sizes);
     if (r->db)
-        r->b = conv_apply(T, "tg_ad_conv2d", DW, n->in[0], g, n->sizes);
+        r->b = conv_apply(T, "tg_ad_conv2d", DW, n->in[0], g, NULL, n->sizes);
+    if (n->nin > 2 && r->dmore[0])
+        r->more[0] = tg_ad_sum_axes(T, g, 3, (const int[]){0, 2, 3}, false);
 }
 
 /* dx: d gy = conv(g, w), d w = dw(g, gy) */
 static void dx_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
 {
     if (r->da)
-        r->a = conv_apply(T, "tg_ad_conv_transpose2d", CONV, g, n->in[1], n->sizes);
+        r->a = conv_apply(T, "tg_ad_conv_transpose2d", CONV, g, n->in[1], NULL, n->sizes);
     if (r->db)
-        r->b = conv_apply(T, "tg_ad_conv_transpose2d", DW, g, n->in[0], n->sizes);
+        r->b = conv_apply(T, "tg_ad_conv_transpose2d", DW, g, n->in[0], NULL, n->sizes);
 }
 
 /* dw: d x = dx(gy, g), d gy = conv(x, g) */
 static void dw_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
 {
     if (r->da)
-        r->a = conv_apply(T, "tg_ad_conv2d", DX, n->in[1], g, n->sizes);
+        r->a = conv_apply(T, "tg_ad_conv2d", DX, n->in[1], g, NULL, n->sizes);
     if (r->db)
-        r->b = conv_apply(T, "tg_ad_conv2d", CONV, n->in[0], g, n->sizes);
+        r->b = conv_apply(T, "tg_ad_conv2d", CONV, n->in[0], g, NULL, n->sizes);
 }
 
 static const tga_op conv_ops[3] = {
@@ -126,9 +131,11 @@ static void release(tg_tape *T, tg_tensor *t, const tg_tensor *orig)
 }
 
 /* The op of this kind on a and b (checked by the caller, or made by a
- * rule), with geometry p; recorded when an input requires a gradient. */
+ * rule), with geometry p, and for the forward an optional bias (O,) added
+ * in the kernel (a third input of the record); recorded when an input
+ * requires a gradient. */
 static tg_tensor *conv_apply(tg_tape *T, const char *fn, int kind, tg_tensor *a,
-                             tg_tensor *b, const int64_t *p)
+                             tg_tensor *b, tg_tensor *bias, const int64_t *p)
 {
     if (!a || !b)
         return NULL;
@@ -149,12 +156,14 @@ static tg_tensor *conv_apply(tg_tape *T, const char *fn, int kind, tg_tensor *a,
     tg_tensor *out = tga__new_like(T, fn, dt, 4, shape);
     tg_tensor *ca = out ? contiguous(T, fn, a) : NULL;
     tg_tensor *cb = ca ? contiguous(T, fn, b) : NULL;
-    tg_tensor *cols = cb ? tga__new_like(T, fn, dt, 1, &ncols) : NULL;
+    tg_tensor *cbias = cb && bias ? contiguous(T, fn, bias) : NULL;
+    tg_tensor *cols = cb && (cbias || !bias) ? tga__new_like(T, fn, dt, 1, &ncols)
+                                             : NULL;
     if (cols) {
         void *o = data_of(out), *cd = data_of(cols);
         const void *da = data_of(ca), *db = data_of(cb);
         if (kind == CONV)
-            tg__conv_forward(dt, &g, o, da, db, cd);
+            tg__conv_forward(dt, &g, o, da, db, cbias ? data_of(cbias) : NULL, cd);
         else if (kind == DX)
             tg__conv_input_grad(dt, &g, o, da, db, cd);
         else
@@ -165,14 +174,17 @@ static tg_tensor *conv_apply(tg_tape *T, const char *fn, int kind, tg_tensor *a,
             release(T, ca, a);
         if (cb)
             release(T, cb, b);
+        if (cbias)
+            release(T, cbias, bias);
         tg_free(cols);
     }
     if (!cols)
         return tga__discard(T, out);
-    if (!tga__wants_record(T, a, b))
+    if (!tga__wants_record(T, a, b) && !(bias && tga__wants_record(T, bias, NULL)))
         return out;
     int64_t *kept = tg__arena_alloc(&T->arena, P_COUNT * sizeof *kept);
-    if (!kept) {
+    tga_more *more = kept && bias ? tg__arena_alloc(&T->arena, sizeof *more) : NULL;
+    if (!kept || (bias && !more)) {
         tg__arena_fail(&T->arena, fn);
         return NULL;
     }
@@ -181,6 +193,13 @@ static tg_tensor *conv_apply(tg_tape *T, const char *fn, int kind, tg_tensor *a,
     if (!rec)
         return NULL;
     rec->sizes = kept;
+    if (bias) { /* the bias is the record's third input */
+        memset(more, 0, sizeof *more);
+        more->in[0] = bias;
+        more->version[0] = bias->storage->version;
+        rec->nin = 3;
+        rec->more = more;
+    }
     return out;
 }
 
@@ -383,12 +402,11 @@ static tg_tensor *conv_nd(tg_tape *T, const char *fn, tg_tensor *x, tg_tensor *w
         return NULL;
     }
     if (nsp == 2)
-        return add_bias(T, fn, conv_apply(T, fn, CONV, x, w, p), bias);
+        return conv_apply(T, fn, CONV, x, w, bias, p);
     /* conv1d: through 4-d views, and back to (N, O, OL) */
     tg_tensor *x4 = tg_ad_reshape(T, x, 4, xs);
     tg_tensor *w4 = x4 ? tg_ad_reshape(T, w, 4, ws) : NULL;
-    tg_tensor *y4 = w4 ? add_bias(T, fn, conv_apply(T, fn, CONV, x4, w4, p), bias)
-                       : NULL;
+    tg_tensor *y4 = w4 ? conv_apply(T, fn, CONV, x4, w4, bias, p) : NULL;
     tg_tensor *y = y4 ? tg_ad_reshape(T, y4, 3,
                                       (int64_t[3]){xs[0], ws[0], p[P_OW]})
                       : NULL;
@@ -481,5 +499,5 @@ tg_tensor *tg_ad_conv_transpose2d(tg_tape *T, tg_tensor *x, tg_tensor *w,
         bad_shape(fn, "bias", bias, want);
         return NULL;
     }
-    return add_bias(T, fn, conv_apply(T, fn, DX, x, w, p), bias);
+    return add_bias(T, fn, conv_apply(T, fn, DX, x, w, NULL, p), bias);
 }

@@ -9,7 +9,9 @@
  * that tap reads at that position, zero where the tap falls in the
  * padding. Then
  *
- *     forward        y[n,g]  = W[g] (og x cK)  @ cols (cK x P)
+ *     forward        y[n,g]  = W[g] (og x cK)  @ cols (cK x P)  (+ bias,
+ *                                               each row starting as its
+ *                                               channel's bias)
  *     input grad     cols    = W[g]^T          @ gy[n,g] (og x P), then
  *                    dx[n,g] += col2im(cols)   (each entry added back to the
  *                                               pixel it was read from)
@@ -178,13 +180,39 @@ static bool empty(const conv_steps *s, int64_t count, void *out, bool zeros)
 #define AT(p, i) ((char *)(p) + (size_t)(i) * s.es)
 #define CAT(p, i) ((const char *)(p) + (size_t)(i) * s.es)
 
+/* Each row of y (n, o, positions) set to bias[o]. */
+static void fill_bias(tg_dtype dt, const tg__conv *g, void *y, const void *bias)
+{
+    int64_t P = g->oh * g->ow;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t o = 0; o < g->o; o++) {
+            int64_t row = (n * g->o + o) * P;
+            if (dt == TG_FLOAT32) {
+                float v = ((const float *)bias)[o], *r = (float *)y + row;
+                for (int64_t i = 0; i < P; i++)
+                    r[i] = v;
+            } else {
+                double v = ((const double *)bias)[o], *r = (double *)y + row;
+                for (int64_t i = 0; i < P; i++)
+                    r[i] = v;
+            }
+        }
+}
+
 void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
-                      const void *w, void *cols)
+                      const void *w, const void *bias, void *cols)
 {
     conv_steps s = steps_of(dt, g);
     bool direct = conv_direct(g);
-    if (empty(&s, g->n * s.ys, y, s.cK == 0))
+    if (g->n * s.ys == 0)
         return;
+    if (bias)
+        fill_bias(dt, g, y, bias);
+    else if (empty(&s, g->n * s.ys, y, s.cK == 0))
+        return;
+    if (s.cK == 0) /* the bias alone */
+        return;
+    double beta = bias ? 1.0 : 0.0;
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t gi = 0; gi < g->groups; gi++) {
             const void *xg = CAT(x, n * s.xs + gi * s.xg);
@@ -194,7 +222,7 @@ void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
                 b = cols;
             }
             tg__gemm(dt, false, false, s.og, s.P, s.cK, 1.0, CAT(w, gi * s.wg), s.cK,
-                     b, s.P, 0.0, AT(y, n * s.ys + gi * s.yg), s.P);
+                     b, s.P, beta, AT(y, n * s.ys + gi * s.yg), s.P);
         }
 }
 

@@ -232,9 +232,9 @@ typedef struct tg__conv {
  * taps x positions; 0 for a 1x1 kernel read in place), -1 if the count
  * overflows. */
 int64_t tg__conv_cols(const tg__conv *g);
-/* y = conv(x, w). */
+/* y = conv(x, w) + bias (bias (o,) or NULL). */
 void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
-                      const void *w, void *cols);
+                      const void *w, const void *bias, void *cols);
 /* dx = the gradient of sum(gy * conv(x, w)) in x (conv_transpose2d). */
 void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *gy,
                          const void *w, void *cols);

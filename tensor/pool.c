@@ -139,9 +139,10 @@ static void zero(tg_tensor *out)
         const T *xd = (const T *)tg__data(x);                                  \
         T *od = (T *)tg__data(out);                                            \
         int64_t *pd = pos ? (int64_t *)tg__data(pos) : NULL;                   \
-        int64_t o = 0;                                                         \
+        int64_t s2 = x->strides[2], s3 = x->strides[3], o = 0;                 \
         for (int64_t a = 0; a < N; a++)                                        \
-            for (int64_t b = 0; b < C; b++)                                    \
+            for (int64_t b = 0; b < C; b++) {                                  \
+                const T *plane = xd + a * x->strides[0] + b * x->strides[1];   \
                 for (int64_t i = 0; i < OH; i++) {                             \
                     int64_t h0, h1;                                            \
                     window(p, 0, i, H, OH, &h0, &h1);                          \
@@ -150,19 +151,61 @@ static void zero(tg_tensor *out)
                         window(p, 1, j, W, OW, &w0, &w1);                      \
                         T best = (T)-INFINITY;                                 \
                         int64_t arg = h0 * W + w0;                             \
-                        for (int64_t h = h0; h < h1; h++)                      \
+                        for (int64_t h = h0; h < h1; h++) {                    \
+                            const T *row = plane + h * s2;                     \
                             for (int64_t w = w0; w < w1; w++) {                \
-                                T v = xd[at4(x, a, b, h, w)];                  \
-                                if (v > best || isnan(v)) {                      \
-                                    best = v;                                  \
-                                    arg = h * W + w;                           \
-                                }                                              \
+                                T v = row[w * s3];                             \
+                                /* NaN wins; | and selects, not branches: \
+                                 * which wins is data, not predictable */  \
+                                bool take = (v > best) | (v != v);             \
+                                best = take ? v : best;                        \
+                                arg = take ? h * W + w : arg;                  \
                             }                                                  \
+                        }                                                      \
                         od[o] = best;                                          \
                         if (pd)                                                \
                             pd[o] = arg;                                       \
                     }                                                          \
                 }                                                              \
+            }                                                                  \
+    } while (0)
+
+/* The common case of CNNs (2x2 windows, stride 2, no padding, rows of
+ * unit stride) as one pass whose selects the compiler can vectorise: the
+ * same choice as MAX_POOL (the first maximum in row-major order, a NaN
+ * taking over), by candidates in that order. */
+#define MAX_POOL_2X2(T)                                                        \
+    do {                                                                       \
+        const T *xd = (const T *)tg__data(x);                                  \
+        T *od = (T *)tg__data(out);                                            \
+        int64_t *pd = (int64_t *)tg__data(pos);                                \
+        int64_t o = 0;                                                         \
+        for (int64_t a = 0; a < N; a++)                                        \
+            for (int64_t b = 0; b < C; b++) {                                  \
+                const T *plane = xd + a * x->strides[0] + b * x->strides[1];   \
+                for (int64_t i = 0; i < OH; i++, o += OW) {                    \
+                    const T *r0 = plane + 2 * i * x->strides[2];               \
+                    const T *r1 = r0 + x->strides[2];                          \
+                    int64_t top = 2 * i * W;                                   \
+                    for (int64_t j = 0; j < OW; j++) {                         \
+                        T v0 = r0[2 * j], v1 = r0[2 * j + 1];                  \
+                        T v2 = r1[2 * j], v3 = r1[2 * j + 1];                  \
+                        T best = v0;                                           \
+                        int64_t k = top + 2 * j;                               \
+                        bool t = (v1 > best) | (v1 != v1);                     \
+                        best = t ? v1 : best;                                  \
+                        k = t ? top + 2 * j + 1 : k;                           \
+                        t = (v2 > best) | (v2 != v2);                          \
+                        best = t ? v2 : best;                                  \
+                        k = t ? top + W + 2 * j : k;                           \
+                        t = (v3 > best) | (v3 != v3);                          \
+                        best = t ? v3 : best;                                  \
+                        k = t ? top + W + 2 * j + 1 : k;                       \
+                        od[o + j] = best;                                      \
+                        pd[o + j] = k;                                         \
+                    }                                                          \
+                }                                                              \
+            }                                                                  \
     } while (0)
 
 void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
@@ -172,7 +215,14 @@ void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
     int64_t H = x->shape[2], W = x->shape[3];
     if (out->numel == 0)
         return;
-    if (x->dtype == TG_FLOAT64)
+    bool two = p->kernel[0] == 2 && p->kernel[1] == 2 && p->stride[0] == 2 &&
+               p->stride[1] == 2 && p->padding[0] == 0 && p->padding[1] == 0 &&
+               x->strides[3] == 1 && pos && tg__contiguous(out);
+    if (two && x->dtype == TG_FLOAT64)
+        MAX_POOL_2X2(double);
+    else if (two)
+        MAX_POOL_2X2(float);
+    else if (x->dtype == TG_FLOAT64)
         MAX_POOL(double);
     else
         MAX_POOL(float);
@@ -185,19 +235,24 @@ void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
         T *bd = (T *)tg__data(big);                                            \
         T *sd = (T *)tg__data(small);                                          \
         const int64_t *pd = (const int64_t *)tg__data(pos);                    \
+        /* a plane of big laid out as its positions: index it directly */     \
+        bool flat = big->strides[3] == 1 && big->strides[2] == W;              \
         int64_t o = 0;                                                         \
         for (int64_t a = 0; a < N; a++)                                        \
-            for (int64_t b = 0; b < C; b++)                                    \
+            for (int64_t b = 0; b < C; b++) {                                  \
+                T *plane = bd + a * big->strides[0] + b * big->strides[1];     \
                 for (int64_t i = 0; i < OH; i++)                               \
                     for (int64_t j = 0; j < OW; j++, o++) {                    \
                         int64_t q = pd[o];                                     \
-                        int64_t bi = at4(big, a, b, q / W, q % W);             \
+                        int64_t bi = flat ? q : (q / W) * big->strides[2] +    \
+                                                    (q % W) * big->strides[3]; \
                         int64_t si = at4(small, a, b, i, j);                   \
                         if (scatter)                                           \
-                            bd[bi] += sd[si];                                  \
+                            plane[bi] += sd[si];                               \
                         else                                                   \
-                            sd[si] = bd[bi];                                   \
+                            sd[si] = plane[bi];                                \
                     }                                                          \
+            }                                                                  \
     } while (0)
 
 static void move_at(const tg_tensor *big, const tg_tensor *small, const tg_tensor *pos,
