@@ -32,8 +32,8 @@ static void stats_of(const tg_tensor *t, double *lo, double *hi, double *mean, d
 {
     int64_t n = tg_numel(t);
     double s = 0.0, s2 = 0.0;
-    *lo = INFINITY;
-    *hi = -INFINITY;
+    *lo = (double)INFINITY;
+    *hi = -(double)INFINITY;
     for (int64_t i = 0; i < n; i++) {
         double v = tgt_at(t, i);
         s += v;
