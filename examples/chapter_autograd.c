@@ -6,17 +6,23 @@
  * and leaves dLoss/dw and dLoss/db in the .grad of w and b, the leaves
  * marked with tg_requires_grad. The results of the ops belong to the tape:
  * nothing is freed inside the loop, and tg_tape_reset reuses their memory
- * for the next step. Run with --help for the flags.
+ * for the next step. --graph FILE draws the tape of the first step, with
+ * the gradients the backward derived. Run with --help for the flags.
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "common/chapter.h"
+#include "common/graphviz.h"
 
 /* One gradient-descent step on the leaves w and b (each (1,)); stores the
- * loss of the forward pass. Returns false after a tapegrad failure. */
+ * loss of the forward pass. With draw (--graph), draws the tape between the
+ * backward and the update. Returns false after a failure (a tapegrad
+ * one: *drawn stays true; a picture that could not be made, already
+ * reported: *drawn is false). */
 static bool train_step(tg_tape *T, tg_tensor *w, tg_tensor *b, tg_tensor *x,
-                       tg_tensor *y, double lr, double *loss)
+                       tg_tensor *y, double lr, double *loss,
+                       const ex_options *draw, bool *drawn)
 {
     /* Forget the last step's records and intermediates. */
     if (tg_tape_reset(T))
@@ -37,6 +43,16 @@ static bool train_step(tg_tape *T, tg_tensor *w, tg_tensor *b, tg_tensor *x,
      * accumulate, so last step's are cleared first. */
     if (tg_zero_grad(w) || tg_zero_grad(b) || tg_backward(T, total))
         return false;
+
+    /* --graph: this step's tape, before the update changes w and b */
+    if (draw) {
+        *drawn = tg_set_name(x2, "x2") == TG_OK && tg_set_name(total, "loss") == TG_OK;
+        if (!*drawn)
+            return false;
+        *drawn = ex_draw_tape(draw, T, total) == 0;
+        if (!*drawn)
+            return false;
+    }
 
     /* update: w -= lr * w.grad; b -= lr * b.grad */
     return tg_axpy_into(w, -lr, tg_grad(w)) == TG_OK &&
@@ -62,7 +78,8 @@ int main(int argc, char **argv)
     double *losses = malloc((size_t)(o.iters + 1) * sizeof *losses);
     double loss = (double)NAN;
     int status = 1;
-    if (!T || !w || !b || tg_requires_grad(w, true) || tg_requires_grad(b, true)) {
+    if (!T || !w || !b || tg_requires_grad(w, true) || tg_requires_grad(b, true) ||
+        tg_set_name(w, "w") || tg_set_name(b, "b") || tg_set_name(y, "y")) {
         ex_fail(&o, "creating the tape and the parameters");
         goto done;
     }
@@ -72,8 +89,11 @@ int main(int argc, char **argv)
     }
 
     for (long it = 0; it < o.iters; it++) {
-        if (!train_step(T, w, b, x, y, o.lr, &loss)) {
-            ex_fail(&o, "training");
+        bool drawn = true;
+        if (!train_step(T, w, b, x, y, o.lr, &loss,
+                        it == 0 && o.graph[0] ? &o : NULL, &drawn)) {
+            if (drawn) /* else ex_draw_tape said why */
+                ex_fail(&o, "training");
             goto done;
         }
         losses[it] = loss;

@@ -11,6 +11,7 @@
  * figures in a fresh directory under /tmp. */
 #include "helpers.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -40,6 +41,14 @@ enum { NEXAMPLES = sizeof examples / sizeof examples[0] };
         ck_assert_msg(fabs(g_ - w_) <= REL_TOL * fabs(w_),                    \
                       "%s: got %.17g, want %.17g (relative diff %.3g)",       \
                       (what), g_, w_, fabs(g_ - w_) / fabs(w_));              \
+    } while (0)
+
+/* Asserts |got - want| <= tol * |want|. */
+#define ASSERT_REL_TOL(got, want, tol)                                        \
+    do {                                                                      \
+        double g_ = (got), w_ = (want);                                       \
+        ck_assert_msg(fabs(g_ - w_) <= (tol) * fabs(w_),                      \
+                      "%s: got %.17g, want %.17g", #got, g_, w_);             \
     } while (0)
 
 /* ---- running a program ------------------------------------------------------ */
@@ -502,6 +511,167 @@ START_TEST(test_readme_args)
 }
 END_TEST
 
+/* ---- well-formed SVG ------------------------------------------------------------------- */
+
+/* Whether s starts an XML entity (&amp; &lt; &gt; &quot; &apos; &#NN; &#xNN;). */
+static bool xml_entity(const char *s)
+{
+    static const char *const named[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (strncmp(s, named[i], strlen(named[i])) == 0)
+            return true;
+    if (s[1] != '#')
+        return false;
+    const char *p = s + 2;
+    bool hex = *p == 'x';
+    p += hex;
+    const char *digits = p;
+    while (hex ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p))
+        p++;
+    return p > digits && *p == ';';
+}
+
+/* An attribute value that holds coordinates: every number in it finite,
+ * no "nan" or "inf" spelled out. */
+static void check_numbers(const char *name, const char *v, size_t len)
+{
+    static const char *const coords[] = {"x", "y", "cx", "cy", "x1", "y1", "x2", "y2",
+                                         "r", "width", "height", "points", "d",
+                                         "viewBox", "transform"};
+    bool numeric = false;
+    for (size_t i = 0; i < sizeof coords / sizeof coords[0]; i++)
+        numeric |= strcmp(name, coords[i]) == 0;
+    if (!numeric)
+        return;
+    char buf[1 << 14];
+    ck_assert_uint_lt(len, sizeof buf);
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    for (char *p = buf; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    ck_assert_msg(!strstr(buf, "nan") && !strstr(buf, "inf"), "%s=\"%s\"", name, buf);
+    for (char *p = buf; *p;) {
+        if (isdigit((unsigned char)*p) || *p == '-' || *p == '+' || *p == '.') {
+            char *end;
+            double d = strtod(p, &end);
+            ck_assert_msg(end > p || *p == '-' || *p == '+' || *p == '.',
+                          "%s=\"%s\"", name, buf);
+            ck_assert_msg(isfinite(d), "%s=\"%s\": not finite", name, buf);
+            p = end > p ? end : p + 1;
+        } else {
+            p++;
+        }
+    }
+}
+
+/* Checks that s is one well-formed XML element (tags nested and closed,
+ * attributes quoted, '&' only as an entity, no stray '<') whose
+ * coordinates are finite; returns how many elements it holds. The
+ * prolog may hold <?xml ...?>, comments and a DOCTYPE. */
+static int check_xml(const char *s)
+{
+    enum { DEPTH = 64 };
+    const char *stack[DEPTH];
+    size_t stack_len[DEPTH];
+    int depth = 0, elements = 0, roots = 0;
+    const char *p = s;
+    while (*p) {
+        if (strncmp(p, "<?", 2) == 0 || strncmp(p, "<!--", 4) == 0) {
+            const char *end = strstr(p, *(p + 1) == '?' ? "?>" : "-->");
+            ck_assert_msg(end != NULL, "unclosed <? or <!--");
+            p = end + (*(p + 1) == '?' ? 2 : 3);
+            continue;
+        }
+        if (strncmp(p, "<!DOCTYPE", 9) == 0) {
+            ck_assert_int_eq(depth, 0);
+            p = strchr(p, '>');
+            ck_assert_ptr_nonnull(p);
+            p++;
+            continue;
+        }
+        if (*p == '&') {
+            ck_assert_msg(xml_entity(p), "a bare '&': %.30s", p);
+            p++;
+            continue;
+        }
+        if (*p == '>') {
+            ck_assert_msg(false, "a stray '>': %.30s", p);
+        }
+        if (*p != '<') {
+            ck_assert_msg(depth > 0 || isspace((unsigned char)*p), "text outside the root");
+            p++;
+            continue;
+        }
+        bool closing = p[1] == '/';
+        const char *name = p + 1 + closing;
+        const char *q = name;
+        ck_assert_msg(isalpha((unsigned char)*q) || *q == '_', "bad tag: %.30s", p);
+        while (isalnum((unsigned char)*q) || strchr("_-:.", *q))
+            q++;
+        size_t nlen = (size_t)(q - name);
+        if (closing) {
+            while (isspace((unsigned char)*q))
+                q++;
+            ck_assert_msg(*q == '>', "bad end tag: %.30s", p);
+            ck_assert_msg(depth > 0 && stack_len[depth - 1] == nlen &&
+                              strncmp(stack[depth - 1], name, nlen) == 0,
+                          "</%.*s> closes nothing open", (int)nlen, name);
+            depth--;
+            p = q + 1;
+            continue;
+        }
+        elements++;
+        roots += depth == 0;
+        for (;;) { /* attributes */
+            bool space = isspace((unsigned char)*q);
+            while (isspace((unsigned char)*q))
+                q++;
+            if (*q == '>' || strncmp(q, "/>", 2) == 0)
+                break;
+            ck_assert_msg(space, "attributes run together: %.30s", q);
+            const char *an = q;
+            while (isalnum((unsigned char)*q) || strchr("_-:.", *q))
+                q++;
+            ck_assert_msg(q > an && *q == '=', "bad attribute: %.30s", an);
+            char aname[64];
+            snprintf(aname, sizeof aname, "%.*s", (int)(q - an), an);
+            q++;
+            char quote = *q;
+            ck_assert_msg(quote == '"' || quote == '\'', "unquoted attribute %s", aname);
+            const char *v = ++q;
+            while (*q && *q != quote) {
+                ck_assert_msg(*q != '<', "'<' in attribute %s", aname);
+                ck_assert_msg(*q != '&' || xml_entity(q), "a bare '&' in %s", aname);
+                q++;
+            }
+            ck_assert_msg(*q == quote, "unclosed attribute %s", aname);
+            check_numbers(aname, v, (size_t)(q - v));
+            q++;
+        }
+        if (*q == '/') {
+            p = q + 2;
+            continue;
+        }
+        ck_assert_int_lt(depth, DEPTH);
+        stack[depth] = name;
+        stack_len[depth++] = nlen;
+        p = q + 1;
+    }
+    ck_assert_msg(depth == 0, "%d elements left open", depth);
+    ck_assert_int_eq(roots, 1);
+    return elements;
+}
+
+/* How many times tag (e.g. "<circle") starts an element of s. */
+static int count_tags(const char *s, const char *tag)
+{
+    int n = 0;
+    size_t len = strlen(tag);
+    for (const char *p = s; (p = strstr(p, tag)) != NULL; p += len)
+        n += p[len] == ' ' || p[len] == '>' || p[len] == '/';
+    return n;
+}
+
 /* ---- the figures -------------------------------------------------------------------- */
 
 START_TEST(test_figures)
@@ -516,6 +686,7 @@ START_TEST(test_figures)
     ck_assert_msg(r->status == 0, "%s: %s", examples[_i], r->err);
 
     char *svg = read_file(plot);
+    ck_assert_int_gt(check_xml(svg), 100);
     ck_assert_ptr_nonnull(strstr(svg, "<svg"));
     ck_assert_ptr_nonnull(strstr(svg, "</svg>"));
     ck_assert_ptr_nonnull(strstr(svg, ">true</text>"));
@@ -526,12 +697,18 @@ START_TEST(test_figures)
     for (const char *p = svg; (p = strstr(p, "<circle")) != NULL; p++)
         circles++;
     ck_assert_int_eq(circles, 101);
-    /* The chapter's axes: x from -1 to 1, y from 2 to 6. */
+    /* Axes from the data with margins: x past -1 and 1, y past 2.05 and
+     * 5.13 (the data's extremes), so no point is cut in half; no note. */
     ck_assert_ptr_nonnull(strstr(svg, ">-1</text>"));
-    ck_assert_ptr_nonnull(strstr(svg, ">6</text>"));
+    ck_assert_ptr_nonnull(strstr(svg, ">1</text>"));
+    ck_assert_ptr_nonnull(strstr(svg, ">2</text>"));
+    ck_assert_ptr_nonnull(strstr(svg, ">5</text>"));
+    ck_assert_ptr_null(strstr(svg, ">6</text>"));
+    ck_assert_ptr_null(strstr(svg, "class=\"note\""));
     free(svg);
 
     svg = read_file(loss);
+    ck_assert_int_gt(check_xml(svg), 10);
     ck_assert_ptr_nonnull(strstr(svg, "<svg"));
     ck_assert_ptr_nonnull(strstr(svg, "</svg>"));
     ck_assert_ptr_nonnull(strstr(svg, ">loss</text>"));
@@ -547,6 +724,179 @@ START_TEST(test_figures)
     struct stat sb;
     ck_assert_int_eq(stat(plot, &sb), 0);
     ck_assert_int_eq(stat(loss, &sb), 0);
+    free(r);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+/* The checker refuses what it should. */
+START_TEST(test_xml_checker)
+{
+    ck_assert_int_eq(check_xml("<?xml version=\"1.0\"?>\n<!-- c -->\n<svg a=\"1\">"
+                               "<g><text x='2'>a &amp; b</text></g><rect y=\"-3.5\"/></svg>\n"),
+                     4);
+}
+END_TEST
+
+/* ---- chapter_autograd --graph ---------------------------------------------------------- */
+
+/* The number after "grad [" that follows anchor in doc (DOT text, or SVG
+ * where dot writes '-' as &#45;). */
+static double grad_after(const char *doc, const char *anchor)
+{
+    const char *p = strstr(doc, anchor);
+    ck_assert_msg(p != NULL, "no %s in the graph", anchor);
+    p = strstr(p, "grad [");
+    ck_assert_msg(p != NULL, "no gradient after %s", anchor);
+    p += strlen("grad [");
+    double sign = 1.0;
+    if (strncmp(p, "&#45;", 5) == 0) {
+        sign = -1.0;
+        p += 5;
+    }
+    char *end;
+    double v = strtod(p, &end);
+    ck_assert_msg(end > p, "no number after %s", anchor);
+    return sign * v;
+}
+
+/* dL/dw = sum((w x^2 + b - y) x^2) and dL/db = sum(w x^2 + b - y) at the
+ * chapter's initial w and b, as chapter_arrays derives them. */
+static void chapter_gradients(double *gw, double *gb)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 100);
+    tg_tensor *r = tg_rand(&rng, TG_FLOAT64, TG_SHAPE(100));
+    ck_assert_ptr_nonnull(r);
+    double w = tg_rng_random(&rng), b = tg_rng_random(&rng);
+    *gw = *gb = 0.0;
+    for (int i = 0; i < 100; i++) {
+        double x = -1.0 + 2.0 * i / 99.0, x2 = x * x;
+        double y = 3.0 * x2 + 2.0 + 0.2 * tgt_at(r, i);
+        double e = w * x2 + b - y;
+        *gw += e * x2;
+        *gb += e;
+    }
+    tg_free(r);
+}
+
+/* --graph FILE: an SVG when dot is on PATH, the DOT text when it is not;
+ * both well-formed, with the leaves and the analytic gradients of w and b
+ * (to the 6 digits drawn). The printed lines are the chapter's. */
+START_TEST(test_graph_flag)
+{
+    char dir[64], plot[128], graph[128];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(plot, sizeof plot, "%s/chapter_autograd.svg", dir);
+    snprintf(graph, sizeof graph, "%s/g", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    double gw, gb;
+    chapter_gradients(&gw, &gb);
+    chapter_result ref, got;
+    read_reference(&ref);
+
+    const char *saved = getenv("PATH");
+    char *path = saved ? strdup(saved) : NULL;
+    bool have_dot = access("/usr/bin/dot", X_OK) == 0;
+    for (int svg = 0; svg < 2; svg++) {
+        if (svg && !have_dot)
+            break;
+        if (!svg) /* no dot anywhere: the DOT text */
+            ck_assert_int_eq(setenv("PATH", "/nonexistent", 1), 0);
+        run_example("chapter_autograd",
+                    (const char *const[]){"--graph", graph, "--plot", plot, NULL}, r);
+        if (path)
+            setenv("PATH", path, 1);
+        ck_assert_msg(r->status == 0, "--graph: %s", r->err);
+        parse_output(r->out, &got);
+        ASSERT_REL(got.w, ref.w, "w");
+        ck_assert_ptr_nonnull(strstr(r->out, svg ? " (SVG, drawn by " : " (Graphviz DOT: dot is not on PATH"));
+        char *doc = read_file(graph);
+        if (svg) {
+            ck_assert_int_gt(check_xml(doc), 50);
+            ck_assert_int_eq(count_tags(doc, "<g"), 1 + 10 + 9); /* graph, nodes, edges */
+            ck_assert_ptr_nonnull(strstr(doc, ">loss = sum</text>"));
+            ck_assert_ptr_nonnull(strstr(doc, ">x2</text>"));
+            ck_assert_ptr_nonnull(strstr(doc, ">y</text>"));
+            ASSERT_REL_TOL(grad_after(doc, ">w</text>"), gw, 1e-5);
+            ASSERT_REL_TOL(grad_after(doc, ">b</text>"), gb, 1e-5);
+        } else {
+            ck_assert_msg(strncmp(doc, "digraph tape {\n", 15) == 0, "%.40s", doc);
+            ck_assert_ptr_nonnull(strstr(doc, "label=\"loss = sum\\n() float64"));
+            ASSERT_REL_TOL(grad_after(doc, "label=\"w\\n"), gw, 1e-5);
+            ASSERT_REL_TOL(grad_after(doc, "label=\"b\\n"), gb, 1e-5);
+        }
+        free(doc);
+        remove(graph);
+    }
+    free(path);
+
+    /* Only chapter_autograd draws its tape; a bad path stops it before any work. */
+    run_example("chapter_tensor", (const char *const[]){"--graph", graph, NULL}, r);
+    ck_assert_int_eq(r->status, 2);
+    ck_assert_ptr_nonnull(strstr(r->err, "chapter_tensor: --graph: unknown flag"));
+    run_example("chapter_autograd",
+                (const char *const[]){"--graph", "/nonexistent-dir/g.svg", "--plot", plot, NULL}, r);
+    ck_assert_int_eq(r->status, 1);
+    ck_assert_ptr_nonnull(strstr(r->err, "cannot write /nonexistent-dir/g.svg"));
+    ck_assert_str_eq(r->out, "");
+    run_example("chapter_autograd", (const char *const[]){"--graph=", NULL}, r);
+    ck_assert_int_eq(r->status, 2);
+    free(r);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+/* A diverged run (lr 0.02): the curve is on the fit figure, far from the
+ * data, with short tick labels under a common factor, and the loss axis
+ * has ticks every 20 decades from 10^0; run long enough to overflow, both
+ * figures say that values are not finite. Every figure well-formed, with
+ * finite coordinates. */
+START_TEST(test_figures_diverged)
+{
+    char dir[64], plot[128], loss[128];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(plot, sizeof plot, "%s/fig", dir);
+    snprintf(loss, sizeof loss, "%s/fig_loss.svg", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_example("chapter_autograd",
+                (const char *const[]){"--lr", "0.02", "--quiet", "--plot", plot, NULL}, r);
+    ck_assert_msg(r->status == 0, "%s", r->err);
+    char *svg = read_file(plot);
+    check_xml(svg);
+    ck_assert_int_eq(count_tags(svg, "<polyline"), 1);
+    ck_assert_int_eq(count_tags(svg, "<circle"), 101);
+    ck_assert_ptr_nonnull(strstr(svg, "\xc3\x97" "10<tspan dy=\"-7\" font-size=\"9\">78</tspan>"));
+    ck_assert_ptr_nonnull(strstr(svg, ">-1.5</text>"));
+    ck_assert_ptr_null(strstr(svg, "text-anchor=\"end\">-1.5e"));
+    free(svg);
+    svg = read_file(loss);
+    check_xml(svg);
+    for (int d = 20; d <= 140; d += 20) {
+        char tick[64];
+        snprintf(tick, sizeof tick, ">10<tspan dy=\"-7\" font-size=\"9\">%d</tspan>", d);
+        ck_assert_msg(strstr(svg, tick) != NULL, "no tick 10^%d", d);
+    }
+    ck_assert_ptr_null(strstr(svg, "font-size=\"9\">22</tspan>"));
+    free(svg);
+
+    run_example("chapter_autograd",
+                (const char *const[]){"--lr", "0.02", "--iters", "5000", "--quiet",
+                                      "--plot", plot, NULL}, r);
+    ck_assert_msg(r->status == 0, "%s", r->err);
+    svg = read_file(plot);
+    check_xml(svg);
+    ck_assert_int_eq(count_tags(svg, "<polyline"), 0);
+    ck_assert_ptr_nonnull(strstr(svg, ">predict (not finite)</text>"));
+    ck_assert_ptr_nonnull(strstr(svg, "is not finite (w = "));
+    ck_assert_ptr_nonnull(strstr(svg, "): no curve</text>"));
+    free(svg);
+    svg = read_file(loss);
+    check_xml(svg);
+    ck_assert_ptr_nonnull(strstr(svg, ">the loss is not a finite number &gt; 0 from step "));
+    free(svg);
     free(r);
     remove_tmpdir(dir);
 }
@@ -1174,6 +1524,9 @@ Suite *test_examples_suite(void)
 
     tc = tgt_tcase("figures");
     tcase_add_loop_test(tc, test_figures, 0, NEXAMPLES);
+    tcase_add_test(tc, test_xml_checker);
+    tcase_add_test(tc, test_figures_diverged);
+    tcase_add_test(tc, test_graph_flag);
     suite_add_tcase(s, tc);
 
     tc = tgt_tcase("fashion_mnist");

@@ -80,8 +80,44 @@ static int write_error(const ex_options *o, const char *path)
     return 1;
 }
 
-/* The fit: data as blue points, the model's curve in red, with the
- * chapter's axes (plt.xlim(-1, 1); plt.ylim(2, 6)). */
+/* Values past this size are clipped rather than fitted into the axes, so
+ * that the range's width stays a finite number. */
+#define HUGE_VALUE 1e300
+
+/* The smallest and largest finite values of v[0..n), the count of the
+ * others in *bad; false when none is finite. */
+static bool finite_range(const double *v, long n, double *lo, double *hi, long *bad)
+{
+    *lo = (double)INFINITY;
+    *hi = -(double)INFINITY;
+    for (long i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            ++*bad;
+            continue;
+        }
+        *lo = v[i] < *lo ? v[i] : *lo;
+        *hi = v[i] > *hi ? v[i] : *hi;
+    }
+    return *lo <= *hi;
+}
+
+/* [lo, hi] widened by frac of its width on each side (a single value by
+ * 1 or a tenth of itself), within +-HUGE_VALUE. */
+static void widen(double *lo, double *hi, double frac)
+{
+    *lo = *lo < -HUGE_VALUE ? -HUGE_VALUE : *lo;
+    *hi = *hi > HUGE_VALUE ? HUGE_VALUE : *hi;
+    double span = *hi - *lo;
+    if (span <= 0.0)
+        span = fabs(*lo) > 10.0 ? fabs(*lo) : 10.0;
+    *lo -= frac * span;
+    *hi += frac * span;
+}
+
+/* The fit: data as blue points, the model's curve in red. The ranges come
+ * from what is drawn, with margins, so that no point is cut in half and a
+ * curve far from the data (a diverged run, a run without zero_grad) is
+ * still on the figure; what is not finite is said on it. */
 static int write_fit(const ex_options *o, const double *x, const double *y,
                      long n, double w, double b)
 {
@@ -90,13 +126,40 @@ static int write_fit(const ex_options *o, const double *x, const double *y,
         cx[i] = -1.0 + 2.0 * i / (CURVE_POINTS - 1);
         cy[i] = w * cx[i] * cx[i] + b;
     }
-    char title[160];
+    double xlo, xhi, ylo, yhi, clo, chi;
+    long bad_data = 0, bad_curve = 0, bad_x = 0;
+    if (!finite_range(x, n, &xlo, &xhi, &bad_x)) {
+        xlo = -1.0;
+        xhi = 1.0;
+    }
+    bool data = finite_range(y, n, &ylo, &yhi, &bad_data);
+    bool curve = finite_range(cy, CURVE_POINTS, &clo, &chi, &bad_curve);
+    if (!data) {
+        ylo = curve ? clo : 0.0;
+        yhi = curve ? chi : 1.0;
+    } else if (curve) {
+        ylo = clo < ylo ? clo : ylo;
+        yhi = chi > yhi ? chi : yhi;
+    }
+    widen(&xlo, &xhi, 0.05);
+    widen(&ylo, &yhi, 0.08);
+
+    char title[160], note[160];
     snprintf(title, sizeof title, "%s: y = w x\xc2\xb2 + b, w = %.5g, b = %.5g",
              o->stage, w, b);
-    ex_plot p = ex_plot_new(title, "x", "y", -1.0, 1.0, 2.0, 6.0);
-    p.legend = EX_LEGEND_TOP_CENTER;
+    ex_plot p = ex_plot_new(title, "x", "y", xlo, xhi, ylo, yhi);
+    p.legend = EX_LEGEND_AUTO;
+    if (bad_curve) {
+        snprintf(note, sizeof note, "w x\xc2\xb2 + b is not finite (w = %g, b = %g)%s",
+                 w, b, curve ? " at some x" : ": no curve");
+        p.note = note;
+    } else if (bad_data + bad_x) {
+        snprintf(note, sizeof note, "%ld data points are not finite", bad_data + bad_x);
+        p.note = note;
+    }
     ex_plot_add(&p, "true", "#1f77b4", EX_POINTS, x, y, n);
-    ex_plot_add(&p, "predict", "#d62728", EX_LINE, cx, cy, CURVE_POINTS);
+    ex_plot_add(&p, curve ? "predict" : "predict (not finite)", "#d62728", EX_LINE,
+                cx, cy, CURVE_POINTS);
     return ex_plot_write(&p, o->plot) == 0 ? 0 : write_error(o, o->plot);
 }
 
@@ -106,12 +169,18 @@ static int write_fit(const ex_options *o, const double *x, const double *y,
 static int write_loss(const ex_options *o, const double *losses, long iters)
 {
     double lo = (double)INFINITY, hi = -(double)INFINITY;
+    long bad = 0, first_bad = -1, last_good = -1;
     for (long i = 0; i < iters; i++) {
         if (isfinite(losses[i]) && losses[i] > 0.0) {
             lo = losses[i] < lo ? losses[i] : lo;
             hi = losses[i] > hi ? losses[i] : hi;
+            last_good = i;
+        } else {
+            bad++;
+            first_bad = first_bad < 0 ? i : first_bad;
         }
     }
+    bool bad_to_end = bad > 0 && last_good < first_bad; /* every step from first_bad on */
     if (lo > hi) { /* nothing to draw (no steps, or all non-finite) */
         lo = 0.1;
         hi = 10.0;
@@ -144,6 +213,19 @@ static int write_loss(const ex_options *o, const double *losses, long iters)
     ex_plot p = ex_plot_new(title, "step", "loss (log scale)", 0.0,
                             iters > 1 ? (double)iters : 1.0, ymin, ymax);
     p.logy = true;
+    p.legend = EX_LEGEND_AUTO;
+    char note[128];
+    if (iters == 0)
+        p.note = "no steps were run: no loss to draw";
+    if (bad) { /* the log axis has no place for them either */
+        if (bad_to_end)
+            snprintf(note, sizeof note, "the loss is not a finite number > 0 from step %ld on",
+                     first_bad);
+        else
+            snprintf(note, sizeof note, "%ld steps whose loss is not a finite number > 0 "
+                     "are not drawn", bad);
+        p.note = note;
+    }
     ex_plot_add(&p, "loss", "#d62728", EX_LINE, sx, sy, m);
     int rc = ex_plot_write(&p, o->loss_plot);
     free(sx);

@@ -30,7 +30,9 @@ void ex_print_progress(const ex_options *o, long step, double loss);
 int ex_fail(const ex_options *o, const char *what);
 
 /* Writes o->plot (the points (x, y) in blue and the curve w*x^2 + b in red
- * on x in [-1, 1], y in [2, 6], legend "true" / "predict") and o->loss_plot
+ * on ranges that hold both with margins, legend "true" / "predict" where
+ * the marks are not, a note on the figure when values are not finite) and
+ * o->loss_plot
  * (losses[0..iters), log scale), unless quiet prints where they went, and
  * flushes stdout. Returns 0, or 1 after printing why a file (or stdout)
  * could not be written. */

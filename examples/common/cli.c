@@ -61,12 +61,20 @@ static void check_stdout(void)
     _exit(1); /* exit() may not be called again from an exit handler */
 }
 
+/* The stage that can draw its tape (--graph): the one that has a tape and
+ * nothing else in the way of the picture. */
+static bool takes_graph(const char *stage)
+{
+    return strcmp(stage, "chapter_autograd") == 0;
+}
+
 void ex_usage(const char *stage, FILE *f)
 {
     errno = 0;
+    bool graph = takes_graph(stage);
     int r = fprintf(f,
             "usage: %s [--iters N] [--lr F] [--n N] [--seed S] [--plot FILE]\n"
-            "       %*s [--quiet] [--help]\n"
+            "       %*s%s [--quiet] [--help]\n"
             "\n"
             "Fits y = w*x^2 + b to the chapter's data, x = linspace(-1, 1, n) and\n"
             "y = 3*x^2 + 2 + 0.2*rand(n), by plain gradient descent on the loss\n"
@@ -79,6 +87,7 @@ void ex_usage(const char *stage, FILE *f)
             "  --plot FILE  the fit figure, SVG (default %s.svg); the loss curve\n"
             "               goes next to it as STEM_loss.svg; both are checked to\n"
             "               be writable before training\n"
+            "%s"
             "  --quiet      print only the two result lines (figures are still written)\n"
             "  --help       print this text and exit\n"
             "\n"
@@ -88,7 +97,11 @@ void ex_usage(const char *stage, FILE *f)
             "with --iters 0. A flag's value may not start with -- (write ./--x).\n"
             "Exit status: 0 ok, 1 runtime error (an unwritable figure, lost\n"
             "output), 2 bad flags.\n",
-            stage, (int)strlen(stage), "", EX_MAX_ITERS, EX_MAX_POINTS, stage);
+            stage, (int)strlen(stage), "", graph ? " [--graph FILE]" : "",
+            EX_MAX_ITERS, EX_MAX_POINTS, stage,
+            graph ? "  --graph FILE the tape of the first step with its gradients: SVG\n"
+                    "               when Graphviz's dot is on PATH, else DOT (dot -Tsvg)\n"
+                  : "");
     if (r < 0 && f == stdout && out_errno == 0)
         out_errno = errno ? errno : -1;
 }
@@ -201,7 +214,8 @@ int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
         name[nlen] = '\0';
         bool known = strcmp(name, "--iters") == 0 || strcmp(name, "--lr") == 0 ||
                      strcmp(name, "--n") == 0 || strcmp(name, "--seed") == 0 ||
-                     strcmp(name, "--plot") == 0;
+                     strcmp(name, "--plot") == 0 ||
+                     (strcmp(name, "--graph") == 0 && takes_graph(stage));
         if (!known)
             return usage_error(stage, name, "unknown flag", NULL);
         const char *val;
@@ -237,6 +251,12 @@ int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
             if (!parse_positive(val, &o->lr))
                 return usage_error(stage, name, "is not a finite number > 0",
                                    val);
+        } else if (strcmp(name, "--graph") == 0) {
+            if (*val == '\0')
+                return usage_error(stage, name, "empty file name", NULL);
+            if (strlen(val) >= sizeof o->graph)
+                return usage_error(stage, name, "file name too long", NULL);
+            snprintf(o->graph, sizeof o->graph, "%s", val);
         } else { /* --plot */
             /* Room for the "_loss.svg" that the loss curve's name adds. */
             if (*val == '\0')
@@ -248,7 +268,8 @@ int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
     }
     loss_path(o->plot, o->loss_plot, sizeof o->loss_plot);
     /* Before any work, so that a long run does not end in a bad path. */
-    if (check_writable(stage, o->plot) || check_writable(stage, o->loss_plot))
+    if (check_writable(stage, o->plot) || check_writable(stage, o->loss_plot) ||
+        (o->graph[0] && check_writable(stage, o->graph)))
         return 1;
     return -1;
 }

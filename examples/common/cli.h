@@ -34,6 +34,8 @@ typedef struct ex_options {
     bool quiet;                  /* print only the init and final lines */
     char plot[EX_PATH_MAX];      /* fit figure; default "<stage>.svg" */
     char loss_plot[EX_PATH_MAX]; /* loss curve: plot's stem + "_loss.svg" */
+    char graph[EX_PATH_MAX];     /* --graph: the tape of one step; "" none
+                                    (a flag of chapter_autograd only) */
 } ex_options;
 
 /* Fills o from the command line. Returns -1 when the program should run,

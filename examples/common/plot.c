@@ -175,36 +175,50 @@ static void grid_y(FILE *f, const ex_plot *p, double y, const char *label,
 }
 
 /* Ticks k*step for every integer k with k*step in [lo, hi]; a value that is
- * zero up to rounding (-2.2e-17) is printed as 0. */
+ * zero up to rounding (-2.2e-17) is printed as 0. The labels of a y axis
+ * of very large or very small values share a factor, written once at the
+ * top of the axis ("x10" to the 78th), so that they stay short. */
 static void linear_ticks(FILE *f, const ex_plot *p, bool xaxis)
 {
     double lo = xaxis ? p->xmin : p->ymin, hi = xaxis ? p->xmax : p->ymax;
     double step = nice_step(lo, hi);
     if (xaxis && p->xinteger && step < 1.0)
         step = 1.0;
+    double big = fmax(fabs(lo), fabs(hi)), e = 0.0;
+    if (!xaxis && (big >= 1e5 || big < 1e-3))
+        e = floor(log10(big));
+    double scale = pow(10.0, e);
     double k0 = ceil(lo / step - 1e-9), k1 = floor(hi / step + 1e-9);
     for (double k = k0; k <= k1; k += 1.0) {
         double v = k * step;
         if (fabs(v) < step * 1e-9)
             v = 0.0;
         char label[32];
-        snprintf(label, sizeof label, "%g", v);
+        snprintf(label, sizeof label, "%g", v / scale);
         if (xaxis)
             grid_x(f, p, v, label);
         else
             grid_y(f, p, v, label, NULL);
     }
+    if (e != 0.0) {
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"start\">\xc3\x97" "10"
+                   "<tspan dy=\"-7\" font-size=\"9\">%d</tspan></text>\n",
+                LEFT, TOP - 4, (int)e);
+    }
 }
 
-/* Decades 10^d on a log y axis (every few decades when there are many);
- * a range of at most two decades also gets 2x and 5x ticks. */
+/* Decades 10^d on a log y axis. Over many decades only every 2, 5, 10,
+ * 20, 50, ... decades, at multiples of that step (10^0, 10^20, 10^40: not
+ * 10^2, 10^22), so that at most about eight labels read evenly; a range of
+ * at most two decades also gets 2x and 5x ticks. */
 static void log_ticks(FILE *f, const ex_plot *p)
 {
     double d0 = ceil(log10(p->ymin) - 1e-9), d1 = floor(log10(p->ymax) + 1e-9);
-    double every = ceil((d1 - d0 + 1.0) / 8.0);
-    if (every < 1.0)
-        every = 1.0;
-    for (double d = d0; d <= d1; d += every) {
+    static const double mantissa[] = {1.0, 2.0, 5.0};
+    double every = 1.0;
+    for (int k = 1; (d1 - d0) / every > 8.0; k++)
+        every = mantissa[k % 3] * pow(10.0, k / 3);
+    for (double d = ceil(d0 / every) * every; d <= d1; d += every) {
         char exp10[16];
         snprintf(exp10, sizeof exp10, "%d", (int)d);
         grid_y(f, p, pow(10.0, d), "10", exp10);
@@ -268,7 +282,74 @@ static void draw_line(FILE *f, const ex_plot *p, const ex_series *s)
         fputs("\"/>\n", f);
 }
 
-static void draw_legend(FILE *f, const ex_plot *p)
+/* How many of the drawn marks fall in the box (x, y, w, h), padded: the
+ * points, and the lines at their vertices and three points between. */
+static long marks_in(const ex_plot *p, double x, double y, double w, double h)
+{
+    long n = 0;
+    x -= 4.0, y -= 4.0, w += 8.0, h += 8.0;
+    for (int i = 0; i < p->nseries; i++) {
+        const ex_series *s = &p->series[i];
+        long stride = thin_stride(s->n);
+        bool have = false;
+        double X0 = 0.0, Y0 = 0.0;
+        for (long k = 0; k < s->n; k += stride) {
+            long j = k + stride >= s->n ? s->n - 1 : k;
+            if (!plottable(p, s, s->x[j], s->y[j])) {
+                have = false;
+                continue;
+            }
+            double X = px(p, s->x[j]), Y = sy(p, s, s->y[j]);
+            int parts = have && s->mark == EX_LINE ? 4 : 1;
+            for (int q = 0; q < parts; q++) {
+                double t = (double)(q + 1) / parts;
+                double cx = parts > 1 ? X0 + t * (X - X0) : X;
+                double cy = parts > 1 ? Y0 + t * (Y - Y0) : Y;
+                n += cx >= x && cx <= x + w && cy >= y && cy <= y + h;
+            }
+            X0 = X, Y0 = Y, have = true;
+        }
+    }
+    return n;
+}
+
+/* Whether two boxes {x, y, w, h} overlap. */
+static bool boxes_meet(const double *a, const double *b)
+{
+    return a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] &&
+           b[1] < a[1] + a[3];
+}
+
+/* Where a box of w by h goes so that it covers the fewest drawn marks and
+ * not the box avoid (NULL: none): a corner of the plotting area, the
+ * middle of its top or bottom edge, or its centre, top right first among
+ * equals. */
+static void place_box(const ex_plot *p, double w, double h, const double *avoid,
+                      double *x, double *y)
+{
+    double l = LEFT + 10.0, c = (LEFT + right_edge(p) - w) / 2.0,
+           r = right_edge(p) - 10.0 - w;
+    double t = TOP + 10.0, b = HEIGHT - BOTTOM - 10.0 - h,
+           m = (TOP + HEIGHT - BOTTOM - h) / 2.0;
+    const double at[][2] = {{r, t}, {l, t}, {c, t}, {r, b}, {c, b}, {l, b}, {c, m}};
+    long best = -1;
+    *x = r;
+    *y = t;
+    for (int i = 0; i < 7; i++) {
+        double box[4] = {at[i][0], at[i][1], w, h};
+        long n = marks_in(p, box[0], box[1], w, h);
+        if (avoid && boxes_meet(box, avoid))
+            n += 1000000; /* only if every place meets it */
+        if (best < 0 || n < best) {
+            best = n;
+            *x = at[i][0];
+            *y = at[i][1];
+        }
+    }
+}
+
+/* The legend's size (rows 0: there is no legend). */
+static int legend_size(const ex_plot *p, double *w, double *h)
 {
     int rows = 0;
     size_t longest = 0;
@@ -279,14 +360,43 @@ static void draw_legend(FILE *f, const ex_plot *p)
         size_t len = strlen(p->series[i].label);
         longest = len > longest ? len : longest;
     }
-    if (rows == 0)
-        return;
     /* About 7 pixels per character of 12-pixel sans-serif text. */
-    double w = 44.0 + 7.0 * (double)longest, h = 8.0 + 20.0 * rows;
-    double x = p->legend == EX_LEGEND_TOP_LEFT ? LEFT + 10.0
-             : p->legend == EX_LEGEND_TOP_CENTER ? (LEFT + right_edge(p) - w) / 2.0
-             : right_edge(p) - 10.0 - w;
-    double y = TOP + 10.0;
+    *w = 44.0 + 7.0 * (double)longest;
+    *h = 8.0 + 20.0 * rows;
+    return rows;
+}
+
+/* Where the legend goes: where p->legend says, or where place_box finds
+ * room (EX_LEGEND_AUTO). */
+static void legend_place(const ex_plot *p, double w, double h, double *x, double *y)
+{
+    if (p->legend == EX_LEGEND_AUTO) {
+        place_box(p, w, h, NULL, x, y);
+        return;
+    }
+    *x = p->legend == EX_LEGEND_TOP_LEFT ? LEFT + 10.0
+       : p->legend == EX_LEGEND_TOP_CENTER ? (LEFT + right_edge(p) - w) / 2.0
+       : right_edge(p) - 10.0 - w;
+    *y = TOP + 10.0;
+}
+
+/* The note, in dark red on white, where it covers the fewest marks and
+ * not the legend box. */
+static void draw_note(FILE *f, const ex_plot *p, const double *legend)
+{
+    double w = 14.0 + 7.0 * (double)strlen(p->note), h = 22.0, x, y;
+    place_box(p, w, h, legend, &x, &y);
+    fprintf(f, "<g class=\"note\">\n<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
+               "height=\"%.2f\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#b00000\"/>\n",
+            x, y, w, h);
+    put_text(f, x + 7.0, y + 15.0, "start", " fill=\"#b00000\"", p->note);
+    fputs("</g>\n", f);
+}
+
+/* The legend in the box {x, y, w, h}. */
+static void draw_legend(FILE *f, const ex_plot *p, const double *box)
+{
+    double x = box[0], y = box[1], w = box[2], h = box[3];
     fprintf(f, "<g class=\"legend\">\n<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
                "height=\"%.2f\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#bbb\"/>\n",
             x, y, w, h);
@@ -386,7 +496,14 @@ static void write_svg(FILE *f, const ex_plot *p)
     put_text(f, 20.0, (TOP + HEIGHT - BOTTOM) / 2.0, "middle", rotate, p->ylabel);
     if (p->has_right)
         right_axis(f, p);
-    draw_legend(f, p);
+    double legend[4] = {0.0, 0.0, 0.0, 0.0};
+    bool has_legend = legend_size(p, &legend[2], &legend[3]) > 0;
+    if (has_legend)
+        legend_place(p, legend[2], legend[3], &legend[0], &legend[1]);
+    if (p->note)
+        draw_note(f, p, has_legend ? legend : NULL);
+    if (has_legend)
+        draw_legend(f, p, legend);
     fputs("</svg>\n", f);
 }
 

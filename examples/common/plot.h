@@ -31,7 +31,9 @@
 typedef enum ex_mark { EX_POINTS, EX_LINE } ex_mark;
 
 typedef enum ex_legend_pos {
-    EX_LEGEND_TOP_LEFT, EX_LEGEND_TOP_CENTER, EX_LEGEND_TOP_RIGHT
+    EX_LEGEND_TOP_LEFT, EX_LEGEND_TOP_CENTER, EX_LEGEND_TOP_RIGHT,
+    EX_LEGEND_AUTO /* the corner (or top, bottom or middle centre) that
+                      covers the fewest drawn marks, top right first */
 } ex_legend_pos;
 
 typedef struct ex_series {
@@ -49,6 +51,9 @@ typedef struct ex_plot {
     bool logy;                     /* log10 y axis (needs 0 < ymin < ymax) */
     bool xinteger;                 /* x ticks on whole numbers only (epochs) */
     ex_legend_pos legend;
+    const char *note;              /* a warning written on the figure where
+                                      it covers the fewest marks ("loss not
+                                      finite from step 12"); NULL none */
     bool has_right;                /* a right axis: set by ex_plot_set_right_axis */
     double rmin, rmax;             /* its range */
     const char *rlabel;            /* its label */
