@@ -248,6 +248,113 @@ def mlp_torch(a):
            base_kb=base_kb, threads=torch.get_num_threads())
 
 
+# ---- W6: Fashion-MNIST CNN steps, and conv2d forward + backward ----
+
+def cnn_torch(a):
+    """The CNN of bench_cnn.c in PyTorch, timed the same way: --warmup
+    steps, then --samples samples of the next --limit images (whole batches
+    of 64, the shuffled epoch continuing across samples), each scaled to an
+    epoch of 60,000 images; cpu= is the same for the process's processor
+    time (all threads)."""
+    import numpy as np
+    torch = torch_threads(a.threads)
+    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    paths = [find_idx(a.data, "train-%s-idx%d-ubyte" % (k, 3 if k == "images" else 1))
+             for k in ("images", "labels")]
+    if None in paths:
+        print("peers.py: Fashion-MNIST not found in %s "
+              "(apt-get install dataset-fashion-mnist)" % a.data, file=sys.stderr)
+        sys.exit(3)
+    xtr = torch.from_numpy(load_idx(paths[0]).reshape(-1, 1, 28, 28))  # bytes
+    ytr = torch.from_numpy(load_idx(paths[1]).astype(np.int64))
+    torch.manual_seed(a.seed)
+    nn = torch.nn
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.25),
+        nn.Linear(128, 10))
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    n = xtr.shape[0]
+    state = {"perm": None, "pos": n}
+
+    def step():
+        """One training step on the next batch; returns (images, loss)."""
+        if state["pos"] >= n:
+            state["perm"], state["pos"] = torch.randperm(n), 0
+        idx = state["perm"][state["pos"]:state["pos"] + 64]
+        state["pos"] += len(idx)
+        xb, yb = (xtr[idx].float() / 255.0 - 0.2860) / 0.3530, ytr[idx]
+        loss = loss_fn(net(xb), yb)
+        value = loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return len(idx), value
+
+    for _ in range(a.warmup):
+        step()
+    per, cpu, total, images = [], [], 0.0, 0
+    for _ in range(a.samples):
+        done = 0
+        t0, c0 = time.perf_counter(), time.process_time()
+        while done < a.limit:
+            b, value = step()
+            done += b
+            total += value * b
+        per.append((time.perf_counter() - t0) * 60000 / done)
+        cpu.append((time.process_time() - c0) * 60000 / done)
+        images += done
+    result("w6", "torch", per, (images + a.samples - 1) // a.samples,
+           cpu="%.4g" % statistics.median(cpu), loss="%.4f" % (total / images),
+           maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+           base_kb=base_kb, threads=torch.get_num_threads())
+
+
+def conv_pattern(n, scale):
+    """The fixed inputs bench_conv.c builds: element i of a tensor of n is
+    scale * (((i * 7919) % 2003) / 2003 - 0.5), exact in float32."""
+    import numpy as np
+    i = np.arange(n, dtype=np.int64)
+    v = ((i * 7919) % 2003).astype(np.float64) / 2003.0 - 0.5
+    return (v * scale).astype(np.float32)
+
+
+def conv_torch(a):
+    """conv2d forward + backward (input, weight and bias gradients) on a
+    fixed seed gradient, padding 1, for each of --shapes, as bench_conv.c:
+    one warm-up call, one call that sets the calls per sample (--min-time
+    seconds), then --samples samples."""
+    torch = torch_threads(1)
+    import torch.nn.functional as F
+    mk = lambda shape, scale: torch.from_numpy(
+        conv_pattern(int(torch.Size(shape).numel()), scale).reshape(shape))
+    for spec in a.shapes.split(","):
+        cin, cout, hw, stride = (int(v) for v in spec.replace("s", "x").split("x"))
+        oh = (hw + 2 - 3) // stride + 1
+        x = mk((a.batch, cin, hw, hw), 1.0).requires_grad_()
+        w = mk((cout, cin, 3, 3), 0.2).requires_grad_()
+        b = mk((cout,), 0.1).requires_grad_()
+        seed = mk((a.batch, cout, oh, oh), 1.0)
+
+        def step():
+            x.grad = w.grad = b.grad = None
+            F.conv2d(x, w, b, stride=stride, padding=1).backward(seed)
+
+        step()
+        t0 = time.perf_counter()
+        step()
+        one = time.perf_counter() - t0
+        iters = int(a.min_time / one) + 1 if one > 0 else 1000
+        per = timed(step, 0, iters, a.samples)
+        flop = 3 * 2.0 * a.batch * cout * oh * oh * cin * 9
+        result("w6b_f32_%dx%d_%d_s%d" % (cin, cout, hw, stride), "torch", per, iters,
+               gflops="%.2f" % (flop / statistics.median(per) * 1e-9),
+               check="%.9g" % float(w.grad.double().sum()))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -275,13 +382,28 @@ def main():
     s.add_argument("--epochs", type=int, default=1)
     s.add_argument("--threads", type=int, default=1)
     s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("cnn-torch")
+    s.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--warmup", type=int, default=3)
+    s.add_argument("--limit", type=int, default=6000)
+    s.add_argument("--samples", type=int, default=3)
+    s = sub.add_parser("conv-torch")
+    s.add_argument("--shapes", default="1x32x28s1,32x64x14s1,64x64x7s2",
+                   help="CxOxHsS,...: in and out channels, image side, stride")
+    s.add_argument("--batch", type=int, default=64)
+    s.add_argument("--min-time", type=float, default=0.2)
+    s.add_argument("--samples", type=int, default=3)
     a = p.parse_args()
     {"chapter-numpy": chapter_numpy,
      "chapter-torch": chapter_torch,
      "op-torch": op_torch,
      "matmul-numpy": lambda a: matmul_peer(a, "numpy"),
      "matmul-torch": lambda a: matmul_peer(a, "torch"),
-     "mlp-torch": mlp_torch}[a.cmd](a)
+     "mlp-torch": mlp_torch,
+     "cnn-torch": cnn_torch,
+     "conv-torch": conv_torch}[a.cmd](a)
 
 
 if __name__ == "__main__":

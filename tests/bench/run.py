@@ -8,11 +8,13 @@ alike. Each program times its own loop (start-up and data loading outside)
 and prints `RESULT ... sec=...`, the median of its samples; a table entry is
 the median of those over the rounds, with the range over rounds beside it.
 Every side runs with OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and
-MKL_NUM_THREADS set to 1 (2 for the two-thread W3 rows); OPENBLAS_CORETYPE
-and OPENBLAS_L2_SIZE are left as the machine set them and printed.
+MKL_NUM_THREADS set to 1 (2 for the two-thread W3 and W6 rows); OPENBLAS_CORETYPE
+and OPENBLAS_L2_SIZE are left as the machine set them and printed, except
+in W6's extra rows that set OPENBLAS_CORETYPE=SKYLAKEX on processors with
+AVX-512 (those rows say so; the rows with the machine's setting stay).
 
     /usr/bin/python3 tests/bench/run.py --build build [--rounds 5]
-        [--only w1,w2,w3,w4,w5] [--data DIR] [--out FILE]
+        [--only w1,w2,w3,w4,w5,w6] [--data DIR] [--out FILE]
 
 Uses only the standard library; without numpy or torch in /usr/bin/python3
 it says so and leaves those peers' rows out. docs/performance.md explains
@@ -36,6 +38,24 @@ PY = sys.executable or "/usr/bin/python3"
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 LEFT_ALONE = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 TIMEOUT = 900  # seconds for one program run
+# W6 times part of an epoch and scales it to 60,000 images: each run trains
+# W6_SAMPLES samples of W6_LIMIT images (whole batches of 64) after
+# W6_WARMUP steps, so a PyTorch run lasts seconds, not half a minute.
+W6_LIMIT, W6_SAMPLES, W6_WARMUP, W6_ROUNDS = 3200, 2, 3, 3
+# The conv layers of W6's CNN at batch 64 (cin, cout, size, stride), 3x3
+# kernels, padding 1 (the third is a strided variant of the second layer).
+W6B_SHAPES = ((1, 32, 28, 1), (32, 64, 14, 1), (64, 64, 7, 2))
+SKYLAKEX = {"OPENBLAS_CORETYPE": "SKYLAKEX"}
+
+
+def have_avx512():
+    """True when /proc/cpuinfo lists avx512f (OpenBLAS's SkylakeX kernels
+    run there)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return re.search(r"^flags\s*:.*\bavx512f\b", f.read(), re.M) is not None
+    except OSError:
+        return False
 
 # ---- what runs ----
 
@@ -52,7 +72,7 @@ class Side:
 def groups(a, have):
     """The groups of sides, keyed by name, that each round runs, and how
     many rounds each group gets (W3's two-thread group: at most 3, since
-    PyTorch's epoch can take a minute or more there)."""
+    PyTorch's epoch can take a minute or more there; W6: W6_ROUNDS)."""
     b = os.path.join(a.build, "bench")
     c = lambda name, *args: [os.path.join(b, name)] + list(args)
     p = lambda cmd, *args: [PY, PEERS, cmd] + list(args)
@@ -112,6 +132,35 @@ def groups(a, have):
                 Side("torch", p("op-torch", "--op", op, "--warmup", "2000",
                                 "--iters", "50000", "--samples", "3"),
                      needs="torch")]
+    if "w6" in a.only:
+        # One thread and two; PyTorch at two threads with the passive wait
+        # policy as W3's fair row (its default policy is left out to keep
+        # W6 short). With AVX-512, the one-thread sides again with
+        # OpenBLAS's SkylakeX kernels: both sides, since PyTorch's linear
+        # layers call the same OpenBLAS (its convolutions are oneDNN's).
+        skx = have_avx512()
+        for t in (1, 2):
+            cnn = ["--data", a.data, "--limit", str(W6_LIMIT), "--samples",
+                   str(W6_SAMPLES), "--warmup", str(W6_WARMUP)]
+            pol = {"OMP_WAIT_POLICY": "PASSIVE"} if t == 2 else {}
+            sides = [Side("tapegrad", c("bench_cnn", *cnn, "--threads-note", str(t)),
+                          threads=t),
+                     Side("torch", p("cnn-torch", *cnn, "--threads", str(t)),
+                          threads=t, needs="torch", env=pol)]
+            if skx and t == 1:
+                sides += [Side("tapegrad_skx", c("bench_cnn", *cnn, "--threads-note",
+                                                 str(t)), threads=t, env=SKYLAKEX),
+                          Side("torch_skx", p("cnn-torch", *cnn, "--threads", str(t)),
+                               threads=t, needs="torch", env=SKYLAKEX)]
+            g["w6_t%d" % t] = sides
+            limit["w6_t%d" % t] = W6_ROUNDS
+        conv = ["--shapes", ",".join("%dx%dx%ds%d" % sh for sh in W6B_SHAPES),
+                "--batch", "64", "--min-time", "0.2", "--samples", "3"]
+        g["w6b"] = [Side("tapegrad", c("bench_conv", *conv)),
+                    Side("torch", p("conv-torch", *conv), needs="torch")]
+        if skx:
+            g["w6b"].append(Side("tapegrad_skx", c("bench_conv", *conv), env=SKYLAKEX))
+        limit["w6b"] = W6_ROUNDS
     for name in g:
         g[name] = [s for s in g[name] if s.needs is None or have.get(s.needs)]
     return g, limit
@@ -160,7 +209,16 @@ def module_version(mod):
     return out.splitlines()[-1] if out else None
 
 
-def openblas_core():
+def openblas_core(coretype=None):
+    """OpenBLAS's kernel name in this process, or with OPENBLAS_CORETYPE
+    set to coretype in a fresh one (the variable is read at load time)."""
+    if coretype:
+        out = sh("OPENBLAS_CORETYPE=%s %s -c %s" % (
+            shlex.quote(coretype), shlex.quote(PY), shlex.quote(
+                "import ctypes; l = ctypes.CDLL('libopenblas.so.0'); "
+                "l.openblas_get_corename.restype = ctypes.c_char_p; "
+                "print(l.openblas_get_corename().decode())")))
+        return out or "unknown"
     for name in ("libopenblas.so.0", "libopenblas.so"):
         try:
             lib = ctypes.CDLL(name)
@@ -194,6 +252,9 @@ def machine(have):
     ]
     for v in LEFT_ALONE:
         info.append((v, os.environ.get(v, "unset")))
+    info.append(("AVX-512 (avx512f)", "yes: W6 also runs with OPENBLAS_CORETYPE="
+                 "SKYLAKEX (core %s)" % openblas_core("SKYLAKEX")
+                 if have_avx512() else "no"))
     info.append(("load average at start", " ".join(
         "%.2f" % x for x in os.getloadavg())))
     return info
@@ -252,6 +313,99 @@ def table(head, rows):
            "|" + "|".join("---" for _ in head) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(out)
+
+
+def report_w6(S):
+    """The W6 tables: CNN epochs (extrapolated), floor, memory, conv ops."""
+    parts, rows, floor, mem = [], [], [], []
+    cpu = lambda s: fmt_time(s.field("cpu")) if s and s.field("cpu") else "-"
+    for t, tg_impl, pt_impl, label in (
+            (1, "tapegrad", "torch", "1 thread"),
+            (1, "tapegrad_skx", "torch_skx", "1 thread, OPENBLAS_CORETYPE=SKYLAKEX"),
+            (2, "tapegrad", "torch", "2 threads (PyTorch: OMP_WAIT_POLICY=PASSIVE)")):
+        w = "w6_t%d" % t
+        tg, pt = S(w, tg_impl), S(w, pt_impl)
+        if not tg and not pt:
+            continue
+        ratio = pt.med / tg.med if tg and pt else None
+        first = t == 1 and tg_impl == "tapegrad"
+        # On a busy machine the fastest run of each side is the least
+        # disturbed one; their ratio can differ a lot from the medians'.
+        rows.append([label, "%d" % len(pt.runs if pt else tg.runs),
+                     tg.cell() if tg else "failed", pt.cell() if pt else "not run",
+                     "%.2fx" % ratio if ratio else "-",
+                     "%.2fx" % (pt.lo / tg.lo) if ratio else "-", cpu(tg), cpu(pt),
+                     ">= 1.33x (tapegrad <= 0.75x)" if first else "(info)",
+                     status(ratio, 1 / 0.75, True) if first else ""])
+        if t == 1 and tg:
+            gf, fl = tg.field("gemm_gflops"), tg.field("epoch_gflop")
+            if gf and fl:
+                mult = tg.med / (fl / gf)
+                cpu_mult = tg.field("cpu") / (fl / gf) if tg.field("cpu") else None
+                floor.append([label, "%.1f" % gf, "%.0f" % fl, fmt_time(fl / gf),
+                              fmt_time(tg.med), "%.2fx" % mult,
+                              "%.2fx" % cpu_mult if cpu_mult else "-",
+                              "<= 1.5x" if first else "(info)",
+                              status(mult, 1.5, False) if first else ""])
+        if first:
+            tk = tg.field("maxrss_kb") if tg else None
+            pk = pt.field("maxrss_kb") if pt else None
+            base = pt.field("base_kb") if pt else None
+            r = pk / tk if tk and pk else None
+            mem.append(["W6 peak RSS, 1 thread", "%.0f MiB" % (tk / 1024) if tk else "-",
+                        "%.0f MiB (%.0f MiB right after import torch)" % (
+                            pk / 1024, base / 1024) if pk else "-",
+                        "%.2fx" % r if r else "-", ">= 2x (tapegrad <= half)",
+                        status(r, 2.0, True)])
+    if rows:
+        parts.append(
+            "W6 Fashion-MNIST CNN (conv 1->32, pool, conv 32->64, pool, 3136-128-10, "
+            "dropout 0.25), Adam, batch 64, float32: seconds per epoch, EXTRAPOLATED "
+            "from part of an epoch (each run: %d warm-up steps, then %d samples of "
+            "%d images, each sample's time x 60000 / its images); median over runs "
+            "[min-max]; ratio = PyTorch / tapegrad, of the medians and of each "
+            "side's fastest run; CPU = the process's processor time per epoch, "
+            "scaled alike (all threads; median over runs)\n\n" % (
+                W6_WARMUP, W6_SAMPLES, W6_LIMIT) + table(
+                ["setting", "runs", "tapegrad epoch", "PyTorch epoch", "ratio",
+                 "ratio of the fastest runs", "tapegrad CPU", "PyTorch CPU",
+                 "target", "status (medians)"], rows))
+    if floor:
+        parts.append(
+            "W6 floor: the epoch's floating-point operations in convolutions and "
+            "linear layers (forward, weight and input gradients; conv1's input "
+            "gradient is not computed) / the SGEMM rate the same process measured "
+            "(float32 1024x1024 tg_matmul, the fastest of 7 calls; median over "
+            "runs), one thread\n\n" + table(
+                ["setting", "SGEMM GFLOP/s", "epoch GFLOP", "floor", "tapegrad epoch",
+                 "tapegrad / floor", "tapegrad CPU / floor", "target", "status"], floor))
+    if mem:
+        parts.append(table(["memory", "tapegrad", "PyTorch", "ratio", "target",
+                            "status"], mem))
+    rows = []
+    for cin, cout, hw, stride in W6B_SHAPES:
+        w = "w6b_f32_%dx%d_%d_s%d" % (cin, cout, hw, stride)
+        tg, pt, skx = S(w, "tapegrad"), S(w, "torch"), S(w, "tapegrad_skx")
+        if not tg and not pt:
+            continue
+        gf = lambda s: "%.1f" % s.field("gflops") if s and s.field("gflops") else "-"
+        rel = lambda s: "%.2fx" % (pt.med / s.med) if s and pt else "-"
+        rows.append(["%d->%d @%dx%d%s" % (cin, cout, hw, hw,
+                                           ", stride 2" if stride == 2 else ""),
+                     tg.cell() if tg else "failed", pt.cell() if pt else "not run",
+                     rel(tg), gf(tg), gf(pt),
+                     skx.cell() if skx else "-", rel(skx), gf(skx)])
+    if rows:
+        parts.append(
+            "W6 conv2d forward + backward (result, input, weight and bias "
+            "gradients from a fixed seed gradient), batch 64, 3x3, padding 1, "
+            "float32, one thread: time per call, median over runs [min-max]; "
+            "ratio = PyTorch (torch.nn.functional.conv2d) / tapegrad; GFLOP/s "
+            "counts 3 x 2 N O OH OW C 9\n\n" + table(
+                ["conv", "tapegrad", "PyTorch", "ratio", "tapegrad GFLOP/s",
+                 "PyTorch GFLOP/s", "tapegrad SKYLAKEX", "ratio (SKYLAKEX)",
+                 "GFLOP/s (SKYLAKEX)"], rows))
+    return parts
 
 
 def report(res, errors):
@@ -329,11 +483,17 @@ def report(res, errors):
         parts.append(table(["memory", "tapegrad", "PyTorch", "ratio", "target",
                             "status"], mem))
 
+    parts += report_w6(S)
+
     # Allocations per step.
     rows = []
     for w, label in (("w1", "W1 tape, steps 2..N"), ("w3_t1", "W3 MLP, steps 2..N"),
                      ("w5_add", "W5 add, iterations 2..N"),
-                     ("w5_mul", "W5 mul, iterations 2..N")):
+                     ("w5_mul", "W5 mul, iterations 2..N"),
+                     ("w6_t1", "W6 CNN, steps 2..N"),
+                     ("w6b_f32_1x32_28_s1", "W6 conv2d 1->32 @28x28, iterations 2..N"),
+                     ("w6b_f32_32x64_14_s1", "W6 conv2d 32->64 @14x14, iterations 2..N"),
+                     ("w6b_f32_64x64_7_s2", "W6 conv2d 64->64 @7x7 s2, iterations 2..N")):
         tg = S(w, "tapegrad")
         if tg:
             n = tg.field("allocs", max)
@@ -389,7 +549,7 @@ def main():
     ap = argparse.ArgumentParser(description="tapegrad benchmarks vs NumPy/PyTorch")
     ap.add_argument("--build", default="build")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--only", default="w1,w2,w3,w4,w5")
+    ap.add_argument("--only", default="w1,w2,w3,w4,w5,w6")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--out", default=None,
                     help="also write the report here (default BUILD/bench/results.md)")
@@ -425,7 +585,7 @@ def main():
                     if code == 3 or not found:  # data set missing, or broken
                         dead.add((name, side.impl))
                 for f in found:
-                    w = name if f["workload"] == "w3" else f["workload"]
+                    w = name if f["workload"] in ("w3", "w6") else f["workload"]
                     res.setdefault((w, side.impl), []).append(f)
 
     info.append(("load average at end", " ".join("%.2f" % x for x in os.getloadavg())))
