@@ -16,9 +16,13 @@
  *   index.c   index_select gather scatter_add
  *   select.c  where clamp masked_fill
  *   join.c    concat stack split chunk pad flip tile repeat
+ *   conv.c    conv2d conv1d conv_transpose2d (nn_ops.h)
+ *   pool.c    max_pool2d avg_pool2d adaptive_avg_pool2d (nn_ops.h)
+ *   norm.c    batch_norm layer_norm dropout (nn_ops.h)
  *   custom.c  tg_ad_custom: ops whose forward and backward the user wrote
  *
- * gradcheck.c holds the finite-difference checker. */
+ * gradcheck.c holds the finite-difference checker; graph.c draws the
+ * tape (DOT and a text listing). */
 #ifndef TG_AUTOGRAD_INTERNAL_H
 #define TG_AUTOGRAD_INTERNAL_H
 
@@ -78,10 +82,13 @@ struct tg__node {
     unsigned axes;       /* reduce_more.c: the reduced axes, bit k for axis k */
     int64_t p[3];        /* slice start, stop, step */
     int perm[TG_MAX_DIMS];
-    tg_tensor *aux;      /* index.c: the index; select.c: the mask (never
-                            differentiated; set only by those ops) */
-    const int64_t *sizes; /* join.c: pad's widths, tile's repetitions, kept
-                             on the tape (set only by those ops) */
+    tg_tensor *aux;      /* index.c: the index; select.c: the mask;
+                            pool.c: the arg-max positions; norm.c: the
+                            saved 1/std (never differentiated; set only by
+                            those ops) */
+    const int64_t *sizes; /* join.c: pad's widths, tile's repetitions;
+                             conv.c and pool.c: the geometry; kept on the
+                             tape (set only by those ops) */
     tg_tensor *gout;     /* gradient of out accumulated during a walk */
     uint64_t walk;       /* which backward walk gout belongs to */
     uint64_t consumed;   /* the tg_backward walk that went through it, 0 if
