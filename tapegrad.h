@@ -11,6 +11,8 @@
 #include "models/nn.h"
 #include "models/cnn.h"
 #include "models/optim.h"
+#include "models/schedule.h"
+#include "models/clip.h"
 #include "models/data.h"
 
 #endif /* TAPEGRAD_H */

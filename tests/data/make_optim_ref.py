@@ -1,5 +1,8 @@
 """Writes optim_ref.inc: parameters after each of three steps of
-torch.optim.SGD / Adam / AdamW in float64, for tests/test_optim.c.
+torch.optim.SGD / Adam / AdamW in float64; after each of six steps of
+RMSprop and Adagrad, and of every optimiser with two parameter groups; and
+gradients after torch.nn.utils.clip_grad_norm_ / clip_grad_value_, for
+tests/test_optim.c and tests/test_clip.c.
 
 Rerun from the repository root with PyTorch installed:
 
@@ -32,6 +35,53 @@ CASES = [
 ]
 
 
+# Six steps for RMSprop, Adagrad and the parameter groups.
+GRADS6 = GRADS + [[0.3, -0.45, 0.05], [-0.6, 0.2, 0.35], [0.15, 0.9, -0.8]]
+
+CASES6 = [
+    ("rmsprop", lambda p: torch.optim.RMSprop([p], lr=0.01)),
+    ("rmsprop_momentum", lambda p: torch.optim.RMSprop([p], lr=0.01,
+                                                       momentum=0.9)),
+    ("rmsprop_centered", lambda p: torch.optim.RMSprop([p], lr=0.01, alpha=0.9,
+                                                       centered=True)),
+    ("rmsprop_all", lambda p: torch.optim.RMSprop([p], lr=0.02, alpha=0.95,
+                                                  eps=1e-6, weight_decay=0.1,
+                                                  momentum=0.5, centered=True)),
+    ("adagrad", lambda p: torch.optim.Adagrad([p], lr=0.1)),
+    ("adagrad_all", lambda p: torch.optim.Adagrad([p], lr=0.1, lr_decay=0.05,
+                                                  weight_decay=0.1,
+                                                  initial_accumulator_value=0.5,
+                                                  eps=1e-6)),
+]
+
+# Two groups: "w" with the default lr 0.01 and weight decay 0.1, "b" with
+# lr 0.05 and no decay.
+P0_B = [-0.75, 0.3, 1.5]
+GROUP_CASES = [
+    ("sgd", lambda groups: torch.optim.SGD(groups, lr=0.01, momentum=0.9,
+                                           weight_decay=0.1)),
+    ("adam", lambda groups: torch.optim.Adam(groups, lr=0.01, weight_decay=0.1)),
+    ("adamw", lambda groups: torch.optim.AdamW(groups, lr=0.01, weight_decay=0.1)),
+    ("rmsprop", lambda groups: torch.optim.RMSprop(groups, lr=0.01,
+                                                   weight_decay=0.1,
+                                                   momentum=0.5)),
+    ("adagrad", lambda groups: torch.optim.Adagrad(groups, lr=0.01,
+                                                   weight_decay=0.1)),
+]
+
+# Clipping: a (3,) and a (2, 2) gradient; each case clips copies of them.
+CLIP_A = [0.3, -1.2, 0.5]
+CLIP_B = [[2.0, -0.1], [0.7, -1.5]]
+CLIP_NORM_CASES = [  # name, max_norm, norm_type
+    ("l2_clipped", 1.0, 2.0),
+    ("l2_unclipped", 10.0, 2.0),
+    ("inf_clipped", 0.5, float("inf")),
+    ("inf_unclipped", 3.0, float("inf")),
+    ("inf_at_max", 2.0, float("inf")),  # total == max_norm: the 1e-6 still clips
+    ("l1_clipped", 2.0, 1.0),
+]
+
+
 def hexes(values):
     return ", ".join(float(v).hex() for v in values)
 
@@ -53,6 +103,65 @@ def main():
         lines.append(f"static const double ref_{name}[3][3] = {{")
         lines += [f"    {{{hexes(r)}}}," for r in rows]
         lines.append("};")
+    lines.append("static const double ref_grads6[6][3] = {")
+    lines += [f"    {{{hexes(g)}}}," for g in GRADS6]
+    lines.append("};")
+    for name, make in CASES6:
+        p = torch.tensor(P0, dtype=torch.float64, requires_grad=True)
+        opt = make(p)
+        rows = []
+        for g in GRADS6:
+            p.grad = torch.tensor(g, dtype=torch.float64)
+            opt.step()
+            rows.append(p.detach().tolist())
+        lines.append(f"static const double ref_{name}[6][3] = {{")
+        lines += [f"    {{{hexes(r)}}}," for r in rows]
+        lines.append("};")
+
+    lines.append(f"static const double ref_p0_b[3] = {{{hexes(P0_B)}}};")
+    for name, make in GROUP_CASES:
+        w = torch.tensor(P0, dtype=torch.float64, requires_grad=True)
+        b = torch.tensor(P0_B, dtype=torch.float64, requires_grad=True)
+        opt = make([{"params": [w]},
+                    {"params": [b], "lr": 0.05, "weight_decay": 0.0}])
+        lines.append(f"static const double ref_groups_{name}[6][2][3] = {{")
+        for g in GRADS6:
+            w.grad = torch.tensor(g, dtype=torch.float64)
+            b.grad = torch.tensor(g[::-1], dtype=torch.float64)  # reversed
+            opt.step()
+            lines.append(f"    {{{{{hexes(w.detach().tolist())}}}, "
+                         f"{{{hexes(b.detach().tolist())}}}}},")
+        lines.append("};")
+
+    flat_b = [x for row in CLIP_B for x in row]
+    lines.append(f"static const double ref_clip_a[3] = {{{hexes(CLIP_A)}}};")
+    lines.append(f"static const double ref_clip_b[4] = {{{hexes(flat_b)}}};")
+    lines.append("typedef struct ref_clip_case {\n    const char *name;\n"
+                 "    double max_norm, norm_type, total;\n"
+                 "    double a[3], b[4];\n} ref_clip_case;")
+    lines.append("static const ref_clip_case ref_clip_norm[] = {")
+    for name, max_norm, norm_type in CLIP_NORM_CASES:
+        a = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        b = torch.nn.Parameter(torch.zeros(2, 2, dtype=torch.float64))
+        a.grad = torch.tensor(CLIP_A, dtype=torch.float64)
+        b.grad = torch.tensor(CLIP_B, dtype=torch.float64)
+        total = torch.nn.utils.clip_grad_norm_([a, b], max_norm, norm_type)
+        nt = "(double)INFINITY" if norm_type == float("inf") else float(norm_type).hex()
+        lines.append(f"    {{\"{name}\", {float(max_norm).hex()}, {nt}, "
+                     f"{float(total).hex()},\n"
+                     f"     {{{hexes(a.grad.tolist())}}},\n"
+                     f"     {{{hexes(b.grad.flatten().tolist())}}}}},")
+    lines.append("};")
+    a = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    b = torch.nn.Parameter(torch.zeros(2, 2, dtype=torch.float64))
+    a.grad = torch.tensor(CLIP_A, dtype=torch.float64)
+    b.grad = torch.tensor(CLIP_B, dtype=torch.float64)
+    torch.nn.utils.clip_grad_value_([a, b], 0.6)
+    lines.append("/* clip_grad_value_ with clip_value 0.6 */")
+    lines.append(f"static const double ref_clip_value_a[3] = "
+                 f"{{{hexes(a.grad.tolist())}}};")
+    lines.append(f"static const double ref_clip_value_b[4] = "
+                 f"{{{hexes(b.grad.flatten().tolist())}}};")
     with open(OUT, "w") as f:
         f.write("\n".join(lines) + "\n")
 
