@@ -9,6 +9,7 @@
 #include "autograd/tape.h"
 #include "autograd/nn_ops.h"
 #include "models/nn.h"
+#include "models/loss.h"
 #include "models/cnn.h"
 #include "models/optim.h"
 #include "models/schedule.h"
