@@ -20,7 +20,7 @@
 
 /* With T == NULL every op returns a caller-owned tensor: the loss keeps
  * them here and frees all but its result (the longest loss, cross-entropy
- * with label smoothing and weights, holds 19). On a tape they die at the
+ * with label smoothing and weights, holds 21). On a tape they die at the
  * next reset. */
 #define SCRATCH_MAX 32
 
