@@ -668,6 +668,10 @@ Suite *test_graph_suite(void)
     tcase_add_test(tc, test_second_order);
     tcase_add_test(tc, test_custom_op);
     tcase_add_test(tc, test_long_tape);
+    /* 100,000 records built, written and read back twice: seconds of CPU
+     * under the sanitizers, more wall time on a busy machine (it once
+     * passed the 120 s default at a load average of 22) */
+    tcase_set_timeout(tc, 600);
     suite_add_tcase(s, tc);
     tc = tgt_tcase("failures");
     tcase_add_test(tc, test_bad_arguments);
