@@ -8,7 +8,9 @@
  * This file is the network; the program around it (flags, data, the
  * training loop that allocates nothing after its first step, evaluation in
  * no-grad mode in batches of 1000, save and --eval) is shared with
- * fashion_cnn in examples/common/fashion.c. Run with --help for the flags.
+ * fashion_cnn in examples/common/fashion.c. After training it draws the
+ * loss and the test accuracy per epoch (--plot, SVG), the figure
+ * fashion_cnn draws. Run with --help for the flags.
  */
 #include "../tapegrad.h"
 #include "common/fashion.h"
@@ -36,11 +38,12 @@ static void mlp_free(void *net)
 static const ex_fashion_program mlp_program = {
     .name = "fashion_mnist",
     .about = "Trains an MLP 784-256-128-10 (ReLU) on Fashion-MNIST with Adam and\n"
-             "cross-entropy, reports the test accuracy after every epoch and saves\n"
-             "the parameters (one .npy file each, np.load reads them).\n",
+             "cross-entropy, reports the test accuracy after every epoch, saves the\n"
+             "parameters (one .npy file each, np.load reads them) and draws the loss\n"
+             "and accuracy per epoch.\n",
     .summary = "MLP 784-256-128-10 (ReLU)",
     .default_epochs = 10,
-    .plot = false,
+    .plot = true,
     .image_ndim = 1,
     .image_shape = {EX_FASHION_PIXELS},
     .eval_batch = 1000,

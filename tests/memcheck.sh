@@ -43,7 +43,8 @@ for ex in "$dir"/*; do
             echo "memcheck: $name skipped (dataset-fashion-mnist not installed)"
             continue
         fi
-        set -- --epochs 1 --limit 256 --test-limit 256 --quiet --save "$tmp/fm"
+        set -- --epochs 1 --limit 256 --test-limit 256 --quiet --save "$tmp/fm" \
+            --plot "$tmp/fm.svg"
         check "$name" run 0 "$tmp/out" "$@"
         check "$name" "stdout full" 1 /dev/full "$@" ;;
     fashion_cnn)

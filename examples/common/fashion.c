@@ -670,7 +670,10 @@ int ex_fashion_figure(const char *path, const char *title, long n, const double 
                             (double)n + 0.5, 0.0, ltop);
     p.xinteger = true;
     ex_plot_set_right_axis(&p, "test accuracy", abottom, 1.0);
-    p.legend = EX_LEGEND_TOP_CENTER;
+    /* Where the curves are not: a fixed place hid the first epoch's loss,
+     * drawn near the top, in a one-epoch run (top centre) and would hide
+     * an accuracy close to 1 (top right). */
+    p.legend = EX_LEGEND_AUTO;
     ex_plot_add(&p, "training loss", "#1f77b4", EX_LINE, epoch, loss, n);
     ex_plot_add(&p, NULL, "#1f77b4", EX_POINTS, epoch, loss, n);
     ex_plot_add_right(&p, "test accuracy", "#d62728", EX_LINE, epoch, acc, n);
