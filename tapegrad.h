@@ -15,5 +15,7 @@
 #include "models/schedule.h"
 #include "models/clip.h"
 #include "models/data.h"
+#include "models/batch.h"
+#include "models/init.h"
 
 #endif /* TAPEGRAD_H */
