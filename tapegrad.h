@@ -6,6 +6,8 @@
 #include "tensor/tensor.h"
 #include "tensor/random.h"
 #include "tensor/npy.h"
+#include "tensor/npz.h"
+#include "tensor/safetensors.h"
 #include "autograd/tape.h"
 #include "autograd/nn_ops.h"
 #include "models/nn.h"
@@ -15,6 +17,7 @@
 #include "models/schedule.h"
 #include "models/clip.h"
 #include "models/data.h"
+#include "models/checkpoint.h"
 #include "models/batch.h"
 #include "models/init.h"
 
