@@ -33,7 +33,11 @@
  *   and within its bound;
  * - a leaf gets a .grad exactly when a recorded path reaches it, and a
  *   backward that fails leaves every .grad as it was;
- * - a second backward on the same tape gives bit-identical gradients.
+ * - a second backward on the same tape gives bit-identical gradients;
+ * - batch norm's running statistics change only when a training call
+ *   succeeds, and then as PyTorch's rule says; dropout draws exactly one
+ *   number per element when it draws, and a failed call leaves the
+ *   generator as it was.
  * FUZZ_TRACE=1 in the environment prints the program's tensors. */
 #include <math.h>
 
@@ -54,8 +58,8 @@ typedef struct slot {
     int leaf;       /* index among the leaves, or -1 */
     double bound;   /* |every value| <= bound; INF when unknown */
     int nsrc;       /* inputs a gradient flows back to */
-    int src[2];
-    double factor[2]; /* |d out / d src| bound times fan-out */
+    int src[3];     /* (a third only for a norm's bias) */
+    double factor[3]; /* |d out / d src| bound times fan-out */
     double g;       /* bound on |d root / d element| (reverse pass) */
 } slot;
 
@@ -2177,11 +2181,402 @@ static void op_pool(prog *P)
     add_slot(P, r, false, P->pool[ia].bound, 1, ia, fan, 0, 0, names[kind]);
 }
 
+static uint32_t xorshift(uint32_t *s);
+
+/* ---- normalisation and dropout (autograd/norm.c) ------------------------------------
+ * batch_norm (training, with running statistics the fuzzer owns and checks
+ * after the update, or eval on them), layer_norm over the last 1..ndim
+ * axes, each with or without weight and bias (new leaves), and dropout
+ * with a generator seeded from the bytes. Each result against a reference
+ * from x's values: the mean and biased variance per group in double (two
+ * passes), then (x - mean) / sqrt(var + eps) * w + b. */
+
+/* A caller-owned tensor of dt and shape, values on the grid of eighths:
+ * in [-1, 1], or in [0, 1] when nonneg (a variance). */
+static tg_tensor *grid_tensor(prog *P, tg_dtype dt, int nd, const int64_t *sh, bool nonneg)
+{
+    tg_tensor *t = tg_empty(dt, nd, sh);
+    if (!t) {
+        check_null("tg_empty (norm parameter)");
+        return NULL;
+    }
+    uint32_t seed = 0x2545f491u ^ fz_byte(&P->in);
+    for (int64_t i = 0; i < t->numel; i++) {
+        double v = (double)((int)(xorshift(&seed) % 17) - 8) / 8.0;
+        tg__store(t, i, nonneg ? fabs(v) : v);
+    }
+    return t;
+}
+
+/* A weight or bias: a new leaf of the pool (requiring a gradient unless
+ * nograd); -1 when it could not be made or the pool is full. */
+static int make_param(prog *P, tg_dtype dt, int nd, const int64_t *sh, bool nograd)
+{
+    tg_tensor *t = grid_tensor(P, dt, nd, sh, false);
+    if (!t)
+        return -1;
+    if (!nograd && tg_requires_grad(t, true))
+        FZ_FAIL("tg_requires_grad refused a caller-owned tensor");
+    int s = add_slot(P, t, true, 1.0, 0, 0, 0, 0, 0, "norm parameter");
+    if (s >= 0)
+        P->pool[s].leaf = P->nleaves++;
+    return s;
+}
+
+/* Per group of x (a group_fn maps an index of x to its group in [0, ng)):
+ * the count, mean, biased variance, largest |value| and whether every
+ * value is finite. */
+typedef struct norm_stats {
+    double n, mean, var, maxabs;
+    bool finite;
+} norm_stats;
+
+typedef int64_t (*group_fn)(const tg_tensor *x, const int64_t *idx, int k0);
+
+static int64_t channel_group(const tg_tensor *x, const int64_t *idx, int k0)
+{
+    (void)x;
+    (void)k0;
+    return idx[1];
+}
+
+/* layer norm: the leading k0 axes name the group */
+static int64_t leading_group(const tg_tensor *x, const int64_t *idx, int k0)
+{
+    return flat_of(idx, k0, x->shape);
+}
+
+/* The index of a parameter element for x's index: the channel (batch
+ * norm), or the last axes flattened (layer norm). */
+static int64_t param_index(const tg_tensor *x, const int64_t *idx, int k0, bool batch)
+{
+    return batch ? idx[1] : flat_of(idx + k0, x->ndim - k0, x->shape + k0);
+}
+
+static norm_stats *group_stats(const tg_tensor *x, int64_t ng, group_fn group, int k0)
+{
+    norm_stats *st = calloc((size_t)(ng ? ng : 1), sizeof *st);
+    FZ_CHECK(st != NULL, "out of memory in the fuzzer");
+    for (int64_t g = 0; g < ng; g++)
+        st[g].finite = true;
+    for (int pass = 0; pass < 2 && x->numel > 0; pass++) {
+        int64_t idx[TG_MAX_DIMS] = {0};
+        do {
+            norm_stats *s = &st[group(x, idx, k0)];
+            double v = at(x, idx);
+            if (pass == 0) {
+                s->n += 1;
+                s->mean += v;
+                s->maxabs = fmax(s->maxabs, fabs(v));
+                s->finite = s->finite && isfinite(v);
+            } else {
+                double d = v - s->mean;
+                s->var += d * d;
+            }
+        } while (next_index(x->ndim, x->shape, idx));
+        for (int64_t g = 0; pass == 0 && g < ng; g++)
+            st[g].mean /= st[g].n;
+    }
+    for (int64_t g = 0; g < ng; g++)
+        st[g].var /= st[g].n;
+    return st;
+}
+
+/* Values too large for the reference's tolerance argument (squares and
+ * float32 differences near overflow): only checked through the bounds. */
+static bool norm_huge(tg_dtype dt, double maxabs)
+{
+    return maxabs > (dt == TG_FLOAT32 ? 1e18 : 1e150);
+}
+
+/* The element of w (or b) for x's index, or 1 (0) without one. */
+static double param_at(const tg_tensor *w, int64_t i, double none)
+{
+    if (!w)
+        return none;
+    int64_t idx[TG_MAX_DIMS] = {0};
+    for (int k = w->ndim - 1; k >= 0; k--) {
+        idx[k] = i % w->shape[k];
+        i /= w->shape[k];
+    }
+    return at(w, idx);
+}
+
+/* r against the training normalisation of x by the stats st (or, with rm
+ * and rv given as arrays, eval's x alpha + beta), then * w + b. */
+static void verify_norm(const tg_tensor *r, const tg_tensor *x, const norm_stats *st,
+                        group_fn group, int k0, bool batch, const double *rm,
+                        const double *rv, const tg_tensor *w, const tg_tensor *b,
+                        double eps, const char *what)
+{
+    FZ_CHECK(r->dtype == x->dtype && tg__same_shape(r, x), "%s: dtype or shape", what);
+    if (x->numel == 0)
+        return;
+    double u = r->dtype == TG_FLOAT32 ? 6e-8 : 1.2e-16, dn = denorm(r->dtype);
+    int64_t idx[TG_MAX_DIMS] = {0};
+    do {
+        const norm_stats *s = &st[group(x, idx, k0)];
+        int64_t pi = param_index(x, idx, k0, batch);
+        double xv = at(x, idx), wv = param_at(w, pi, 1.0), bv = param_at(b, pi, 0.0);
+        double got = at(r, idx), want, tol;
+        if (rm) { /* eval: (x - rm) / sqrt(rv + eps) * w + b, through alpha */
+            double alpha = wv / sqrt(rv[pi] + eps);
+            want = (xv - rm[pi]) * alpha + bv;
+            tol = 16 * u * (fabs(xv * alpha) + fabs(rm[pi] * alpha) + fabs(bv)) + 4 * dn;
+            if (norm_huge(r->dtype, fmax(fabs(xv), fabs(alpha))))
+                continue;
+        } else {
+            double rstd = 1 / sqrt(s->var + eps), xhat = (xv - s->mean) * rstd;
+            want = xhat * wv + bv;
+            /* the mean's and rstd's roundings to the dtype, the summation
+             * order of the library's double sums, then the products */
+            double mabs = s->maxabs;
+            double exhat = (8 * u + 4 * s->n * 1.2e-16) *
+                           (rstd * (fabs(xv) + mabs) + fabs(xhat));
+            tol = exhat * fabs(wv) + 8 * u * (fabs(xhat * wv) + fabs(bv)) + 4 * dn;
+            if (!s->finite) { /* NaN or infinite mean: the whole group is NaN */
+                FZ_CHECK(isnan(got), "%s: element %lld is %.17g, not NaN (a group holds "
+                         "a non-finite value)", what, (long long)flat_of(idx, x->ndim, x->shape),
+                         got);
+                continue;
+            }
+            if (norm_huge(r->dtype, mabs))
+                continue;
+        }
+        REF_CHECK(close_value(got, want, tol), what, idx, x->ndim, got, want);
+    } while (next_index(x->ndim, x->shape, idx));
+}
+
+/* The values of a 1-d tensor, into v (n of them). */
+static void values_of(const tg_tensor *t, double *v)
+{
+    for (int64_t i = 0; i < t->numel; i++)
+        v[i] = at(t, (int64_t[]){i});
+}
+
+static double max_abs_or(const tg_tensor *t, double none) { return t ? max_abs(t) : none; }
+
+/* eps (two of them refused), momentum and p (two refused each) */
+static const double norm_eps[16] = {1e-5, 1e-3, 0.1, 1.0, 1e-5, 0.25, 1e-4, 0.5,
+                                    1e-5, 2.0, 1e-2, 1e-5, 0.125, 1e-3, 0.0, -1.0};
+static const double norm_momentum[16] = {0.1, 0.0, 1.0, 0.5, 0.1, 0.9, 0.01, 0.25,
+                                         0.1, 0.75, 0.3, 0.1, 0.6, 0.2, 1.5, -0.25};
+static const double dropout_p[16] = {0.5, 0.1, 0.25, 0.9, 0.0, 1.0, 0.5, 0.75,
+                                     0.2, 0.5, 0.125, 0.3, 0.99, 0.6, -0.5, 1.5};
+
+/* Adds the result r of a norm on x with weight slot iw and bias slot ib
+ * (-1 when absent): the bound, and the factors fx, fw, fb. With T NULL
+ * the result is the caller's and no gradient flows. */
+static void add_norm_slot(prog *P, tg_tensor *r, bool on_tape, double bound, int ix,
+                          double fx, int iw, double fw, int ib, double fb, const char *what)
+{
+    if (!on_tape) {
+        add_slot(P, r, true, bound, 0, 0, 0, 0, 0, what);
+        return;
+    }
+    int src[3] = {ix, 0, 0}, n = 1;
+    double f[3] = {fx, 0, 0};
+    if (iw >= 0) {
+        src[n] = iw;
+        f[n++] = fw;
+    }
+    if (ib >= 0) {
+        src[n] = ib;
+        f[n++] = fb;
+    }
+    int s = add_slot(P, r, false, bound, n < 2 ? n : 2, src[0], f[0], src[1], f[1], what);
+    if (s < 0 || n < 3)
+        return;
+    /* the third input (the bias): bounded, as a new leaf */
+    slot *t = &P->pool[s];
+    bool bounded = true;
+    for (int i = 0; i < 3; i++)
+        bounded = bounded && P->pool[src[i]].bound <= limit(P);
+    t->src[2] = src[2];
+    t->factor[2] = bounded ? f[2] : INF;
+    t->nsrc = 3;
+}
+
+static void op_norm(prog *P)
+{
+    static const char *const names[3] = {"batch_norm", "layer_norm", "dropout"};
+    /* m: the op; fl: weight, bias, their requires_grad, training, running
+     * statistics; q: eps, then momentum or p; e: the generator (0: none),
+     * a variant (5: running statistics of the other dtype, 6: weight and
+     * bias of the other dtype, 7: ndims outside [1, ndim]), the heap form */
+    uint8_t m = fz_byte(&P->in), fl = fz_byte(&P->in), q = fz_byte(&P->in),
+            e = fz_byte(&P->in);
+    int kind = m % 3, ia = pick(P), variant = (e >> 3) % 8;
+    tg_tensor *x = P->pool[ia].t, *r;
+    double bx = P->pool[ia].bound;
+    tg_tape *T = e >> 6 == 3 ? NULL : P->T;
+    /* parameters of x's dtype (float64 for an integer x, refused anyway) */
+    tg_dtype dt = x->dtype == TG_FLOAT32 ? TG_FLOAT32 : TG_FLOAT64;
+    tg_dtype other = dt == TG_FLOAT32 ? TG_FLOAT64 : TG_FLOAT32;
+    tg_dtype pdt = variant == 6 ? other : dt, rdt = variant == 5 ? other : dt;
+    double eps = norm_eps[q % 16];
+    double u = x->dtype == TG_FLOAT32 ? 6e-8 : 1.2e-16, rmax = 1 / sqrt(fmax(eps, 1e-300));
+    bool training = fl & 16;
+    if (kind == 2) { /* dropout */
+        double p = dropout_p[q >> 4];
+        bool give_rng = (e & 7) != 0;
+        tg_rng rng, before;
+        memset(&rng, 0, sizeof rng);
+        tg_rng_seed(&rng, fz_byte(&P->in));
+        memcpy(&before, &rng, sizeof rng);
+        r = tg_ad_dropout(T, x, p, training, give_rng ? &rng : NULL);
+        if (!r) {
+            check_null(names[kind]);
+            FZ_CHECK(memcmp(rng.mt, before.mt, sizeof rng.mt) == 0 && rng.pos == before.pos,
+                     "dropout failed but moved the generator");
+            return;
+        }
+        FZ_CHECK(tg__same_shape(r, x) && r->dtype == x->dtype, "dropout: dtype or shape");
+        bool draw = training && p > 0 && p < 1;
+        double scale = round_to(x->dtype, p < 1 ? 1 / (1 - p) : 0.0);
+        int64_t idx[TG_MAX_DIMS] = {0};
+        if (x->numel)
+            do { /* each element kept (u >= p) or dropped, by the same draws */
+                double xv = at(x, idx), got = at(r, idx), want = xv;
+                if (draw)
+                    want = round_to(x->dtype, xv * (tg_rng_random(&before) >= p ? scale : 0.0));
+                else if (training && p == 1)
+                    want = xv * 0.0;
+                REF_CHECK(same_value(got, want), "dropout", idx, x->ndim, got, want);
+            } while (next_index(x->ndim, x->shape, idx));
+        FZ_CHECK(memcmp(rng.mt, before.mt, sizeof rng.mt) == 0 && rng.pos == before.pos,
+                 "dropout drew other than one number per element");
+        double f = training ? scale : 1.0;
+        add_norm_slot(P, r, T != NULL, bx * f, ia, f, -1, 0, -1, 0, names[kind]);
+        return;
+    }
+    /* the groups: batch norm's channels, layer norm's leading positions */
+    bool batch = kind == 0;
+    int k0 = 1, ndims = 0;
+    if (!batch) {
+        ndims = 1 + (int)(fz_byte(&P->in) % (uint8_t)(x->ndim > 0 ? x->ndim : 1));
+        if (variant == 7)
+            ndims = e & 1 ? 0 : x->ndim + 1;
+        k0 = x->ndim - ndims;
+    }
+    bool shaped = batch ? x->ndim >= 2 : k0 >= 0 && k0 <= x->ndim;
+    int64_t one = 1, pshape_n = 1;
+    const int64_t *pshape = &one;
+    int pnd = 1;
+    if (shaped && batch) {
+        pshape = &x->shape[1];
+    } else if (shaped) {
+        pshape = x->shape + k0;
+        pnd = ndims;
+    }
+    pshape_n = shape_numel(pnd, pshape);
+    int iw = fl & 1 ? make_param(P, pdt, pnd, pshape, fl & 4) : -1;
+    int ib = fl & 2 ? make_param(P, pdt, pnd, pshape, fl & 8) : -1;
+    tg_tensor *w = iw >= 0 ? P->pool[iw].t : NULL, *b = ib >= 0 ? P->pool[ib].t : NULL;
+    if (batch) {
+        bool with_running = (fl & 32) || (!training && !(fl & 64));
+        double momentum = norm_momentum[q >> 4];
+        tg_tensor *rm = NULL, *rv = NULL;
+        if (with_running) {
+            rm = keep_aux(P, grid_tensor(P, rdt, 1, pshape, false));
+            rv = keep_aux(P, grid_tensor(P, rdt, 1, pshape, true));
+            if (!rm || !rv)
+                return;
+        }
+        double *old = calloc((size_t)(2 * pshape_n + 1), sizeof(double));
+        FZ_CHECK(old != NULL, "out of memory in the fuzzer");
+        if (rm) {
+            values_of(rm, old);
+            values_of(rv, old + pshape_n);
+        }
+        r = tg_ad_batch_norm(T, x, rm, rv, w, b, training, momentum, eps);
+        if (!r) {
+            check_null(names[kind]);
+            for (int64_t c = 0; rm && c < pshape_n; c++)
+                FZ_CHECK(same_value(at(rm, (int64_t[]){c}), old[c]) &&
+                             same_value(at(rv, (int64_t[]){c}), old[pshape_n + c]),
+                         "batch_norm failed but changed the running statistics");
+            free(old);
+            return;
+        }
+        int64_t C = pshape_n, per = C ? x->numel / C : 0;
+        norm_stats *st = group_stats(x, C, channel_group, 1);
+        verify_norm(r, x, st, channel_group, 1, true, training ? NULL : old,
+                    training ? NULL : old + C, w, b, eps, "batch_norm");
+        /* the running statistics: momentum * stat + (1 - momentum) * old, the
+         * variance made unbiased; untouched in eval (or with nothing per channel) */
+        for (int64_t c = 0; rm && c < C; c++) {
+            double gm = at(rm, (int64_t[]){c}), gv = at(rv, (int64_t[]){c});
+            if (!training || per == 0) {
+                FZ_CHECK(same_value(gm, old[c]) && same_value(gv, old[C + c]),
+                         "batch_norm changed the running statistics %s",
+                         training ? "of an empty batch" : "in eval");
+                continue;
+            }
+            const norm_stats *s = &st[c];
+            double fac = (double)per / (double)(per - 1);
+            double wm = momentum * s->mean + (1 - momentum) * old[c];
+            double wv = momentum * (s->var * fac) + (1 - momentum) * old[C + c];
+            double n = s->n, ur = 1.2e-16 * n;
+            double tm = 4 * u * (fabs(momentum * s->mean) + fabs(old[c])) +
+                        momentum * 4 * ur * s->maxabs + 2 * denorm(rm->dtype);
+            double tv = 4 * u * (fabs(momentum * s->var * fac) + fabs(old[C + c])) +
+                        momentum * fac * 8 * (ur * s->var + ur * ur * s->maxabs * s->maxabs) +
+                        2 * denorm(rm->dtype);
+            if (s->finite && norm_huge(x->dtype, s->maxabs))
+                continue;
+            if (!s->finite) /* a NaN or infinite mean, a NaN variance */
+                tm = tv = 0;
+            FZ_CHECK(close_value(gm, round_to(rm->dtype, wm), tm) &&
+                         close_value(gv, round_to(rv->dtype, wv), tv),
+                     "batch_norm: running statistics of channel %lld are %.17g, %.17g; "
+                     "reference %.17g, %.17g", (long long)c, gm, gv, wm, wv);
+        }
+        free(st);
+        double wmax = max_abs_or(w, 1.0), bmax = max_abs_or(b, 0.0);
+        double bound, fx, fw, fb = (double)(per ? per : 1);
+        if (training) {
+            double yb = (per > 1 ? sqrt((double)per - 1) : 0) +
+                        2 * (u + 1.2e-16 * (double)per) * bx * rmax;
+            bound = yb * wmax + bmax;
+            fx = rmax * (2 + yb) * wmax;
+            fw = (double)per * yb;
+        } else { /* x alpha + beta */
+            double rmmax = 0, rvmin = INF;
+            for (int64_t c = 0; c < C; c++) {
+                rmmax = fmax(rmmax, fabs(old[c]));
+                rvmin = fmin(rvmin, old[C + c]);
+            }
+            double inv = 1 / sqrt(fmax(rvmin, 0) + eps);
+            bound = (bx + rmmax) * wmax * inv + bmax;
+            fx = wmax * inv;
+            fw = (double)per * (bx + rmmax) * inv;
+        }
+        free(old);
+        add_norm_slot(P, r, T != NULL, bound, ia, fx, iw, fw, ib, fb, names[kind]);
+        return;
+    }
+    r = tg_ad_layer_norm(T, x, ndims, w, b, eps);
+    if (!r) {
+        check_null(names[kind]);
+        return;
+    }
+    int64_t B = pshape_n, groups = B ? x->numel / B : 0;
+    norm_stats *st = group_stats(x, shape_numel(k0, x->shape), leading_group, k0);
+    verify_norm(r, x, st, leading_group, k0, false, NULL, NULL, w, b, eps, "layer_norm");
+    free(st);
+    double wmax = max_abs_or(w, 1.0), bmax = max_abs_or(b, 0.0);
+    double yb = (B > 1 ? sqrt((double)B - 1) : 0) + 2 * (u + 1.2e-16 * (double)B) * bx * rmax;
+    add_norm_slot(P, r, T != NULL, yb * wmax + bmax, ia, rmax * (2 + yb) * wmax, iw,
+                  (double)(groups ? groups : 1) * yb, ib, (double)(groups ? groups : 1),
+                  names[kind]);
+}
+
 static void run_op(prog *P)
 {
     uint8_t op = fz_byte(&P->in);
     tg_clear_error();
-    switch (op % 21) {
+    switch (op % 22) { /* 21 was added last: 0..20 keep their meaning */
     case 0: case 1: case 2: op_binary(P); break;
     case 3: case 4: op_scalar(P); break;
     case 5: case 6: op_unary(P); break;
@@ -2194,6 +2589,7 @@ static void run_op(prog *P)
     case 18: op_select(P); break;
     case 19: op_pool(P); break;
     case 15: op_conv(P); break;
+    case 21: op_norm(P); break;
     default: op_inplace(P); break;
     }
 }

@@ -1559,7 +1559,371 @@ static int pool_on(fx *f, const tg_tensor *x, int op, const int64_t *kernel,
       "tg_ad_adaptive_avg_pool2d: output size (4611686018427387903,1) times the input's (4,4) overflows", \
       pool_on(f, f->i4, 2, (const int64_t[]){INT64_MAX / 2, 1}, NULL, NULL))
 
+/* Convolutions (autograd/conv.c): kind 0 conv2d, 1 conv1d, 2
+ * conv_transpose2d on f->T, of float64 ones x and w of ranks nx and nw and
+ * the given shapes, with a bias (nbias,) when nbias >= 0; all freed here. */
+static int conv_on(fx *f, int kind, int nx, const int64_t *xs, int nw, const int64_t *ws,
+                   int64_t nbias, const tg_conv_args *args, const int64_t *output_padding)
+{
+    tg_tensor *x = tg_ones(F64, nx, xs), *w = tg_ones(F64, nw, ws);
+    tg_tensor *b = nbias >= 0 ? tg_ones(F64, SH(nbias)) : NULL;
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(w);
+    ck_assert(nbias < 0 || b);
+    tg_tensor *y = kind == 0   ? tg_ad_conv2d(f->T, x, w, b, args)
+                   : kind == 1 ? tg_ad_conv1d(f->T, x, w, b, args)
+                               : tg_ad_conv_transpose2d(f->T, x, w, b, args, output_padding);
+    int rc = y ? TG_OK : tg_last_error();
+    tg_free(x);
+    tg_free(w);
+    tg_free(b);
+    return rc;
+}
+
+/* A valid geometry (x (1, 2, 5[, 5]), w (4, 2, 3[, 3]); transposed: w (2,
+ * 4, 3, 3)) in the dtypes given to x, w and the bias (4,). */
+static int conv_dtypes(fx *f, int kind, tg_dtype xdt, tg_dtype wdt, tg_dtype bdt)
+{
+    int n = kind == 1 ? 3 : 4;
+    tg_tensor *x = tg_ones(xdt, n, (const int64_t[]){1, 2, 5, 5});
+    tg_tensor *w = tg_ones(wdt, n, kind == 2 ? (const int64_t[]){2, 4, 3, 3}
+                                             : (const int64_t[]){4, 2, 3, 3});
+    tg_tensor *b = tg_ones(bdt, SH(4));
+    ck_assert(x && w && b);
+    tg_tensor *y = kind == 0   ? tg_ad_conv2d(f->T, x, w, b, NULL)
+                   : kind == 1 ? tg_ad_conv1d(f->T, x, w, b, NULL)
+                               : tg_ad_conv_transpose2d(f->T, x, w, b, NULL, NULL);
+    int rc = y ? TG_OK : tg_last_error();
+    tg_free(x);
+    tg_free(w);
+    tg_free(b);
+    return rc;
+}
+
+#define X4 4, (const int64_t[]) /* a 4-d shape for conv_on */
+#define X3 3, (const int64_t[]) /* a 3-d shape */
+#define CARGS(...) (&(tg_conv_args){__VA_ARGS__})
+#define OPAD(...) ((const int64_t[]){__VA_ARGS__})
+
+#define CONV_CASES(X)                                                          \
+    X(conv2d_rank_x, TG_ERR_SHAPE,                                             \
+      "tg_ad_conv2d: x has shape (2,3,4); want 4 axes (N, C, H, W)",           \
+      tr(tg_ad_conv2d(f->T, f->c234, f->c234, NULL, NULL)))                    \
+    X(conv2d_rank_w, TG_ERR_SHAPE,                                             \
+      "tg_ad_conv2d: w has shape (4,2,3); want 4 axes (O, C/groups, KH, KW)",  \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X3{4, 2, 3}, -1, NULL, NULL))              \
+    X(conv2d_int, TG_ERR_DTYPE,                                                \
+      "tg_ad_conv2d: x is int32; convolutions take float32 or float64",        \
+      tr(tg_ad_conv2d(f->T, f->n32, f->n32, NULL, NULL)))                      \
+    X(conv2d_dtype, TG_ERR_DTYPE, "tg_ad_conv2d: x is float32 but w is float64 (use ", \
+      conv_dtypes(f, 0, F32, F64, F32))                                        \
+    X(conv2d_bias_dtype, TG_ERR_DTYPE, "tg_ad_conv2d: x is float64 but bias is float32", \
+      conv_dtypes(f, 0, F64, F64, F32))                                        \
+    X(conv2d_channels, TG_ERR_SHAPE,                                           \
+      "tg_ad_conv2d: x has 2 channels but w takes 3 per group with groups 1 "  \
+      "(want C = groups * w.shape[1])",                                        \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 3, 3, 3}, -1, NULL, NULL))           \
+    X(conv2d_channels_groups, TG_ERR_SHAPE,                                    \
+      "tg_ad_conv2d: x has 2 channels but w takes 2 per group with groups 2",  \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 2, 3, 3}, -1,                        \
+              CARGS({1, 1}, {0, 0}, {1, 1}, 2, false), NULL))                  \
+    X(conv2d_groups_not_dividing, TG_ERR_SHAPE,                                \
+      "tg_ad_conv2d: w has 3 output channels, not a multiple of groups 2",     \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{3, 1, 3, 3}, -1,                        \
+              CARGS({1, 1}, {0, 0}, {1, 1}, 2, false), NULL))                  \
+    X(conv2d_groups_0, TG_ERR_VALUE, "tg_ad_conv2d: groups is 0; it must be at least 1", \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 2, 3, 3}, -1,                        \
+              CARGS({1, 1}, {0, 0}, {1, 1}, 0, false), NULL))                  \
+    X(conv2d_stride_0, TG_ERR_VALUE, "tg_ad_conv2d: stride[1] is 0; it must be at least 1", \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 2, 3, 3}, -1,                        \
+              CARGS({1, 0}, {0, 0}, {1, 1}, 1, false), NULL))                  \
+    X(conv2d_negative_padding, TG_ERR_VALUE,                                   \
+      "tg_ad_conv2d: padding[0] is -1; it must not be negative",               \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 2, 3, 3}, -1,                        \
+              CARGS({1, 1}, {-1, 0}, {1, 1}, 1, false), NULL))                 \
+    X(conv2d_dilation_0, TG_ERR_VALUE, "tg_ad_conv2d: dilation[0] is 0; it must be at least 1", \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 2, 3, 3}, -1,                        \
+              CARGS({1, 1}, {0, 0}, {0, 1}, 1, false), NULL))                  \
+    X(conv2d_same_stride_2, TG_ERR_VALUE,                                      \
+      "tg_ad_conv2d: padding 'same' needs stride 1, got stride[0] 2",          \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 2, 3, 3}, -1,                        \
+              CARGS({2, 2}, {0, 0}, {1, 1}, 1, true), NULL))                   \
+    X(conv2d_kernel_too_big, TG_ERR_SHAPE,                                     \
+      "tg_ad_conv2d: the kernel's height 7 (dilated) is larger than the padded input's 6", \
+      conv_on(f, 0, X4{1, 2, 4, 5}, X4{4, 2, 7, 3}, -1,                        \
+              CARGS({1, 1}, {1, 1}, {1, 1}, 1, false), NULL))                  \
+    X(conv2d_dilated_kernel_too_big, TG_ERR_SHAPE,                             \
+      "tg_ad_conv2d: the kernel's width 7 (dilated) is larger than the padded input's 5", \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 2, 3, 3}, -1,                        \
+              CARGS({1, 1}, {0, 0}, {1, 3}, 1, false), NULL))                  \
+    X(conv2d_kernel_0, TG_ERR_SHAPE, "tg_ad_conv2d: the kernel's height is 0", \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 2, 0, 3}, -1, NULL, NULL))           \
+    X(conv2d_bias_shape, TG_ERR_SHAPE,                                         \
+      "tg_ad_conv2d: bias has shape (3,); want (4,), one per output channel",  \
+      conv_on(f, 0, X4{1, 2, 5, 5}, X4{4, 2, 3, 3}, 3, NULL, NULL))            \
+    X(conv2d_tape_input_without_tape, TG_ERR_TAPE,                             \
+      "tg_ad_conv2d: the tape is NULL but an input belongs to a tape",         \
+      tr(tg_ad_conv2d(NULL, f->y, f->leaf, NULL, NULL)))                       \
+    X(conv1d_rank_x, TG_ERR_SHAPE,                                             \
+      "tg_ad_conv1d: x has shape (3,4); want 3 axes (N, C, L)",                \
+      tr(tg_ad_conv1d(f->T, f->a, f->c234, NULL, NULL)))                       \
+    X(conv1d_rank_w, TG_ERR_SHAPE,                                             \
+      "tg_ad_conv1d: w has shape (4,2,3,3); want 3 axes (O, C/groups, K)",     \
+      conv_on(f, 1, X3{1, 2, 5}, X4{4, 2, 3, 3}, -1, NULL, NULL))              \
+    X(conv1d_int, TG_ERR_DTYPE,                                                \
+      "tg_ad_conv1d: x is int32; convolutions take float32 or float64",        \
+      tr(tg_ad_conv1d(f->T, f->n32, f->c234, NULL, NULL)))                     \
+    X(conv1d_dtype, TG_ERR_DTYPE, "tg_ad_conv1d: x is float64 but w is float32 (use ", \
+      conv_dtypes(f, 1, F64, F32, F64))                                        \
+    X(conv1d_channels, TG_ERR_SHAPE,                                           \
+      "tg_ad_conv1d: x has 2 channels but w takes 3 per group with groups 1",  \
+      conv_on(f, 1, X3{1, 2, 5}, X3{4, 3, 3}, -1, NULL, NULL))                 \
+    X(conv1d_groups_not_dividing, TG_ERR_SHAPE,                                \
+      "tg_ad_conv1d: w has 3 output channels, not a multiple of groups 2",     \
+      conv_on(f, 1, X3{1, 4, 5}, X3{3, 2, 3}, -1,                              \
+              CARGS({1, 1}, {0, 0}, {1, 1}, 2, false), NULL))                  \
+    X(conv1d_groups_0, TG_ERR_VALUE, "tg_ad_conv1d: groups is 0; it must be at least 1", \
+      conv_on(f, 1, X3{1, 2, 5}, X3{4, 2, 3}, -1,                              \
+              CARGS({1, 1}, {0, 0}, {1, 1}, 0, false), NULL))                  \
+    X(conv1d_stride_0, TG_ERR_VALUE, "tg_ad_conv1d: stride[0] is 0; it must be at least 1", \
+      conv_on(f, 1, X3{1, 2, 5}, X3{4, 2, 3}, -1,                              \
+              CARGS({0, 1}, {0, 0}, {1, 1}, 1, false), NULL))                  \
+    X(conv1d_negative_padding, TG_ERR_VALUE,                                   \
+      "tg_ad_conv1d: padding[0] is -2; it must not be negative",               \
+      conv_on(f, 1, X3{1, 2, 5}, X3{4, 2, 3}, -1,                              \
+              CARGS({1, 1}, {-2, 0}, {1, 1}, 1, false), NULL))                 \
+    X(conv1d_dilation_0, TG_ERR_VALUE, "tg_ad_conv1d: dilation[0] is 0; it must be at least 1", \
+      conv_on(f, 1, X3{1, 2, 5}, X3{4, 2, 3}, -1,                              \
+              CARGS({1, 1}, {0, 0}, {0, 1}, 1, false), NULL))                  \
+    X(conv1d_same_stride_2, TG_ERR_VALUE,                                      \
+      "tg_ad_conv1d: padding 'same' needs stride 1, got stride[0] 2",          \
+      conv_on(f, 1, X3{1, 2, 5}, X3{4, 2, 3}, -1,                              \
+              CARGS({2, 1}, {0, 0}, {1, 1}, 1, true), NULL))                   \
+    X(conv1d_kernel_too_big, TG_ERR_SHAPE,                                     \
+      "tg_ad_conv1d: the kernel's length 8 (dilated) is larger than the padded input's 7", \
+      conv_on(f, 1, X3{1, 2, 5}, X3{4, 2, 8}, -1,                              \
+              CARGS({1, 1}, {1, 0}, {1, 1}, 1, false), NULL))                  \
+    X(conv1d_bias_shape, TG_ERR_SHAPE,                                         \
+      "tg_ad_conv1d: bias has shape (2,); want (4,), one per output channel",  \
+      conv_on(f, 1, X3{1, 2, 5}, X3{4, 2, 3}, 2, NULL, NULL))                  \
+    X(conv_transpose_rank_x, TG_ERR_SHAPE,                                     \
+      "tg_ad_conv_transpose2d: x has shape (2,3,4); want 4 axes (N, C, H, W)", \
+      tr(tg_ad_conv_transpose2d(f->T, f->c234, f->c234, NULL, NULL, NULL)))    \
+    X(conv_transpose_rank_w, TG_ERR_SHAPE,                                     \
+      "tg_ad_conv_transpose2d: w has shape (2,4,3); want 4 axes",              \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X3{2, 4, 3}, -1, NULL, NULL))              \
+    X(conv_transpose_int, TG_ERR_DTYPE,                                        \
+      "tg_ad_conv_transpose2d: x is int32; convolutions take float32 or float64", \
+      tr(tg_ad_conv_transpose2d(f->T, f->n32, f->n32, NULL, NULL, NULL)))      \
+    X(conv_transpose_dtype, TG_ERR_DTYPE,                                      \
+      "tg_ad_conv_transpose2d: x is float32 but w is float64 (use ",           \
+      conv_dtypes(f, 2, F32, F64, F32))                                        \
+    X(conv_transpose_bias_dtype, TG_ERR_DTYPE,                                 \
+      "tg_ad_conv_transpose2d: x is float32 but bias is float64",              \
+      conv_dtypes(f, 2, F32, F32, F64))                                        \
+    X(conv_transpose_channels, TG_ERR_SHAPE,                                   \
+      "tg_ad_conv_transpose2d: x has 2 channels but w has 3 (w is (C, O/groups, KH, KW))", \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{3, 2, 2, 2}, -1, NULL, NULL))           \
+    X(conv_transpose_groups_not_dividing, TG_ERR_SHAPE,                        \
+      "tg_ad_conv_transpose2d: x's 3 channels are not a multiple of groups 2", \
+      conv_on(f, 2, X4{1, 3, 3, 3}, X4{3, 1, 2, 2}, -1,                        \
+              CARGS({1, 1}, {0, 0}, {1, 1}, 2, false), NULL))                  \
+    X(conv_transpose_groups_0, TG_ERR_VALUE,                                   \
+      "tg_ad_conv_transpose2d: groups is 0; it must be at least 1",            \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1,                        \
+              CARGS({1, 1}, {0, 0}, {1, 1}, 0, false), NULL))                  \
+    X(conv_transpose_stride_0, TG_ERR_VALUE,                                   \
+      "tg_ad_conv_transpose2d: stride[0] is 0; it must be at least 1",         \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1,                        \
+              CARGS({0, 1}, {0, 0}, {1, 1}, 1, false), NULL))                  \
+    X(conv_transpose_negative_padding, TG_ERR_VALUE,                           \
+      "tg_ad_conv_transpose2d: padding[1] is -1; it must not be negative",     \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1,                        \
+              CARGS({1, 1}, {0, -1}, {1, 1}, 1, false), NULL))                 \
+    X(conv_transpose_dilation_0, TG_ERR_VALUE,                                 \
+      "tg_ad_conv_transpose2d: dilation[1] is 0; it must be at least 1",       \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1,                        \
+              CARGS({1, 1}, {0, 0}, {1, 0}, 1, false), NULL))                  \
+    X(conv_transpose_same, TG_ERR_VALUE,                                       \
+      "tg_ad_conv_transpose2d: padding 'same' is not defined for a transposed convolution", \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1,                        \
+              CARGS({1, 1}, {0, 0}, {1, 1}, 1, true), NULL))                   \
+    X(conv_transpose_same_stride_2, TG_ERR_VALUE,                              \
+      "tg_ad_conv_transpose2d: padding 'same' needs stride 1, got stride[0] 2", \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1,                        \
+              CARGS({2, 2}, {0, 0}, {1, 1}, 1, true), NULL))                   \
+    X(conv_transpose_output_padding, TG_ERR_VALUE,                             \
+      "tg_ad_conv_transpose2d: output_padding[0] is 2; it must be at least 0 and smaller " \
+      "than the stride (2) or the dilation (1)",                               \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1,                        \
+              CARGS({2, 2}, {0, 0}, {1, 1}, 1, false), OPAD(2, 0)))            \
+    X(conv_transpose_output_padding_stride_1, TG_ERR_VALUE,                    \
+      "tg_ad_conv_transpose2d: output_padding[1] is 1; it must be at least 0 and smaller " \
+      "than the stride (1) or the dilation (1)",                               \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1, NULL, OPAD(0, 1)))     \
+    X(conv_transpose_output_padding_negative, TG_ERR_VALUE,                    \
+      "tg_ad_conv_transpose2d: output_padding[0] is -1; it must be at least 0", \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1,                        \
+              CARGS({2, 2}, {0, 0}, {1, 1}, 1, false), OPAD(-1, 0)))           \
+    X(conv_transpose_padding_too_large, TG_ERR_SHAPE,                          \
+      "tg_ad_conv_transpose2d: the result's height would be 0; padding[0] 2 is too large", \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, -1,                        \
+              CARGS({1, 1}, {2, 0}, {1, 1}, 1, false), NULL))                  \
+    X(conv_transpose_kernel_0, TG_ERR_SHAPE,                                   \
+      "tg_ad_conv_transpose2d: the kernel's width is 0",                       \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 0}, -1, NULL, NULL))           \
+    X(conv_transpose_empty_x, TG_ERR_SHAPE, "tg_ad_conv_transpose2d: x's height is 0", \
+      conv_on(f, 2, X4{1, 2, 0, 3}, X4{2, 3, 2, 2}, -1, NULL, NULL))           \
+    X(conv_transpose_bias_shape, TG_ERR_SHAPE,                                 \
+      "tg_ad_conv_transpose2d: bias has shape (2,); want (6,), one per output channel", \
+      conv_on(f, 2, X4{1, 2, 3, 3}, X4{2, 3, 2, 2}, 2,                         \
+              CARGS({1, 1}, {0, 0}, {1, 1}, 2, false), NULL))
+
+/* Batch norm with running_var a broadcast view (stride 0), training: the
+ * running statistics are written, so refused, and running_mean untouched. */
+static int batch_norm_broadcast_running(fx *f)
+{
+    tg_tensor *one = tg_ones(F64, SH(1)), *rv = tg_expand(one, SH(4));
+    ck_assert_ptr_nonnull(rv);
+    int rc = tr(tg_ad_batch_norm(f->T, f->a, f->v, rv, NULL, NULL, true, 0.1, 1e-5));
+    for (int k = 0; k < 4; k++)
+        ck_assert(tgt_at(f->v, k) == (double)k);
+    tg_free(rv);
+    tg_free(one);
+    return rc;
+}
+
+/* Batch norm training on x (1, 4): one value per channel. */
+static int batch_norm_one_row(fx *f)
+{
+    tg_tensor *x = tg_reshape(f->v, SH(1, 4));
+    ck_assert_ptr_nonnull(x);
+    int rc = tr(tg_ad_batch_norm(f->T, x, NULL, NULL, NULL, NULL, true, 0.1, 1e-5));
+    tg_free(x);
+    return rc;
+}
+
+/* Dropout, training, with a generator never seeded. */
+static int dropout_unseeded(fx *f)
+{
+    tg_rng r;
+    memset(&r, 0, sizeof r);
+    return tr(tg_ad_dropout(f->T, f->leaf, 0.5, true, &r));
+}
+
+/* x = f->a (3, 4), 4 channels; f->v (4,) holds 0..3. */
+#define BN(x, rm, rv, w, b, training, momentum, eps)                           \
+    tr(tg_ad_batch_norm(f->T, x, rm, rv, w, b, training, momentum, eps))
+
+#define NORM_CASES(X)                                                          \
+    X(batch_norm_int, TG_ERR_DTYPE,                                            \
+      "tg_ad_batch_norm: x is int32; this op needs a float dtype",             \
+      BN(f->n32, NULL, NULL, NULL, NULL, true, 0.1, 1e-5))                     \
+    X(batch_norm_rank, TG_ERR_SHAPE,                                           \
+      "tg_ad_batch_norm: x has shape (2,3,4); batch norm takes (N, C) or (N, C, H, W)", \
+      BN(f->c234, NULL, NULL, NULL, NULL, true, 0.1, 1e-5))                    \
+    X(batch_norm_rank_1, TG_ERR_SHAPE, "tg_ad_batch_norm: x has shape (3,); batch norm takes", \
+      BN(f->leaf, NULL, NULL, NULL, NULL, true, 0.1, 1e-5))                    \
+    X(batch_norm_running_mean_shape, TG_ERR_SHAPE,                             \
+      "tg_ad_batch_norm: running_mean has shape (3,); x (3,4) needs (4,)",     \
+      BN(f->a, f->v3, f->v, NULL, NULL, true, 0.1, 1e-5))                      \
+    X(batch_norm_running_var_dtype, TG_ERR_DTYPE,                              \
+      "tg_ad_batch_norm: running_var is float32 but x is float64 (tg_ad_cast one of them)", \
+      BN(f->a, f->v, f->lf32, NULL, NULL, false, 0.1, 1e-5))                   \
+    X(batch_norm_weight_dtype, TG_ERR_DTYPE,                                   \
+      "tg_ad_batch_norm: weight is float32 but x is float64",                  \
+      BN(f->a, NULL, NULL, f->lf32, NULL, true, 0.1, 1e-5))                    \
+    X(batch_norm_weight_shape, TG_ERR_SHAPE,                                   \
+      "tg_ad_batch_norm: weight has shape (3,4); x (3,4) needs (4,)",          \
+      BN(f->a, NULL, NULL, f->a, NULL, true, 0.1, 1e-5))                       \
+    X(batch_norm_bias_shape, TG_ERR_SHAPE,                                     \
+      "tg_ad_batch_norm: bias has shape (5,); x (3,4) needs (4,)",             \
+      BN(f->a, NULL, NULL, f->v, f->b, true, 0.1, 1e-5))                       \
+    X(batch_norm_only_running_mean, TG_ERR_NULL,                               \
+      "tg_ad_batch_norm: running_var is NULL but running_mean is not; give both or neither", \
+      BN(f->a, f->v, NULL, NULL, NULL, true, 0.1, 1e-5))                       \
+    X(batch_norm_only_running_var, TG_ERR_NULL,                                \
+      "tg_ad_batch_norm: running_mean is NULL but running_var is not",         \
+      BN(f->a, NULL, f->v, NULL, NULL, true, 0.1, 1e-5))                       \
+    X(batch_norm_eval_no_running, TG_ERR_NULL,                                 \
+      "tg_ad_batch_norm: running_mean and running_var are needed when not training", \
+      BN(f->a, NULL, NULL, f->v, f->v, false, 0.1, 1e-5))                      \
+    X(batch_norm_eps_0, TG_ERR_VALUE,                                          \
+      "tg_ad_batch_norm: eps 0 must be positive and finite",                   \
+      BN(f->a, NULL, NULL, NULL, NULL, true, 0.1, 0.0))                        \
+    X(batch_norm_eps_nan, TG_ERR_VALUE,                                        \
+      "tg_ad_batch_norm: eps nan must be positive and finite",                 \
+      BN(f->a, f->v, f->v, NULL, NULL, false, 0.1, DNAN))                      \
+    X(batch_norm_momentum, TG_ERR_VALUE,                                       \
+      "tg_ad_batch_norm: momentum 1.5 is outside [0, 1]",                      \
+      BN(f->a, f->v, f->v, NULL, NULL, true, 1.5, 1e-5))                       \
+    X(batch_norm_momentum_nan, TG_ERR_VALUE,                                   \
+      "tg_ad_batch_norm: momentum nan is outside [0, 1]",                      \
+      BN(f->a, NULL, NULL, NULL, NULL, true, DNAN, 1e-5))                      \
+    X(batch_norm_running_broadcast, TG_ERR_VALUE,                              \
+      "tg_ad_batch_norm: running_var is a broadcast view (stride 0 on axis 0); " \
+      "write into a contiguous tensor (tg_clone)",                             \
+      batch_norm_broadcast_running(f))                                         \
+    X(batch_norm_one_value_per_channel, TG_ERR_SHAPE,                          \
+      "tg_ad_batch_norm: x (1,4) has 1 value per channel; training needs more than 1", \
+      batch_norm_one_row(f))                                                   \
+    X(batch_norm_tape_input_without_tape, TG_ERR_TAPE,                         \
+      "tg_ad_batch_norm: the tape is NULL but an input belongs to a tape",     \
+      tr(tg_ad_batch_norm(NULL, f->y, NULL, NULL, NULL, NULL, true, 0.1, 1e-5))) \
+    X(layer_norm_int, TG_ERR_DTYPE,                                            \
+      "tg_ad_layer_norm: x is int32; this op needs a float dtype",             \
+      tr(tg_ad_layer_norm(f->T, f->n32, 1, NULL, NULL, 1e-5)))                 \
+    X(layer_norm_ndims_0, TG_ERR_VALUE,                                        \
+      "tg_ad_layer_norm: ndims 0 is outside [1, 2] for x of shape (3,4)",      \
+      tr(tg_ad_layer_norm(f->T, f->a, 0, NULL, NULL, 1e-5)))                   \
+    X(layer_norm_ndims_3, TG_ERR_VALUE,                                        \
+      "tg_ad_layer_norm: ndims 3 is outside [1, 2] for x of shape (3,4)",      \
+      tr(tg_ad_layer_norm(f->T, f->a, 3, NULL, NULL, 1e-5)))                   \
+    X(layer_norm_scalar, TG_ERR_VALUE,                                         \
+      "tg_ad_layer_norm: ndims 1 is outside [1, 0] for x of shape ()",         \
+      tr(tg_ad_layer_norm(f->T, f->s, 1, NULL, NULL, 1e-5)))                   \
+    X(layer_norm_weight_shape, TG_ERR_SHAPE,                                   \
+      "tg_ad_layer_norm: weight has shape (3,); x (3,4) needs (4,)",           \
+      tr(tg_ad_layer_norm(f->T, f->a, 1, f->v3, NULL, 1e-5)))                  \
+    X(layer_norm_weight_shape_2, TG_ERR_SHAPE,                                 \
+      "tg_ad_layer_norm: weight has shape (4,); x (3,4) needs (3,4)",          \
+      tr(tg_ad_layer_norm(f->T, f->a, 2, f->v, NULL, 1e-5)))                   \
+    X(layer_norm_bias_shape, TG_ERR_SHAPE,                                     \
+      "tg_ad_layer_norm: bias has shape (3,4); x (2,3,4) needs (4,)",          \
+      tr(tg_ad_layer_norm(f->T, f->c234, 1, NULL, f->a, 1e-5)))                \
+    X(layer_norm_bias_dtype, TG_ERR_DTYPE,                                     \
+      "tg_ad_layer_norm: bias is float32 but x is float64 (tg_ad_cast one of them)", \
+      tr(tg_ad_layer_norm(f->T, f->leaf, 1, f->leaf, f->lf32, 1e-5)))          \
+    X(layer_norm_eps_negative, TG_ERR_VALUE,                                   \
+      "tg_ad_layer_norm: eps -1 must be positive and finite",                  \
+      tr(tg_ad_layer_norm(f->T, f->a, 1, NULL, NULL, -1.0)))                   \
+    X(layer_norm_eps_inf, TG_ERR_VALUE,                                        \
+      "tg_ad_layer_norm: eps inf must be positive and finite",                 \
+      tr(tg_ad_layer_norm(f->T, f->a, 2, NULL, NULL, DINF)))                   \
+    X(layer_norm_tape_input_without_tape, TG_ERR_TAPE,                         \
+      "tg_ad_layer_norm: the tape is NULL but an input belongs to a tape",     \
+      tr(tg_ad_layer_norm(NULL, f->y, 1, NULL, NULL, 1e-5)))                   \
+    X(dropout_int, TG_ERR_DTYPE, "tg_ad_dropout: x is int32; this op needs a float dtype", \
+      tr(tg_ad_dropout(f->T, f->n32, 0.5, true, &f->rng)))                     \
+    X(dropout_p_negative, TG_ERR_VALUE, "tg_ad_dropout: p -0.5 is outside [0, 1]", \
+      tr(tg_ad_dropout(f->T, f->leaf, -0.5, true, &f->rng)))                   \
+    X(dropout_p_above_1, TG_ERR_VALUE, "tg_ad_dropout: p 1.5 is outside [0, 1]", \
+      tr(tg_ad_dropout(f->T, f->leaf, 1.5, false, &f->rng)))                   \
+    X(dropout_p_nan, TG_ERR_VALUE, "tg_ad_dropout: p nan is outside [0, 1]",   \
+      tr(tg_ad_dropout(f->T, f->leaf, DNAN, true, &f->rng)))                   \
+    X(dropout_null_rng, TG_ERR_NULL,                                           \
+      "tg_ad_dropout: rng is NULL (training with 0 < p < 1 draws a mask)",     \
+      tr(tg_ad_dropout(f->T, f->leaf, 0.5, true, NULL)))                       \
+    X(dropout_unseeded_rng, TG_ERR_VALUE,                                      \
+      "tg_ad_dropout: rng is not seeded (call tg_rng_seed on it first)",       \
+      dropout_unseeded(f))                                                     \
+    X(dropout_tape_input_without_tape, TG_ERR_TAPE,                            \
+      "tg_ad_dropout: the tape is NULL but an input belongs to a tape",        \
+      tr(tg_ad_dropout(NULL, f->y, 0.5, true, &f->rng)))
+
 #define ALL_CASES(X)                                                           \
+    CONV_CASES(X)                                                              \
+    NORM_CASES(X)                                                              \
     POOL_CASES(X)                                                              \
     CREATION_CASES(X)                                                          \
     VIEW_CASES(X)                                                              \
@@ -1720,6 +2084,21 @@ END_TEST
     X(tg_ad_max_pool2d(f->T, NULL, (const int64_t[]){2, 2}, NULL, NULL))       \
     X(tg_ad_avg_pool2d(f->T, NULL, (const int64_t[]){2, 2}, NULL, NULL))       \
     X(tg_ad_adaptive_avg_pool2d(f->T, NULL, 1, 1))                             \
+    X(tg_ad_conv2d(f->T, NULL, f->c234, NULL, NULL))                           \
+    X(tg_ad_conv2d(f->T, f->c234, NULL, f->v, NULL))                           \
+    X(tg_ad_conv1d(f->T, NULL, f->c234, NULL, NULL))                           \
+    X(tg_ad_conv1d(f->T, f->c234, NULL, NULL, NULL))                           \
+    X(tg_ad_conv_transpose2d(f->T, NULL, f->c234, NULL, NULL, NULL))           \
+    X(tg_ad_conv_transpose2d(f->T, f->c234, NULL, NULL, NULL, NULL))           \
+    X(tg_ad_conv2d(NULL, NULL, f->c234, NULL, NULL))                           \
+    X(tg_ad_batch_norm(f->T, NULL, f->v, f->v, f->v, f->v, true, 0.1, 1e-5))   \
+    X(tg_ad_batch_norm(f->T, NULL, NULL, NULL, NULL, NULL, false, 0.1, 1e-5))  \
+    X(tg_ad_batch_norm(NULL, NULL, NULL, NULL, NULL, NULL, true, 0.1, 1e-5))   \
+    X(tg_ad_layer_norm(f->T, NULL, 1, f->v, f->v, 1e-5))                       \
+    X(tg_ad_layer_norm(NULL, NULL, 1, NULL, NULL, 1e-5))                       \
+    X(tg_ad_dropout(f->T, NULL, 0.5, true, &f->rng))                           \
+    X(tg_ad_dropout(f->T, NULL, 0.5, false, NULL))                             \
+    X(tg_ad_dropout(NULL, NULL, 0.0, true, &f->rng))                           \
     X(tg_ad_add(NULL, NULL, f->leaf))                                          \
     X(tg_quadratic_forward(f->T, &f->quad, NULL))                              \
     X(tg_linear_forward(f->T, &f->lin, NULL))                                  \
