@@ -106,16 +106,14 @@ void tg_npz_close(tg_npz *z)
 
 static uint32_t crc32_of(const unsigned char *p, size_t n)
 {
-    static uint32_t table[256];
-    static int ready;
-    if (!ready) { /* idempotent: racing threads write the same values */
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
+    /* The table is built per call (2048 steps, nothing next to reading a
+     * member) rather than cached in a static, so threads share nothing. */
+    uint32_t table[256];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        table[i] = c;
     }
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++)

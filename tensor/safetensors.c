@@ -536,22 +536,21 @@ static int parse_header(jcur *c, tg_safetensors *st)
 
 /* ---- checks on the parsed header ------------------------------------------------- */
 
-static const tg_safetensors *sort_st; /* qsort has no context argument */
-
+/* qsort comparators over arrays of pointers (no shared state, so opening
+ * files on several threads at once is safe). */
 static int by_name(const void *a, const void *b)
 {
-    return strcmp(sort_st->e[*(const int *)a].name, sort_st->e[*(const int *)b].name);
+    return strcmp((*(const st_entry *const *)a)->name, (*(const st_entry *const *)b)->name);
 }
 
 static int by_meta_key(const void *a, const void *b)
 {
-    return strcmp(sort_st->meta[*(const int *)a].key,
-                  sort_st->meta[*(const int *)b].key);
+    return strcmp((*(const st_meta *const *)a)->key, (*(const st_meta *const *)b)->key);
 }
 
 static int by_offset(const void *a, const void *b)
 {
-    const st_entry *x = &sort_st->e[*(const int *)a], *y = &sort_st->e[*(const int *)b];
+    const st_entry *x = *(const st_entry *const *)a, *y = *(const st_entry *const *)b;
     if (x->begin != y->begin)
         return x->begin < y->begin ? -1 : 1;
     if (x->end != y->end)
@@ -564,10 +563,11 @@ static int check_entries(const char *fn, tg_safetensors *st, uint64_t data_len)
     int n = st->count > st->nmeta ? st->count : st->nmeta;
     if (n == 0)
         return TG_OK;
-    size_t isz = (size_t)n * sizeof(int);
-    int *idx = tg__alloc(isz);
-    if (!idx)
+    size_t psz = (size_t)n * sizeof(void *);
+    const st_entry **ep = tg__alloc(psz);
+    if (!ep)
         return tg__oom(fn);
+    const st_meta **mp = (const st_meta **)(void *)ep; /* the same block, reused */
     int rc = TG_OK;
     char sb[TG__SHAPE_BUF];
     /* Each tensor's byte count follows from its dtype and shape. */
@@ -597,31 +597,30 @@ static int check_entries(const char *fn, tg_safetensors *st, uint64_t data_len)
                          (unsigned long long)(e->end - e->begin));
     }
     /* Unique names. */
-    sort_st = st;
     for (int i = 0; i < st->count; i++)
-        idx[i] = i;
+        ep[i] = &st->e[i];
     if (!rc)
-        qsort(idx, (size_t)st->count, sizeof *idx, by_name);
+        qsort(ep, (size_t)st->count, sizeof *ep, by_name);
     for (int i = 1; i < st->count && !rc; i++)
-        if (!strcmp(st->e[idx[i]].name, st->e[idx[i - 1]].name))
+        if (!strcmp(ep[i]->name, ep[i - 1]->name))
             rc = st_fail(fn, st->path, TG_ERR_FORMAT, "duplicate tensor \"%.60s\"",
-                         st->e[idx[i]].name);
+                         ep[i]->name);
     for (int i = 0; i < st->nmeta; i++)
-        idx[i] = i;
+        mp[i] = &st->meta[i];
     if (!rc)
-        qsort(idx, (size_t)st->nmeta, sizeof *idx, by_meta_key);
+        qsort(mp, (size_t)st->nmeta, sizeof *mp, by_meta_key);
     for (int i = 1; i < st->nmeta && !rc; i++)
-        if (!strcmp(st->meta[idx[i]].key, st->meta[idx[i - 1]].key))
+        if (!strcmp(mp[i]->key, mp[i - 1]->key))
             rc = st_fail(fn, st->path, TG_ERR_FORMAT,
-                         "duplicate metadata key \"%.60s\"", st->meta[idx[i]].key);
+                         "duplicate metadata key \"%.60s\"", mp[i]->key);
     /* The ranges, in order of offset, tile the data section exactly. */
     for (int i = 0; i < st->count; i++)
-        idx[i] = i;
+        ep[i] = &st->e[i];
     if (!rc)
-        qsort(idx, (size_t)st->count, sizeof *idx, by_offset);
+        qsort(ep, (size_t)st->count, sizeof *ep, by_offset);
     uint64_t at = 0;
     for (int i = 0; i < st->count && !rc; i++) {
-        const st_entry *e = &st->e[idx[i]];
+        const st_entry *e = ep[i];
         if (e->begin != at)
             rc = st_fail(fn, st->path, TG_ERR_FORMAT,
                          "tensor \"%.60s\": data_offsets [%llu, %llu] %s (expected "
@@ -639,7 +638,7 @@ static int check_entries(const char *fn, tg_safetensors *st, uint64_t data_len)
                                    : "the tensors cover %llu bytes of data, the "
                                      "file has %llu (trailing bytes)",
                      (unsigned long long)at, (unsigned long long)data_len);
-    tg__dealloc(idx, isz);
+    tg__dealloc(ep, psz);
     return rc;
 }
 
@@ -937,18 +936,20 @@ static void sb_json(sbuf *b, const char *s)
     sb_put(b, "\"", 1);
 }
 
-static const tg_tensor *const *sort_tensors;
-static const char *const *sort_names;
+/* One tensor to write, with its name. */
+typedef struct st_item {
+    const char *name;
+    const tg_tensor *t;
+} st_item;
 
 /* The reference writer's order: larger elements first, then by name. */
 static int write_order(const void *a, const void *b)
 {
-    int i = *(const int *)a, j = *(const int *)b;
-    size_t si = tg_dtype_size(sort_tensors[i]->dtype);
-    size_t sj = tg_dtype_size(sort_tensors[j]->dtype);
-    if (si != sj)
-        return si > sj ? -1 : 1;
-    return strcmp(sort_names[i], sort_names[j]);
+    const st_item *x = a, *y = b;
+    size_t sx = tg_dtype_size(x->t->dtype), sy = tg_dtype_size(y->t->dtype);
+    if (sx != sy)
+        return sx > sy ? -1 : 1;
+    return strcmp(x->name, y->name);
 }
 
 static bool valid_utf8(const char *s)
@@ -1032,14 +1033,14 @@ int tg_save_safetensors(const char *path, int n, const char *const *names,
                 return tg__fail(TG_ERR_VALUE, fn, "duplicate metadata key \"%.60s\"", k);
     }
 
-    size_t isz = (size_t)(n ? n : 1) * sizeof(int);
-    int *order = tg__alloc(isz);
+    size_t isz = (size_t)(n ? n : 1) * sizeof(st_item);
+    st_item *order = tg__alloc(isz);
     if (!order)
         return tg__oom(fn);
-    for (int i = 0; i < n; i++)
-        order[i] = i;
-    sort_tensors = tensors;
-    sort_names = names;
+    for (int i = 0; i < n; i++) {
+        order[i].name = names[i];
+        order[i].t = tensors[i];
+    }
     qsort(order, (size_t)n, sizeof *order, write_order);
 
     sbuf h = {0};
@@ -1057,11 +1058,11 @@ int tg_save_safetensors(const char *path, int n, const char *const *names,
     }
     uint64_t at = 0;
     for (int k = 0; k < n; k++) {
-        const tg_tensor *t = tensors[order[k]];
+        const tg_tensor *t = order[k].t;
         char num[64];
         if (k || nmeta)
             sb_str(&h, ",");
-        sb_json(&h, names[order[k]]);
+        sb_json(&h, order[k].name);
         sb_str(&h, ":{\"dtype\":\"");
         sb_str(&h, st_name_of(t->dtype));
         sb_str(&h, "\",\"shape\":[");
@@ -1104,7 +1105,7 @@ int tg_save_safetensors(const char *path, int n, const char *const *names,
         if (fwrite(pre, 1, 8, f) != 8 || fwrite(h.p, 1, h.len, f) != h.len)
             rc = st_fail(fn, path, TG_ERR_IO, "cannot write: %s", strerror(errno));
         for (int k = 0; k < n && !rc; k++)
-            rc = write_tensor(fn, path, f, tensors[order[k]]);
+            rc = write_tensor(fn, path, f, order[k].t);
     }
     if (f && fclose(f) != 0 && !rc)
         rc = st_fail(fn, path, TG_ERR_IO, "cannot write: %s", strerror(errno));

@@ -596,6 +596,75 @@ START_TEST(test_checkpoint_errors)
 }
 END_TEST
 
+/* Checkpoints written by hand with bad metadata or state: refused. */
+START_TEST(test_checkpoint_bad_contents)
+{
+    run a;
+    run_init(&a, 1, false);
+    const char *path = temp_path("ckbad");
+    tg_checkpoint ck = {.model = &a.ps, .adam = &a.adam, .step = 5};
+    const char *names[TG_MAX_PARAMS];
+    const tg_tensor *ts[TG_MAX_PARAMS];
+    char buf[TG_MAX_PARAMS][64];
+    for (int i = 0; i < a.ps.count; i++) {
+        snprintf(buf[i], sizeof buf[i], "model.%s", a.ps.names[i]);
+        names[i] = buf[i];
+        ts[i] = a.ps.tensors[i];
+    }
+    static const char *const bad[][2] = {
+        {"step", "12x"}, {"step", ""}, {"optim", "lbfgs"}, {"optim.lr", "nan"},
+        {"optim.lr", "-1"}, {"optim.steps", "-3"}, {"version", "2"},
+    };
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        const char *meta[] = {"format", "tapegrad-checkpoint", "version", "1", "step", "1",
+                              "optim", "adam", "optim.steps", "1", "optim.lr", "0.1",
+                              "optim.beta1", "0.9", "optim.beta2", "0.99", "optim.eps", "1e-8",
+                              "optim.weight_decay", "0", "optim.adamw", "0", NULL};
+        for (int j = 0; meta[j]; j += 2)
+            if (!strcmp(meta[j], bad[b][0]))
+                meta[j + 1] = bad[b][1];
+        ck_assert_int_eq(tg_save_safetensors(path, a.ps.count, names, ts, meta), TG_OK);
+        int rc = tg_checkpoint_load(path, &ck);
+        ck_assert_msg(rc == TG_ERR_FORMAT || rc == TG_ERR_VALUE, "%s = %s accepted (%d)",
+                      bad[b][0], bad[b][1], rc);
+        ck_assert_msg(strstr(tg_last_message(), bad[b][0]) != NULL, "%s", tg_last_message());
+        ck_assert_int_eq(ck.step, 5);
+    }
+    /* Adam's state is missing from a file that says "adam". */
+    const char *meta[] = {"format", "tapegrad-checkpoint", "version", "1", "step", "1",
+                          "optim", "adam", "optim.steps", "1", "optim.lr", "0.1",
+                          "optim.beta1", "0.9", "optim.beta2", "0.99", "optim.eps", "1e-8",
+                          "optim.weight_decay", "0", "optim.adamw", "0", NULL};
+    ck_assert_int_eq(tg_save_safetensors(path, a.ps.count, names, ts, meta), TG_OK);
+    ck_assert_int_eq(tg_checkpoint_load(path, &ck), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "the checkpoint lacks \"optim.adam.m.fc1.weight\"");
+    /* A negative update count. */
+    ck_assert_int_eq(tg_checkpoint_save(path, &ck), TG_OK);
+    tg_safetensors *st = tg_safetensors_open(path);
+    int n = tg_safetensors_count(st);
+    const char *all[3 * TG_MAX_PARAMS + 1];
+    tg_tensor *got[3 * TG_MAX_PARAMS + 1];
+    for (int i = 0; i < n; i++) {
+        all[i] = tg_safetensors_name(st, i);
+        got[i] = tg_safetensors_get(st, all[i]);
+        if (!strcmp(all[i], "optim.adam.t"))
+            ((int64_t *)tg_data(got[i]))[1] = -1;
+    }
+    const char *path2 = temp_path("ckbad2");
+    ck_assert_int_eq(tg_save_safetensors(path2, n, all, (const tg_tensor *const *)got, meta),
+                     TG_OK);
+    ck_assert_int_eq(tg_checkpoint_load(path2, &ck), TG_ERR_FORMAT);
+    TGT_ASSERT_ERR(TG_ERR_FORMAT, "optim.adam.t holds a negative count");
+    ck_assert_int_eq(ck.step, 5);
+    for (int i = 0; i < n; i++)
+        tg_free(got[i]);
+    tg_safetensors_close(st);
+    remove(path);
+    remove(path2);
+    run_free(&a);
+}
+END_TEST
+
 START_TEST(test_checkpoint_alloc_failures)
 {
     run a, b;
@@ -688,6 +757,7 @@ Suite *test_safetensors_suite(void)
     tcase_add_test(tc, test_checkpoint_resume_adam);
     tcase_add_test(tc, test_checkpoint_resume_sgd);
     tcase_add_test(tc, test_checkpoint_errors);
+    tcase_add_test(tc, test_checkpoint_bad_contents);
     tcase_add_test(tc, test_checkpoint_alloc_failures);
     tcase_add_test(tc, test_checkpoint_fixture);
     suite_add_tcase(s, tc);
