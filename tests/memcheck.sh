@@ -56,6 +56,10 @@ for ex in "$dir"/*; do
             --plot "$tmp/cnn.svg"
         check "$name" run 0 "$tmp/out" "$@"
         check "$name" "stdout full" 1 /dev/full "$@" ;;
+    logistic)
+        set -- --steps 20 --quiet --graph "$tmp/logistic_tape.svg"
+        check "$name" run 0 "$tmp/out" "$@"
+        check "$name" "stdout full" 1 /dev/full --steps 20 ;;
     *) check "$name" run 0 "$tmp/out" ;;
     esac
 done

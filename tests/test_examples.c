@@ -5,7 +5,9 @@
  * data set or its command line can be wrong; then fashion_cnn, the same
  * program around a convolutional net, on the same small data. The figures
  * of both are read back: well-formed XML, their labels, and a point per
- * epoch where the printed numbers put it.
+ * epoch where the printed numbers put it. Last logistic, the tutorial's
+ * step past the chapter: its output (the one docs/tutorial.md shows), its
+ * flags, its tape, and the tutorial's code blocks found in the examples.
  *
  * The binaries are in $TG_BUILD/examples (make check sets TG_BUILD and
  * builds them first). Each run gets its stdout and stderr in temporary
@@ -1725,6 +1727,270 @@ START_TEST(test_cnn_runtime_errors)
 }
 END_TEST
 
+/* ---- logistic: the tutorial's first step past the chapter ----------------------------- */
+
+/* The result lines of logistic: "w=W0,W1 b=B loss=L" then "accuracy A (C of 200)",
+ * the last two lines of out. */
+typedef struct logistic_result {
+    double w0, w1, b, loss, acc;
+    int correct;
+} logistic_result;
+
+static void parse_logistic(const char *out, logistic_result *lr)
+{
+    size_t len = strlen(out);
+    ck_assert_msg(len > 0 && out[len - 1] == '\n', "output does not end a line: %s", out);
+    const char *last = out + len - 1, *prev;
+    while (last > out && last[-1] != '\n')
+        last--;
+    ck_assert_msg(last > out, "fewer than two lines: %s", out);
+    prev = last - 1;
+    while (prev > out && prev[-1] != '\n')
+        prev--;
+    ck_assert_msg(sscanf(prev, "w=%lf,%lf b=%lf loss=%lf\n", &lr->w0, &lr->w1, &lr->b,
+                         &lr->loss) == 4,
+                  "not \"w=.. b=.. loss=..\": %s", prev);
+    int total = 0;
+    ck_assert_msg(sscanf(last, "accuracy %lf (%d of %d)\n", &lr->acc, &lr->correct,
+                         &total) == 3 && total == 200,
+                  "not \"accuracy A (C of 200)\": %s", last);
+    ck_assert_double_eq_tol(lr->acc, lr->correct / 200.0, 5e-4);
+}
+
+/* The whole text of a file under the repository root (tests run from tests/). */
+static char *read_repo_file(const char *path)
+{
+    char full[256];
+    snprintf(full, sizeof full, "../%s", path);
+    return read_file(full);
+}
+
+/* The default run: the data line, the loss every 50 steps falling from
+ * log 2, the result lines, above 88% accuracy; the same run as
+ * docs/tutorial.md shows; --quiet prints the two result lines alone. */
+START_TEST(test_logistic_run)
+{
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_example("logistic", (const char *const[]){NULL}, r);
+    ck_assert_msg(r->status == 0, "logistic: exit %d: %s", r->status, r->err);
+    ck_assert_str_eq(r->err, "");
+    ck_assert_int_eq(count_lines(r->out), 1 + 7 + 2);
+    ck_assert_msg(strncmp(r->out, "data: 200 points in two Gaussian blobs, seed 0\n"
+                                  "step    0  loss 0.693147\n", 72) == 0, "%s", r->out);
+    double prev = (double)INFINITY;
+    int steps = 0;
+    for (const char *p = strstr(r->out, "step "); p; p = strstr(p + 1, "\nstep ")) {
+        long step;
+        double loss;
+        ck_assert_int_eq(sscanf(*p == '\n' ? p + 1 : p, "step %ld loss %lf", &step, &loss), 2);
+        ck_assert_int_eq(step, steps < 6 ? 50 * steps : 299);
+        ck_assert_msg(loss < prev, "the loss rose at step %ld", step);
+        prev = loss;
+        steps++;
+    }
+    ck_assert_int_eq(steps, 7);
+    logistic_result got;
+    parse_logistic(r->out, &got);
+    ck_assert_msg(got.acc > 0.88, "accuracy %g", got.acc);
+    ck_assert_double_eq_tol(got.loss, prev, 5e-7);
+    ck_assert_msg(got.w0 > 1.0 && got.w1 > 1.0 && fabs(got.b) < 0.2, "%s", r->out);
+
+    /* docs/tutorial.md shows this output, indented as a block */
+    char *doc = read_repo_file("docs/tutorial.md");
+    char block[4096] = "";
+    size_t used = 0;
+    for (const char *line = r->out; *line;) {
+        const char *nl = strchr(line, '\n');
+        used += (size_t)snprintf(block + used, sizeof block - used, "    %.*s\n",
+                                 (int)(nl - line), line);
+        ck_assert_uint_lt(used, sizeof block);
+        line = nl + 1;
+    }
+    ck_assert_msg(strstr(doc, block) != NULL,
+                  "docs/tutorial.md does not show logistic's output:\n%s", block);
+    free(doc);
+
+    char want[256];
+    const char *tail = strstr(r->out, "\nw=");
+    ck_assert_ptr_nonnull(tail);
+    snprintf(want, sizeof want, "%s", tail + 1);
+    run_example("logistic", (const char *const[]){"--quiet", NULL}, r);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_str_eq(r->out, want);
+
+    /* --steps 0: no forward pass, w = 0 and b = 0 put every point in class 0 */
+    run_example("logistic", (const char *const[]){"--steps", "0", "--quiet", NULL}, r);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_str_eq(r->out, "w=0,0 b=0 loss=nan\naccuracy 0.500 (100 of 200)\n");
+
+    /* the flags change the run: fewer steps at a smaller learning rate stop
+     * short of the minimum; another seed draws other blobs */
+    run_example("logistic", (const char *const[]){"--steps", "100", "--lr=0.1", "--quiet", NULL},
+                r);
+    ck_assert_int_eq(r->status, 0);
+    logistic_result other;
+    parse_logistic(r->out, &other);
+    ck_assert_msg(other.loss > got.loss + 1e-3 && other.w0 < got.w0 && other.acc > 0.85, "%s",
+                  r->out);
+    run_example("logistic", (const char *const[]){"--seed", "1", "--quiet", NULL}, r);
+    ck_assert_int_eq(r->status, 0);
+    parse_logistic(r->out, &other);
+    ck_assert_msg(fabs(other.loss - got.loss) > 1e-3 && other.acc > 0.88, "%s", r->out);
+    free(r);
+}
+END_TEST
+
+/* --help; every kind of bad flag exits 2 with a message and the usage. */
+START_TEST(test_logistic_flags)
+{
+    static const char *const bad[][4] = {
+        {"--bogus", NULL}, {"x", NULL}, {"--iters", "5", NULL}, {"--steps", NULL},
+        {"--steps", "-1", NULL}, {"--steps", "5x", NULL}, {"--steps", "1000001", NULL},
+        {"--lr", "0", NULL}, {"--lr", "nan", NULL}, {"--lr=1e999", NULL},
+        {"--seed", "4294967296", NULL}, {"--graph=", NULL}, {"--graph", "--quiet", NULL},
+        {"--plot", "f.svg", NULL},
+    };
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    run_example("logistic", (const char *const[]){"--help", NULL}, r);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_msg(strncmp(r->out, "usage: logistic", 15) == 0, "%s", r->out);
+    ck_assert_ptr_nonnull(strstr(r->out, "--graph FILE"));
+    ck_assert_str_eq(r->err, "");
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        run_example("logistic", bad[k], r);
+        ck_assert_msg(r->status == 2, "%s: exit %d, want 2", bad[k][0], r->status);
+        ck_assert_msg(strncmp(r->err, "logistic: ", 10) == 0, "%s", r->err);
+        ck_assert_ptr_nonnull(strstr(r->err, "usage: logistic"));
+        ck_assert_str_eq(r->out, "");
+    }
+    run_example("logistic", (const char *const[]){"--graph", "/nonexistent-dir/g.svg", NULL}, r);
+    ck_assert_int_eq(r->status, 1);
+    ck_assert_ptr_nonnull(strstr(r->err, "logistic: cannot write /nonexistent-dir/g.svg"));
+    ck_assert_str_eq(r->out, "");
+    run_example_to("logistic", (const char *const[]){"--steps", "3", NULL}, "/dev/full", r);
+    ck_assert_int_eq(r->status, 1);
+    ck_assert_ptr_nonnull(strstr(r->err, "logistic: writing the output failed"));
+    free(r);
+}
+END_TEST
+
+/* The gradients of the first step at w = 0, b = 0, where sigmoid(z) = 1/2:
+ * dL/dw = mean((1/2 - y) x), dL/db = mean(1/2 - y) = 0, from the data as
+ * logistic draws them (seed 0). */
+static void logistic_gradients(double gw[2], double *gb)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 0);
+    tg_tensor *X = tg_randn(&rng, TG_FLOAT64, TG_SHAPE(200, 2));
+    ck_assert_ptr_nonnull(X);
+    gw[0] = gw[1] = *gb = 0.0;
+    for (int i = 0; i < 200; i++) {
+        double y = i < 100 ? 0.0 : 1.0, c = i < 100 ? -1.0 : 1.0;
+        gw[0] += (0.5 - y) * (tgt_at(X, 2 * i) + c) / 200.0;
+        gw[1] += (0.5 - y) * (tgt_at(X, 2 * i + 1) + c) / 200.0;
+        *gb += (0.5 - y) / 200.0;
+    }
+    tg_free(X);
+}
+
+/* --graph FILE: the tape of the first step, an SVG when dot is on PATH and
+ * DOT text when not; well-formed, 10 records and 5 leaves, the gradients
+ * of w and b as derived by hand (to the 6 digits drawn). */
+START_TEST(test_logistic_graph)
+{
+    char dir[64], graph[128];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(graph, sizeof graph, "%s/tape", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    double gw[2], gb;
+    logistic_gradients(gw, &gb);
+    ck_assert_double_eq_tol(gb, 0.0, 1e-15);
+
+    const char *saved = getenv("PATH");
+    char *path = saved ? strdup(saved) : NULL;
+    bool have_dot = access("/usr/bin/dot", X_OK) == 0;
+    for (int svg = 0; svg < 2; svg++) {
+        if (svg && !have_dot)
+            break;
+        if (!svg)
+            ck_assert_int_eq(setenv("PATH", "/nonexistent", 1), 0);
+        run_example("logistic", (const char *const[]){"--graph", graph, "--steps", "2", NULL}, r);
+        if (path)
+            setenv("PATH", path, 1);
+        ck_assert_msg(r->status == 0, "--graph: %s", r->err);
+        ck_assert_ptr_nonnull(strstr(r->out, svg ? "graph: " : "graph: "));
+        ck_assert_ptr_nonnull(strstr(r->out, svg ? " (SVG, drawn by "
+                                                 : " (Graphviz DOT: dot is not on PATH"));
+        char *doc = read_file(graph);
+        if (svg) {
+            ck_assert_int_gt(check_xml(doc), 50);
+            ck_assert_int_eq(count_tags(doc, "<g"), 1 + 15 + 15); /* graph, nodes, edges */
+            ck_assert_ptr_nonnull(strstr(doc, ">loss = mean</text>"));
+            ck_assert_ptr_nonnull(strstr(doc, ">z = add</text>"));
+            ck_assert_ptr_nonnull(strstr(doc, ">X</text>"));
+            ck_assert_ptr_nonnull(strstr(doc, ">y</text>"));
+            ASSERT_REL_TOL(grad_after(doc, ">w</text>"), gw[0], 1e-5);
+            ck_assert_ptr_nonnull(strstr(doc, ">grad [0]</text>")); /* b's */
+        } else {
+            ck_assert_msg(strncmp(doc, "digraph tape {\n", 15) == 0, "%.40s", doc);
+            ck_assert_ptr_nonnull(strstr(doc, "label=\"loss = mean\\n() float64\\nvalue 0.693147"));
+            ASSERT_REL_TOL(grad_after(doc, "label=\"w\\n"), gw[0], 1e-5);
+            const char *second = strstr(strstr(strstr(doc, "label=\"w\\n"), "grad ["), ", ");
+            ck_assert_ptr_nonnull(second);
+            ASSERT_REL_TOL(strtod(second + 2, NULL), gw[1], 1e-5);
+            ck_assert_double_eq(grad_after(doc, "label=\"b\\n"), 0.0);
+        }
+        free(doc);
+        ck_assert_int_eq(remove(graph), 0);
+    }
+    free(path);
+    free(r);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* The code the tutorial shows after the chapter is the examples' own: each
+ * ```c block from "## After the chapter" on appears, as it is, in
+ * examples/logistic.c, fashion_mnist.c, fashion_cnn.c or common/fashion.c,
+ * so it compiles with them. */
+START_TEST(test_tutorial_snippets)
+{
+    static const char *const sources[] = {
+        "examples/logistic.c", "examples/fashion_mnist.c", "examples/fashion_cnn.c",
+        "examples/common/fashion.c",
+    };
+    enum { NSOURCES = sizeof sources / sizeof sources[0] };
+    char *src[NSOURCES];
+    for (int i = 0; i < NSOURCES; i++)
+        src[i] = read_repo_file(sources[i]);
+    char *doc = read_repo_file("docs/tutorial.md");
+    const char *p = strstr(doc, "\n## After the chapter");
+    ck_assert_msg(p != NULL, "docs/tutorial.md has no \"After the chapter\" part");
+    int blocks = 0;
+    while ((p = strstr(p, "\n```c\n")) != NULL) {
+        p += 6;
+        const char *end = strstr(p, "\n```\n");
+        ck_assert_ptr_nonnull(end);
+        char *code = strndup(p, (size_t)(end - p) + 1);
+        ck_assert_ptr_nonnull(code);
+        bool found = false;
+        for (int i = 0; i < NSOURCES && !found; i++)
+            found = strstr(src[i], code) != NULL;
+        ck_assert_msg(found, "the tutorial shows code no example has:\n%s", code);
+        free(code);
+        blocks++;
+        p = end + 4;
+    }
+    ck_assert_int_ge(blocks, 6);
+    for (int i = 0; i < NSOURCES; i++)
+        free(src[i]);
+    free(doc);
+}
+END_TEST
+
 Suite *test_examples_suite(void); /* called by the generated runner */
 
 Suite *test_examples_suite(void)
@@ -1771,6 +2037,13 @@ Suite *test_examples_suite(void)
     tcase_add_test(tc, test_cnn_small_run);
     tcase_add_test(tc, test_cnn_bad_flags);
     tcase_add_test(tc, test_cnn_runtime_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tgt_tcase("logistic");
+    tcase_add_test(tc, test_logistic_run);
+    tcase_add_test(tc, test_logistic_flags);
+    tcase_add_test(tc, test_logistic_graph);
+    tcase_add_test(tc, test_tutorial_snippets);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -106,8 +106,7 @@ void ex_usage(const char *stage, FILE *f)
         out_errno = errno ? errno : -1;
 }
 
-/* A whole-string integer in [lo, hi]. */
-static bool parse_int(const char *s, long long lo, long long hi, long long *out)
+bool ex_parse_int(const char *s, long long lo, long long hi, long long *out)
 {
     if (*s == '\0' || isspace((unsigned char)*s))
         return false;
@@ -120,9 +119,9 @@ static bool parse_int(const char *s, long long lo, long long hi, long long *out)
     return true;
 }
 
-/* A whole-string finite double > 0. strtod also accepts "inf" and "nan",
- * which isfinite rejects; an underflow to 0 sets ERANGE. */
-static bool parse_positive(const char *s, double *out)
+/* strtod also accepts "inf" and "nan", which isfinite rejects; an
+ * underflow to 0 sets ERANGE. */
+bool ex_parse_positive(const char *s, double *out)
 {
     if (*s == '\0' || isspace((unsigned char)*s))
         return false;
@@ -157,10 +156,7 @@ static void loss_path(const char *plot, char *out, size_t cap)
     snprintf(out, cap, "%.*s_loss.svg", (int)stem, plot);
 }
 
-/* Whether path can be written, without changing it: an existing file is
- * opened for writing (not truncated), a missing one created and removed.
- * Returns 0, or 1 after saying why not. */
-static int check_writable(const char *stage, const char *path)
+int ex_check_writable(const char *stage, const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd >= 0) {
@@ -233,22 +229,22 @@ int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
 
         long long v;
         if (strcmp(name, "--iters") == 0) {
-            if (!parse_int(val, 0, EX_MAX_ITERS, &v))
+            if (!ex_parse_int(val, 0, EX_MAX_ITERS, &v))
                 return usage_error(stage, name,
                                    "is not an integer in 0..10000000", val);
             o->iters = (long)v;
         } else if (strcmp(name, "--n") == 0) {
-            if (!parse_int(val, 2, EX_MAX_POINTS, &v))
+            if (!ex_parse_int(val, 2, EX_MAX_POINTS, &v))
                 return usage_error(stage, name,
                                    "is not an integer in 2..10000000", val);
             o->n = (long)v;
         } else if (strcmp(name, "--seed") == 0) {
-            if (!parse_int(val, 0, 4294967295LL, &v))
+            if (!ex_parse_int(val, 0, 4294967295LL, &v))
                 return usage_error(stage, name,
                                    "is not an integer in 0..4294967295", val);
             o->seed = (uint32_t)v;
         } else if (strcmp(name, "--lr") == 0) {
-            if (!parse_positive(val, &o->lr))
+            if (!ex_parse_positive(val, &o->lr))
                 return usage_error(stage, name, "is not a finite number > 0",
                                    val);
         } else if (strcmp(name, "--graph") == 0) {
@@ -268,8 +264,8 @@ int ex_parse_args(ex_options *o, const char *stage, int argc, char **argv)
     }
     loss_path(o->plot, o->loss_plot, sizeof o->loss_plot);
     /* Before any work, so that a long run does not end in a bad path. */
-    if (check_writable(stage, o->plot) || check_writable(stage, o->loss_plot) ||
-        (o->graph[0] && check_writable(stage, o->graph)))
+    if (ex_check_writable(stage, o->plot) || ex_check_writable(stage, o->loss_plot) ||
+        (o->graph[0] && ex_check_writable(stage, o->graph)))
         return 1;
     return -1;
 }

@@ -56,6 +56,15 @@ int ex_flush_stdout(void);
  * that parses its own flags (ex_parse_args sets it). */
 void ex_set_stage(const char *stage);
 
+/* For programs that parse their own flags (logistic.c), the rules above:
+ * a whole-string integer in [lo, hi]; a whole-string finite double > 0;
+ * whether path can be written without changing it (an existing file is
+ * opened for writing, not truncated; a missing one created and removed),
+ * 0 or 1 after saying why not on stderr as "STAGE: cannot write PATH: ...". */
+bool ex_parse_int(const char *s, long long lo, long long hi, long long *out);
+bool ex_parse_positive(const char *s, double *out);
+int ex_check_writable(const char *stage, const char *path);
+
 /* Writes the usage text for stage to f. */
 void ex_usage(const char *stage, FILE *f);
 
