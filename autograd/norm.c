@@ -146,8 +146,8 @@ static bool normalise_plain(tg_tape *T, const char *fn, const tg__node *n, tg_te
                             tga_grads *r)
 {
     tg_tensor *y = n->out;
-    if (!tg__contiguous(g) || g->dtype != y->dtype)
-        return false;
+    if (!tg__contiguous(g) || g->dtype != y->dtype || y->numel == 0)
+        return false; /* an empty one: the rule's ops handle it */
     int nd;
     int64_t shape[TG_MAX_DIMS];
     tg__mask_shape(y, n->axes, true, &nd, shape);
@@ -195,13 +195,16 @@ static tg_tensor *normalise(tg_tape *U, const char *fn, tg_tensor *x, unsigned m
     tg_tensor *out = rstd ? tga__new_like(U, fn, x->dtype, x->ndim, x->shape) : NULL;
     if (!out)
         return NULL; /* all on U's arena */
-    const double *mv = tg__data(m64), *vv = tg__data(v64);
-    tg__norm_stats(xc, A, C, B, tg__data(m64), tg__data(v64));
-    for (int64_t c = 0; c < C; c++) {
-        tg__store(m, m->offset + c, mv[c]);
-        tg__store(rstd, rstd->offset + c, 1.0 / sqrt(vv[c] + eps));
+    if (C > 0) { /* else there are no statistics (and no storage for them) */
+        double *mv = tg__data(m64), *vv = tg__data(v64);
+        tg__norm_stats(xc, A, C, B, mv, vv);
+        for (int64_t c = 0; c < C; c++) {
+            tg__store(m, m->offset + c, mv[c]);
+            tg__store(rstd, rstd->offset + c, 1.0 / sqrt(vv[c] + eps));
+        }
     }
-    tg__norm_apply(out, xc, m, rstd, A, C, B);
+    if (out->numel > 0)
+        tg__norm_apply(out, xc, m, rstd, A, C, B);
     tg__node *n;
     out = tga__finish(U, fn, &op_normalise, out, x, NULL, &n);
     if (n) {

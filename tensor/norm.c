@@ -11,6 +11,8 @@
  *     tg__norm_grad   dx = ((g - gm) - y * gym) * rstd
  *
  * (under -std=c11 nothing is contracted into a fused multiply-add). */
+#include <math.h>
+
 #include "internal.h"
 
 /* The sum of n values and of their squared deviations from m, each in 8
@@ -64,6 +66,11 @@ NORM_STATS(float, stats_f32, sums_f32)
 void tg__norm_stats(const tg_tensor *x, int64_t A, int64_t C, int64_t B, double *mean,
                     double *var)
 {
+    if (x->numel == 0) { /* groups of no elements: 0 / 0, as the mean of none */
+        for (int64_t c = 0; c < C; c++)
+            mean[c] = var[c] = (double)NAN;
+        return;
+    }
     if (x->dtype == TG_FLOAT64)
         stats_f64(A, C, B, tg__data(x), mean, var);
     else
