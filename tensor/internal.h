@@ -560,7 +560,6 @@ void tg__norm_grad(tg_tensor *dx, const tg_tensor *g, const tg_tensor *y,
                    const tg_tensor *gm, const tg_tensor *gym, const tg_tensor *rstd,
                    int64_t A, int64_t C, int64_t B);
 
-
 /* Pairwise (NumPy-style) sums of n values at stride s. */
 double tg__pairwise_sum_f64(const double *x, int64_t n, int64_t s);
 double tg__pairwise_sum_f32(const float *x, int64_t n, int64_t s); /* float acc */
