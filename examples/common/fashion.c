@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "graphviz.h"
 #include "plot.h"
 
 /* Mean and standard deviation of the training pixels scaled to [0, 1]. */
@@ -30,7 +31,8 @@ typedef struct options {
     const char *data;  /* directory holding the four IDX files */
     const char *save;  /* where the parameters are saved / loaded from */
     const char *plot;  /* the figure (programs that draw one) */
-    long epochs;
+    const char *graph; /* --graph: the tape of the first step; NULL none */
+    long epochs;       /* 0 (with --graph only): draw, do not train */
     long batch;        /* default 64 */
     double lr;         /* default 1e-3 */
     uint32_t seed;     /* default 0: initialisation, shuffling, dropout */
@@ -64,7 +66,7 @@ static char default_save[256], default_plot[256];
 static void usage(FILE *f)
 {
     const char *n = prog->name;
-    char text[4096], plot[512] = "";
+    char text[8192], plot[512] = "";
     if (prog->plot)
         snprintf(plot, sizeof plot,
                  "  --plot FILE  the figure of training loss and test accuracy per\n"
@@ -74,14 +76,15 @@ static void usage(FILE *f)
     snprintf(text, sizeof text,
              "usage: %s [--data DIR] [--epochs N] [--seed S] [--save DIR]\n"
              "       %s [--batch N] [--lr F] [--limit N] [--test-limit N]\n"
-             "       %s [--eval] [--quiet]%s [--help]\n"
+             "       %s [--graph FILE] [--eval] [--quiet]%s [--help]\n"
              "\n"
              "%s"
              "\n"
              "  --data DIR   the IDX files, gzip-compressed or not (default\n"
              "               " EX_FASHION_DATA ", from\n"
              "               `apt-get install dataset-fashion-mnist`)\n"
-             "  --epochs N   passes over the training set, 1..1000 (default %ld)\n"
+             "  --epochs N   passes over the training set, 1..1000 (default %ld);\n"
+             "               0 with --graph: draw the tape, do not train\n"
              "  --seed S     initialisation and shuffling seed, 0..4294967295\n"
              "               (default 0)\n"
              "  --save DIR   where the parameters go (default %s);\n"
@@ -94,6 +97,12 @@ static void usage(FILE *f)
              "  --test-limit N  evaluate on the first N test images only (default all)\n"
              "  --quiet      print the epoch lines only\n"
              "%s"
+             "  --graph FILE the tape of the first training step (forward, loss\n"
+             "               and backward on the first mini-batch, before Adam's\n"
+             "               update): SVG when Graphviz's dot is on PATH, else\n"
+             "               DOT (dot -Tsvg); checked to be writable before\n"
+             "               training, which goes on unless --epochs 0 (then\n"
+             "               nothing is trained, saved or plotted); not with --eval\n"
              "  --help       print this text and exit\n"
              "\n"
              "Each epoch prints 'epoch E/N loss=L test_acc=A time=Ts': the mean\n"
@@ -153,7 +162,7 @@ static int parse_args(options *o, int argc, char **argv)
     static const char *const switches[] = {"--eval", "--quiet", "--help", NULL};
     static const char *const valued[] = {"--data",  "--save", "--epochs",
                                          "--batch", "--limit", "--test-limit", "--seed",
-                                         "--lr",    "--plot", NULL};
+                                         "--lr",    "--plot", "--graph", NULL};
     *o = (options){.data = EX_FASHION_DATA, .save = default_save, .plot = default_plot,
                    .epochs = prog->default_epochs, .batch = 64, .lr = 1e-3};
     for (int i = 1; i < argc; i++) {
@@ -193,19 +202,25 @@ static int parse_args(options *o, int argc, char **argv)
         } else if (!strcmp(flag, "--quiet")) {
             o->quiet = true;
         } else if (!strcmp(flag, "--data") || !strcmp(flag, "--save") ||
-                   !strcmp(flag, "--plot")) {
+                   !strcmp(flag, "--plot") || !strcmp(flag, "--graph")) {
+            bool file = !strcmp(flag, "--plot") || !strcmp(flag, "--graph");
             if (!*value)
-                return usage_error(flag, !strcmp(flag, "--plot") ? "needs a file name"
-                                                                 : "needs a directory",
+                return usage_error(flag, file ? "needs a file name" : "needs a directory",
                                    NULL);
             if (!strcmp(flag, "--data"))
                 o->data = value;
             else if (!strcmp(flag, "--save"))
                 o->save = value;
-            else
+            else if (!strcmp(flag, "--plot"))
                 o->plot = value;
+            else if (strlen(value) >= EX_PATH_MAX)
+                return usage_error(flag, "file name too long", NULL);
+            else
+                o->graph = value;
         } else if (!strcmp(flag, "--epochs")) {
-            if (!parse_int(value, 1, 1000, &v))
+            /* 0 is checked against --graph after the loop, which may
+             * still have it to come. */
+            if (!parse_int(value, 0, 1000, &v))
                 return usage_error(flag, "is not an integer in 1..1000", value);
             o->epochs = (long)v;
         } else if (!strcmp(flag, "--batch")) {
@@ -233,6 +248,13 @@ static int parse_args(options *o, int argc, char **argv)
                 return usage_error(flag, "is not a finite number > 0", value);
         }
     }
+    if (o->epochs == 0 && !o->graph)
+        return usage_error("--epochs", "is not an integer in 1..1000 (0 only with --graph)",
+                           "0");
+    /* Evaluation runs with the tape paused: it records nothing to draw. */
+    if (o->graph && o->eval)
+        return usage_error("--graph", "draws a training step, not --eval's evaluation "
+                                      "(which records no tape)", NULL);
     return -1;
 }
 
@@ -529,9 +551,34 @@ static int evaluate(tg_tape *T, void *net, const split *s, tg_tensor *buf, doubl
     return rc;
 }
 
-/* One optimisation step on a filled batch; stores the batch's mean loss. */
+/* Copies the training images perm[start..start+b) into the batch x and
+ * their labels into y. */
+static void take_batch(const split *s, const int64_t *perm, int64_t start, int64_t b,
+                       tg_tensor *x, tg_tensor *y)
+{
+    fill_batch(s, perm + start, 0, b, x);
+    const int32_t *labels = tg_data(s->y);
+    for (int64_t r = 0; r < b; r++)
+        ((int32_t *)tg_data(y))[r] = labels[perm[start + r]];
+}
+
+/* --graph: names the step's logits and loss (the parameters and the batch
+ * were named before training) and draws what the loss depends on. Returns
+ * 0, or 1 after saying why. */
+static int draw_step(const ex_options *draw, tg_tape *T, tg_tensor *logits, tg_tensor *mean)
+{
+    if (tg_set_name(logits, "logits") || tg_set_name(mean, "loss"))
+        return fail("--graph");
+    return ex_draw_tape(draw, T, mean);
+}
+
+/* One optimisation step on a filled batch; stores the batch's mean loss.
+ * With draw (--graph) the tape is drawn after the backward, before the
+ * update; opt NULL (--epochs 0) makes no update. Returns 0, 1 after a
+ * tapegrad error (the caller reports it) or 2 when the picture failed
+ * (reported already). */
 static int train_step(tg_tape *T, void *net, tg_params *ps, tg_adam *opt, tg_tensor *xb,
-                      tg_tensor *yb, double *loss)
+                      tg_tensor *yb, double *loss, const ex_options *draw)
 {
     if (tg_tape_reset(T))
         return 1;
@@ -539,9 +586,11 @@ static int train_step(tg_tape *T, void *net, tg_params *ps, tg_adam *opt, tg_ten
     tg_tensor *mean = tg_loss_cross_entropy(T, logits, yb);  /* () */
     if (!mean || tg_item(mean, loss))
         return 1;
-    if (tg_params_zero_grad(ps) || tg_backward(T, mean) || tg_adam_step(opt))
+    if (tg_params_zero_grad(ps) || tg_backward(T, mean))
         return 1;
-    return 0;
+    if (draw && draw_step(draw, T, logits, mean))
+        return 2;
+    return opt && tg_adam_step(opt) ? 1 : 0;
 }
 
 static void progress(long epoch, long epochs, int64_t done, int64_t total, double loss)
@@ -565,7 +614,9 @@ static void clear_progress(void)
 
 /* Trains for o->epochs epochs in batches of bsize, printing a line after
  * each and keeping the epoch's mean loss and test accuracy in loss[] and
- * acc[]; evalbuf is evaluate's batch. */
+ * acc[]; evalbuf is evaluate's batch. With --graph the first step is
+ * drawn; with --epochs 0 that step (on the first shuffled batch, without
+ * the update) is all that runs. */
 static int train(const options *o, int64_t bsize, tg_tape *T, void *net, tg_params *ps,
                  tg_rng *rng, const split *train_set, const split *test_set,
                  tg_tensor *evalbuf, double *loss_hist, double *acc_hist)
@@ -589,6 +640,31 @@ static int train(const options *o, int64_t bsize, tg_tape *T, void *net, tg_para
         rc = 1;
         fprintf(stderr, "%s: out of memory for the batches\n", prog->name);
     }
+    /* The picture's options; the first step's batch is always the full one
+     * (bsize <= n), named for it. */
+    ex_options draw;
+    memset(&draw, 0, sizeof draw);
+    if (o->graph) {
+        draw.stage = prog->name;
+        draw.quiet = o->quiet;
+        snprintf(draw.graph, sizeof draw.graph, "%s", o->graph);
+        if (!rc && (tg_set_name(xfull, "images") || tg_set_name(yfull, "labels")))
+            rc = fail("--graph");
+    }
+
+    if (!rc && o->epochs == 0) { /* --graph alone */
+        double loss;
+        int st = 0;
+        if (tg_rng_permutation(rng, perm, n)) {
+            rc = fail("tg_rng_permutation");
+        } else {
+            set_training(net, true);
+            take_batch(train_set, perm, 0, bsize, xfull, yfull);
+            st = train_step(T, net, ps, NULL, xfull, yfull, &loss, &draw);
+        }
+        if (st)
+            rc = st == 2 ? 1 : fail("drawing the first step");
+    }
 
     for (long epoch = 1; epoch <= o->epochs && !rc; epoch++) {
         if (tg_rng_permutation(rng, perm, n)) {
@@ -602,14 +678,13 @@ static int train(const options *o, int64_t bsize, tg_tape *T, void *net, tg_para
             int64_t b = n - start < bsize ? n - start : bsize;
             tg_tensor *xb = b == bsize ? xfull : xtail; /* (b, ...) */
             tg_tensor *yb = b == bsize ? yfull : ytail; /* (b,) */
-            fill_batch(train_set, perm + start, 0, b, xb);
-            const int32_t *y = tg_data(train_set->y);
-            for (int64_t r = 0; r < b; r++)
-                ((int32_t *)tg_data(yb))[r] = y[perm[start + r]];
-            if (train_step(T, net, ps, &opt, xb, yb, &loss)) {
+            take_batch(train_set, perm, start, b, xb, yb);
+            int st = train_step(T, net, ps, &opt, xb, yb, &loss,
+                                o->graph && epoch == 1 && step == 0 ? &draw : NULL);
+            if (st) {
                 if (bar)
                     clear_progress();
-                rc = fail("training step");
+                rc = st == 2 ? 1 : fail("training step");
                 break;
             }
             sum += loss * (double)b;
@@ -687,13 +762,32 @@ int ex_fashion_figure(const char *path, const char *title, long n, const double 
 
 /* ---- the program ------------------------------------------------------------------------- */
 
+/* Gives each tensor of ps its name in the list (fc1.weight, conv1.bias),
+ * for the --graph picture: the first layer is the one whose records read
+ * "images" and the first layer's parameters. Returns 0 or a tapegrad
+ * error. */
+static int name_params(tg_params *ps)
+{
+    for (int i = 0; i < ps->count; i++) {
+        char name[TG_NAME_MAX];
+        snprintf(name, sizeof name, "%s", ps->names[i]); /* cut to what a name holds */
+        int rc = tg_set_name(ps->tensors[i], name);
+        if (rc)
+            return rc;
+    }
+    return TG_OK;
+}
+
 /* Everything after the flags; returns the exit status. */
 static int run(const options *o, void *net)
 {
     const char *pn = prog->name;
-    if (!o->eval && check_save_dir(o->save))
+    bool train_it = !o->eval && o->epochs > 0; /* --epochs 0: only --graph */
+    if (o->graph && ex_check_writable(pn, o->graph))
         return 1;
-    if (!o->eval && prog->plot && check_plot(o->plot)) {
+    if (train_it && check_save_dir(o->save))
+        return 1;
+    if (train_it && prog->plot && check_plot(o->plot)) {
         remove_created_dirs();
         return 1;
     }
@@ -729,6 +823,10 @@ static int run(const options *o, void *net)
         fail("building the network");
         goto out;
     }
+    if (o->graph && name_params(&ps)) {
+        fail("--graph");
+        goto out;
+    }
     if (!(T = tg_tape_new()) || !(evalbuf = new_batch(erows))) {
         fail("setting up");
         goto out;
@@ -751,7 +849,7 @@ static int run(const options *o, void *net)
     }
 
     int64_t bsize = o->batch < train_set.n ? o->batch : train_set.n;
-    if (!(hist = malloc(2 * (size_t)o->epochs * sizeof *hist))) {
+    if (!(hist = malloc(2 * (size_t)(o->epochs ? o->epochs : 1) * sizeof *hist))) {
         fprintf(stderr, "%s: out of memory\n", pn);
         goto out;
     }
@@ -762,6 +860,10 @@ static int run(const options *o, void *net)
     if (ex_flush_stdout() || train(o, bsize, T, net, &ps, &rng, &train_set, &test_set,
                                    evalbuf, hist, hist + o->epochs))
         goto out;
+    if (!train_it) {
+        rc = 0;
+        goto out;
+    }
     if (tg_params_save(&ps, o->save)) {
         fail("saving the parameters");
         goto out;

@@ -22,6 +22,12 @@
  * once; the step is reset tape, forward, cross-entropy, zero grad,
  * backward, Adam step. After the first step nothing is allocated. Test
  * accuracy is measured with the tape paused and the network in eval mode.
+ *
+ * --graph FILE draws the tape of the first step after its backward, before
+ * the update (examples/common/graphviz.c: SVG, or DOT without Graphviz),
+ * each parameter labelled with its name in ps ("fc1.weight"), the batch
+ * "images", the step's "logits" and "loss"; with --epochs 0 that step is
+ * all that runs. The networks need nothing for it.
  */
 #ifndef EX_FASHION_H
 #define EX_FASHION_H
