@@ -13,6 +13,7 @@
 #include "models/nn.h"
 #include "models/loss.h"
 #include "models/cnn.h"
+#include "models/module.h"
 #include "models/optim.h"
 #include "models/schedule.h"
 #include "models/clip.h"

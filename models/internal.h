@@ -12,4 +12,10 @@
  * Errors are reported under fn and name the entry. */
 int tgm__check_params(const char *fn, const tg_params *p, bool contiguous);
 
+/* Appends t under name, as a parameter (marked as requiring a gradient)
+ * or as a buffer (left as it is): tg_params_add and tg_params_add_buffer
+ * with their errors reported under fn. */
+int tgm__params_add(const char *fn, tg_params *p, const char *name, tg_tensor *t,
+                    bool buffer);
+
 #endif

@@ -123,9 +123,7 @@ int tgm__check_params(const char *fn, const tg_params *p, bool contiguous)
     return TG_OK;
 }
 
-/* Appends t under name, as a parameter (marked as requiring a gradient)
- * or as a buffer (left as it is); errors under fn. */
-static int add_entry(const char *fn, tg_params *p, const char *name, tg_tensor *t,
+int tgm__params_add(const char *fn, tg_params *p, const char *name, tg_tensor *t,
                      bool buffer)
 {
     int rc = tgm__check_params(fn, p, false);
@@ -166,12 +164,12 @@ static int add_entry(const char *fn, tg_params *p, const char *name, tg_tensor *
 
 int tg_params_add(tg_params *p, const char *name, tg_tensor *t)
 {
-    return add_entry("tg_params_add", p, name, t, false);
+    return tgm__params_add("tg_params_add", p, name, t, false);
 }
 
 int tg_params_add_buffer(tg_params *p, const char *name, tg_tensor *t)
 {
-    return add_entry("tg_params_add_buffer", p, name, t, true);
+    return tgm__params_add("tg_params_add_buffer", p, name, t, true);
 }
 
 int tg_params_zero_grad(tg_params *p)
