@@ -1422,7 +1422,7 @@ START_TEST(test_fm_flag_as_value)
 {
     static const char *const valued[] = {"--data", "--save", "--epochs", "--batch",
                                          "--limit", "--test-limit", "--seed", "--lr",
-                                         "--plot"};
+                                         "--plot", "--graph"};
     static const char *const flags[] = {"--quiet", "--eval", "--help", "--x"};
     run_result *r = malloc(sizeof *r);
     ck_assert_ptr_nonnull(r);
@@ -1727,6 +1727,271 @@ START_TEST(test_cnn_runtime_errors)
 }
 END_TEST
 
+/* ---- --graph: the tape of the first training step ----------------------------------- */
+
+/* What the tape of one program's first step holds (a batch of 64). */
+typedef struct fashion_graph {
+    const char *name;       /* the program */
+    int records, leaves;    /* nodes of the DOT graph */
+    const char *images;     /* the batch's label, "images\n(64,784) float32" */
+    const char *first;      /* the first layer's record that reads the images, */
+    const char *first_id;   /* its id: the first record, or the second after the
+                               weight's transpose */
+    const char *weight;     /* the first layer's parameters */
+    const char *bias;
+    const char *params[12]; /* every parameter's name, NULL-terminated */
+} fashion_graph;
+
+static const fashion_graph mlp_graph = {
+    .name = "fashion_mnist", .records = 16, .leaves = 7,
+    .images = "images\\n(64,784) float32", .first = "matmul\\n(64,256) float32",
+    .first_id = "r1",
+    .weight = "fc1.weight\\n(256,784) float32", .bias = "fc1.bias\\n(256,) float32",
+    .params = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight",
+               "fc3.bias", NULL},
+};
+
+static const fashion_graph cnn_graph = {
+    .name = "fashion_cnn", .records = 20, .leaves = 10,
+    .images = "images\\n(64,1,28,28) float32", .first = "conv2d\\n(64,32,28,28) float32",
+    .first_id = "r0",
+    .weight = "conv1.weight\\n(32,1,3,3) float32", .bias = "conv1.bias\\n(32,) float32",
+    .params = {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight",
+               "fc1.bias", "fc2.weight", "fc2.bias", NULL},
+};
+
+/* Runs program name with --data dir and the NULL-terminated args. */
+static void run_fashion(const char *name, const char *dir, const char *const *args,
+                        run_result *r)
+{
+    const char *argv[24] = {"--data", dir};
+    int n = 2;
+    for (; *args; args++) {
+        ck_assert_int_lt(n, 23);
+        argv[n++] = *args;
+    }
+    argv[n] = NULL;
+    run_example(name, argv, r);
+}
+
+/* How many lines of the DOT text start a node with id prefix ('r' for a
+ * record, 'l' for a leaf): "  r12 [label=..." or "  l3 [shape=ellipse...". */
+static int dot_nodes(const char *doc, char prefix)
+{
+    int n = 0;
+    for (const char *p = doc; (p = strstr(p, "\n  ")) != NULL; p++) {
+        const char *q = p + 3;
+        if (*q++ != prefix || !isdigit((unsigned char)*q))
+            continue;
+        while (isdigit((unsigned char)*q))
+            q++;
+        n += strncmp(q, prefix == 'r' ? " [label=\"" : " [shape=ellipse", 8) == 0;
+    }
+    return n;
+}
+
+/* The id ("l3", "r0") of the node whose label is label, into id. */
+static void dot_id(const char *doc, const char *label, char *id, size_t cap)
+{
+    char key[160];
+    snprintf(key, sizeof key, "label=\"%s\"", label);
+    const char *p = strstr(doc, key);
+    ck_assert_msg(p != NULL, "no node %s in the graph", label);
+    while (p > doc && p[-1] != '\n')
+        p--;
+    p += strspn(p, " ");
+    size_t n = strcspn(p, " [");
+    ck_assert_uint_lt(n, cap);
+    snprintf(id, cap, "%.*s", (int)n, p);
+}
+
+/* The first record an edge from id leads to, into to. */
+static void dot_first_reader(const char *doc, const char *id, char *to, size_t cap)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\n  %s -> ", id);
+    const char *p = strstr(doc, key);
+    ck_assert_msg(p != NULL, "nothing reads %s", id);
+    p += strlen(key);
+    size_t n = strcspn(p, " ;");
+    ck_assert_uint_lt(n, cap);
+    snprintf(to, cap, "%.*s", (int)n, p);
+}
+
+static bool dot_edge(const char *doc, const char *from, const char *to)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\n  %s -> %s", from, to);
+    for (const char *p = doc; (p = strstr(p, key)) != NULL; p++)
+        if (p[strlen(key)] == ' ' || p[strlen(key)] == ';')
+            return true;
+    return false;
+}
+
+/* The DOT text of the first step: the numbers of records and leaves, every
+ * parameter under its name, the images read by the first layer's record,
+ * which reads the layer's weight (directly or through its transpose) and
+ * adds its bias (in the record or the next), the logits, and the loss of an
+ * untrained network, near log 10. */
+static void check_fashion_dot(const fashion_graph *g, const char *doc)
+{
+    ck_assert_msg(strncmp(doc, "digraph tape {\n", 15) == 0, "%.40s", doc);
+    ck_assert_int_eq(dot_nodes(doc, 'r'), g->records);
+    ck_assert_int_eq(dot_nodes(doc, 'l'), g->leaves);
+    for (int i = 0; g->params[i]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "fillcolor=\"#dbe9f6\", label=\"%s\\n", g->params[i]);
+        ck_assert_msg(strstr(doc, key) != NULL, "no parameter %s", g->params[i]);
+    }
+    char images[16], first[16], weight[16], wreader[16], bias[16], breader[16], id[16];
+    dot_id(doc, g->images, images, sizeof images);
+    dot_first_reader(doc, images, first, sizeof first);
+    dot_id(doc, g->first, id, sizeof id);
+    ck_assert_str_eq(first, id);
+    ck_assert_str_eq(first, g->first_id);
+    dot_id(doc, g->weight, weight, sizeof weight);
+    dot_first_reader(doc, weight, wreader, sizeof wreader);
+    ck_assert_msg(!strcmp(wreader, first) || dot_edge(doc, wreader, first),
+                  "%s does not reach %s", g->weight, g->first);
+    dot_id(doc, g->bias, bias, sizeof bias);
+    dot_first_reader(doc, bias, breader, sizeof breader);
+    ck_assert_msg(!strcmp(breader, first) || dot_edge(doc, first, breader),
+                  "%s is not added to %s", g->bias, g->first);
+    ck_assert_ptr_nonnull(strstr(doc, "label=\"logits = add\\n(64,10) float32\"];"));
+    const char *loss = strstr(doc, "label=\"loss = div_scalar 64\\n() float32\\nvalue ");
+    ck_assert_ptr_nonnull(loss);
+    double v = strtod(loss + strlen("label=\"loss = div_scalar 64\\n() float32\\nvalue "),
+                      NULL);
+    ck_assert_msg(fabs(v - log(10.0)) < 0.5, "loss %g", v);
+    ck_assert_ptr_nonnull(strstr(loss, "grad 1\"];"));
+}
+
+/* --graph FILE on the small data set: the DOT text without dot on PATH,
+ * with --epochs 0 (drawn, nothing trained, saved or plotted); the same
+ * picture, byte for byte, drawn while training; the SVG when dot is
+ * installed; --quiet; the usage; and every bad use refused before any work. */
+static void check_fashion_graph(const fashion_graph *g)
+{
+    char dir[64], graph[128], graph2[128], save[128], fig[128], want[512];
+    make_tmpdir(dir, sizeof dir);
+    write_dataset(dir, 100, 20);
+    snprintf(graph, sizeof graph, "%s/tape", dir);
+    snprintf(graph2, sizeof graph2, "%s/tape2", dir);
+    snprintf(save, sizeof save, "%s/w", dir);
+    snprintf(fig, sizeof fig, "%s/fig.svg", dir);
+    run_result *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+
+    run_example(g->name, (const char *const[]){"--help", NULL}, r);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_ptr_nonnull(strstr(r->out, " [--graph FILE] "));
+    ck_assert_ptr_nonnull(strstr(r->out, "\n  --graph FILE the tape of the first training step"));
+    ck_assert_ptr_nonnull(strstr(r->out, "0 with --graph: draw the tape, do not train"));
+
+    const char *saved = getenv("PATH");
+    char *path = saved ? strdup(saved) : NULL;
+    ck_assert_int_eq(setenv("PATH", "/nonexistent", 1), 0);
+    run_fashion(g->name, dir, (const char *const[]){"--epochs", "0", "--graph", graph, "--save",
+                                                    save, "--plot", fig, NULL}, r);
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    ck_assert_str_eq(r->err, "");
+    ck_assert_int_eq(count_lines(r->out), 3);
+    ck_assert_ptr_nonnull(strstr(r->out, ", batch 64, 0 epochs, seed 0, "));
+    snprintf(want, sizeof want,
+             "\ngraph: %s (Graphviz DOT: dot is not on PATH; draw it with dot -Tsvg)\n", graph);
+    ck_assert_msg(strstr(r->out, want) != NULL, "%s", r->out);
+    ck_assert_msg(!exists(save) && !exists(fig), "--epochs 0 saved or plotted");
+    char *doc = read_file(graph);
+    check_fashion_dot(g, doc);
+
+    /* Training draws the same step (the same batch and dropout mask) and goes
+     * on; --quiet leaves the epoch line alone. */
+    run_fashion(g->name, dir, (const char *const[]){"--epochs", "1", "--quiet", "--graph",
+                                                    graph2, "--save", save, "--plot", fig,
+                                                    NULL}, r);
+    if (path)
+        setenv("PATH", path, 1);
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+    ck_assert_int_eq(count_lines(r->out), 1);
+    ck_assert_msg(strncmp(r->out, "epoch 1/1 loss=", 15) == 0, "%s", r->out);
+    ck_assert(exists(save) && exists(fig));
+    char *doc2 = read_file(graph2);
+    ck_assert_msg(strcmp(doc, doc2) == 0, "the training run drew another step");
+    free(doc2);
+    free(doc);
+
+    if (access("/usr/bin/dot", X_OK) == 0) {
+        run_fashion(g->name, dir, (const char *const[]){"--epochs", "0", "--quiet", "--graph",
+                                                        graph, NULL}, r);
+        ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+        ck_assert_str_eq(r->out, "");
+        doc = read_file(graph);
+        ck_assert_int_gt(check_xml(doc), 100);
+        int nodes = g->records + g->leaves;
+        ck_assert_int_eq(count_tags(doc, "<g"), 1 + nodes + nodes - 1); /* a tree */
+        for (int i = 0; g->params[i]; i++) {
+            char key[64];
+            snprintf(key, sizeof key, ">%s</text>", g->params[i]);
+            ck_assert_msg(strstr(doc, key) != NULL, "no %s in the SVG", g->params[i]);
+        }
+        ck_assert_ptr_nonnull(strstr(doc, ">images</text>"));
+        ck_assert_ptr_nonnull(strstr(doc, ">logits = add</text>"));
+        ck_assert_ptr_nonnull(strstr(doc, ">loss = div_scalar 64</text>"));
+        free(doc);
+    } else {
+        fprintf(stderr, "test_examples: %s --graph as SVG not checked: no /usr/bin/dot\n",
+                g->name);
+    }
+
+    /* Refused: with --eval, --epochs 0 alone, no file name (exit 2); a
+     * path that cannot be written, before anything is loaded or made
+     * (exit 1). */
+    static const char *const bad[][4] = {
+        {"--graph", "g.svg", "--eval", NULL}, {"--epochs", "0", NULL, NULL},
+        {"--graph=", NULL, NULL, NULL},       {"--graph", NULL, NULL, NULL},
+        {"--graph", "--quiet", NULL, NULL},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        run_fashion(g->name, dir, bad[k], r);
+        ck_assert_msg(r->status == 2, "%s %s: exit %d, want 2", bad[k][0],
+                      bad[k][1] ? bad[k][1] : "", r->status);
+        snprintf(want, sizeof want, "%s: %s: ", g->name, k == 1 ? "--epochs" : "--graph");
+        ck_assert_msg(strstr(r->err, want) != NULL, "stderr lacks \"%s\": %s", want, r->err);
+        ck_assert_ptr_nonnull(strstr(r->err, "usage: "));
+        ck_assert_str_eq(r->out, "");
+    }
+    ck_assert_ptr_nonnull(strstr(r->err, "is a flag, not a value"));
+    snprintf(save, sizeof save, "%s/new/w", dir);
+    const char *unwritable[] = {"/nonexistent-dir/g.svg", dir};
+    const char *why[] = {"No such file or directory", "Is a directory"};
+    for (int k = 0; k < 2; k++) {
+        run_fashion(g->name, dir, (const char *const[]){"--graph", unwritable[k], "--save",
+                                                        save, "--plot", fig, NULL}, r);
+        ck_assert_int_eq(r->status, 1);
+        snprintf(want, sizeof want, "%s: cannot write %s: %s\n", g->name, unwritable[k],
+                 why[k]);
+        ck_assert_str_eq(r->err, want);
+        ck_assert_str_eq(r->out, "");
+    }
+    snprintf(want, sizeof want, "%s/new", dir);
+    ck_assert_msg(!exists(want), "a failed run left %s", want);
+    free(path);
+    free(r);
+    remove_tree(dir);
+}
+
+START_TEST(test_fm_graph)
+{
+    check_fashion_graph(&mlp_graph);
+}
+END_TEST
+
+START_TEST(test_cnn_graph)
+{
+    check_fashion_graph(&cnn_graph);
+}
+END_TEST
+
 /* ---- logistic: the tutorial's first step past the chapter ----------------------------- */
 
 /* The result lines of logistic: "w=W0,W1 b=B loss=L" then "accuracy A (C of 200)",
@@ -1952,42 +2217,111 @@ START_TEST(test_logistic_graph)
 }
 END_TEST
 
-/* The code the tutorial shows after the chapter is the examples' own: each
- * ```c block from "## After the chapter" on appears, as it is, in
- * examples/logistic.c, fashion_mnist.c, fashion_cnn.c or common/fashion.c,
- * so it compiles with them. */
+/* Whether the code block (lines ending in '\n') is in src, each non-empty
+ * line indented by indent more spaces than in the block, starting at a
+ * line's start. A line "..." (at any indentation) stands for lines left
+ * out: the pieces between such lines must appear in src in that order. */
+static bool block_in(const char *code, const char *src, int indent)
+{
+    size_t cap = strlen(code) + (size_t)(count_lines(code) + 1) * (size_t)indent + 1;
+    char *piece = malloc(cap);
+    ck_assert_ptr_nonnull(piece);
+    const char *from = src, *line = code;
+    bool found = true;
+    while (*line && found) {
+        size_t len = 0;
+        while (*line) { /* one piece: up to a "..." line or the end */
+            const char *nl = strchr(line, '\n');
+            ck_assert_ptr_nonnull(nl);
+            const char *t = line;
+            while (t < nl && *t == ' ')
+                t++;
+            if (nl - t == 3 && strncmp(t, "...", 3) == 0) {
+                line = nl + 1;
+                break;
+            }
+            size_t n = (size_t)(nl - line);
+            if (n > 0) {
+                memset(piece + len, ' ', (size_t)indent);
+                len += (size_t)indent;
+            }
+            memcpy(piece + len, line, n);
+            len += n;
+            piece[len++] = '\n';
+            line = nl + 1;
+        }
+        piece[len] = '\0';
+        if (len == 0)
+            continue;
+        const char *hit = from;
+        while ((hit = strstr(hit, piece)) != NULL && hit != src && hit[-1] != '\n')
+            hit++;
+        found = hit != NULL;
+        if (found)
+            from = hit + len;
+    }
+    free(piece);
+    return found;
+}
+
+/* The code the tutorial shows is the examples' own: each ```c block of
+ * docs/tutorial.md (the chapter's five stages and the steps after it) and
+ * of docs/cnn.md appears in one of the example programs, as it is up to
+ * its indentation (the chapter's blocks drop a function body's) and its
+ * "..." lines, so it compiles with them and cannot drift from them. Also
+ * checks the checker. */
 START_TEST(test_tutorial_snippets)
 {
     static const char *const sources[] = {
+        "examples/chapter_arrays.c", "examples/chapter_tensor.c",
+        "examples/chapter_autograd.c", "examples/chapter_nn.c",
+        "examples/chapter_optim.c", "examples/common/chapter.c",
         "examples/logistic.c", "examples/fashion_mnist.c", "examples/fashion_cnn.c",
         "examples/common/fashion.c",
     };
     enum { NSOURCES = sizeof sources / sizeof sources[0] };
-    char *src[NSOURCES];
+    static const struct {
+        const char *path;
+        int min_blocks;
+    } docs[] = {{"docs/tutorial.md", 15}, {"docs/cnn.md", 1}};
+
+    const char *src = "int f(void)\n{\n    int a = 1;\n    a++;\n    return a;\n}\n";
+    ck_assert(block_in("int a = 1;\na++;\n", src, 4));
+    ck_assert(block_in("int f(void)\n{\n    ...\n    return a;\n}\n", src, 0));
+    ck_assert(!block_in("int a = 1;\na++;\n", src, 0));      /* the indentation */
+    ck_assert(!block_in("a = 1;\n", src, 0));               /* a line's start */
+    ck_assert(!block_in("return a;\n...\nint a = 1;\n", src, 4)); /* the order */
+    ck_assert(!block_in("int a = 1;\nreturn a;\n", src, 4));    /* a gap without ... */
+
+    char *text[NSOURCES];
     for (int i = 0; i < NSOURCES; i++)
-        src[i] = read_repo_file(sources[i]);
-    char *doc = read_repo_file("docs/tutorial.md");
-    const char *p = strstr(doc, "\n## After the chapter");
-    ck_assert_msg(p != NULL, "docs/tutorial.md has no \"After the chapter\" part");
-    int blocks = 0;
-    while ((p = strstr(p, "\n```c\n")) != NULL) {
-        p += 6;
-        const char *end = strstr(p, "\n```\n");
-        ck_assert_ptr_nonnull(end);
-        char *code = strndup(p, (size_t)(end - p) + 1);
-        ck_assert_ptr_nonnull(code);
-        bool found = false;
-        for (int i = 0; i < NSOURCES && !found; i++)
-            found = strstr(src[i], code) != NULL;
-        ck_assert_msg(found, "the tutorial shows code no example has:\n%s", code);
-        free(code);
-        blocks++;
-        p = end + 4;
+        text[i] = read_repo_file(sources[i]);
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        char *doc = read_repo_file(docs[d].path);
+        ck_assert_msg(d > 0 || strstr(doc, "\n## After the chapter") != NULL,
+                      "docs/tutorial.md has no \"After the chapter\" part");
+        int blocks = 0;
+        for (const char *p = doc; (p = strstr(p, "\n```c\n")) != NULL;) {
+            p += 6;
+            const char *end = strstr(p, "\n```\n");
+            ck_assert_ptr_nonnull(end);
+            char *code = strndup(p, (size_t)(end - p) + 1);
+            ck_assert_ptr_nonnull(code);
+            bool found = false;
+            for (int i = 0; i < NSOURCES && !found; i++)
+                for (int indent = 0; indent <= 12 && !found; indent += 4)
+                    found = block_in(code, text[i], indent);
+            ck_assert_msg(found, "%s shows code no example has:\n%s", docs[d].path, code);
+            free(code);
+            blocks++;
+            p = end + 4;
+        }
+        ck_assert_msg(blocks >= docs[d].min_blocks, "%s: %d code blocks", docs[d].path,
+                      blocks);
+        free(doc);
     }
-    ck_assert_int_ge(blocks, 6);
     for (int i = 0; i < NSOURCES; i++)
-        free(src[i]);
-    free(doc);
+        free(text[i]);
 }
 END_TEST
 
@@ -2030,6 +2364,7 @@ Suite *test_examples_suite(void)
     tcase_add_test(tc, test_fm_unwritable_save);
     tcase_add_test(tc, test_fm_plot_flag);
     tcase_add_test(tc, test_fm_disk_full);
+    tcase_add_test(tc, test_fm_graph);
     suite_add_tcase(s, tc);
 
     tc = tgt_tcase("fashion_cnn");
@@ -2037,6 +2372,7 @@ Suite *test_examples_suite(void)
     tcase_add_test(tc, test_cnn_small_run);
     tcase_add_test(tc, test_cnn_bad_flags);
     tcase_add_test(tc, test_cnn_runtime_errors);
+    tcase_add_test(tc, test_cnn_graph);
     suite_add_tcase(s, tc);
 
     tc = tgt_tcase("logistic");
