@@ -973,9 +973,25 @@ static tg_tensor *sequential_forward(tg_tape *T, tg_module *m, tg_tensor *x)
 static const tg_module_kind sequential_kind = {
     .name = "Sequential", .forward = sequential_forward, .release = release_bare};
 
-tg_module *tg_nn_sequential(int n, tg_module *const *modules)
+/* After a failure: frees seq and modules[from..n), each once, but none
+ * already in seq's tree (freed with it). */
+static void free_given(tg_module *seq, int from, int n, tg_module *const *modules)
 {
-    const char *fn = "tg_nn_sequential";
+    for (int j = from; modules && j < n; j++) {
+        bool seen = !modules[j] || (seq && in_tree(seq, modules[j]));
+        for (int k = from; k < j && !seen; k++)
+            seen = modules[k] == modules[j];
+        if (!seen)
+            tg_module_free(modules[j]);
+    }
+    tg_module_free(seq);
+}
+
+/* tg_nn_sequential and tg_nn_sequential_named under fn: names NULL names
+ * the children "0", "1", ... */
+static tg_module *sequential(const char *fn, int n, const char *const *names,
+                             tg_module *const *modules)
+{
     tg_module *seq = NULL;
     if (n < 0 || (n > 0 && !modules))
         tg__fail(n < 0 ? TG_ERR_VALUE : TG_ERR_NULL, fn,
@@ -984,26 +1000,34 @@ tg_module *tg_nn_sequential(int n, tg_module *const *modules)
         seq = new_module(fn, &sequential_kind, sizeof *seq);
     int i = 0;
     for (; seq && i < n; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "%d", i);
-        if (!add_child(fn, seq, name, modules[i])) {
+        char index[16];
+        snprintf(index, sizeof index, "%d", i);
+        if (!add_child(fn, seq, names ? names[i] : index, modules[i])) {
             i++;
             break;
         }
     }
     if (seq && i == n && seq->nchildren == n)
         return seq;
-    /* Failed: free what was given and is not in the container (each once). */
-    if (modules)
-        for (int j = seq ? i : 0; j < n; j++) {
-            bool seen = !modules[j] || (seq && in_tree(seq, modules[j]));
-            for (int k = seq ? i : 0; k < j && !seen; k++)
-                seen = modules[k] == modules[j];
-            if (!seen)
-                tg_module_free(modules[j]);
-        }
-    tg_module_free(seq);
+    free_given(seq, seq ? i : 0, n, modules);
     return NULL;
+}
+
+tg_module *tg_nn_sequential(int n, tg_module *const *modules)
+{
+    return sequential("tg_nn_sequential", n, NULL, modules);
+}
+
+tg_module *tg_nn_sequential_named(int n, const char *const *names,
+                                  tg_module *const *modules)
+{
+    const char *fn = "tg_nn_sequential_named";
+    if (!names && n > 0) {
+        tg__fail(TG_ERR_NULL, fn, "names is NULL (n = %d)", n);
+        free_given(NULL, 0, n, modules);
+        return NULL;
+    }
+    return sequential(fn, n, names, modules);
 }
 
 /* ---- reaching a wrapped layer ------------------------------------------------------ */

@@ -179,6 +179,10 @@ tg_module *tg_nn_gelu(void);
  * of this file). More may be added after with tg_module_add (named as you
  * like). */
 tg_module *tg_nn_sequential(int n, tg_module *const *modules);
+/* The same with the children named names[i] (PyTorch's Sequential of an
+ * OrderedDict): parameters "conv1.weight" rather than "0.weight". */
+tg_module *tg_nn_sequential_named(int n, const char *const *names,
+                                  tg_module *const *modules);
 
 #ifdef __cplusplus
 }

@@ -145,8 +145,9 @@ START_TEST(test_names_nested_and_custom)
     ck_assert_int_eq(tg_module_init(&n.base, &scaled_kind), TG_OK);
     n.scale = tg_full(F64, 1, (const int64_t[]){1}, 2.0);
     n.features = tg_module_add(&n.base, "features", small_cnn(&rng, F64));
-    n.head = tg_module_add(&n.base, "head", tg_nn_sequential(1, (tg_module *[]){
-        tg_nn_linear(3, 2, F64, &rng)}));
+    n.head = tg_module_add(&n.base, "head", tg_nn_sequential_named(2,
+        (const char *[]){"fc", "act"}, (tg_module *[]){tg_nn_linear(3, 2, F64, &rng),
+        tg_nn_tanh()}));
     ck_assert_ptr_nonnull(n.scale);
     ck_assert_ptr_nonnull(n.features);
     ck_assert_ptr_nonnull(n.head);
@@ -162,7 +163,7 @@ START_TEST(test_names_nested_and_custom)
         "features.1.running_mean", "features.1.running_var",
         "features.5.weight", "features.5.bias",
         "features.8.weight", "features.8.bias",
-        "head.0.weight", "head.0.bias",
+        "head.fc.weight", "head.fc.bias",
     };
     int nwant = (int)(sizeof want / sizeof *want);
     ck_assert_int_eq(ps.count, nwant);
@@ -173,6 +174,7 @@ START_TEST(test_names_nested_and_custom)
         ck_assert(tg_requires_grad_of(ps.tensors[i]) == !buffer);
     }
     int64_t trained = 1 + (4 * 9 + 4) + (4 + 4) + (64 * 5 + 5) + (5 * 3 + 3) + (3 * 2 + 2);
+    ck_assert_ptr_eq(tg_module_child(&n.base, "head.act"), n.head->children[1]);
     ck_assert_int_eq(tg_module_num_params(&n.base), trained);
 
     /* Paths reach the submodules; layers are reachable by kind. */
@@ -182,7 +184,7 @@ START_TEST(test_names_nested_and_custom)
     ck_assert_ptr_nonnull(bnl);
     ck_assert_ptr_eq(bnl->running_mean, ps.tensors[5]);
     ck_assert_ptr_eq(tg_module_child(&n.base, "head"), n.head);
-    tg_linear *fc = tg_module_layer(tg_module_child(&n.base, "head.0"), "Linear");
+    tg_linear *fc = tg_module_layer(tg_module_child(&n.base, "head.fc"), "Linear");
     ck_assert_ptr_nonnull(fc);
     ck_assert_ptr_eq(fc->weight, ps.tensors[11]);
     ck_assert_ptr_null(tg_module_child(&n.base, "features.9"));
@@ -464,6 +466,12 @@ START_TEST(test_ownership_on_failure)
     TGT_ASSERT_ERR(TG_ERR_VALUE, "n is -1");
     ck_assert_ptr_null(tg_nn_sequential(2, NULL));
     TGT_ASSERT_ERR(TG_ERR_NULL, "modules is NULL");
+    ck_assert_ptr_null(tg_nn_sequential_named(2, NULL, (tg_module *[]){
+        tg_nn_linear(2, 2, F64, &rng), tg_nn_relu()}));
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_nn_sequential_named: names is NULL");
+    ck_assert_ptr_null(tg_nn_sequential_named(2, (const char *[]){"fc", "fc"},
+        (tg_module *[]){tg_nn_linear(2, 2, F64, &rng), tg_nn_relu()}));
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "a child is already named \"fc\"");
 
     /* An empty container is the identity until children are added. */
     tg_module *seq = tg_nn_sequential(0, NULL);
