@@ -171,10 +171,41 @@ static void zero(tg_tensor *out)
     } while (0)
 
 /* The common case of CNNs (2x2 windows, stride 2, no padding, rows of
- * unit stride) as one pass whose selects the compiler can vectorise: the
- * same choice as MAX_POOL (the first maximum in row-major order, a NaN
- * taking over), by candidates in that order. */
-#define MAX_POOL_2X2(T)                                                        \
+ * unit stride): one output row from input rows r0 and r1 (the two under
+ * it; top is r0's position in its plane). The same choice as MAX_POOL (the
+ * first maximum in row-major order, a NaN taking over), by candidates in
+ * that order, written with selects on restrict rows so that the compiler
+ * vectorises it (cloned for AVX2); the offset within the window is an
+ * int32 (0, 1, W, W + 1: the caller checks W + 1 fits). */
+#define MAX_POOL_2X2_ROW(T, sfx)                                               \
+    TG_CLONES static void pool2_row_##sfx(const T *restrict r0,                \
+                                          const T *restrict r1, int64_t ow,   \
+                                          int32_t w, int64_t top,              \
+                                          T *restrict od, int64_t *restrict pd) \
+    {                                                                          \
+        for (int64_t j = 0; j < ow; j++) {                                     \
+            T v0 = r0[2 * j], v1 = r0[2 * j + 1];                              \
+            T v2 = r1[2 * j], v3 = r1[2 * j + 1];                              \
+            T best = v0;                                                       \
+            int32_t k = 0;                                                     \
+            bool t = (v1 > best) | (v1 != v1);                                 \
+            best = t ? v1 : best;                                              \
+            k = t ? 1 : k;                                                     \
+            t = (v2 > best) | (v2 != v2);                                      \
+            best = t ? v2 : best;                                              \
+            k = t ? w : k;                                                     \
+            t = (v3 > best) | (v3 != v3);                                      \
+            best = t ? v3 : best;                                              \
+            k = t ? w + 1 : k;                                                 \
+            od[j] = best;                                                      \
+            pd[j] = top + 2 * j + k;                                           \
+        }                                                                      \
+    }
+
+MAX_POOL_2X2_ROW(float, f32)
+MAX_POOL_2X2_ROW(double, f64)
+
+#define MAX_POOL_2X2(T, sfx)                                                   \
     do {                                                                       \
         const T *xd = (const T *)tg__data(x);                                  \
         T *od = (T *)tg__data(out);                                            \
@@ -185,25 +216,8 @@ static void zero(tg_tensor *out)
                 const T *plane = xd + a * x->strides[0] + b * x->strides[1];   \
                 for (int64_t i = 0; i < OH; i++, o += OW) {                    \
                     const T *r0 = plane + 2 * i * x->strides[2];               \
-                    const T *r1 = r0 + x->strides[2];                          \
-                    int64_t top = 2 * i * W;                                   \
-                    for (int64_t j = 0; j < OW; j++) {                         \
-                        T v0 = r0[2 * j], v1 = r0[2 * j + 1];                  \
-                        T v2 = r1[2 * j], v3 = r1[2 * j + 1];                  \
-                        T best = v0;                                           \
-                        int64_t k = top + 2 * j;                               \
-                        bool t = (v1 > best) | (v1 != v1);                     \
-                        best = t ? v1 : best;                                  \
-                        k = t ? top + 2 * j + 1 : k;                           \
-                        t = (v2 > best) | (v2 != v2);                          \
-                        best = t ? v2 : best;                                  \
-                        k = t ? top + W + 2 * j : k;                           \
-                        t = (v3 > best) | (v3 != v3);                          \
-                        best = t ? v3 : best;                                  \
-                        k = t ? top + W + 2 * j + 1 : k;                       \
-                        od[o + j] = best;                                      \
-                        pd[o + j] = k;                                         \
-                    }                                                          \
+                    pool2_row_##sfx(r0, r0 + x->strides[2], OW, (int32_t)W,    \
+                                    2 * i * W, od + o, pd + o);                \
                 }                                                              \
             }                                                                  \
     } while (0)
@@ -217,11 +231,11 @@ void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
         return;
     bool two = p->kernel[0] == 2 && p->kernel[1] == 2 && p->stride[0] == 2 &&
                p->stride[1] == 2 && p->padding[0] == 0 && p->padding[1] == 0 &&
-               x->strides[3] == 1 && pos && tg__contiguous(out);
+               x->strides[3] == 1 && pos && tg__contiguous(out) && W < INT32_MAX;
     if (two && x->dtype == TG_FLOAT64)
-        MAX_POOL_2X2(double);
+        MAX_POOL_2X2(double, f64);
     else if (two)
-        MAX_POOL_2X2(float);
+        MAX_POOL_2X2(float, f32);
     else if (x->dtype == TG_FLOAT64)
         MAX_POOL(double);
     else
@@ -268,8 +282,80 @@ static void move_at(const tg_tensor *big, const tg_tensor *small, const tg_tenso
         MOVE_AT(float);
 }
 
+/* The scatter of a pool whose every position lies in its own 2x2 cell
+ * (rows 2i, 2i + 1, columns 2j, 2j + 1: what a 2x2 pool of stride 2
+ * records) writes each cell whole, g at the position and zeros around it,
+ * instead of zeroing the plane and adding: one pass. A row of cells from
+ * g's row gr and the positions pr (top: the cell row's position in its
+ * plane) into rows b0 and b1; returns false if a position lies outside
+ * its cell (the caller then scatters the plain way, over what was
+ * written). Offsets are int32: the caller checks a plane's positions fit.
+ * g + 0 is what the addition to zero gives (-0 becomes +0). */
+#define SCATTER_2X2_ROW(T, sfx)                                                \
+    TG_CLONES static bool scatter2_row_##sfx(T *restrict b0, T *restrict b1,   \
+                                             int64_t ow, int32_t w,            \
+                                             int64_t top, const T *restrict gr, \
+                                             const int64_t *restrict pr)       \
+    {                                                                          \
+        int32_t bad = 0;                                                       \
+        for (int64_t j = 0; j < ow; j++) {                                     \
+            int32_t d = (int32_t)(pr[j] - top) - 2 * (int32_t)j;               \
+            T v = gr[j] + (T)0;                                                \
+            bool e0 = d == 0, e1 = d == 1, e2 = d == w, e3 = d == w + 1;       \
+            b0[2 * j] = e0 ? v : (T)0;                                         \
+            b0[2 * j + 1] = e1 ? v : (T)0;                                     \
+            b1[2 * j] = e2 ? v : (T)0;                                         \
+            b1[2 * j + 1] = e3 ? v : (T)0;                                     \
+            bad |= !(e0 | e1 | e2 | e3);                                       \
+        }                                                                      \
+        return !bad;                                                           \
+    }
+
+SCATTER_2X2_ROW(float, f32)
+SCATTER_2X2_ROW(double, f64)
+
+/* The cells of a fresh big (N,C,H,W) from a contiguous small (N,C,H/2,W/2)
+ * and pos, the odd last row and column zero; false (big partly written)
+ * when a position lies outside its cell. */
+#define SCATTER_2X2(T, sfx)                                                    \
+    do {                                                                       \
+        T *bd = (T *)tg__data(big);                                            \
+        const T *sd = (const T *)tg__data(small);                              \
+        const int64_t *pd = (const int64_t *)tg__data(pos);                    \
+        for (int64_t plane = 0; plane < N * C; plane++) {                      \
+            T *bp = bd + plane * H * W;                                        \
+            for (int64_t i = 0; i < OH; i++) {                                 \
+                int64_t o = (plane * OH + i) * OW;                             \
+                T *b0 = bp + 2 * i * W;                                        \
+                if (!scatter2_row_##sfx(b0, b0 + W, OW, (int32_t)W, 2 * i * W, \
+                                        sd + o, pd + o))                       \
+                    return false;                                              \
+                for (int64_t r = 0; r < 2 && W % 2; r++)                       \
+                    b0[r * W + W - 1] = 0;                                     \
+            }                                                                  \
+            if (H % 2)                                                         \
+                memset(bp + (H - 1) * W, 0, (size_t)W * sizeof(T));            \
+        }                                                                      \
+    } while (0)
+
+static bool scatter_2x2(tg_tensor *big, const tg_tensor *small, const tg_tensor *pos)
+{
+    int64_t N = pos->shape[0], C = pos->shape[1], OH = pos->shape[2], OW = pos->shape[3];
+    int64_t H = big->shape[2], W = big->shape[3];
+    if (OH != H / 2 || OW != W / 2 || H * W > INT32_MAX / 2 || pos->numel == 0 ||
+        !tg__contiguous(big) || !tg__contiguous(small) || !tg__contiguous(pos))
+        return false;
+    if (big->dtype == TG_FLOAT64)
+        SCATTER_2X2(double, f64);
+    else
+        SCATTER_2X2(float, f32);
+    return true;
+}
+
 void tg__max_pool2d_scatter(tg_tensor *out, const tg_tensor *g, const tg_tensor *pos)
 {
+    if (scatter_2x2(out, g, pos))
+        return;
     zero(out); /* then the additions */
     move_at(out, g, pos, true);
 }
