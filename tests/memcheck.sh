@@ -2,7 +2,9 @@
 # Runs every example under valgrind memcheck with short settings; fails on
 # any memory error or leak. Each example runs once normally (exit 0) and
 # once with its output on a full disk (/dev/full: exit 1 with the cause on
-# stderr), so that the error paths are clean too.
+# stderr), so that the error paths are clean too. The Fashion-MNIST
+# programs also draw their tape (--graph): as SVG while training (through
+# dot when it is installed) and as DOT with --epochs 0 and no dot on PATH.
 # Usage: tests/memcheck.sh BUILD/examples
 set -eu
 dir=$(cd "${1:-build/examples}" && pwd)
@@ -12,8 +14,9 @@ if ! command -v valgrind >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-vg="valgrind --quiet --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99"
+vg="$(command -v valgrind) --quiet --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99"
 status=0
+run_path=$PATH # the PATH the examples run with
 
 # check NAME WHAT WANT OUT ARGS...: runs example NAME under valgrind with
 # stdout on OUT and expects exit status WANT (99 is valgrind's own).
@@ -21,7 +24,7 @@ check() {
     name=$1 what=$2 want=$3 out=$4
     shift 4
     rc=0
-    (cd "$tmp" && $vg "$dir/$name" "$@" >"$out" 2>"$tmp/err") || rc=$?
+    (cd "$tmp" && PATH=$run_path $vg "$dir/$name" "$@" >"$out" 2>"$tmp/err") || rc=$?
     if [ "$rc" = "$want" ]; then
         echo "memcheck: $name clean ($what)"
     else
@@ -45,8 +48,12 @@ for ex in "$dir"/*; do
         fi
         set -- --epochs 1 --limit 256 --test-limit 256 --quiet --save "$tmp/fm" \
             --plot "$tmp/fm.svg"
-        check "$name" run 0 "$tmp/out" "$@"
-        check "$name" "stdout full" 1 /dev/full "$@" ;;
+        check "$name" run 0 "$tmp/out" "$@" --graph "$tmp/fm_tape.svg"
+        check "$name" "stdout full" 1 /dev/full "$@"
+        run_path=/nonexistent
+        check "$name" "--graph as DOT, --epochs 0" 0 "$tmp/out" --epochs 0 --limit 64 \
+            --test-limit 16 --graph "$tmp/fm_tape.dot"
+        run_path=$PATH ;;
     fashion_cnn)
         if [ ! -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
             echo "memcheck: $name skipped (dataset-fashion-mnist not installed)"
@@ -54,8 +61,12 @@ for ex in "$dir"/*; do
         fi
         set -- --epochs 1 --limit 16 --test-limit 16 --batch 8 --quiet --save "$tmp/cnn" \
             --plot "$tmp/cnn.svg"
-        check "$name" run 0 "$tmp/out" "$@"
-        check "$name" "stdout full" 1 /dev/full "$@" ;;
+        check "$name" run 0 "$tmp/out" "$@" --graph "$tmp/cnn_tape.svg"
+        check "$name" "stdout full" 1 /dev/full "$@"
+        run_path=/nonexistent
+        check "$name" "--graph as DOT, --epochs 0" 0 "$tmp/out" --epochs 0 --limit 8 \
+            --test-limit 8 --batch 8 --graph "$tmp/cnn_tape.dot"
+        run_path=$PATH ;;
     logistic)
         set -- --steps 20 --quiet --graph "$tmp/logistic_tape.svg"
         check "$name" run 0 "$tmp/out" "$@"
