@@ -217,6 +217,26 @@ int64_t tg_module_num_params(tg_module *m)
     return walk(m, &w) ? -1 : w.trained;
 }
 
+/* Pre-order: a module's own draws, then its children's, in order. */
+static int reset_tree(tg_module *m, tg_rng *rng)
+{
+    int rc = m->kind->reset_parameters ? m->kind->reset_parameters(m, rng) : TG_OK;
+    for (int i = 0; i < m->nchildren && !rc; i++)
+        rc = reset_tree(m->children[i], rng);
+    return rc;
+}
+
+int tg_module_reset_parameters(tg_module *m, tg_rng *rng)
+{
+    const char *fn = "tg_module_reset_parameters";
+    int rc = check_module(fn, m);
+    if (rc)
+        return rc;
+    if (!rng)
+        return tg__fail(TG_ERR_NULL, fn, "rng is NULL");
+    return reset_tree(m, rng);
+}
+
 void tg_module_train(tg_module *m, bool training)
 {
     if (!m || !m->kind)
@@ -530,15 +550,38 @@ static void linear_release(tg_module *m)
     tg__dealloc(m, sizeof(linear_module));
 }
 
+/* Draws a new weight and bias as tg_linear_init does. */
+static int linear_reset(tg_module *m, tg_rng *rng)
+{
+    tg_linear *l = &((linear_module *)m)->layer, fresh;
+    int rc = tg_linear_init(&fresh, l->in, l->out, tg_dtype_of(l->weight), rng);
+    if (!rc && !(rc = tg_copy(l->weight, fresh.weight)))
+        rc = tg_copy(l->bias, fresh.bias);
+    tg_linear_free(&fresh);
+    return rc;
+}
+
 static const tg_module_kind linear_kind = {
     .name = "Linear", .forward = linear_forward, .tensors = linear_tensors,
-    .describe = linear_describe, .release = linear_release,
+    .describe = linear_describe, .reset_parameters = linear_reset,
+    .release = linear_release,
 };
+
+/* The generator of a constructor given rng NULL: seed 0, until
+ * tg_module_reset_parameters draws from the caller's. */
+static tg_rng *placeholder_rng(tg_rng *rng, tg_rng *local)
+{
+    if (rng)
+        return rng;
+    tg_rng_seed(local, 0);
+    return local;
+}
 
 tg_module *tg_nn_linear(int64_t in, int64_t out, tg_dtype dt, tg_rng *rng)
 {
     linear_module *m = new_module("tg_nn_linear", &linear_kind, sizeof *m);
-    if (m && tg_linear_init(&m->layer, in, out, dt, rng)) {
+    tg_rng local;
+    if (m && tg_linear_init(&m->layer, in, out, dt, placeholder_rng(rng, &local))) {
         linear_release(&m->base);
         return NULL;
     }
@@ -601,16 +644,31 @@ static void conv_release(tg_module *m)
     tg__dealloc(m, sizeof(conv_module));
 }
 
+/* Draws a new weight and bias as tg_conv2d_init does. */
+static int conv_reset(tg_module *m, tg_rng *rng)
+{
+    tg_conv2d *l = &((conv_module *)m)->layer, fresh;
+    int rc = tg_conv2d_init(&fresh, l->in, l->out, l->kernel, &l->args, l->bias != NULL,
+                            tg_dtype_of(l->weight), rng);
+    if (!rc && !(rc = tg_copy(l->weight, fresh.weight)) && l->bias)
+        rc = tg_copy(l->bias, fresh.bias);
+    tg_conv2d_free(&fresh);
+    return rc;
+}
+
 static const tg_module_kind conv_kind = {
     .name = "Conv2d", .forward = conv_forward, .tensors = conv_tensors,
-    .describe = conv_describe, .release = conv_release,
+    .describe = conv_describe, .reset_parameters = conv_reset,
+    .release = conv_release,
 };
 
 tg_module *tg_nn_conv2d(int64_t in, int64_t out, const int64_t *kernel,
                         const tg_conv_args *args, bool bias, tg_dtype dt, tg_rng *rng)
 {
     conv_module *m = new_module("tg_nn_conv2d", &conv_kind, sizeof *m);
-    if (m && tg_conv2d_init(&m->layer, in, out, kernel, args, bias, dt, rng)) {
+    tg_rng local;
+    if (m && tg_conv2d_init(&m->layer, in, out, kernel, args, bias, dt,
+                            placeholder_rng(rng, &local))) {
         conv_release(&m->base);
         return NULL;
     }

@@ -3,12 +3,15 @@
  * parameters and buffers under dotted names ("layers.0.weight", as a
  * state_dict), one train/eval switch, a parameter count and a summary.
  *
- *     tg_rng rng; tg_rng_seed(&rng, 0);
  *     tg_module *net = tg_nn_sequential(5, (tg_module *[]){
- *         tg_nn_linear(784, 256, TG_FLOAT32, &rng), tg_nn_relu(),
- *         tg_nn_linear(256, 128, TG_FLOAT32, &rng), tg_nn_relu(),
- *         tg_nn_linear(128, 10, TG_FLOAT32, &rng)});
- *     if (!net) { fprintf(stderr, "%s\n", tg_last_message()); return 1; }
+ *         tg_nn_linear(784, 256, TG_FLOAT32, NULL), tg_nn_relu(),
+ *         tg_nn_linear(256, 128, TG_FLOAT32, NULL), tg_nn_relu(),
+ *         tg_nn_linear(128, 10, TG_FLOAT32, NULL)});
+ *     tg_rng rng; tg_rng_seed(&rng, 0);
+ *     if (!net || tg_module_reset_parameters(net, &rng)) {  // drawn in order
+ *         fprintf(stderr, "%s\n", tg_last_message());
+ *         ...
+ *     }
  *     tg_params ps = {0};
  *     tg_module_params(net, &ps);        // "0.weight", "0.bias", "2.weight", ...
  *     tg_module_summary(net, TG_FLOAT32, 2, (int64_t[]){1, 784}, stdout);
@@ -40,6 +43,7 @@
  *     tg_module_init(&n.base, &net_kind);  // (a kind's release can free it)
  *     n.fc1 = tg_module_add(&n.base, "fc1", tg_nn_linear(4, 8, TG_FLOAT64, &rng));
  *     n.fc2 = tg_module_add(&n.base, "fc2", tg_nn_linear(8, 2, TG_FLOAT64, &rng));
+ *     // (two statements: fc1 draws first)
  *     if (!n.fc1 || !n.fc2) ...            // names "fc1.weight", ..., "fc2.bias"
  *     tg_module_free(&n.base);             // frees fc1 and fc2
  *
@@ -81,6 +85,9 @@ typedef struct tg_module_kind {
     /* Writes a one-line description ("Linear(784, 256)") into buf of size
      * bytes. NULL: the kind's name. */
     void (*describe)(const tg_module *m, char *buf, size_t size);
+    /* Draws the module's parameters anew from rng, as its constructor
+     * does (tg_module_reset_parameters). NULL: nothing is drawn. */
+    int (*reset_parameters)(tg_module *m, tg_rng *rng);
     /* Called by tg_module_train after m->training is set, for kinds whose
      * layer keeps its own flag. NULL: nothing more to do. */
     void (*set_training)(tg_module *m, bool training);
@@ -127,6 +134,12 @@ tg_tensor *tg_module_forward(tg_tape *T, tg_module *m, tg_tensor *x);
  * state_dict order; parameters are marked as requiring a gradient. On
  * failure p keeps the entries it had. */
 int tg_module_params(tg_module *m, tg_params *p);
+/* Draws every parameter of m's tree anew from rng, as the constructors
+ * do, module by module in the tree's order (a module, then its children
+ * in order: PyTorch's order of construction for a sequential model).
+ * Layers that draw nothing (norms, pooling) keep their state. On an error
+ * (out of memory) the modules before the failing one are redrawn. */
+int tg_module_reset_parameters(tg_module *m, tg_rng *rng);
 /* Sets the training flag of m and of every module below it: dropout drops
  * and batch norm uses (and updates) batch statistics only in training. */
 void tg_module_train(tg_module *m, bool training);
@@ -152,8 +165,18 @@ int tg_module_summary(tg_module *m, tg_dtype dt, int ndim, const int64_t *input_
 /* ---- Built-in modules ------------------------------------------------------ */
 /* Each returns a new module (free it with tg_module_free, or give it to a
  * container) or NULL with the layer's error. The arguments are those of the
- * layer's init in nn.h and cnn.h; the parameters are drawn the same way. */
+ * layer's init in nn.h and cnn.h; the parameters are drawn the same way.
+ *
+ * The order of the draws: C leaves unspecified the order in which the
+ * expressions of one initialiser list are evaluated, so constructors
+ * called inside one tg_nn_sequential(...) expression may draw from a
+ * shared rng in any order. To get PyTorch's numbers from a seed, either
+ * construct the layers in separate statements, or give the constructors
+ * rng NULL (their parameters are then drawn from a generator seeded with
+ * 0) and call tg_module_reset_parameters(model, &rng) once the model is
+ * built: it draws in the tree's order. */
 
+/* rng NULL: see above. */
 tg_module *tg_nn_linear(int64_t in, int64_t out, tg_dtype dt, tg_rng *rng);
 tg_module *tg_nn_conv2d(int64_t in, int64_t out, const int64_t *kernel,
                         const tg_conv_args *args, bool bias, tg_dtype dt, tg_rng *rng);

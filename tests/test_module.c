@@ -29,22 +29,27 @@ static bool same_bits(const tg_tensor *a, const tg_tensor *b)
 
 /* A small CNN as fashion_cnn builds it, scaled down: conv(1->4, 3x3, pad
  * 1) BN ReLU maxpool(2) flatten linear(4*4*4 -> 5) ReLU dropout linear(5 ->
- * 3), for (N, 1, 8, 8) inputs. */
+ * 3), for (N, 1, 8, 8) inputs; drawn from rng in the tree's order. */
 static tg_module *small_cnn(tg_rng *rng, tg_dtype dt)
 {
     tg_conv_args a = TG_CONV_ARGS;
     a.padding[0] = a.padding[1] = 1;
-    return tg_nn_sequential(9, (tg_module *[]){
-        tg_nn_conv2d(1, 4, (const int64_t[]){3, 3}, &a, true, dt, rng),
+    tg_module *m = tg_nn_sequential(9, (tg_module *[]){
+        tg_nn_conv2d(1, 4, (const int64_t[]){3, 3}, &a, true, dt, NULL),
         tg_nn_batch_norm2d(4, dt),
         tg_nn_relu(),
         tg_nn_max_pool2d((const int64_t[]){2, 2}, NULL, NULL),
         tg_nn_flatten(),
-        tg_nn_linear(64, 5, dt, rng),
+        tg_nn_linear(64, 5, dt, NULL),
         tg_nn_relu(),
         tg_nn_dropout(0.25, rng),
-        tg_nn_linear(5, 3, dt, rng),
+        tg_nn_linear(5, 3, dt, NULL),
     });
+    if (m && tg_module_reset_parameters(m, rng)) {
+        tg_module_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 /* ---- the sequential MLP is tg_mlp -------------------------------------------- */
@@ -57,11 +62,14 @@ START_TEST(test_sequential_equals_mlp)
     tg_mlp mlp;
     ck_assert_int_eq(tg_mlp_init(&mlp, 4, (const int64_t[]){6, 5, 4, 3}, TG_ACT_TANH,
                                  F64, &r1), TG_OK);
+    /* Built with rng NULL, then drawn in the tree's order: the same draws
+     * as tg_mlp_init's, whatever order C evaluated the list in. */
     tg_module *seq = tg_nn_sequential(5, (tg_module *[]){
-        tg_nn_linear(6, 5, F64, &r2), tg_nn_tanh(),
-        tg_nn_linear(5, 4, F64, &r2), tg_nn_tanh(),
-        tg_nn_linear(4, 3, F64, &r2)});
+        tg_nn_linear(6, 5, F64, NULL), tg_nn_tanh(),
+        tg_nn_linear(5, 4, F64, NULL), tg_nn_tanh(),
+        tg_nn_linear(4, 3, F64, NULL)});
     ck_assert_ptr_nonnull(seq);
+    ck_assert_int_eq(tg_module_reset_parameters(seq, &r2), TG_OK);
     ck_assert_int_eq(seq->nchildren, 5);
 
     tg_params pm = {0}, ps = {0};
@@ -97,6 +105,41 @@ START_TEST(test_sequential_equals_mlp)
     tg_free(x);
     tg_mlp_free(&mlp);
     tg_module_free(seq);
+}
+END_TEST
+
+START_TEST(test_reset_parameters_order)
+{
+    /* Layers made one statement at a time from a seeded rng... */
+    tg_rng r1, r2;
+    tg_rng_seed(&r1, 21);
+    tg_rng_seed(&r2, 21);
+    tg_conv_args a = TG_CONV_ARGS;
+    tg_module *c1 = tg_nn_conv2d(2, 3, (const int64_t[]){3, 3}, &a, true, F32, &r1);
+    tg_module *c2 = tg_nn_conv2d(3, 2, (const int64_t[]){1, 2}, &a, false, F32, &r1);
+    tg_module *l1 = tg_nn_linear(4, 2, F32, &r1);
+    tg_module *stmt = tg_nn_sequential(3, (tg_module *[]){c1, c2, l1});
+    /* ...equal a model drawn afterwards by tg_module_reset_parameters. */
+    tg_module *later = tg_nn_sequential(3, (tg_module *[]){
+        tg_nn_conv2d(2, 3, (const int64_t[]){3, 3}, &a, true, F32, NULL),
+        tg_nn_conv2d(3, 2, (const int64_t[]){1, 2}, &a, false, F32, NULL),
+        tg_nn_linear(4, 2, F32, NULL)});
+    ck_assert(stmt && later);
+    tg_params p1 = {0}, p2 = {0};
+    ck_assert_int_eq(tg_module_params(stmt, &p1), TG_OK);
+    ck_assert_int_eq(tg_module_params(later, &p2), TG_OK);
+    ck_assert_int_eq(p1.count, 5);
+    ck_assert(!same_bits(p1.tensors[0], p2.tensors[0])); /* seed 0 placeholders */
+    ck_assert_int_eq(tg_module_reset_parameters(later, &r2), TG_OK);
+    for (int i = 0; i < p1.count; i++)
+        ck_assert_msg(same_bits(p1.tensors[i], p2.tensors[i]), "entry %s", p1.names[i]);
+    /* The generators are at the same place after. */
+    ck_assert(tg_rng_random(&r1) == tg_rng_random(&r2));
+    ck_assert_int_eq(tg_module_reset_parameters(later, NULL), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_module_reset_parameters: rng is NULL");
+    ck_assert_int_eq(tg_module_reset_parameters(NULL, &r2), TG_ERR_NULL);
+    tg_module_free(stmt);
+    tg_module_free(later);
 }
 END_TEST
 
@@ -533,7 +576,7 @@ START_TEST(test_ownership_on_failure)
     ck_assert_ptr_null(tg_nn_adaptive_avg_pool2d(0, 1));
     TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_nn_adaptive_avg_pool2d: output size 0x1");
     ck_assert_ptr_null(tg_nn_dropout(1.5, &rng));
-    ck_assert_ptr_null(tg_nn_conv2d(3, 4, (const int64_t[]){3, 3}, NULL, true, F64, NULL));
+    ck_assert_ptr_null(tg_nn_conv2d(3, 4, (const int64_t[]){0, 3}, NULL, true, F64, &rng));
     ck_assert_ptr_null(tg_nn_max_pool2d((const int64_t[]){0, 2}, NULL, NULL));
     ck_assert_ptr_null(tg_nn_batch_norm2d(0, F64));
     ck_assert_ptr_null(tg_nn_layer_norm(0, NULL, F64));
@@ -635,6 +678,7 @@ Suite *test_module_suite(void)
     Suite *s = suite_create("module");
     TCase *tc = tgt_tcase("tree");
     tcase_add_test(tc, test_sequential_equals_mlp);
+    tcase_add_test(tc, test_reset_parameters_order);
     tcase_add_test(tc, test_names_nested_and_custom);
     tcase_add_test(tc, test_train_eval_reaches_every_layer);
     tcase_add_test(tc, test_summary);
