@@ -9,13 +9,15 @@
  *     at the end; --resume FILE continues such a run, bit for bit as if it
  *     had never stopped (the same --seed and --lr must be given).
  *
- * The data are make_moons(200, noise=0.1, shuffle=False)'s, drawn from
- * tg_rng as NumPy's legacy generator would after np.random.seed(seed): the
- * upper moon (label 0) at (cos a, sin a), the lower one (label 1) at
- * (1 - cos a, 0.5 - sin a), a = linspace(0, pi, 100), plus normal(0, 0.1)
- * noise in C order; a test set of 200 more points follows from the same
- * generator, then the network's initial weights, then one permutation per
- * epoch for the batches. Run with --help for the flags.
+ * The data are scikit-learn's make_moons(200, noise=0.1, shuffle=False)
+ * with NumPy's legacy generator after np.random.seed(seed): the upper moon
+ * (label 0) at (cos a, sin a), the lower one (label 1) at
+ * (1 - cos a, 1 - sin a - 0.5), a = linspace(0, pi, 100), plus
+ * normal(0, 0.1) noise in C order, drawn from tg_rng as NumPy draws it (the
+ * points agree with NumPy's to the last bit of libm's sin and cos). A test
+ * set of 200 more points follows from the same generator, then the
+ * network's initial weights, then one permutation per epoch for the
+ * batches. Run with --help for the flags.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -133,10 +135,13 @@ static int parse_args(options *o, int argc, char **argv)
         } else if (strcmp(name, "--lr") == 0) {
             if (!ex_parse_positive(val, &o->lr))
                 return usage_error(name, "is not a finite number > 0", val);
-        } else {
+        } else { /* --save, --resume */
             if (*val == '\0')
                 return usage_error(name, "empty file name", NULL);
-            *(strcmp(name, "--save") == 0 ? &o->save : &o->resume) = val;
+            if (strcmp(name, "--save") == 0)
+                o->save = val;
+            else
+                o->resume = val;
         }
     }
     if (o->save && ex_check_writable(STAGE, o->save))
