@@ -62,11 +62,12 @@ static void usage(FILE *f)
             "  --quiet        print only the result lines\n"
             "  --help         print this text and exit\n"
             "\n"
-            "Output: unless --quiet, 'epoch E  lr R  loss L  accuracy A' per epoch\n"
-            "(the mean loss and the accuracy of the epoch's batches, before their\n"
-            "updates); then 'loss=L' (the training set's mean loss, %%.17g, so two\n"
-            "runs can be compared bit for bit), 'train accuracy A (C of 200)' and\n"
-            "'test accuracy A (C of 200)'.\n"
+            "Output: unless --quiet, 'resumed from FILE at epoch E' with --resume and\n"
+            "'epoch E  lr R  loss L  accuracy A' per epoch (the mean loss and the\n"
+            "accuracy of the epoch's batches, before their updates); then 'loss=L'\n"
+            "(the training set's mean loss, %%.17g, so two runs can be compared bit\n"
+            "for bit), 'train accuracy A (C of 200)', 'test accuracy A (C of 200)'\n"
+            "and, with --save and unless --quiet, 'checkpoint: FILE (epoch N)'.\n"
             "Exit status: 0 ok, 1 runtime error (a checkpoint that cannot be read\n"
             "or written, lost output), 2 bad flags.\n",
             BATCH, MAX_EPOCHS);
