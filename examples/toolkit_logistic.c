@@ -49,10 +49,10 @@ int main(void)
     tg_tape_pause(T, was_paused);
     if (!z)
         goto fail;
+    const double *zs = tg_data(z), *ws = tg_data(w);
     int correct = 0;
     for (int i = 0; i < 200; i++)
-        correct += (((double *)tg_data(z))[i] > 0.0) == (ys[i] > 0.5);
-    const double *ws = tg_data(w);
+        correct += (zs[i] > 0.0) == (ys[i] > 0.5);
     printf("w=%.17g,%.17g b=%.17g\n", ws[0], ws[1], *(double *)tg_data(b));
     printf("accuracy %.3f (%d of 200)\n", correct / 200.0, correct);
     status = fflush(stdout) != 0;
