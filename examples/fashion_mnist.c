@@ -5,34 +5,27 @@
  * standardised with the training set's mean and standard deviation
  * (0.2860, 0.3530), which makes the accuracy steadier from epoch to epoch.
  *
- * This file is the network; the program around it (flags, data, the
- * training loop that allocates nothing after its first step, evaluation in
- * no-grad mode in batches of 1000, save and --eval) is shared with
- * fashion_cnn in examples/common/fashion.c. After training it draws the
+ * This file is the network, a sequential module (models/module.h); the
+ * program around it (flags, data through the batch iterator, the training
+ * loop that allocates nothing after its first step, evaluation in no-grad
+ * mode in batches of 1000, save and --eval) is shared with fashion_cnn in
+ * examples/common/fashion.c. After training it draws the
  * loss and the test accuracy per epoch (--plot, SVG), the figure
  * fashion_cnn draws. Run with --help for the flags.
  */
 #include "../tapegrad.h"
 #include "common/fashion.h"
 
-static int mlp_init(void *net, tg_params *ps, tg_rng *rng)
+/* x (b, 784) -> logits (b, 10); parameters fc1.weight, fc1.bias, ...,
+ * fc3.bias. */
+static tg_module *mlp(tg_rng *rng)
 {
-    tg_mlp *m = net;
-    int rc = tg_mlp_init(m, 4,
-                         (const int64_t[]){EX_FASHION_PIXELS, 256, 128, EX_FASHION_CLASSES},
-                         TG_ACT_RELU, TG_FLOAT32, rng);
-    return rc ? rc : tg_mlp_params(m, ps);
-}
-
-/* x (b, 784) -> logits (b, 10). */
-static tg_tensor *mlp_forward(tg_tape *T, void *net, tg_tensor *x)
-{
-    return tg_mlp_forward(T, net, x);
-}
-
-static void mlp_free(void *net)
-{
-    tg_mlp_free(net);
+    (void)rng; /* no dropout: the driver draws the parameters */
+    return tg_nn_sequential_named(
+        5, (const char *[]){"fc1", "relu1", "fc2", "relu2", "fc3"},
+        (tg_module *[]){tg_nn_linear(EX_FASHION_PIXELS, 256, TG_FLOAT32, NULL), tg_nn_relu(),
+                        tg_nn_linear(256, 128, TG_FLOAT32, NULL), tg_nn_relu(),
+                        tg_nn_linear(128, EX_FASHION_CLASSES, TG_FLOAT32, NULL)});
 }
 
 static const ex_fashion_program mlp_program = {
@@ -47,14 +40,10 @@ static const ex_fashion_program mlp_program = {
     .image_ndim = 1,
     .image_shape = {EX_FASHION_PIXELS},
     .eval_batch = 1000,
-    .init = mlp_init,
-    .forward = mlp_forward,
-    .set_training = NULL,
-    .free = mlp_free,
+    .build = mlp,
 };
 
 int main(int argc, char **argv)
 {
-    tg_mlp net = {0};
-    return ex_fashion_main(&mlp_program, &net, argc, argv);
+    return ex_fashion_main(&mlp_program, argc, argv);
 }

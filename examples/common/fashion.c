@@ -2,11 +2,11 @@
  * the training loop, evaluation, save/load and the figure (fashion.h).
  *
  * The pixels stay bytes, as the loader returns them (45 MiB for the
- * training set, a quarter of a float32 copy); each batch is scaled and
- * standardised as it is copied into a float32 batch tensor. The batch
- * tensors are allocated once and refilled, the tape's arena is reused
- * after a reset and Adam's moments exist from init, so after the first
- * step the loop allocates nothing. */
+ * training set, a quarter of a float32 copy); the batch iterator
+ * (models/batch.h) copies each batch's rows and scales and standardises
+ * them into float32 batch tensors it made once. The tape's arena is
+ * reused after a reset and Adam's moments exist from init, so after the
+ * first step the loop allocates nothing. */
 #include "fashion.h"
 
 #include <errno.h>
@@ -53,10 +53,8 @@ typedef struct split {
 /* The program being run: its name starts every message. */
 static const ex_fashion_program *prog;
 
-/* A pixel byte v as the network sees it, ((float)v / 255 - mean) / std:
- * the same float arithmetic done once per value instead of once per pixel,
- * so the batches hold exactly the numbers a converted copy would. */
-static float pixel_value[256];
+/* A pixel byte v as the network sees it: ((float)v / 255 - mean) / std. */
+static tg_standardize pixels = {255.0, PIXEL_MEAN, PIXEL_STD};
 
 /* ---- command line ----------------------------------------------------------- */
 
@@ -491,75 +489,53 @@ done:
 
 /* ---- training and evaluation ---------------------------------------------------------- */
 
-/* A (rows, image_shape...) float32 batch tensor for the network. */
-static tg_tensor *new_batch(int64_t rows)
+/* An iterator over the first s->n images of s and their labels, batches
+ * of rows images (b, image_shape...) as float32 standardised pixels and
+ * (b,) int32 labels; shuffled each epoch from rng, or in order when rng is
+ * NULL; a short last batch is kept (as PyTorch's DataLoader). NULL after
+ * a tapegrad error. */
+static tg_batches *new_batches(const split *s, int64_t rows, tg_rng *rng)
 {
-    int64_t shape[4] = {rows};
-    for (int k = 0; k < prog->image_ndim; k++)
-        shape[k + 1] = prog->image_shape[k];
-    return tg_empty(TG_FLOAT32, prog->image_ndim + 1, shape);
-}
-
-/* Scales and standardises rows of s into the float32 batch x (b rows of
- * 784 values, whatever its shape): the rows rows[0..b), or start..start+b
- * when rows is NULL. */
-static void fill_batch(const split *s, const int64_t *rows, int64_t start, int64_t b,
-                       tg_tensor *x)
-{
-    float *dst = tg_data(x);
-    for (int64_t r = 0; r < b; r++) {
-        int64_t i = rows ? rows[r] : start + r;
-        const uint8_t *src = s->images.data + i * EX_FASHION_PIXELS;
-        for (int j = 0; j < EX_FASHION_PIXELS; j++)
-            dst[r * EX_FASHION_PIXELS + j] = pixel_value[src[j]];
+    tg_batches *B = tg_batches_new(rows, rng, false);
+    int64_t shape[3] = {s->n, EX_FASHION_SIDE, EX_FASHION_SIDE};
+    if (!B || tg_batches_add_array(B, s->images.data, TG_UINT8, 3, shape) < 0 ||
+        tg_batches_add(B, s->y) < 0 ||
+        tg_batches_transform(B, 0, TG_FLOAT32, prog->image_ndim, prog->image_shape,
+                             tg_batch_standardize_u8, &pixels)) {
+        tg_batches_free(B);
+        return NULL;
     }
+    return B;
 }
 
-static void set_training(void *net, bool training)
-{
-    if (prog->set_training)
-        prog->set_training(net, training);
-}
-
-/* Test accuracy of net on s, without recording (the tape paused) and in
- * eval mode, in batches of buf's rows (a shorter last batch is a view of
- * its first rows). */
-static int evaluate(tg_tape *T, void *net, const split *s, tg_tensor *buf, double *acc)
+/* Test accuracy of net on the batches of E (in order), without recording
+ * (the tape paused) and in eval mode. */
+static int evaluate(tg_tape *T, tg_module *net, tg_batches *E, double *acc)
 {
     bool was_paused = tg_tape_pause(T, true);
-    set_training(net, false);
-    int64_t rows = tg_size(buf, 0);
+    tg_module_train(net, false);
     double hits = 0.0;
-    int rc = 0;
-    for (int64_t start = 0; start < s->n && !rc; start += rows) {
-        int64_t b = s->n - start < rows ? s->n - start : rows;
-        rc = tg_tape_reset(T);
-        if (rc)
+    int64_t seen = 0;
+    tg_tensor *xy[2];
+    int more;
+    while ((more = tg_batches_next(E, xy)) > 0) {
+        if (tg_tape_reset(T))
             break;
-        fill_batch(s, NULL, start, b, buf);
-        tg_tensor *xb = b == rows ? buf : tg_ad_slice(T, buf, 0, 0, b, 1); /* (b, ...) */
-        tg_tensor *logits = prog->forward(T, net, xb);                    /* (b, 10) */
-        tg_tensor *yb = tg_ad_slice(T, s->y, 0, start, start + b, 1);     /* (b,) */
-        double a = logits && yb ? tg_accuracy(logits, yb) : -1.0;
+        tg_tensor *logits = tg_module_forward(T, net, xy[0]); /* (b, 10) */
+        double a = logits ? tg_accuracy(logits, xy[1]) : -1.0;
         if (a < 0.0)
-            rc = tg_last_error();
-        else
-            hits += a * (double)b;
+            break;
+        int64_t b = tg_size(xy[1], 0);
+        hits += a * (double)b;
+        seen += b;
     }
     tg_tape_pause(T, was_paused);
-    *acc = hits / (double)s->n; /* n >= 1: load_split refuses an empty set */
-    return rc;
-}
-
-/* Copies the training images perm[start..start+b) into the batch x and
- * their labels into y. */
-static void take_batch(const split *s, const int64_t *perm, int64_t start, int64_t b,
-                       tg_tensor *x, tg_tensor *y)
-{
-    fill_batch(s, perm + start, 0, b, x);
-    const int32_t *labels = tg_data(s->y);
-    for (int64_t r = 0; r < b; r++)
-        ((int32_t *)tg_data(y))[r] = labels[perm[start + r]];
+    if (more != 0) { /* stopped early: an error, and the epoch is left */
+        tg_batches_restart(E);
+        return more < 0 ? more : tg_last_error();
+    }
+    *acc = hits / (double)seen; /* seen >= 1: load_split refuses an empty set */
+    return 0;
 }
 
 /* --graph: names the step's logits and loss (the parameters and the batch
@@ -577,12 +553,12 @@ static int draw_step(const ex_options *draw, tg_tape *T, tg_tensor *logits, tg_t
  * update; opt NULL (--epochs 0) makes no update. Returns 0, 1 after a
  * tapegrad error (the caller reports it) or 2 when the picture failed
  * (reported already). */
-static int train_step(tg_tape *T, void *net, tg_params *ps, tg_adam *opt, tg_tensor *xb,
-                      tg_tensor *yb, double *loss, const ex_options *draw)
+static int train_step(tg_tape *T, tg_module *net, tg_params *ps, tg_adam *opt,
+                      tg_tensor *xb, tg_tensor *yb, double *loss, const ex_options *draw)
 {
     if (tg_tape_reset(T))
         return 1;
-    tg_tensor *logits = prog->forward(T, net, xb);           /* (b, 10) */
+    tg_tensor *logits = tg_module_forward(T, net, xb);       /* (b, 10) */
     tg_tensor *mean = tg_loss_cross_entropy(T, logits, yb);  /* () */
     if (!mean || tg_item(mean, loss))
         return 1;
@@ -612,75 +588,54 @@ static void clear_progress(void)
     fflush(stderr);
 }
 
-/* Trains for o->epochs epochs in batches of bsize, printing a line after
- * each and keeping the epoch's mean loss and test accuracy in loss[] and
- * acc[]; evalbuf is evaluate's batch. With --graph the first step is
+/* Trains for o->epochs epochs on the batches of B, printing a line after
+ * each and keeping the epoch's mean loss and test accuracy (on the
+ * batches of E) in loss[] and acc[]. With --graph the first step is
  * drawn; with --epochs 0 that step (on the first shuffled batch, without
  * the update) is all that runs. */
-static int train(const options *o, int64_t bsize, tg_tape *T, void *net, tg_params *ps,
-                 tg_rng *rng, const split *train_set, const split *test_set,
-                 tg_tensor *evalbuf, double *loss_hist, double *acc_hist)
+static int train(const options *o, tg_tape *T, tg_module *net, tg_params *ps,
+                 tg_batches *B, tg_batches *E, double *loss_hist, double *acc_hist)
 {
-    int64_t n = train_set->n; /* >= 1, and bsize in 1..n */
-    int64_t tail = n % bsize, steps = (n + bsize - 1) / bsize;
+    int64_t n = tg_batches_rows(B), steps = tg_batches_count(B);
     bool bar = !o->quiet && isatty(fileno(stderr));
 
     tg_adam opt;
     if (tg_adam_init(&opt, ps, o->lr, 0.9, 0.999, 1e-8, 0.0, false))
         return fail("tg_adam_init");
-    /* Everything the loop needs, allocated once: a full batch, the smaller
-     * last one (PyTorch's DataLoader keeps it), labels and the shuffle. */
-    tg_tensor *xfull = new_batch(bsize);
-    tg_tensor *xtail = tail ? new_batch(tail) : NULL;
-    tg_tensor *yfull = tg_empty(TG_INT32, TG_SHAPE(bsize));
-    tg_tensor *ytail = tail ? tg_empty(TG_INT32, TG_SHAPE(tail)) : NULL;
-    int64_t *perm = malloc((size_t)n * sizeof *perm);
-    int rc = 0;
-    if (!xfull || (tail && !xtail) || !yfull || (tail && !ytail) || !perm) {
-        rc = 1;
-        fprintf(stderr, "%s: out of memory for the batches\n", prog->name);
-    }
-    /* The picture's options; the first step's batch is always the full one
-     * (bsize <= n), named for it. */
+    /* The picture's options; the first batch is named for it. */
     ex_options draw;
     memset(&draw, 0, sizeof draw);
     if (o->graph) {
         draw.stage = prog->name;
         draw.quiet = o->quiet;
         snprintf(draw.graph, sizeof draw.graph, "%s", o->graph);
-        if (!rc && (tg_set_name(xfull, "images") || tg_set_name(yfull, "labels")))
-            rc = fail("--graph");
     }
+    int rc = 0;
+    tg_tensor *xy[2];
 
-    if (!rc && o->epochs == 0) { /* --graph alone */
+    if (o->epochs == 0) { /* --graph alone: the first batch's step, no update */
         double loss;
-        int st = 0;
-        if (tg_rng_permutation(rng, perm, n)) {
-            rc = fail("tg_rng_permutation");
-        } else {
-            set_training(net, true);
-            take_batch(train_set, perm, 0, bsize, xfull, yfull);
-            st = train_step(T, net, ps, NULL, xfull, yfull, &loss, &draw);
-        }
+        tg_module_train(net, true);
+        int st = tg_batches_next(B, xy) <= 0 ? 1 : 0;
+        if (!st && (tg_set_name(xy[0], "images") || tg_set_name(xy[1], "labels")))
+            st = 1;
+        if (!st)
+            st = train_step(T, net, ps, NULL, xy[0], xy[1], &loss, &draw);
         if (st)
             rc = st == 2 ? 1 : fail("drawing the first step");
     }
 
     for (long epoch = 1; epoch <= o->epochs && !rc; epoch++) {
-        if (tg_rng_permutation(rng, perm, n)) {
-            rc = fail("tg_rng_permutation");
-            break;
-        }
-        set_training(net, true);
+        tg_module_train(net, true);
         double t0 = now(), shown = t0, sum = 0.0, loss = 0.0;
-        for (int64_t step = 0; step < steps; step++) {
-            int64_t start = step * bsize;
-            int64_t b = n - start < bsize ? n - start : bsize;
-            tg_tensor *xb = b == bsize ? xfull : xtail; /* (b, ...) */
-            tg_tensor *yb = b == bsize ? yfull : ytail; /* (b,) */
-            take_batch(train_set, perm, start, b, xb, yb);
-            int st = train_step(T, net, ps, &opt, xb, yb, &loss,
-                                o->graph && epoch == 1 && step == 0 ? &draw : NULL);
+        int64_t done = 0;
+        int more;
+        for (int64_t step = 0; (more = tg_batches_next(B, xy)) > 0; step++) {
+            int64_t b = tg_size(xy[1], 0);
+            const ex_options *d = o->graph && epoch == 1 && step == 0 ? &draw : NULL;
+            int st = d && (tg_set_name(xy[0], "images") || tg_set_name(xy[1], "labels"));
+            if (!st)
+                st = train_step(T, net, ps, &opt, xy[0], xy[1], &loss, d);
             if (st) {
                 if (bar)
                     clear_progress();
@@ -688,19 +643,22 @@ static int train(const options *o, int64_t bsize, tg_tape *T, void *net, tg_para
                 break;
             }
             sum += loss * (double)b;
+            done += b;
             /* Redrawn every 20 steps or quarter second, whichever is first. */
             if (bar && (step % 20 == 0 || step + 1 == steps || now() - shown > 0.25)) {
-                progress(epoch, o->epochs, step + 1, steps, sum / (double)(start + b));
+                progress(epoch, o->epochs, step + 1, steps, sum / (double)done);
                 shown = now();
             }
         }
+        if (!rc && more < 0)
+            rc = fail("the next batch");
         if (rc)
             break;
         double seconds = now() - t0;
         if (bar)
             clear_progress();
         double acc;
-        if (evaluate(T, net, test_set, evalbuf, &acc)) {
+        if (evaluate(T, net, E, &acc)) {
             rc = fail("evaluation");
             break;
         }
@@ -710,11 +668,6 @@ static int train(const options *o, int64_t bsize, tg_tape *T, void *net, tg_para
                   sum / (double)n, acc, seconds);
         rc = ex_flush_stdout();
     }
-    tg_free(xfull);
-    tg_free(xtail);
-    tg_free(yfull);
-    tg_free(ytail);
-    free(perm);
     tg_adam_free(&opt);
     return rc;
 }
@@ -779,7 +732,7 @@ static int name_params(tg_params *ps)
 }
 
 /* Everything after the flags; returns the exit status. */
-static int run(const options *o, void *net)
+static int run(const options *o)
 {
     const char *pn = prog->name;
     bool train_it = !o->eval && o->epochs > 0; /* --epochs 0: only --graph */
@@ -791,9 +744,6 @@ static int run(const options *o, void *net)
         remove_created_dirs();
         return 1;
     }
-    for (int v = 0; v < 256; v++)
-        pixel_value[v] = ((float)v / 255.0f - PIXEL_MEAN) / PIXEL_STD;
-
     split train_set = {0}, test_set = {0};
     if ((!o->eval && load_split(o, "train", o->limit, &train_set)) ||
         load_split(o, "t10k", o->test_limit, &test_set)) {
@@ -816,10 +766,14 @@ static int run(const options *o, void *net)
     tg_params ps = {0}; /* borrowed pointers to net's parameters and buffers */
     tg_tape *T = NULL;
     int64_t erows = test_set.n < prog->eval_batch ? test_set.n : prog->eval_batch;
-    tg_tensor *evalbuf = NULL; /* (erows, image...) */
-    double *hist = NULL;       /* loss per epoch, then accuracy per epoch */
+    int64_t bsize = o->batch < train_set.n ? o->batch : train_set.n;
+    tg_batches *B = NULL, *E = NULL; /* training (shuffled) and test batches */
+    double *hist = NULL;             /* loss per epoch, then accuracy per epoch */
     int rc = 1;
-    if (prog->init(net, &ps, &rng)) {
+    /* The layers are made with rng NULL and drawn here in the network's
+     * order, which is PyTorch's order of construction (module.h says why). */
+    tg_module *net = prog->build(&rng);
+    if (!net || tg_module_reset_parameters(net, &rng) || tg_module_params(net, &ps)) {
         fail("building the network");
         goto out;
     }
@@ -827,7 +781,8 @@ static int run(const options *o, void *net)
         fail("--graph");
         goto out;
     }
-    if (!(T = tg_tape_new()) || !(evalbuf = new_batch(erows))) {
+    if (!(T = tg_tape_new()) || !(E = new_batches(&test_set, erows, NULL)) ||
+        (!o->eval && !(B = new_batches(&train_set, bsize, &rng)))) {
         fail("setting up");
         goto out;
     }
@@ -839,7 +794,7 @@ static int run(const options *o, void *net)
                     tg_last_message());
             goto out;
         }
-        if (evaluate(T, net, &test_set, evalbuf, &acc)) {
+        if (evaluate(T, net, E, &acc)) {
             fail("evaluation");
             goto out;
         }
@@ -848,7 +803,6 @@ static int run(const options *o, void *net)
         goto out;
     }
 
-    int64_t bsize = o->batch < train_set.n ? o->batch : train_set.n;
     if (!(hist = malloc(2 * (size_t)(o->epochs ? o->epochs : 1) * sizeof *hist))) {
         fprintf(stderr, "%s: out of memory\n", pn);
         goto out;
@@ -857,8 +811,7 @@ static int run(const options *o, void *net)
         ex_printf("%s, Adam lr=%g, batch %lld, %ld epoch%s, seed %lu, %s\n", prog->summary,
                   o->lr, (long long)bsize, o->epochs, plural(o->epochs),
                   (unsigned long)o->seed, tg_blas_available() ? "BLAS" : "portable matmul");
-    if (ex_flush_stdout() || train(o, bsize, T, net, &ps, &rng, &train_set, &test_set,
-                                   evalbuf, hist, hist + o->epochs))
+    if (ex_flush_stdout() || train(o, T, net, &ps, B, E, hist, hist + o->epochs))
         goto out;
     if (!train_it) {
         rc = 0;
@@ -886,15 +839,16 @@ out:
     if (rc)
         remove_created_dirs();
     free(hist);
-    tg_free(evalbuf);
+    tg_batches_free(B);
+    tg_batches_free(E);
     tg_tape_free(T);
-    prog->free(net);
+    tg_module_free(net);
     free_split(&train_set);
     free_split(&test_set);
     return rc;
 }
 
-int ex_fashion_main(const ex_fashion_program *pg, void *net, int argc, char **argv)
+int ex_fashion_main(const ex_fashion_program *pg, int argc, char **argv)
 {
     prog = pg;
     ex_set_stage(pg->name);
@@ -903,7 +857,7 @@ int ex_fashion_main(const ex_fashion_program *pg, void *net, int argc, char **ar
     options o;
     int rc = parse_args(&o, argc, argv);
     if (rc < 0)
-        rc = run(&o, net);
+        rc = run(&o);
     /* The last lines (or --help) may still be buffered. */
     if (ex_flush_stdout())
         rc = 1;

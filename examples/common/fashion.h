@@ -4,23 +4,22 @@
  * and the figure of loss and accuracy per epoch. An example describes its
  * network and hands over:
  *
+ *     static tg_module *build(tg_rng *rng) { return tg_nn_sequential(...); }
  *     static const ex_fashion_program mlp = {
  *         .name = "fashion_mnist", .summary = "MLP 784-256-128-10 (ReLU)",
- *         .image_ndim = 1, .image_shape = {784}, ...
- *         .init = mlp_init, .forward = mlp_forward, .free = mlp_free,
+ *         .image_ndim = 1, .image_shape = {784}, ..., .build = build,
  *     };
  *     int main(int argc, char **argv)
  *     {
- *         tg_mlp net;
- *         return ex_fashion_main(&mlp, &net, argc, argv);
+ *         return ex_fashion_main(&mlp, argc, argv);
  *     }
  *
  * The loop: each epoch the training images are reshuffled (tg_rng, the
- * seed's generator, which also made the network), each mini-batch is
- * scaled to [0, 1], standardised with the training set's mean and
- * standard deviation (0.2860, 0.3530) and copied into a batch tensor made
- * once; the step is reset tape, forward, cross-entropy, zero grad,
- * backward, Adam step. After the first step nothing is allocated. Test
+ * seed's generator, which also drew the network's parameters) by the
+ * batch iterator (models/batch.h), which scales each mini-batch to [0, 1],
+ * standardises it with the training set's mean and standard deviation
+ * (0.2860, 0.3530) and copies it into batch tensors made once; the step is
+ * reset tape, forward, cross-entropy, zero grad, backward, Adam step. After the first step nothing is allocated. Test
  * accuracy is measured with the tape paused and the network in eval mode.
  *
  * --graph FILE draws the tape of the first step after its backward, before
@@ -51,22 +50,18 @@ typedef struct ex_fashion_program {
     int image_ndim;        /* the network's input is (batch, image_shape...) */
     int64_t image_shape[3];  /* (784,) or (1, 28, 28): 784 values either way */
     int64_t eval_batch;    /* test images per forward pass when evaluating */
-    /* Builds the network into net from rng, adding everything to save and
-     * train to ps; returns 0 or a tapegrad error. free must be safe after
-     * any init, even a failed one. */
-    int (*init)(void *net, tg_params *ps, tg_rng *rng);
-    /* logits (b, 10) of the images x (b, image_shape...). */
-    tg_tensor *(*forward)(tg_tape *T, void *net, tg_tensor *x);
-    /* Switches dropout and batch norm between training and evaluation;
-     * NULL when the network has neither. */
-    void (*set_training)(void *net, bool training);
-    void (*free)(void *net);
+    /* The network as a module (models/module.h): logits (b, 10) of images
+     * (b, image_shape...). Its layers are made with rng NULL: the driver
+     * draws their parameters from rng in the network's order
+     * (tg_module_reset_parameters); rng is for dropout's masks. NULL after
+     * a tapegrad error. */
+    tg_module *(*build)(tg_rng *rng);
 } ex_fashion_program;
 
 /* Parses the flags, trains (or with --eval loads and evaluates) and
  * returns the exit status: 0 ok, 1 runtime error or missing data, 2 bad
- * flags. net is the example's storage for its network. */
-int ex_fashion_main(const ex_fashion_program *pg, void *net, int argc, char **argv);
+ * flags. */
+int ex_fashion_main(const ex_fashion_program *pg, int argc, char **argv);
 
 /* The figure of a run: training loss per epoch on the left axis, test
  * accuracy on the right, epochs 1..n. Returns 0, or -1 with errno set. */
