@@ -71,6 +71,16 @@ for ex in "$dir"/*; do
         set -- --steps 20 --quiet --graph "$tmp/logistic_tape.svg"
         check "$name" run 0 "$tmp/out" "$@"
         check "$name" "stdout full" 1 /dev/full --steps 20 ;;
+    toolkit_*)
+        check "$name" run 0 "$tmp/out"
+        check "$name" "stdout full" 1 /dev/full ;;
+    two_moons)
+        set -- --epochs 3 --quiet --save "$tmp/moons.safetensors"
+        check "$name" run 0 "$tmp/out" "$@"
+        check "$name" resume 0 "$tmp/out" --epochs 5 --resume "$tmp/moons.safetensors" \
+            --save "$tmp/moons.safetensors"
+        check "$name" "bad checkpoint" 1 "$tmp/out" --resume "$dir/$name"
+        check "$name" "stdout full" 1 /dev/full --epochs 3 ;;
     *) check "$name" run 0 "$tmp/out" ;;
     esac
 done
