@@ -526,9 +526,22 @@ typedef struct linear_module {
     tg_linear layer;
 } linear_module;
 
+/* x (..., in) -> (..., out), as torch.nn.Linear: more than two axes are
+ * flattened into rows for the layer and restored after. */
 static tg_tensor *linear_forward(tg_tape *T, tg_module *m, tg_tensor *x)
 {
-    return tg_linear_forward(T, &((linear_module *)m)->layer, x);
+    tg_linear *l = &((linear_module *)m)->layer;
+    int nd = tg_ndim(x);
+    if (nd <= 2)
+        return tg_linear_forward(T, l, x);
+    int64_t shape[TG_MAX_DIMS], rows = 1;
+    memcpy(shape, tg_shape(x), (size_t)nd * sizeof *shape);
+    for (int k = 0; k < nd - 1; k++)
+        rows *= shape[k];
+    tg_tensor *y = tg_linear_forward(T, l, tg_ad_reshape(T, x, 2,
+                                                        (const int64_t[]){rows, shape[nd - 1]}));
+    shape[nd - 1] = l->out;
+    return y ? tg_ad_reshape(T, y, nd, shape) : NULL;
 }
 
 static int linear_tensors(tg_module *m, tg_module_walk *w)
@@ -951,6 +964,93 @@ tg_module *tg_nn_dropout(double p, tg_rng *rng)
     return m ? &m->base : NULL;
 }
 
+/* -- Embedding -- */
+
+typedef struct embedding_module {
+    tg_module base;
+    int64_t num, dim;
+    tg_tensor *weight; /* (num, dim) */
+} embedding_module;
+
+/* indices (...) of an integer dtype -> (..., dim): rows of the weight. */
+static tg_tensor *embedding_forward(tg_tape *T, tg_module *m, tg_tensor *x)
+{
+    embedding_module *e = (embedding_module *)m;
+    int nd = tg_ndim(x);
+    if (nd >= TG_MAX_DIMS) {
+        tg__fail(TG_ERR_SHAPE, "Embedding", "indices have %d axes; at most %d are "
+                 "allowed", nd, TG_MAX_DIMS - 1);
+        return NULL;
+    }
+    int64_t shape[TG_MAX_DIMS];
+    memcpy(shape, tg_shape(x), (size_t)nd * sizeof *shape);
+    shape[nd] = e->dim;
+    tg_tensor *flat = tg_ad_reshape(T, x, 1, (const int64_t[]){tg_numel(x)});
+    tg_tensor *rows = tg_ad_index_select(T, e->weight, 0, flat); /* (n, dim) */
+    return rows ? tg_ad_reshape(T, rows, nd + 1, shape) : NULL;
+}
+
+static int embedding_tensors(tg_module *m, tg_module_walk *w)
+{
+    return tg_module_visit(w, "weight", ((embedding_module *)m)->weight, false);
+}
+
+static void embedding_describe(const tg_module *m, char *buf, size_t size)
+{
+    const embedding_module *e = (const embedding_module *)m;
+    snprintf(buf, size, "Embedding(%lld, %lld)", (long long)e->num, (long long)e->dim);
+}
+
+/* torch.nn.Embedding's init: the weight standard normal (NumPy's
+ * randn stream from rng, in C order). */
+static int embedding_reset(tg_module *m, tg_rng *rng)
+{
+    embedding_module *e = (embedding_module *)m;
+    tg_tensor *fresh = tg_randn(rng, tg_dtype_of(e->weight), 2,
+                                (const int64_t[]){e->num, e->dim});
+    int rc = fresh ? tg_copy(e->weight, fresh) : tg_last_error();
+    tg_free(fresh);
+    return rc;
+}
+
+static void embedding_release(tg_module *m)
+{
+    tg_free(((embedding_module *)m)->weight);
+    tg__dealloc(m, sizeof(embedding_module));
+}
+
+static const tg_module_kind embedding_kind = {
+    .name = "Embedding", .forward = embedding_forward, .tensors = embedding_tensors,
+    .describe = embedding_describe, .reset_parameters = embedding_reset,
+    .release = embedding_release,
+};
+
+tg_module *tg_nn_embedding(int64_t num, int64_t dim, tg_dtype dt, tg_rng *rng)
+{
+    const char *fn = "tg_nn_embedding";
+    if (num < 1 || dim < 1) {
+        tg__fail(TG_ERR_VALUE, fn, "%lld embeddings of size %lld: both must be >= 1",
+                 (long long)num, (long long)dim);
+        return NULL;
+    }
+    if (dt != TG_FLOAT32 && dt != TG_FLOAT64) {
+        tg__fail(TG_ERR_DTYPE, fn, "dtype %s: float32 or float64 only", tg_dtype_name(dt));
+        return NULL;
+    }
+    embedding_module *m = new_module(fn, &embedding_kind, sizeof *m);
+    if (!m)
+        return NULL;
+    tg_rng local;
+    m->num = num;
+    m->dim = dim;
+    m->weight = tg_randn(placeholder_rng(rng, &local), dt, 2, (const int64_t[]){num, dim});
+    if (!m->weight || tg_requires_grad(m->weight, true)) {
+        tg_module_free(&m->base);
+        return NULL;
+    }
+    return &m->base;
+}
+
 /* -- Flatten and the activations: no state, one op each -- */
 
 static tg_tensor *flatten_forward(tg_tape *T, tg_module *m, tg_tensor *x)
@@ -1116,6 +1216,8 @@ void *tg_module_layer(tg_module *m, const char *kind_name)
         return &((ln_module *)m)->layer;
     if (k == &dropout_kind)
         return &((dropout_module *)m)->layer;
+    if (k == &embedding_kind)
+        return ((embedding_module *)m)->weight;
     tg__fail(TG_ERR_VALUE, fn, "a %s module wraps no layer struct", k->name);
     return NULL;
 }

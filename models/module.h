@@ -149,10 +149,10 @@ int64_t tg_module_num_params(tg_module *m);
 /* The submodule at a dotted path ("features.0"), or NULL with an error. */
 tg_module *tg_module_child(tg_module *m, const char *path);
 /* The layer struct a built-in module wraps (tg_linear, tg_conv2d,
- * tg_pool2d, tg_batch_norm, tg_layer_norm or tg_dropout), checked against
- * kind_name ("Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d",
- * "BatchNorm2d", "LayerNorm", "Dropout"); NULL with an error when m is of
- * another kind. */
+ * tg_pool2d, tg_batch_norm, tg_layer_norm or tg_dropout; an Embedding's
+ * weight tensor), checked against kind_name ("Linear", "Conv2d",
+ * "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+ * "Dropout", "Embedding"); NULL with an error when m is of another kind. */
 void *tg_module_layer(tg_module *m, const char *kind_name);
 /* Prints a table of m's tree as Keras's summary does: each module's dotted
  * name, description, output shape and trained values (its whole subtree's),
@@ -177,6 +177,7 @@ int tg_module_summary(tg_module *m, tg_dtype dt, int ndim, const int64_t *input_
  * built: it draws in the tree's order. */
 
 /* rng NULL: see above. */
+/* x (..., in) -> (..., out), any number of leading axes as PyTorch's. */
 tg_module *tg_nn_linear(int64_t in, int64_t out, tg_dtype dt, tg_rng *rng);
 tg_module *tg_nn_conv2d(int64_t in, int64_t out, const int64_t *kernel,
                         const tg_conv_args *args, bool bias, tg_dtype dt, tg_rng *rng);
@@ -189,6 +190,11 @@ tg_module *tg_nn_adaptive_avg_pool2d(int64_t oh, int64_t ow);
 tg_module *tg_nn_batch_norm1d(int64_t features, tg_dtype dt);
 tg_module *tg_nn_batch_norm2d(int64_t features, tg_dtype dt);
 tg_module *tg_nn_layer_norm(int ndims, const int64_t *shape, tg_dtype dt);
+/* torch.nn.Embedding(num, dim): indices (...) of an integer dtype, each in
+ * [0, num), -> (..., dim), the weight's rows; the weight (num, dim) is
+ * standard normal as PyTorch's (NumPy's randn from rng; rng NULL: see
+ * above). */
+tg_module *tg_nn_embedding(int64_t num, int64_t dim, tg_dtype dt, tg_rng *rng);
 /* rng is borrowed: it must outlive the module. */
 tg_module *tg_nn_dropout(double p, tg_rng *rng);
 tg_module *tg_nn_flatten(void);

@@ -143,6 +143,76 @@ START_TEST(test_reset_parameters_order)
 }
 END_TEST
 
+START_TEST(test_embedding_and_linear_nd)
+{
+    tg_rng rng, r2;
+    tg_rng_seed(&rng, 31);
+    tg_rng_seed(&r2, 31);
+    tg_module *emb = tg_nn_embedding(5, 4, F64, &rng);
+    ck_assert_ptr_nonnull(emb);
+    tg_tensor *w = tg_module_layer(emb, "Embedding");
+    ck_assert_ptr_nonnull(w);
+    tgt_assert_shape(w, 2, (const int64_t[]){5, 4});
+    tg_tensor *want = tg_randn(&r2, F64, 2, (const int64_t[]){5, 4}); /* randn(5, 4) */
+    ck_assert(same_bits(w, want));
+    ck_assert(tg_requires_grad_of(w));
+
+    /* indices (2, 3) -> (2, 3, 4); index 1 three times, 4 never. */
+    tg_tensor *idx = tg_zeros(TG_INT64, 2, (const int64_t[]){2, 3});
+    int64_t *iv = tg_data(idx);
+    const int64_t pick[6] = {1, 0, 3, 1, 2, 1};
+    memcpy(iv, pick, sizeof pick);
+    tg_tape *T = tg_tape_new();
+    tg_tensor *e = tg_module_forward(T, emb, idx);
+    ck_assert_ptr_nonnull(e);
+    tgt_assert_shape(e, 3, (const int64_t[]){2, 3, 4});
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 4; j++)
+            TGT_ASSERT_SAME(tgt_at(e, i * 4 + j), tgt_at(w, pick[i] * 4 + j));
+
+    /* A linear layer over (2, 3, 4): the rows one by one, as PyTorch's. */
+    tg_module *fc = tg_nn_linear(4, 2, F64, &rng);
+    tg_tensor *y = tg_module_forward(T, fc, e);
+    ck_assert_ptr_nonnull(y);
+    tgt_assert_shape(y, 3, (const int64_t[]){2, 3, 2});
+    tg_linear *l = tg_module_layer(fc, "Linear");
+    tg_tensor *y2 = tg_linear_forward(T, l, tg_ad_reshape(T, e, 2, (const int64_t[]){6, 4}));
+    for (int i = 0; i < 12; i++)
+        TGT_ASSERT_SAME(tgt_at(y, i), tgt_at(y2, i));
+
+    /* d sum(y) / d weight row r = (times r was picked) * colsum(W_fc). */
+    ck_assert_int_eq(tg_backward(T, tg_ad_sum(T, y)), TG_OK);
+    tg_tensor *g = tg_grad(w);
+    const int times[5] = {1, 3, 1, 1, 0};
+    for (int r = 0; r < 5; r++)
+        for (int j = 0; j < 4; j++) {
+            double col = tgt_at(l->weight, j) + tgt_at(l->weight, 4 + j);
+            ck_assert_double_eq_tol(tgt_at(g, r * 4 + j), times[r] * col, 1e-15);
+        }
+    tg_params ps = {0};
+    ck_assert_int_eq(tg_module_params(emb, &ps), TG_OK);
+    ck_assert_str_eq(ps.names[0], "weight");
+
+    /* Bad input: an index out of range, float indices, bad sizes. */
+    iv[2] = 5;
+    ck_assert_ptr_null(tg_module_forward(T, emb, idx));
+    ck_assert_int_eq(tg_last_error(), TG_ERR_INDEX);
+    tg_tensor *fidx = tg_zeros(F64, 1, (const int64_t[]){2});
+    ck_assert_ptr_null(tg_module_forward(T, emb, fidx));
+    ck_assert_ptr_null(tg_nn_embedding(0, 4, F64, &rng));
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_nn_embedding: 0 embeddings of size 4");
+    ck_assert_ptr_null(tg_nn_embedding(3, 4, TG_INT32, &rng));
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "float32 or float64 only");
+
+    tg_tape_free(T);
+    tg_free(idx);
+    tg_free(fidx);
+    tg_free(want);
+    tg_module_free(emb);
+    tg_module_free(fc);
+}
+END_TEST
+
 /* ---- names, buffers and a module of our own ---------------------------------- */
 
 /* A module with its own tensor (a learned scale) and two named children:
@@ -679,6 +749,7 @@ Suite *test_module_suite(void)
     TCase *tc = tgt_tcase("tree");
     tcase_add_test(tc, test_sequential_equals_mlp);
     tcase_add_test(tc, test_reset_parameters_order);
+    tcase_add_test(tc, test_embedding_and_linear_nd);
     tcase_add_test(tc, test_names_nested_and_custom);
     tcase_add_test(tc, test_train_eval_reaches_every_layer);
     tcase_add_test(tc, test_summary);
