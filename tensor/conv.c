@@ -88,8 +88,9 @@ static void conv_span(const tg__conv *g, int64_t kj, int64_t *lo, int64_t *hi)
                         const T *src = x + (ci * g->h + iy) * g->w + x0;       \
                         for (int64_t ox = 0; ox < lo; ox++)                    \
                             r[ox] = 0;                                         \
-                        if (g->sw == 1)                                        \
-                            memcpy(r + lo, src, (size_t)(hi - lo) * sizeof(T)); \
+                        if (g->sw == 1) /* short rows: no memcpy call */       \
+                            for (int64_t ox = lo; ox < hi; ox++)               \
+                                r[ox] = src[ox - lo];                          \
                         else                                                   \
                             for (int64_t ox = lo; ox < hi; ox++)               \
                                 r[ox] = src[(ox - lo) * g->sw];                \
@@ -116,8 +117,12 @@ static void conv_span(const tg__conv *g, int64_t kj, int64_t *lo, int64_t *hi)
                             continue;                                          \
                         const T *r = row + oy * g->ow;                         \
                         T *dst = x + (ci * g->h + iy) * g->w + x0;             \
-                        for (int64_t ox = lo; ox < hi; ox++)                   \
-                            dst[(ox - lo) * g->sw] += r[ox];                   \
+                        if (g->sw == 1) /* unit stride: vectorises */          \
+                            for (int64_t ox = lo; ox < hi; ox++)               \
+                                dst[ox - lo] += r[ox];                         \
+                        else                                                   \
+                            for (int64_t ox = lo; ox < hi; ox++)               \
+                                dst[(ox - lo) * g->sw] += r[ox];               \
                     }                                                          \
                 }                                                              \
     }
@@ -180,23 +185,24 @@ static bool empty(const conv_steps *s, int64_t count, void *out, bool zeros)
 #define AT(p, i) ((char *)(p) + (size_t)(i) * s.es)
 #define CAT(p, i) ((const char *)(p) + (size_t)(i) * s.es)
 
-/* Each row of y (n, o, positions) set to bias[o]. */
-static void fill_bias(tg_dtype dt, const tg__conv *g, void *y, const void *bias)
+/* Each row of sample n of y (o, positions) set to bias[o], just before
+ * that sample's GEMMs add to it: y[n] is then still in cache for them. */
+static void fill_bias(tg_dtype dt, const tg__conv *g, int64_t n, void *y,
+                      const void *bias)
 {
     int64_t P = g->oh * g->ow;
-    for (int64_t n = 0; n < g->n; n++)
-        for (int64_t o = 0; o < g->o; o++) {
-            int64_t row = (n * g->o + o) * P;
-            if (dt == TG_FLOAT32) {
-                float v = ((const float *)bias)[o], *r = (float *)y + row;
-                for (int64_t i = 0; i < P; i++)
-                    r[i] = v;
-            } else {
-                double v = ((const double *)bias)[o], *r = (double *)y + row;
-                for (int64_t i = 0; i < P; i++)
-                    r[i] = v;
-            }
+    for (int64_t o = 0; o < g->o; o++) {
+        int64_t row = (n * g->o + o) * P;
+        if (dt == TG_FLOAT32) {
+            float v = ((const float *)bias)[o], *r = (float *)y + row;
+            for (int64_t i = 0; i < P; i++)
+                r[i] = v;
+        } else {
+            double v = ((const double *)bias)[o], *r = (double *)y + row;
+            for (int64_t i = 0; i < P; i++)
+                r[i] = v;
         }
+    }
 }
 
 void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
@@ -206,14 +212,14 @@ void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
     bool direct = conv_direct(g);
     if (g->n * s.ys == 0)
         return;
-    if (bias)
-        fill_bias(dt, g, y, bias);
-    else if (empty(&s, g->n * s.ys, y, s.cK == 0))
-        return;
-    if (s.cK == 0) /* the bias alone */
+    if (!bias && empty(&s, g->n * s.ys, y, s.cK == 0))
         return;
     double beta = bias ? 1.0 : 0.0;
-    for (int64_t n = 0; n < g->n; n++)
+    for (int64_t n = 0; n < g->n; n++) {
+        if (bias)
+            fill_bias(dt, g, n, y, bias);
+        if (s.cK == 0) /* the bias alone */
+            continue;
         for (int64_t gi = 0; gi < g->groups; gi++) {
             const void *xg = CAT(x, n * s.xs + gi * s.xg);
             const void *b = xg;
@@ -224,6 +230,7 @@ void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
             tg__gemm(dt, false, false, s.og, s.P, s.cK, 1.0, CAT(w, gi * s.wg), s.cK,
                      b, s.P, beta, AT(y, n * s.ys + gi * s.yg), s.P);
         }
+    }
 }
 
 void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *gy,
@@ -233,9 +240,9 @@ void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *g
     bool direct = conv_direct(g);
     if (empty(&s, g->n * s.xs, dx, s.og == 0 || s.P == 0))
         return;
-    if (!direct)
-        memset(dx, 0, (size_t)(g->n * s.xs) * s.es);
-    for (int64_t n = 0; n < g->n; n++)
+    for (int64_t n = 0; n < g->n; n++) {
+        if (!direct) /* zeros for col2im's additions, each sample in turn */
+            memset(AT(dx, n * s.xs), 0, (size_t)s.xs * s.es);
         for (int64_t gi = 0; gi < g->groups; gi++) {
             void *xg = AT(dx, n * s.xs + gi * s.xg);
             tg__gemm(dt, true, false, s.cK, s.P, s.og, 1.0, CAT(w, gi * s.wg), s.cK,
@@ -244,6 +251,7 @@ void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *g
             if (!direct)
                 col2im(dt, g, cols, xg);
         }
+    }
 }
 
 void tg__conv_weight_grad(tg_dtype dt, const tg__conv *g, void *dw, const void *x,
