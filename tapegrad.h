@@ -14,6 +14,7 @@
 #include "models/loss.h"
 #include "models/cnn.h"
 #include "models/module.h"
+#include "models/gpt.h"
 #include "models/optim.h"
 #include "models/schedule.h"
 #include "models/clip.h"
