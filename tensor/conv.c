@@ -66,10 +66,58 @@ static void conv_span(const tg__conv *g, int64_t kj, int64_t *lo, int64_t *hi)
 }
 
 /* im2col (x: one sample's group, cg x h x w) and col2im (adds cols back
- * into x), for element type T. */
+ * into x), for element type T.
+ *
+ * With stride 1 and rows as wide as the input's (ow == w: "same" padding
+ * of an odd kernel), a tap's row of columns is the input plane shifted
+ * by s = (ki dh - ph) w + kj dw - pw elements: one copy of the part that
+ * lies inside the plane, then zeros where the tap reads the padding (the
+ * rows above and below, and the columns [0, lo) and [hi, ow) of each row,
+ * which the shifted copy had filled from the neighbouring row). */
 #define CONV_COLS(T, sfx)                                                      \
-    static void im2col_##sfx(const tg__conv *g, const T *x, T *cols)          \
+    static void im2col_same_##sfx(const tg__conv *g, const T *x, T *cols)      \
     {                                                                          \
+        int64_t cg = g->c / g->groups, P = g->oh * g->ow, hw = g->h * g->w;    \
+        for (int64_t ci = 0; ci < cg; ci++)                                    \
+            for (int64_t ki = 0; ki < g->kh; ki++)                             \
+                for (int64_t kj = 0; kj < g->kw; kj++) {                       \
+                    T *row = cols + ((ci * g->kh + ki) * g->kw + kj) * P;      \
+                    const T *plane = x + ci * hw;                              \
+                    int64_t dy = ki * g->dh - g->ph, lo, hi;                   \
+                    conv_span(g, kj, &lo, &hi);                                \
+                    int64_t s = dy * g->w + kj * g->dw - g->pw;                \
+                    /* the rows oy whose input row oy + dy is inside */        \
+                    int64_t oy0 = dy < 0 ? -dy : 0;                            \
+                    int64_t oy1 = g->h - dy < g->oh ? g->h - dy : g->oh;       \
+                    oy0 = oy0 < g->oh ? oy0 : g->oh;                           \
+                    oy1 = oy1 > oy0 ? oy1 : oy0;                               \
+                    /* those rows' entries d, clipped to 0 <= d + s < hw */    \
+                    int64_t d0 = oy0 * g->ow, d1 = oy1 * g->ow;                \
+                    d0 = d0 > -s ? d0 : -s;                                    \
+                    d1 = d1 < hw - s ? d1 : hw - s;                            \
+                    if (d1 <= d0) { /* all in the padding */                   \
+                        memset(row, 0, (size_t)P * sizeof(T));                 \
+                        continue;                                              \
+                    }                                                          \
+                    memset(row, 0, (size_t)d0 * sizeof(T));                    \
+                    memcpy(row + d0, plane + d0 + s,                           \
+                           (size_t)(d1 - d0) * sizeof(T));                     \
+                    memset(row + d1, 0, (size_t)(P - d1) * sizeof(T));         \
+                    for (int64_t oy = oy0; oy < oy1; oy++) {                   \
+                        T *r = row + oy * g->ow;                               \
+                        for (int64_t ox = 0; ox < lo; ox++)                    \
+                            r[ox] = 0;                                         \
+                        for (int64_t ox = hi; ox < g->ow; ox++)                \
+                            r[ox] = 0;                                         \
+                    }                                                          \
+                }                                                              \
+    }                                                                          \
+    static void im2col_##sfx(const tg__conv *g, const T *x, T *cols)           \
+    {                                                                          \
+        if (g->sh == 1 && g->sw == 1 && g->ow == g->w) {                       \
+            im2col_same_##sfx(g, x, cols);                                     \
+            return;                                                            \
+        }                                                                      \
         int64_t cg = g->c / g->groups, P = g->oh * g->ow;                      \
         for (int64_t ci = 0; ci < cg; ci++)                                    \
             for (int64_t ki = 0; ki < g->kh; ki++)                             \
@@ -254,6 +302,20 @@ void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *g
     }
 }
 
+/* A group's weight gradient of fewer than 16 taps and at least 16 output
+ * channels (a first convolution over one input channel: 9 taps, 32
+ * channels) is a GEMM too narrow for the kernels' tiles, og x cK with cK
+ * columns. Its transpose dW^T = cols gy^T (cK x og) is as wide as there
+ * are channels: float32 sums that into dw itself and transposes each
+ * group in place at the end, through a stack buffer of TRANSPOSE_MAX
+ * elements. */
+enum { TRANSPOSE_MAX = 1024 };
+
+static bool weight_grad_transposed(tg_dtype dt, const conv_steps *s)
+{
+    return dt == TG_FLOAT32 && s->cK < 16 && s->og >= 16 && s->wg <= TRANSPOSE_MAX;
+}
+
 void tg__conv_weight_grad(tg_dtype dt, const tg__conv *g, void *dw, const void *x,
                           const void *gy, void *cols)
 {
@@ -261,6 +323,7 @@ void tg__conv_weight_grad(tg_dtype dt, const tg__conv *g, void *dw, const void *
     bool direct = conv_direct(g);
     if (empty(&s, g->o * s.cK, dw, g->n == 0 || s.P == 0))
         return;
+    bool transposed = weight_grad_transposed(dt, &s);
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t gi = 0; gi < g->groups; gi++) {
             const void *xg = CAT(x, n * s.xs + gi * s.xg);
@@ -269,8 +332,19 @@ void tg__conv_weight_grad(tg_dtype dt, const tg__conv *g, void *dw, const void *
                 im2col(dt, g, xg, cols);
                 b = cols;
             }
-            tg__gemm(dt, false, true, s.og, s.cK, s.P, 1.0,
-                     CAT(gy, n * s.ys + gi * s.yg), s.P, b, s.P, n ? 1.0 : 0.0,
-                     AT(dw, gi * s.wg), s.cK);
+            const void *gyg = CAT(gy, n * s.ys + gi * s.yg);
+            if (transposed) /* dW^T += cols gy^T */
+                tg__gemm(dt, false, true, s.cK, s.og, s.P, 1.0, b, s.P, gyg, s.P,
+                         n ? 1.0 : 0.0, AT(dw, gi * s.wg), s.og);
+            else /* dW += gy cols^T */
+                tg__gemm(dt, false, true, s.og, s.cK, s.P, 1.0, gyg, s.P, b, s.P,
+                         n ? 1.0 : 0.0, AT(dw, gi * s.wg), s.cK);
         }
+    for (int64_t gi = 0; transposed && gi < g->groups; gi++) {
+        float tmp[TRANSPOSE_MAX], *d = (float *)dw + gi * s.wg;
+        memcpy(tmp, d, (size_t)s.wg * sizeof *tmp);
+        for (int64_t o = 0; o < s.og; o++)
+            for (int64_t t = 0; t < s.cK; t++)
+                d[o * s.cK + t] = tmp[t * s.og + o];
+    }
 }
