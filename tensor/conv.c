@@ -65,15 +65,46 @@ static void conv_span(const tg__conv *g, int64_t kj, int64_t *lo, int64_t *hi)
     *hi = b;
 }
 
+/* The 'same' case of im2col and col2im below (stride 1, ow == w): tap
+ * (ki, kj) reads entry d of its row of columns from element d + s of the
+ * input plane. Rows [oy0, oy1) read input rows inside the plane, and of
+ * them columns [lo, hi) read inside columns; [d0, d1) is the block of
+ * entries from row oy0 to row oy1 clipped to 0 <= d + s < h w (the
+ * entries clipped off are border columns). False when the block is
+ * empty: the tap reads only padding. */
+typedef struct same_tap {
+    int64_t s, oy0, oy1, lo, hi, d0, d1;
+} same_tap;
+
+static bool same_tap_of(const tg__conv *g, int64_t ki, int64_t kj, same_tap *t)
+{
+    int64_t dy = ki * g->dh - g->ph, hw = g->h * g->w;
+    conv_span(g, kj, &t->lo, &t->hi);
+    t->s = dy * g->w + kj * g->dw - g->pw;
+    t->oy0 = dy < 0 ? -dy : 0;
+    t->oy1 = g->h - dy < g->oh ? g->h - dy : g->oh;
+    t->oy0 = t->oy0 < g->oh ? t->oy0 : g->oh;
+    t->oy1 = t->oy1 > t->oy0 ? t->oy1 : t->oy0;
+    t->d0 = t->oy0 * g->ow;
+    t->d1 = t->oy1 * g->ow;
+    t->d0 = t->d0 > -t->s ? t->d0 : -t->s;
+    t->d1 = t->d1 < hw - t->s ? t->d1 : hw - t->s;
+    return t->d1 > t->d0;
+}
+
 /* im2col (x: one sample's group, cg x h x w) and col2im (adds cols back
- * into x), for element type T.
+ * into x; cols is scratch and may be changed), for element type T.
  *
  * With stride 1 and rows as wide as the input's (ow == w: "same" padding
  * of an odd kernel), a tap's row of columns is the input plane shifted
  * by s = (ki dh - ph) w + kj dw - pw elements: one copy of the part that
  * lies inside the plane, then zeros where the tap reads the padding (the
  * rows above and below, and the columns [0, lo) and [hi, ow) of each row,
- * which the shifted copy had filled from the neighbouring row). */
+ * which the shifted copy had filled from the neighbouring row). col2im
+ * likewise adds the block back in one pass, after zeroing those border
+ * entries of the columns (a scratch buffer; the entries are gradients of
+ * padding, and adding +0 to the neighbours they now land on changes no
+ * sum: dx starts at +0 and a sum that starts at +0 is never -0). */
 #define CONV_COLS(T, sfx)                                                      \
     static void im2col_same_##sfx(const tg__conv *g, const T *x, T *cols)      \
     {                                                                          \
@@ -82,32 +113,20 @@ static void conv_span(const tg__conv *g, int64_t kj, int64_t *lo, int64_t *hi)
             for (int64_t ki = 0; ki < g->kh; ki++)                             \
                 for (int64_t kj = 0; kj < g->kw; kj++) {                       \
                     T *row = cols + ((ci * g->kh + ki) * g->kw + kj) * P;      \
-                    const T *plane = x + ci * hw;                              \
-                    int64_t dy = ki * g->dh - g->ph, lo, hi;                   \
-                    conv_span(g, kj, &lo, &hi);                                \
-                    int64_t s = dy * g->w + kj * g->dw - g->pw;                \
-                    /* the rows oy whose input row oy + dy is inside */        \
-                    int64_t oy0 = dy < 0 ? -dy : 0;                            \
-                    int64_t oy1 = g->h - dy < g->oh ? g->h - dy : g->oh;       \
-                    oy0 = oy0 < g->oh ? oy0 : g->oh;                           \
-                    oy1 = oy1 > oy0 ? oy1 : oy0;                               \
-                    /* those rows' entries d, clipped to 0 <= d + s < hw */    \
-                    int64_t d0 = oy0 * g->ow, d1 = oy1 * g->ow;                \
-                    d0 = d0 > -s ? d0 : -s;                                    \
-                    d1 = d1 < hw - s ? d1 : hw - s;                            \
-                    if (d1 <= d0) { /* all in the padding */                   \
+                    same_tap t;                                                \
+                    if (!same_tap_of(g, ki, kj, &t)) {                         \
                         memset(row, 0, (size_t)P * sizeof(T));                 \
                         continue;                                              \
                     }                                                          \
-                    memset(row, 0, (size_t)d0 * sizeof(T));                    \
-                    memcpy(row + d0, plane + d0 + s,                           \
-                           (size_t)(d1 - d0) * sizeof(T));                     \
-                    memset(row + d1, 0, (size_t)(P - d1) * sizeof(T));         \
-                    for (int64_t oy = oy0; oy < oy1; oy++) {                   \
+                    memset(row, 0, (size_t)t.d0 * sizeof(T));                  \
+                    memcpy(row + t.d0, x + ci * hw + t.d0 + t.s,               \
+                           (size_t)(t.d1 - t.d0) * sizeof(T));                 \
+                    memset(row + t.d1, 0, (size_t)(P - t.d1) * sizeof(T));     \
+                    for (int64_t oy = t.oy0; oy < t.oy1; oy++) {               \
                         T *r = row + oy * g->ow;                               \
-                        for (int64_t ox = 0; ox < lo; ox++)                    \
+                        for (int64_t ox = 0; ox < t.lo; ox++)                  \
                             r[ox] = 0;                                         \
-                        for (int64_t ox = hi; ox < g->ow; ox++)                \
+                        for (int64_t ox = t.hi; ox < g->ow; ox++)              \
                             r[ox] = 0;                                         \
                     }                                                          \
                 }                                                              \
@@ -147,8 +166,34 @@ static void conv_span(const tg__conv *g, int64_t kj, int64_t *lo, int64_t *hi)
                     }                                                          \
                 }                                                              \
     }                                                                          \
-    static void col2im_##sfx(const tg__conv *g, const T *cols, T *x)          \
+    static void col2im_same_##sfx(const tg__conv *g, T *cols, T *x)            \
     {                                                                          \
+        int64_t cg = g->c / g->groups, P = g->oh * g->ow, hw = g->h * g->w;    \
+        for (int64_t ci = 0; ci < cg; ci++)                                    \
+            for (int64_t ki = 0; ki < g->kh; ki++)                             \
+                for (int64_t kj = 0; kj < g->kw; kj++) {                       \
+                    T *row = cols + ((ci * g->kh + ki) * g->kw + kj) * P;      \
+                    same_tap t;                                                \
+                    if (!same_tap_of(g, ki, kj, &t))                           \
+                        continue;                                              \
+                    for (int64_t oy = t.oy0; oy < t.oy1; oy++) {               \
+                        T *r = row + oy * g->ow;                               \
+                        for (int64_t ox = 0; ox < t.lo; ox++)                  \
+                            r[ox] = 0;                                         \
+                        for (int64_t ox = t.hi; ox < g->ow; ox++)              \
+                            r[ox] = 0;                                         \
+                    }                                                          \
+                    T *plane = x + ci * hw;                                    \
+                    for (int64_t d = t.d0; d < t.d1; d++)                      \
+                        plane[d + t.s] += row[d];                              \
+                }                                                              \
+    }                                                                          \
+    static void col2im_##sfx(const tg__conv *g, T *cols, T *x)                 \
+    {                                                                          \
+        if (g->sh == 1 && g->sw == 1 && g->ow == g->w) {                       \
+            col2im_same_##sfx(g, cols, x);                                     \
+            return;                                                            \
+        }                                                                      \
         int64_t cg = g->c / g->groups, P = g->oh * g->ow;                      \
         for (int64_t ci = 0; ci < cg; ci++)                                    \
             for (int64_t ki = 0; ki < g->kh; ki++)                             \
@@ -186,7 +231,7 @@ static void im2col(tg_dtype dt, const tg__conv *g, const void *x, void *cols)
         im2col_f64(g, x, cols);
 }
 
-static void col2im(tg_dtype dt, const tg__conv *g, const void *cols, void *x)
+static void col2im(tg_dtype dt, const tg__conv *g, void *cols, void *x)
 {
     if (dt == TG_FLOAT32)
         col2im_f32(g, cols, x);
