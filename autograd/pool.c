@@ -12,8 +12,9 @@
  *     adaptive     g / (window size) spread over each window; its adjoint
  *                  is adaptive_avg_pool2d itself
  *
- * The positions (int64, h*W + w within each (n, c) plane, PyTorch's
- * indices) are kept on the tape with the record (aux); avg_pool2d's
+ * The positions (h*W + w within each (n, c) plane, PyTorch's indices;
+ * int32, or int64 for planes of 2^31 elements or more) are kept on the
+ * tape with the record (aux); avg_pool2d's
  * kernel, stride and padding likewise (sizes). */
 #include "internal.h"
 #include "nn_ops.h"
@@ -72,10 +73,12 @@ tg_tensor *tg_ad_max_pool2d(tg_tape *T, tg_tensor *x, const int64_t *kernel,
     tg_tensor *out = tga__new_like(T, fn, x->dtype, 4, shape);
     if (!out)
         return NULL;
-    /* the positions only when a backward will need them (T is then set) */
+    /* the positions only when a backward will need them (T is then set);
+     * int32 when a plane's positions fit (half the memory traffic of
+     * int64), else int64 */
     tg_tensor *pos = NULL;
-    if (tga__wants_record(T, x, NULL) &&
-        !(pos = tga__new_like(T, fn, TG_INT64, 4, shape)))
+    tg_dtype pt = x->shape[2] * x->shape[3] <= INT32_MAX ? TG_INT32 : TG_INT64;
+    if (tga__wants_record(T, x, NULL) && !(pos = tga__new_like(T, fn, pt, 4, shape)))
         return NULL;
     tg__max_pool2d_kernel(out, pos, x, &p);
     tg__node *n;

@@ -134,11 +134,11 @@ static void zero(tg_tensor *out)
 
 /* ---- max pool ---------------------------------------------------------------------- */
 
-#define MAX_POOL(T)                                                            \
+#define MAX_POOL(T, PT)                                                        \
     do {                                                                       \
         const T *xd = (const T *)tg__data(x);                                  \
         T *od = (T *)tg__data(out);                                            \
-        int64_t *pd = pos ? (int64_t *)tg__data(pos) : NULL;                   \
+        PT *pd = pos ? (PT *)tg__data(pos) : NULL;                             \
         int64_t s2 = x->strides[2], s3 = x->strides[3], o = 0;                 \
         for (int64_t a = 0; a < N; a++)                                        \
             for (int64_t b = 0; b < C; b++) {                                  \
@@ -164,7 +164,7 @@ static void zero(tg_tensor *out)
                         }                                                      \
                         od[o] = best;                                          \
                         if (pd)                                                \
-                            pd[o] = arg;                                       \
+                            pd[o] = (PT)arg;                                   \
                     }                                                          \
                 }                                                              \
             }                                                                  \
@@ -175,13 +175,13 @@ static void zero(tg_tensor *out)
  * it; top is r0's position in its plane). The same choice as MAX_POOL (the
  * first maximum in row-major order, a NaN taking over), by candidates in
  * that order, written with selects on restrict rows so that the compiler
- * vectorises it (cloned for AVX2); the offset within the window is an
- * int32 (0, 1, W, W + 1: the caller checks W + 1 fits). */
+ * vectorises it (cloned for AVX2). Positions are int32 here (planes of
+ * fewer than 2^31 elements: see tg__max_pool2d_kernel). */
 #define MAX_POOL_2X2_ROW(T, sfx)                                               \
     TG_CLONES static void pool2_row_##sfx(const T *restrict r0,                \
                                           const T *restrict r1, int64_t ow,   \
-                                          int32_t w, int64_t top,              \
-                                          T *restrict od, int64_t *restrict pd) \
+                                          int32_t w, int32_t top,              \
+                                          T *restrict od, int32_t *restrict pd) \
     {                                                                          \
         for (int64_t j = 0; j < ow; j++) {                                     \
             T v0 = r0[2 * j], v1 = r0[2 * j + 1];                              \
@@ -198,7 +198,7 @@ static void zero(tg_tensor *out)
             best = t ? v3 : best;                                              \
             k = t ? w + 1 : k;                                                 \
             od[j] = best;                                                      \
-            pd[j] = top + 2 * j + k;                                           \
+            pd[j] = top + 2 * (int32_t)j + k;                                  \
         }                                                                      \
     }
 
@@ -209,7 +209,7 @@ MAX_POOL_2X2_ROW(double, f64)
     do {                                                                       \
         const T *xd = (const T *)tg__data(x);                                  \
         T *od = (T *)tg__data(out);                                            \
-        int64_t *pd = (int64_t *)tg__data(pos);                                \
+        int32_t *pd = (int32_t *)tg__data(pos);                                \
         int64_t o = 0;                                                         \
         for (int64_t a = 0; a < N; a++)                                        \
             for (int64_t b = 0; b < C; b++) {                                  \
@@ -217,7 +217,7 @@ MAX_POOL_2X2_ROW(double, f64)
                 for (int64_t i = 0; i < OH; i++, o += OW) {                    \
                     const T *r0 = plane + 2 * i * x->strides[2];               \
                     pool2_row_##sfx(r0, r0 + x->strides[2], OW, (int32_t)W,    \
-                                    2 * i * W, od + o, pd + o);                \
+                                    (int32_t)(2 * i * W), od + o, pd + o);     \
                 }                                                              \
             }                                                                  \
     } while (0)
@@ -231,24 +231,30 @@ void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
         return;
     bool two = p->kernel[0] == 2 && p->kernel[1] == 2 && p->stride[0] == 2 &&
                p->stride[1] == 2 && p->padding[0] == 0 && p->padding[1] == 0 &&
-               x->strides[3] == 1 && pos && tg__contiguous(out) && W < INT32_MAX;
+               x->strides[3] == 1 && pos && pos->dtype == TG_INT32 &&
+               tg__contiguous(out);
+    bool narrow = pos && pos->dtype == TG_INT32;
     if (two && x->dtype == TG_FLOAT64)
         MAX_POOL_2X2(double, f64);
     else if (two)
         MAX_POOL_2X2(float, f32);
+    else if (x->dtype == TG_FLOAT64 && narrow)
+        MAX_POOL(double, int32_t);
     else if (x->dtype == TG_FLOAT64)
-        MAX_POOL(double);
+        MAX_POOL(double, int64_t);
+    else if (narrow)
+        MAX_POOL(float, int32_t);
     else
-        MAX_POOL(float);
+        MAX_POOL(float, int64_t);
 }
 
 /* big (N,C,H,W) and small (N,C,OH,OW) moved along pos: big[pos] += small
  * (scatter; big holds zeros) or small = big[pos]. */
-#define MOVE_AT(T)                                                             \
+#define MOVE_AT(T, PT)                                                         \
     do {                                                                       \
         T *bd = (T *)tg__data(big);                                            \
         T *sd = (T *)tg__data(small);                                          \
-        const int64_t *pd = (const int64_t *)tg__data(pos);                    \
+        const PT *pd = (const PT *)tg__data(pos);                              \
         /* a plane of big laid out as its positions: index it directly */     \
         bool flat = big->strides[3] == 1 && big->strides[2] == W;              \
         int64_t o = 0;                                                         \
@@ -257,7 +263,7 @@ void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
                 T *plane = bd + a * big->strides[0] + b * big->strides[1];     \
                 for (int64_t i = 0; i < OH; i++)                               \
                     for (int64_t j = 0; j < OW; j++, o++) {                    \
-                        int64_t q = pd[o];                                     \
+                        int64_t q = (int64_t)pd[o];                            \
                         int64_t bi = flat ? q : (q / W) * big->strides[2] +    \
                                                     (q % W) * big->strides[3]; \
                         int64_t si = at4(small, a, b, i, j);                   \
@@ -276,10 +282,15 @@ static void move_at(const tg_tensor *big, const tg_tensor *small, const tg_tenso
     int64_t W = big->shape[3];
     if (pos->numel == 0)
         return;
-    if (big->dtype == TG_FLOAT64)
-        MOVE_AT(double);
+    bool narrow = pos->dtype == TG_INT32;
+    if (big->dtype == TG_FLOAT64 && narrow)
+        MOVE_AT(double, int32_t);
+    else if (big->dtype == TG_FLOAT64)
+        MOVE_AT(double, int64_t);
+    else if (narrow)
+        MOVE_AT(float, int32_t);
     else
-        MOVE_AT(float);
+        MOVE_AT(float, int64_t);
 }
 
 /* The scatter of a pool whose every position lies in its own 2x2 cell
@@ -289,17 +300,17 @@ static void move_at(const tg_tensor *big, const tg_tensor *small, const tg_tenso
  * g's row gr and the positions pr (top: the cell row's position in its
  * plane) into rows b0 and b1; returns false if a position lies outside
  * its cell (the caller then scatters the plain way, over what was
- * written). Offsets are int32: the caller checks a plane's positions fit.
- * g + 0 is what the addition to zero gives (-0 becomes +0). */
+ * written). Positions and offsets are int32 (the caller checks that a
+ * plane's positions fit with room to spare). g + 0 is what the addition to zero gives (-0 becomes +0). */
 #define SCATTER_2X2_ROW(T, sfx)                                                \
     TG_CLONES static bool scatter2_row_##sfx(T *restrict b0, T *restrict b1,   \
                                              int64_t ow, int32_t w,            \
-                                             int64_t top, const T *restrict gr, \
-                                             const int64_t *restrict pr)       \
+                                             int32_t top, const T *restrict gr, \
+                                             const int32_t *restrict pr)       \
     {                                                                          \
         int32_t bad = 0;                                                       \
         for (int64_t j = 0; j < ow; j++) {                                     \
-            int32_t d = (int32_t)(pr[j] - top) - 2 * (int32_t)j;               \
+            int32_t d = pr[j] - top - 2 * (int32_t)j;                          \
             T v = gr[j] + (T)0;                                                \
             bool e0 = d == 0, e1 = d == 1, e2 = d == w, e3 = d == w + 1;       \
             b0[2 * j] = e0 ? v : (T)0;                                         \
@@ -321,14 +332,14 @@ SCATTER_2X2_ROW(double, f64)
     do {                                                                       \
         T *bd = (T *)tg__data(big);                                            \
         const T *sd = (const T *)tg__data(small);                              \
-        const int64_t *pd = (const int64_t *)tg__data(pos);                    \
+        const int32_t *pd = (const int32_t *)tg__data(pos);                    \
         for (int64_t plane = 0; plane < N * C; plane++) {                      \
             T *bp = bd + plane * H * W;                                        \
             for (int64_t i = 0; i < OH; i++) {                                 \
                 int64_t o = (plane * OH + i) * OW;                             \
                 T *b0 = bp + 2 * i * W;                                        \
-                if (!scatter2_row_##sfx(b0, b0 + W, OW, (int32_t)W, 2 * i * W, \
-                                        sd + o, pd + o))                       \
+                if (!scatter2_row_##sfx(b0, b0 + W, OW, (int32_t)W,            \
+                                        (int32_t)(2 * i * W), sd + o, pd + o)) \
                     return false;                                              \
                 for (int64_t r = 0; r < 2 && W % 2; r++)                       \
                     b0[r * W + W - 1] = 0;                                     \
@@ -342,7 +353,8 @@ static bool scatter_2x2(tg_tensor *big, const tg_tensor *small, const tg_tensor 
 {
     int64_t N = pos->shape[0], C = pos->shape[1], OH = pos->shape[2], OW = pos->shape[3];
     int64_t H = big->shape[2], W = big->shape[3];
-    if (OH != H / 2 || OW != W / 2 || H * W > INT32_MAX / 2 || pos->numel == 0 ||
+    if (pos->dtype != TG_INT32 || OH != H / 2 || OW != W / 2 ||
+        H * W > INT32_MAX / 2 || pos->numel == 0 ||
         !tg__contiguous(big) || !tg__contiguous(small) || !tg__contiguous(pos))
         return false;
     if (big->dtype == TG_FLOAT64)
