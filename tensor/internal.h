@@ -474,8 +474,9 @@ int tg__pool2d_shape(const char *fn, const tg_tensor *x, const int64_t *kernel,
 /* The same for an adaptive pool to (oh, ow), both > 0. */
 int tg__adaptive_pool2d_shape(const char *fn, const tg_tensor *x, int64_t oh,
                               int64_t ow, int64_t *shape);
-/* out (fresh, (N,C,OH,OW)) = the maximum of each window of x, pos (int64,
- * out's shape, or NULL) its position h*W + w in its plane: PyTorch's
+/* out (fresh, (N,C,OH,OW)) = the maximum of each window of x, pos (int32
+ * when a plane has fewer than 2^31 elements, else int64; out's shape, or
+ * NULL) its position h*W + w in its plane: PyTorch's
  * choice, the first maximum in row-major order unless NaNs are present,
  * then the last NaN. */
 void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,

@@ -430,7 +430,8 @@ tg_tensor *tg_cumsum(const tg_tensor *t, int axis);
 tg_tensor *tg_matmul(const tg_tensor *a, const tg_tensor *b);
 int tg_matmul_into(tg_tensor *out, const tg_tensor *a, const tg_tensor *b);
 /* Whether this build has CBLAS, and a switch to force the portable kernel
- * (on = false) for comparisons; ignored without CBLAS. */
+ * (on = false) for comparisons: it turns off CBLAS and the AVX-512 float32
+ * kernel (tensor/sgemm_avx512.c) alike. */
 bool tg_blas_available(void);
 void tg_use_blas(bool on);
 
