@@ -54,7 +54,7 @@ typedef struct split {
 static const ex_fashion_program *prog;
 
 /* A pixel byte v as the network sees it: ((float)v / 255 - mean) / std. */
-static tg_standardize pixels = {255.0, PIXEL_MEAN, PIXEL_STD};
+static tg_standardize pixels = {255.0, (double)PIXEL_MEAN, (double)PIXEL_STD};
 
 /* ---- command line ----------------------------------------------------------- */
 
