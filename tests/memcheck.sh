@@ -81,6 +81,22 @@ for ex in "$dir"/*; do
             --save "$tmp/moons.safetensors"
         check "$name" "bad checkpoint" 1 "$tmp/out" --resume "$dir/$name"
         check "$name" "stdout full" 1 /dev/full --epochs 3 ;;
+    words_gpt)
+        # A small list and model: valgrind runs the full default for hours.
+        for w in able baker candle delta eagle fable gable hotel india joker \
+                 kilo lima mango noble oscar papa quebec romeo sierra tango; do
+            for s in "" s ed ing er; do echo "$w$s"; done
+        done > "$tmp/words.txt"
+        printf 'ok\n\377\n' > "$tmp/bad.txt"
+        set -- --data "$tmp/words.txt" --layers 1 --heads 2 --embd 8 --context 12 \
+            --batch 8 --steps 4 --eval-every 2 --sample 3 --quiet
+        check "$name" run 0 "$tmp/out" "$@" --save "$tmp/w.safetensors" \
+            --plot "$tmp/w.svg" --graph "$tmp/w_tape.svg"
+        check "$name" load 0 "$tmp/out" --data "$tmp/words.txt" --load "$tmp/w.safetensors" \
+            --sample 3 --top-k 5 --temperature 0.8
+        check "$name" "bad data" 1 "$tmp/out" --data "$tmp/bad.txt"
+        check "$name" "stdout full" 1 /dev/full "$@" --save "$tmp/w.safetensors" \
+            --plot "$tmp/w.svg" ;;
     *) check "$name" run 0 "$tmp/out" ;;
     esac
 done
