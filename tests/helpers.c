@@ -1,9 +1,13 @@
-/* helpers.c - the test suite's counting allocator and shared assertions. */
+/* helpers.c - the test suite's counting allocator, shared assertions and
+ * the runner of example programs. */
 #include "helpers.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 tgt_alloc_stats tgt_stats;
 
@@ -121,4 +125,64 @@ long tgt_sweep_failures(tgt_op1_fn f, const tg_tensor *x, const char *name)
     }
     ck_abort_msg("%s never succeeded", name);
     return -1;
+}
+
+/* ---- Running an example program ------------------------------------------- */
+
+tgt_run *tgt_new_run(void)
+{
+    tgt_run *r = calloc(1, sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+/* The first cap - 1 bytes of f, from its start, '\0'-terminated. */
+static void slurp(FILE *f, char *buf, size_t cap)
+{
+    rewind(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    ck_assert_msg(!ferror(f), "reading a child's output failed");
+}
+
+void tgt_run_example(const char *name, const char *const *args, const char *out_path,
+                     tgt_run *r)
+{
+    const char *build = getenv("TG_BUILD");
+    ck_assert_msg(build != NULL, "TG_BUILD is not set; run the tests with make check");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/examples/%s", build, name);
+    ck_assert_msg(access(path, X_OK) == 0, "%s is not built", path);
+
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = path;
+    for (; args[argc - 1] != NULL; argc++) {
+        ck_assert_int_lt(argc, 31);
+        argv[argc] = (char *)(uintptr_t)args[argc - 1]; /* execv's signature */
+    }
+    argv[argc] = NULL;
+
+    FILE *out = out_path ? fopen(out_path, "w") : tmpfile(), *err = tmpfile();
+    ck_assert_msg(out && err, "cannot make the child's output files");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork failed");
+    if (pid == 0) {
+        if (dup2(fileno(out), STDOUT_FILENO) < 0 || dup2(fileno(err), STDERR_FILENO) < 0)
+            _exit(126);
+        execv(path, argv);
+        _exit(127);
+    }
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (out_path)
+        r->out[0] = '\0';
+    else
+        slurp(out, r->out, sizeof r->out);
+    slurp(err, r->err, sizeof r->err);
+    fclose(out);
+    fclose(err);
 }

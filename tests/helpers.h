@@ -62,4 +62,24 @@ long tgt_sweep_failures(tgt_op1_fn f, const tg_tensor *x, const char *name);
 /* Path of a file under tests/data (the runner's working directory is tests/). */
 const char *tgt_data(const char *name);
 
+/* ---- Running an example program ------------------------------------------- */
+
+/* What a program run left: its exit status (-1 when a signal killed it) and
+ * the first 64 KiB of its stdout and 16 KiB of its stderr. Large: put it on
+ * the heap (tgt_new_run). */
+typedef struct tgt_run {
+    int status;
+    char out[65536];
+    char err[16384];
+} tgt_run;
+
+/* A zeroed tgt_run from malloc (the test fails when there is no memory). */
+tgt_run *tgt_new_run(void);
+/* Runs $TG_BUILD/examples/NAME with the NULL-terminated args (at most 30)
+ * and fills r; stdout goes to out_path instead when it is not NULL (r->out
+ * is then empty). The test fails when TG_BUILD is unset or the program is
+ * not built. */
+void tgt_run_example(const char *name, const char *const *args, const char *out_path,
+                     tgt_run *r);
+
 #endif
