@@ -355,6 +355,146 @@ def conv_torch(a):
                check="%.9g" % float(w.grad.double().sum()))
 
 
+# ---- W7: the small GPT's training step ----
+
+def gpt_torch(a):
+    """bench_gpt.c's GPT in PyTorch (nanoGPT's model as
+    tests/data/make_gpt_ref.py defines it: pre-norm blocks, causal
+    self-attention with masked_fill(-inf) and softmax, a 4x GELU (erf) MLP,
+    final LayerNorm, a bias-less lm_head not tied to wte), float32, timed
+    the same way: --warmup steps, then --samples samples of --iters steps.
+    The same weights (GPT-2's init, NumPy's legacy randn after
+    np.random.seed(--seed), parameter by parameter in state_dict order) and
+    the same batches (floor(27 * random_sample()) of RandomState(--data-seed),
+    (batches, 32, 17) sequences) as bench_gpt.c. A step: copy the batch in,
+    forward, cross-entropy, item, zero_grad(set_to_none=True), backward,
+    clip_grad_norm_(1.0), AdamW step (weight decay 0.01 on the weights and
+    embeddings, 0 on biases and layer norms, nanoGPT's two groups)."""
+    import math
+    import numpy as np
+    torch = torch_threads(1)
+    nn, F = torch.nn, torch.nn.functional
+    vocab, ctx, n_layer, n_head, n_embd, batch = 27, 16, 4, 4, 64, 32
+
+    class CausalSelfAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+            self.c_proj = nn.Linear(n_embd, n_embd)
+            mask = torch.triu(torch.ones(ctx, ctx, dtype=torch.bool), diagonal=1)
+            self.register_buffer("mask", mask, persistent=False)
+
+        def forward(self, x):
+            b, t, c = x.size()
+            q, k, v = self.c_attn(x).split(n_embd, dim=2)
+            hs = c // n_head
+            q = q.view(b, t, n_head, hs).transpose(1, 2)
+            k = k.view(b, t, n_head, hs).transpose(1, 2)
+            v = v.view(b, t, n_head, hs).transpose(1, 2)
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
+            att = att.masked_fill(self.mask[:t, :t], float("-inf"))
+            att = F.softmax(att, dim=-1)
+            y = (att @ v).transpose(1, 2).contiguous().view(b, t, c)
+            return self.c_proj(y)
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+            self.gelu = nn.GELU()
+            self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+        def forward(self, x):
+            return self.c_proj(self.gelu(self.c_fc(x)))
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(n_embd)
+            self.attn = CausalSelfAttention()
+            self.ln_2 = nn.LayerNorm(n_embd)
+            self.mlp = MLP()
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.wte = nn.Embedding(vocab, n_embd)
+            self.wpe = nn.Embedding(ctx, n_embd)
+            self.h = nn.ModuleList([Block() for _ in range(n_layer)])
+            self.ln_f = nn.LayerNorm(n_embd)
+            self.lm_head = nn.Linear(n_embd, vocab, bias=False)
+            self.register_buffer("pos", torch.arange(ctx), persistent=False)
+
+        def forward(self, idx):
+            x = self.wte(idx) + self.wpe(self.pos[:idx.size(1)])
+            for block in self.h:
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+
+    model = GPT()
+    np.random.seed(a.seed)  # tg_gpt_init_weights's stream
+    init = {}
+    for name, p in model.state_dict().items():
+        if name.endswith(".bias"):
+            w = np.zeros(p.shape)
+        elif "ln_" in name:
+            w = np.ones(p.shape)
+        else:
+            std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("c_proj.weight") else 0.02
+            w = np.random.randn(*p.shape) * std
+        init[name] = torch.from_numpy(w.astype(np.float32))
+    model.load_state_dict(init)
+    model.train()
+    u = np.random.RandomState(a.data_seed).random_sample((a.batches, batch, ctx + 1))
+    seq = torch.from_numpy(np.floor(u * vocab).astype(np.int64))
+    xs, ys = seq[:, :, :ctx].contiguous(), seq[:, :, 1:].contiguous()
+    x = torch.empty(batch, ctx, dtype=torch.int64)
+    y = torch.empty(batch, ctx, dtype=torch.int64)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=5e-4, betas=(0.9, 0.99), eps=1e-8)
+    params = list(model.parameters())
+    state = {"k": 0, "loss0": None, "loss": None}
+
+    def step():
+        k = state["k"] % a.batches
+        state["k"] += 1
+        x.copy_(xs[k])
+        y.copy_(ys[k])
+        logits = model(x)
+        loss = F.cross_entropy(logits.view(-1, vocab), y.view(-1))
+        value = loss.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if state["loss0"] is None:
+            state["loss0"] = value
+        state["loss"] = value
+
+    for _ in range(a.warmup):
+        step()
+    per, cpu = [], []
+    for _ in range(a.samples):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(a.iters):
+            step()
+        per.append((time.perf_counter() - t0) / a.iters)
+        cpu.append((time.process_time() - c0) / a.iters)
+    result("w7", "torch", per, a.iters,
+           tokens_per_sec="%.0f" % (batch * ctx / statistics.median(per)),
+           cpu="%.4g" % statistics.median(cpu), loss0="%.7f" % state["loss0"],
+           loss="%.7f" % state["loss"], steps=state["k"],
+           maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+           threads=torch.get_num_threads())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -395,6 +535,13 @@ def main():
     s.add_argument("--batch", type=int, default=64)
     s.add_argument("--min-time", type=float, default=0.2)
     s.add_argument("--samples", type=int, default=3)
+    s = sub.add_parser("gpt-torch")
+    s.add_argument("--seed", type=int, default=1337)
+    s.add_argument("--data-seed", type=int, default=2026)
+    s.add_argument("--batches", type=int, default=8)
+    s.add_argument("--warmup", type=int, default=5)
+    s.add_argument("--iters", type=int, default=20)
+    s.add_argument("--samples", type=int, default=5)
     a = p.parse_args()
     {"chapter-numpy": chapter_numpy,
      "chapter-torch": chapter_torch,
@@ -403,7 +550,8 @@ def main():
      "matmul-torch": lambda a: matmul_peer(a, "torch"),
      "mlp-torch": mlp_torch,
      "cnn-torch": cnn_torch,
-     "conv-torch": conv_torch}[a.cmd](a)
+     "conv-torch": conv_torch,
+     "gpt-torch": gpt_torch}[a.cmd](a)
 
 
 if __name__ == "__main__":

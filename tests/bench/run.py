@@ -14,7 +14,7 @@ in W6's extra rows that set OPENBLAS_CORETYPE=SKYLAKEX on processors with
 AVX-512 (those rows say so; the rows with the machine's setting stay).
 
     /usr/bin/python3 tests/bench/run.py --build build [--rounds 5]
-        [--only w1,w2,w3,w4,w5,w6] [--data DIR] [--out FILE]
+        [--only w1,w2,w3,w4,w5,w6,w7] [--data DIR] [--out FILE]
 
 Uses only the standard library; without numpy or torch in /usr/bin/python3
 it says so and leaves those peers' rows out. docs/performance.md explains
@@ -46,6 +46,10 @@ W6_LIMIT, W6_SAMPLES, W6_WARMUP, W6_ROUNDS = 3200, 2, 3, 3
 # kernels, padding 1 (the third is a strided variant of the second layer).
 W6B_SHAPES = ((1, 32, 28, 1), (32, 64, 14, 1), (64, 64, 7, 2))
 SKYLAKEX = {"OPENBLAS_CORETYPE": "SKYLAKEX"}
+# W7 times GPT training steps (batch 32 x 16 tokens): each run does
+# W7_WARMUP steps, then W7_SAMPLES samples of W7_ITERS steps, cycling
+# through W7_BATCHES fixed batches.
+W7_WARMUP, W7_ITERS, W7_SAMPLES, W7_BATCHES = 5, 20, 5, 8
 
 
 def have_avx512():
@@ -161,6 +165,11 @@ def groups(a, have):
         if skx:
             g["w6b"].append(Side("tapegrad_skx", c("bench_conv", *conv), env=SKYLAKEX))
         limit["w6b"] = W6_ROUNDS
+    if "w7" in a.only:
+        gpt = ["--warmup", str(W7_WARMUP), "--iters", str(W7_ITERS),
+               "--samples", str(W7_SAMPLES), "--batches", str(W7_BATCHES)]
+        g["w7"] = [Side("tapegrad", c("bench_gpt", *gpt)),
+                   Side("torch", p("gpt-torch", *gpt), needs="torch")]
     for name in g:
         g[name] = [s for s in g[name] if s.needs is None or have.get(s.needs)]
     return g, limit
@@ -408,6 +417,45 @@ def report_w6(S):
     return parts
 
 
+def report_w7(S):
+    """The W7 table: GPT training steps, tapegrad / PyTorch, and whether the
+    two sides' losses agree (same weights, same batches)."""
+    tg, pt = S("w7", "tapegrad"), S("w7", "torch")
+    if not tg and not pt:
+        return []
+    ratio = tg.med / pt.med if tg and pt else None
+    tok = lambda s: "%.0f" % (32 * 16 / s.med) if s else "-"
+    cpu = lambda s: fmt_time(s.field("cpu")) if s and s.field("cpu") else "-"
+    row = ["%d" % len(tg.runs if tg else pt.runs), tg.cell() if tg else "failed",
+           pt.cell() if pt else "not run", "%.2fx" % ratio if ratio else "-",
+           "%.2fx" % (tg.lo / pt.lo) if ratio else "-", tok(tg), tok(pt),
+           cpu(tg), cpu(pt), "tapegrad <= 0.5x", status(ratio, 0.5, False)]
+    text = ("W7 small GPT (models/gpt.h defaults: vocab 27, context 16, 4 layers, "
+            "4 heads, width 64), float32, batch 32 x 16 tokens, AdamW with two "
+            "decay groups, clip_grad_norm 1.0, one thread: time per training step "
+            "(each run: %d warm-up steps, then %d samples of %d steps); median over "
+            "runs [min-max]; ratio = tapegrad / PyTorch (lower is better), of the "
+            "medians and of each side's fastest run; tokens/s = 512 / step time; "
+            "CPU = the process's processor time per step (median over runs)\n\n" % (
+                W7_WARMUP, W7_SAMPLES, W7_ITERS) + table(
+                ["runs", "tapegrad step", "PyTorch step", "ratio tapegrad/PyTorch",
+                 "ratio of the fastest runs", "tapegrad tokens/s", "PyTorch tokens/s",
+                 "tapegrad CPU", "PyTorch CPU", "target", "status"], [row]))
+    if tg and pt:
+        # Same weights and batches: the first step's loss agrees to float32
+        # rounding; the last step's after the same number of steps shows
+        # how far the two float32 trainings drifted apart.
+        a0, b0 = tg.runs[-1].get("loss0"), pt.runs[-1].get("loss0")
+        a1, b1 = tg.runs[-1].get("loss"), pt.runs[-1].get("loss")
+        if a0 and b0 and a1 and b1:
+            ok = abs(float(a0) - float(b0)) <= 1e-5 * abs(float(a0))
+            text += ("\n\nW7 agreement: first-step loss tapegrad %s, PyTorch %s (%s); "
+                     "after %s steps %s and %s" % (
+                         a0, b0, "agree to 1e-5" if ok else "DIFFER",
+                         tg.runs[-1].get("steps", "?"), a1, b1))
+    return [text]
+
+
 def report(res, errors):
     S = lambda w, i: Stats(res[(w, i)]) if res.get((w, i)) else None
     parts = []
@@ -484,6 +532,7 @@ def report(res, errors):
                             "status"], mem))
 
     parts += report_w6(S)
+    parts += report_w7(S)
 
     # Allocations per step.
     rows = []
@@ -493,7 +542,8 @@ def report(res, errors):
                      ("w6_t1", "W6 CNN, steps 2..N"),
                      ("w6b_f32_1x32_28_s1", "W6 conv2d 1->32 @28x28, iterations 2..N"),
                      ("w6b_f32_32x64_14_s1", "W6 conv2d 32->64 @14x14, iterations 2..N"),
-                     ("w6b_f32_64x64_7_s2", "W6 conv2d 64->64 @7x7 s2, iterations 2..N")):
+                     ("w6b_f32_64x64_7_s2", "W6 conv2d 64->64 @7x7 s2, iterations 2..N"),
+                     ("w7", "W7 GPT, steps 2..N")):
         tg = S(w, "tapegrad")
         if tg:
             n = tg.field("allocs", max)
@@ -549,7 +599,7 @@ def main():
     ap = argparse.ArgumentParser(description="tapegrad benchmarks vs NumPy/PyTorch")
     ap.add_argument("--build", default="build")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--only", default="w1,w2,w3,w4,w5,w6")
+    ap.add_argument("--only", default="w1,w2,w3,w4,w5,w6,w7")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--out", default=None,
                     help="also write the report here (default BUILD/bench/results.md)")
