@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifdef TG_HAVE_ZLIB
@@ -54,72 +53,6 @@ enum { NEXAMPLES = sizeof examples / sizeof examples[0] };
         ck_assert_msg(fabs(g_ - w_) <= (tol) * fabs(w_),                      \
                       "%s: got %.17g, want %.17g", #got, g_, w_);             \
     } while (0)
-
-/* ---- running a program ------------------------------------------------------ */
-
-typedef struct run_result {
-    int status; /* exit status, or -1 when killed by a signal */
-    char out[8192];
-    char err[8192];
-} run_result;
-
-static void slurp(FILE *f, char *buf, size_t cap)
-{
-    rewind(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    ck_assert_msg(!ferror(f), "reading a child's output failed");
-}
-
-/* Runs examples NAME with the NULL-terminated args, collecting its exit
- * status, stdout and stderr; stdout goes to out_path instead when it is not
- * NULL (r->out is then empty). */
-static void run_example_to(const char *name, const char *const *args,
-                           const char *out_path, run_result *r)
-{
-    const char *build = getenv("TG_BUILD");
-    ck_assert_msg(build != NULL, "TG_BUILD is not set; run the tests with make check");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/examples/%s", build, name);
-    ck_assert_msg(access(path, X_OK) == 0, "%s is not built", path);
-
-    char *argv[32];
-    int argc = 0;
-    argv[argc++] = path;
-    for (; args[argc - 1] != NULL; argc++) {
-        ck_assert_int_lt(argc, 31);
-        argv[argc] = (char *)(uintptr_t)args[argc - 1]; /* execv's signature */
-    }
-    argv[argc] = NULL;
-
-    FILE *out = out_path ? fopen(out_path, "w") : tmpfile(), *err = tmpfile();
-    ck_assert_msg(out && err, "cannot make the child's output files");
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork failed");
-    if (pid == 0) {
-        if (dup2(fileno(out), STDOUT_FILENO) < 0 || dup2(fileno(err), STDERR_FILENO) < 0)
-            _exit(126);
-        execv(path, argv);
-        _exit(127);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (out_path)
-        r->out[0] = '\0';
-    else
-        slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
-    fclose(out);
-    fclose(err);
-}
-
-static void run_example(const char *name, const char *const *args, run_result *r)
-{
-    run_example_to(name, args, NULL, r);
-}
 
 /* ---- parsing the output -------------------------------------------------------- */
 
@@ -217,9 +150,8 @@ START_TEST(test_quiet_matches_numpy)
     char dir[64], plot[128];
     make_tmpdir(dir, sizeof dir);
     snprintf(plot, sizeof plot, "%s/%s.svg", dir, examples[_i]);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    run_example(examples[_i], (const char *const[]){"--quiet", "--plot", plot, NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example(examples[_i], (const char *const[]){"--quiet", "--plot", plot, NULL}, NULL, r);
     ck_assert_msg(r->status == 0, "%s exited with %d: %s", examples[_i], r->status,
                   r->err);
     ck_assert_str_eq(r->err, "");
@@ -244,12 +176,11 @@ START_TEST(test_default_run_all_agree)
     read_reference(&ref);
     char dir[64];
     make_tmpdir(dir, sizeof dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     for (int i = 0; i < NEXAMPLES; i++) {
         char plot[128], line[160];
         snprintf(plot, sizeof plot, "%s/%s.svg", dir, examples[i]);
-        run_example(examples[i], (const char *const[]){"--plot", plot, NULL}, r);
+        tgt_run_example(examples[i], (const char *const[]){"--plot", plot, NULL}, NULL, r);
         ck_assert_msg(r->status == 0, "%s exited with %d: %s", examples[i],
                       r->status, r->err);
         ck_assert_int_gt(count_lines(r->out), 2);
@@ -285,14 +216,13 @@ START_TEST(test_flags_change_the_run)
     char dir[64], plot[128];
     make_tmpdir(dir, sizeof dir);
     snprintf(plot, sizeof plot, "%s/%s.svg", dir, examples[_i]);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     chapter_result c;
 
-    run_example(examples[_i],
-                (const char *const[]){"--seed", "7", "--n=10", "--lr", "0.05",
-                                      "--iters", "50", "--quiet", "--plot", plot, NULL},
-                r);
+    tgt_run_example(examples[_i],
+                    (const char *const[]){"--seed", "7", "--n=10", "--lr", "0.05",
+                                          "--iters", "50", "--quiet", "--plot", plot, NULL},
+                    NULL, r);
     ck_assert_msg(r->status == 0, "%s: %s", examples[_i], r->err);
     parse_output(r->out, &c);
     ASSERT_REL(c.w0, want.w0, "init w");
@@ -302,10 +232,10 @@ START_TEST(test_flags_change_the_run)
     ASSERT_REL(c.loss, want.loss, "final loss");
 
     /* No steps: the parameters stay, and no forward pass gives loss nan. */
-    run_example(examples[_i],
-                (const char *const[]){"--seed", "7", "--n", "10", "--iters", "0",
-                                      "--quiet", "--plot", plot, NULL},
-                r);
+    tgt_run_example(examples[_i],
+                    (const char *const[]){"--seed", "7", "--n", "10", "--iters", "0",
+                                          "--quiet", "--plot", plot, NULL},
+                    NULL, r);
     ck_assert_msg(r->status == 0, "%s: %s", examples[_i], r->err);
     ck_assert_int_eq(count_lines(r->out), 2);
     parse_output(r->out, &c);
@@ -340,10 +270,9 @@ START_TEST(test_bad_flags)
         {"--plot=--fig.svg", NULL},  {"--lr=--1", NULL},
         {"--seed=--5", NULL},
     };
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        run_example(examples[_i], bad[k], r);
+        tgt_run_example(examples[_i], bad[k], NULL, r);
         ck_assert_msg(r->status == 2, "%s %s %s: exit %d, want 2", examples[_i],
                       bad[k][0], bad[k][1] ? bad[k][1] : "", r->status);
         ck_assert_msg(strstr(r->err, "usage") != NULL, "%s %s: stderr \"%s\"",
@@ -362,9 +291,8 @@ END_TEST
 
 START_TEST(test_help)
 {
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    run_example(examples[_i], (const char *const[]){"--help", NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example(examples[_i], (const char *const[]){"--help", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(strncmp(r->out, "usage: ", 7) == 0, "help: %s", r->out);
     ck_assert_ptr_nonnull(strstr(r->out, "--iters"));
@@ -378,12 +306,11 @@ END_TEST
  * found before any work (nothing on stdout, not even the init line). */
 START_TEST(test_unwritable_plot)
 {
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    run_example(examples[_i],
-                (const char *const[]){"--iters", "3", "--quiet", "--plot",
-                                      "/nonexistent-dir/fig.svg", NULL},
-                r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example(examples[_i],
+                    (const char *const[]){"--iters", "3", "--quiet", "--plot",
+                                          "/nonexistent-dir/fig.svg", NULL},
+                    NULL, r);
     ck_assert_int_eq(r->status, 1);
     ck_assert_ptr_nonnull(strstr(r->err, "cannot write /nonexistent-dir/fig.svg: "
                                          "No such file or directory"));
@@ -400,8 +327,8 @@ START_TEST(test_unwritable_plot)
     ck_assert_ptr_nonnull(f);
     fputs("an older figure", f);
     ck_assert_int_eq(fclose(f), 0);
-    run_example(examples[_i],
-                (const char *const[]){"--quiet", "--plot", plot, NULL}, r);
+    tgt_run_example(examples[_i],
+                    (const char *const[]){"--quiet", "--plot", plot, NULL}, NULL, r);
     ck_assert_int_eq(r->status, 1);
     char want[256];
     snprintf(want, sizeof want, "cannot write %s: Is a directory", loss);
@@ -413,8 +340,8 @@ START_TEST(test_unwritable_plot)
     snprintf(fresh, sizeof fresh, "%s/new.svg", dir);
     snprintf(loss, sizeof loss, "%s/new_loss.svg", dir);
     ck_assert_int_eq(mkdir(loss, 0755), 0);
-    run_example(examples[_i],
-                (const char *const[]){"--quiet", "--plot", fresh, NULL}, r);
+    tgt_run_example(examples[_i],
+                    (const char *const[]){"--quiet", "--plot", fresh, NULL}, NULL, r);
     ck_assert_int_eq(r->status, 1);
     struct stat sb;
     ck_assert_msg(stat(fresh, &sb) != 0, "the check left %s behind", fresh);
@@ -433,16 +360,15 @@ START_TEST(test_plot_disk_full)
 {
     char dir[64], plot[128], link[128];
     make_tmpdir(dir, sizeof dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     for (int which = 0; which < 2; which++) {
         snprintf(plot, sizeof plot, "%s/fig", dir);
         snprintf(link, sizeof link, which ? "%s/fig_loss.svg" : "%s/fig", dir);
         ck_assert_int_eq(symlink("/dev/full", link), 0);
-        run_example(examples[_i],
-                    (const char *const[]){"--iters", "5", "--quiet", "--plot",
-                                          plot, NULL},
-                    r);
+        tgt_run_example(examples[_i],
+                        (const char *const[]){"--iters", "5", "--quiet", "--plot",
+                                              plot, NULL},
+                        NULL, r);
         char want[256];
         snprintf(want, sizeof want, "cannot write %s: No space left on device",
                  link);
@@ -463,15 +389,14 @@ START_TEST(test_stdout_disk_full)
     char dir[64], plot[128];
     make_tmpdir(dir, sizeof dir);
     snprintf(plot, sizeof plot, "%s/%s.svg", dir, examples[_i]);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     const char *const *runs[] = {
         (const char *const[]){"--quiet", "--plot", plot, NULL},
         (const char *const[]){"--plot", plot, NULL},
         (const char *const[]){"--help", NULL},
     };
     for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
-        run_example_to(examples[_i], runs[k], "/dev/full", r);
+        tgt_run_example(examples[_i], runs[k], "/dev/full", r);
         ck_assert_msg(r->status == 1, "%s %s: exit %d, want 1", examples[_i],
                       runs[k][0], r->status);
         ck_assert_msg(strstr(r->err, "writing the output failed: No space left "
@@ -490,14 +415,13 @@ START_TEST(test_readme_args)
     static const char *const bad[][3] = {
         {"-h", NULL}, {"--bogus", NULL}, {"--help", "x", NULL}, {"x", "--help", NULL},
     };
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    run_example("readme", (const char *const[]){"--help", NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example("readme", (const char *const[]){"--help", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(strncmp(r->out, "usage: readme", 13) == 0, "help: %s", r->out);
     ck_assert_str_eq(r->err, "");
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        run_example("readme", bad[k], r);
+        tgt_run_example("readme", bad[k], NULL, r);
         const char *named = strcmp(bad[k][0], "--help") == 0 ? bad[k][1] : bad[k][0];
         char want[64];
         snprintf(want, sizeof want, "readme: %s: unexpected argument\n", named);
@@ -508,7 +432,7 @@ START_TEST(test_readme_args)
     }
     /* No argument: the gradient, as NumPy prints
      * np.array([np.sum((0.5*x**2 - y) * x**2)]) for the README's x and y. */
-    run_example("readme", (const char *const[]){NULL}, r);
+    tgt_run_example("readme", (const char *const[]){NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_str_eq(r->out, "array([-5.25657241])\n");
     free(r);
@@ -684,9 +608,8 @@ START_TEST(test_figures)
     make_tmpdir(dir, sizeof dir);
     snprintf(plot, sizeof plot, "%s/%s.svg", dir, examples[_i]);
     snprintf(loss, sizeof loss, "%s/%s_loss.svg", dir, examples[_i]);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    run_example(examples[_i], (const char *const[]){"--plot", plot, NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example(examples[_i], (const char *const[]){"--plot", plot, NULL}, NULL, r);
     ck_assert_msg(r->status == 0, "%s: %s", examples[_i], r->err);
 
     char *svg = read_file(plot);
@@ -722,8 +645,9 @@ START_TEST(test_figures)
     /* A name without .svg gets _loss.svg appended for the loss curve. */
     snprintf(plot, sizeof plot, "%s/fig", dir);
     snprintf(loss, sizeof loss, "%s/fig_loss.svg", dir);
-    run_example(examples[_i],
-                (const char *const[]){"--iters", "2", "--quiet", "--plot", plot, NULL}, r);
+    tgt_run_example(examples[_i],
+                    (const char *const[]){"--iters", "2", "--quiet", "--plot", plot, NULL},
+                    NULL, r);
     ck_assert_int_eq(r->status, 0);
     struct stat sb;
     ck_assert_int_eq(stat(plot, &sb), 0);
@@ -793,8 +717,7 @@ START_TEST(test_graph_flag)
     make_tmpdir(dir, sizeof dir);
     snprintf(plot, sizeof plot, "%s/chapter_autograd.svg", dir);
     snprintf(graph, sizeof graph, "%s/g", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     double gw, gb;
     chapter_gradients(&gw, &gb);
     chapter_result ref, got;
@@ -808,8 +731,8 @@ START_TEST(test_graph_flag)
             break;
         if (!svg) /* no dot anywhere: the DOT text */
             ck_assert_int_eq(setenv("PATH", "/nonexistent", 1), 0);
-        run_example("chapter_autograd",
-                    (const char *const[]){"--graph", graph, "--plot", plot, NULL}, r);
+        tgt_run_example("chapter_autograd",
+                        (const char *const[]){"--graph", graph, "--plot", plot, NULL}, NULL, r);
         if (path)
             setenv("PATH", path, 1);
         ck_assert_msg(r->status == 0, "--graph: %s", r->err);
@@ -837,15 +760,17 @@ START_TEST(test_graph_flag)
     free(path);
 
     /* Only chapter_autograd draws its tape; a bad path stops it before any work. */
-    run_example("chapter_tensor", (const char *const[]){"--graph", graph, NULL}, r);
+    tgt_run_example("chapter_tensor", (const char *const[]){"--graph", graph, NULL}, NULL, r);
     ck_assert_int_eq(r->status, 2);
     ck_assert_ptr_nonnull(strstr(r->err, "chapter_tensor: --graph: unknown flag"));
-    run_example("chapter_autograd",
-                (const char *const[]){"--graph", "/nonexistent-dir/g.svg", "--plot", plot, NULL}, r);
+    tgt_run_example("chapter_autograd",
+                    (const char *const[]){"--graph", "/nonexistent-dir/g.svg", "--plot", plot,
+                                          NULL},
+                    NULL, r);
     ck_assert_int_eq(r->status, 1);
     ck_assert_ptr_nonnull(strstr(r->err, "cannot write /nonexistent-dir/g.svg"));
     ck_assert_str_eq(r->out, "");
-    run_example("chapter_autograd", (const char *const[]){"--graph=", NULL}, r);
+    tgt_run_example("chapter_autograd", (const char *const[]){"--graph=", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 2);
     free(r);
     remove_tmpdir(dir);
@@ -863,10 +788,10 @@ START_TEST(test_figures_diverged)
     make_tmpdir(dir, sizeof dir);
     snprintf(plot, sizeof plot, "%s/fig", dir);
     snprintf(loss, sizeof loss, "%s/fig_loss.svg", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    run_example("chapter_autograd",
-                (const char *const[]){"--lr", "0.02", "--quiet", "--plot", plot, NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example("chapter_autograd",
+                    (const char *const[]){"--lr", "0.02", "--quiet", "--plot", plot, NULL},
+                    NULL, r);
     ck_assert_msg(r->status == 0, "%s", r->err);
     char *svg = read_file(plot);
     check_xml(svg);
@@ -886,9 +811,9 @@ START_TEST(test_figures_diverged)
     ck_assert_ptr_null(strstr(svg, "font-size=\"9\">22</tspan>"));
     free(svg);
 
-    run_example("chapter_autograd",
-                (const char *const[]){"--lr", "0.02", "--iters", "5000", "--quiet",
-                                      "--plot", plot, NULL}, r);
+    tgt_run_example("chapter_autograd",
+                    (const char *const[]){"--lr", "0.02", "--iters", "5000", "--quiet",
+                                          "--plot", plot, NULL}, NULL, r);
     ck_assert_msg(r->status == 0, "%s", r->err);
     svg = read_file(plot);
     check_xml(svg);
@@ -985,7 +910,7 @@ static void write_dataset(const char *dir, uint32_t ntrain, uint32_t ntest)
 /* Runs fashion_mnist with --data dir and the NULL-terminated args. The
  * figure goes to dir/fashion_mnist.svg unless args say --plot, never to
  * the default in the current directory (the source tree's tests/). */
-static void run_fm(const char *dir, const char *const *args, run_result *r)
+static void run_fm(const char *dir, const char *const *args, tgt_run *r)
 {
     char fig[192];
     snprintf(fig, sizeof fig, "%s/fashion_mnist.svg", dir);
@@ -1002,11 +927,11 @@ static void run_fm(const char *dir, const char *const *args, run_result *r)
         argv[n++] = fig;
     }
     argv[n] = NULL;
-    run_example("fashion_mnist", argv, r);
+    tgt_run_example("fashion_mnist", argv, NULL, r);
 }
 
 /* fashion_mnist exited with 1 (not a signal, not 0) and said want. */
-static void assert_fm_error(const run_result *r, const char *want)
+static void assert_fm_error(const tgt_run *r, const char *want)
 {
     ck_assert_msg(r->status == 1, "exit %d, want 1; stderr: %s", r->status, r->err);
     ck_assert_msg(strstr(r->err, want) != NULL, "stderr lacks \"%s\": %s", want,
@@ -1172,8 +1097,7 @@ START_TEST(test_fm_small_run)
     write_dataset(dir, 100, 20);
     snprintf(save, sizeof save, "%s/w", dir);
     snprintf(fig, sizeof fig, "%s/fm.svg", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     run_fm(dir, (const char *const[]){"--epochs", "3", "--seed", "1", "--save", save,
                                       "--plot", fig, NULL},
            r);
@@ -1195,8 +1119,8 @@ START_TEST(test_fm_small_run)
     check_fashion_figure(fig, "fashion_mnist: 100 training images, seed 1", r->out);
     /* The same seed trains the same network (the time aside) and draws
      * the same figure. */
-    char first[8192];
-    memcpy(first, r->out, sizeof first);
+    char *first = strdup(r->out);
+    ck_assert_ptr_nonnull(first);
     char *first_svg = read_file(fig);
     run_fm(dir, (const char *const[]){"--epochs", "3", "--seed", "1", "--save", save,
                                       "--plot", fig, NULL},
@@ -1210,6 +1134,7 @@ START_TEST(test_fm_small_run)
     ck_assert_str_eq(svg, first_svg);
     free(svg);
     free(first_svg);
+    free(first);
 
     /* --eval neither checks nor draws the figure. */
     ck_assert_int_eq(unlink(fig), 0);
@@ -1235,8 +1160,7 @@ START_TEST(test_fm_plurals)
     make_tmpdir(dir, sizeof dir);
     write_dataset(dir, 30, 20);
     snprintf(save, sizeof save, "%s/w", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     run_fm(dir, (const char *const[]){"--epochs", "1", "--limit", "1", "--test-limit", "1",
                                       "--save", save, NULL},
            r);
@@ -1261,8 +1185,7 @@ START_TEST(test_fm_empty_sets)
     char dir[64], save[128], want[256];
     make_tmpdir(dir, sizeof dir);
     snprintf(save, sizeof save, "%s/new/w", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
 
     write_dataset(dir, 0, 20);
     run_fm(dir, (const char *const[]){"--epochs", "1", "--save", save, NULL}, r);
@@ -1307,8 +1230,7 @@ START_TEST(test_fm_bad_geometry)
     char dir[64], save[128];
     make_tmpdir(dir, sizeof dir);
     snprintf(save, sizeof save, "%s/w", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         size_t n = 1;
         for (int d = 0; d < cases[k].ndim; d++)
@@ -1333,8 +1255,7 @@ START_TEST(test_fm_bad_labels)
     char dir[64], save[128];
     make_tmpdir(dir, sizeof dir);
     snprintf(save, sizeof save, "%s/w", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     /* Too few, too many, two dimensions, a label that is not a class. */
     write_dataset(dir, 10, 10);
     write_idx(dir, "train-labels-idx1-ubyte", 1, (const uint32_t[]){9}, 9, true);
@@ -1372,8 +1293,7 @@ START_TEST(test_fm_bad_files)
     char dir[64], save[128], path[256];
     make_tmpdir(dir, sizeof dir);
     snprintf(save, sizeof save, "%s/w", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     run_fm(dir, (const char *const[]){"--save", save, NULL}, r);
     assert_fm_error(r, "Fashion-MNIST not found");
 
@@ -1424,8 +1344,7 @@ START_TEST(test_fm_flag_as_value)
                                          "--limit", "--test-limit", "--seed", "--lr",
                                          "--plot", "--graph"};
     static const char *const flags[] = {"--quiet", "--eval", "--help", "--x"};
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     for (size_t i = 0; i < sizeof valued / sizeof valued[0]; i++) {
         for (size_t j = 0; j < sizeof flags / sizeof flags[0]; j++) {
             char joined[64];
@@ -1433,11 +1352,11 @@ START_TEST(test_fm_flag_as_value)
             for (int form = 0; form < 2; form++) {
                 bool was_there = exists(flags[j]); /* left by something else */
                 if (form)
-                    run_example("fashion_mnist",
-                                (const char *const[]){joined, NULL}, r);
+                    tgt_run_example("fashion_mnist",
+                                    (const char *const[]){joined, NULL}, NULL, r);
                 else
-                    run_example("fashion_mnist",
-                                (const char *const[]){valued[i], flags[j], NULL}, r);
+                    tgt_run_example("fashion_mnist",
+                                    (const char *const[]){valued[i], flags[j], NULL}, NULL, r);
                 ck_assert_msg(r->status == 2, "%s %s: exit %d, want 2", valued[i],
                               flags[j], r->status);
                 char want[64];
@@ -1466,8 +1385,7 @@ START_TEST(test_fm_unwritable_save)
     FILE *f = fopen(file, "w");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(fclose(f), 0);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     const char *saves[] = {file, save};
     snprintf(save, sizeof save, "%s/sub", file);
     for (int k = 0; k < 2; k++) {
@@ -1487,9 +1405,8 @@ END_TEST
  * (exit 1, nothing on stdout, no save directory left). */
 START_TEST(test_fm_plot_flag)
 {
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    run_example("fashion_mnist", (const char *const[]){"--help", NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example("fashion_mnist", (const char *const[]){"--help", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(strncmp(r->out, "usage: fashion_mnist", 20) == 0, "%s", r->out);
     ck_assert_ptr_nonnull(strstr(r->out, " [--plot FILE] "));
@@ -1501,7 +1418,7 @@ START_TEST(test_fm_plot_flag)
         {"--plot", NULL}, {"--plot=", NULL}, {"--plot", "", NULL}, {"--plot", "--eval", NULL},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        run_example("fashion_mnist", bad[k], r);
+        tgt_run_example("fashion_mnist", bad[k], NULL, r);
         ck_assert_msg(r->status == 2, "%s: exit %d, want 2", bad[k][0], r->status);
         ck_assert_msg(strstr(r->err, "fashion_mnist: --plot: ") != NULL, "stderr: %s", r->err);
         ck_assert_ptr_nonnull(strstr(r->err, "usage: fashion_mnist"));
@@ -1538,8 +1455,7 @@ START_TEST(test_fm_disk_full)
     ck_assert_int_eq(mkdir(save, 0755), 0);
     snprintf(link, sizeof link, "%s/fc2.weight.npy", save);
     ck_assert_int_eq(symlink("/dev/full", link), 0);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     run_fm(dir, (const char *const[]){"--epochs", "1", "--save", save, NULL}, r);
     ck_assert_int_eq(r->status, 1);
     ck_assert_msg(strstr(r->err, "saving the parameters: ") &&
@@ -1571,7 +1487,7 @@ START_TEST(test_fm_disk_full)
         (const char *const[]){"--help", NULL},
     };
     for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
-        run_example_to("fashion_mnist", runs[k], "/dev/full", r);
+        tgt_run_example("fashion_mnist", runs[k], "/dev/full", r);
         ck_assert_msg(r->status == 1, "run %zu: exit %d, want 1: %s", k, r->status, r->err);
         ck_assert_msg(strstr(r->err, "fashion_mnist: writing the output failed: No space "
                                      "left on device\n") != NULL,
@@ -1585,7 +1501,7 @@ END_TEST
 /* ---- fashion_cnn: the same program around a convolutional net ------------------------ */
 
 /* Runs fashion_cnn with --data dir and the NULL-terminated args. */
-static void run_cnn(const char *dir, const char *const *args, run_result *r)
+static void run_cnn(const char *dir, const char *const *args, tgt_run *r)
 {
     const char *argv[24] = {"--data", dir};
     int n = 2;
@@ -1594,7 +1510,7 @@ static void run_cnn(const char *dir, const char *const *args, run_result *r)
         argv[n++] = *args;
     }
     argv[n] = NULL;
-    run_example("fashion_cnn", argv, r);
+    tgt_run_example("fashion_cnn", argv, NULL, r);
 }
 
 /* A small run: the lines, the figure, the saved parameters, and --eval of
@@ -1606,8 +1522,7 @@ START_TEST(test_cnn_small_run)
     write_dataset(dir, 100, 20);
     snprintf(save, sizeof save, "%s/w", dir);
     snprintf(fig, sizeof fig, "%s/cnn.svg", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     run_cnn(dir, (const char *const[]){"--epochs", "2", "--batch", "32", "--seed", "1",
                                        "--save", save, "--plot", fig, NULL},
             r);
@@ -1670,10 +1585,9 @@ START_TEST(test_cnn_bad_flags)
         {"--plot=", NULL},        {"--plot", "--quiet", NULL}, {"--quiet=1", NULL},
         {"stray", NULL},
     };
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        run_example("fashion_cnn", bad[k], r);
+        tgt_run_example("fashion_cnn", bad[k], NULL, r);
         ck_assert_msg(r->status == 2, "%s %s: exit %d, want 2", bad[k][0],
                       bad[k][1] ? bad[k][1] : "", r->status);
         char flag[48];
@@ -1683,7 +1597,7 @@ START_TEST(test_cnn_bad_flags)
         ck_assert_ptr_nonnull(strstr(r->err, "usage: fashion_cnn"));
         ck_assert_str_eq(r->out, "");
     }
-    run_example("fashion_cnn", (const char *const[]){"--help", NULL}, r);
+    tgt_run_example("fashion_cnn", (const char *const[]){"--help", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(strncmp(r->out, "usage: fashion_cnn", 18) == 0, "%s", r->out);
     ck_assert_ptr_nonnull(strstr(r->out, "--plot FILE"));
@@ -1700,8 +1614,7 @@ START_TEST(test_cnn_runtime_errors)
     char dir[64], save[128], want[256];
     make_tmpdir(dir, sizeof dir);
     snprintf(save, sizeof save, "%s/new/w", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     run_cnn(dir, (const char *const[]){"--save", save, NULL}, r);
     ck_assert_msg(r->status == 1, "exit %d: %s", r->status, r->err);
     ck_assert_ptr_nonnull(strstr(r->err, "fashion_cnn: Fashion-MNIST not found"));
@@ -1762,7 +1675,7 @@ static const fashion_graph cnn_graph = {
 
 /* Runs program name with --data dir and the NULL-terminated args. */
 static void run_fashion(const char *name, const char *dir, const char *const *args,
-                        run_result *r)
+                        tgt_run *r)
 {
     const char *argv[24] = {"--data", dir};
     int n = 2;
@@ -1771,7 +1684,7 @@ static void run_fashion(const char *name, const char *dir, const char *const *ar
         argv[n++] = *args;
     }
     argv[n] = NULL;
-    run_example(name, argv, r);
+    tgt_run_example(name, argv, NULL, r);
 }
 
 /* How many lines of the DOT text start a node with id prefix ('r' for a
@@ -1879,10 +1792,9 @@ static void check_fashion_graph(const fashion_graph *g)
     snprintf(graph2, sizeof graph2, "%s/tape2", dir);
     snprintf(save, sizeof save, "%s/w", dir);
     snprintf(fig, sizeof fig, "%s/fig.svg", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
 
-    run_example(g->name, (const char *const[]){"--help", NULL}, r);
+    tgt_run_example(g->name, (const char *const[]){"--help", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_ptr_nonnull(strstr(r->out, " [--graph FILE] "));
     ck_assert_ptr_nonnull(strstr(r->out, "\n  --graph FILE the tape of the first training step"));
@@ -2035,9 +1947,8 @@ static char *read_repo_file(const char *path)
  * docs/tutorial.md shows; --quiet prints the two result lines alone. */
 START_TEST(test_logistic_run)
 {
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    run_example("logistic", (const char *const[]){NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example("logistic", (const char *const[]){NULL}, NULL, r);
     ck_assert_msg(r->status == 0, "logistic: exit %d: %s", r->status, r->err);
     ck_assert_str_eq(r->err, "");
     ck_assert_int_eq(count_lines(r->out), 1 + 7 + 2);
@@ -2080,25 +1991,25 @@ START_TEST(test_logistic_run)
     const char *tail = strstr(r->out, "\nw=");
     ck_assert_ptr_nonnull(tail);
     snprintf(want, sizeof want, "%s", tail + 1);
-    run_example("logistic", (const char *const[]){"--quiet", NULL}, r);
+    tgt_run_example("logistic", (const char *const[]){"--quiet", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_str_eq(r->out, want);
 
     /* --steps 0: no forward pass, w = 0 and b = 0 put every point in class 0 */
-    run_example("logistic", (const char *const[]){"--steps", "0", "--quiet", NULL}, r);
+    tgt_run_example("logistic", (const char *const[]){"--steps", "0", "--quiet", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_str_eq(r->out, "w=0,0 b=0 loss=nan\naccuracy 0.500 (100 of 200)\n");
 
     /* the flags change the run: fewer steps at a smaller learning rate stop
      * short of the minimum; another seed draws other blobs */
-    run_example("logistic", (const char *const[]){"--steps", "100", "--lr=0.1", "--quiet", NULL},
-                r);
+    tgt_run_example("logistic",
+                    (const char *const[]){"--steps", "100", "--lr=0.1", "--quiet", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     logistic_result other;
     parse_logistic(r->out, &other);
     ck_assert_msg(other.loss > got.loss + 1e-3 && other.w0 < got.w0 && other.acc > 0.85, "%s",
                   r->out);
-    run_example("logistic", (const char *const[]){"--seed", "1", "--quiet", NULL}, r);
+    tgt_run_example("logistic", (const char *const[]){"--seed", "1", "--quiet", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     parse_logistic(r->out, &other);
     ck_assert_msg(fabs(other.loss - got.loss) > 1e-3 && other.acc > 0.88, "%s", r->out);
@@ -2116,25 +2027,25 @@ START_TEST(test_logistic_flags)
         {"--seed", "4294967296", NULL}, {"--graph=", NULL}, {"--graph", "--quiet", NULL},
         {"--plot", "f.svg", NULL},
     };
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    run_example("logistic", (const char *const[]){"--help", NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example("logistic", (const char *const[]){"--help", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(strncmp(r->out, "usage: logistic", 15) == 0, "%s", r->out);
     ck_assert_ptr_nonnull(strstr(r->out, "--graph FILE"));
     ck_assert_str_eq(r->err, "");
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        run_example("logistic", bad[k], r);
+        tgt_run_example("logistic", bad[k], NULL, r);
         ck_assert_msg(r->status == 2, "%s: exit %d, want 2", bad[k][0], r->status);
         ck_assert_msg(strncmp(r->err, "logistic: ", 10) == 0, "%s", r->err);
         ck_assert_ptr_nonnull(strstr(r->err, "usage: logistic"));
         ck_assert_str_eq(r->out, "");
     }
-    run_example("logistic", (const char *const[]){"--graph", "/nonexistent-dir/g.svg", NULL}, r);
+    tgt_run_example("logistic", (const char *const[]){"--graph", "/nonexistent-dir/g.svg", NULL},
+                    NULL, r);
     ck_assert_int_eq(r->status, 1);
     ck_assert_ptr_nonnull(strstr(r->err, "logistic: cannot write /nonexistent-dir/g.svg"));
     ck_assert_str_eq(r->out, "");
-    run_example_to("logistic", (const char *const[]){"--steps", "3", NULL}, "/dev/full", r);
+    tgt_run_example("logistic", (const char *const[]){"--steps", "3", NULL}, "/dev/full", r);
     ck_assert_int_eq(r->status, 1);
     ck_assert_ptr_nonnull(strstr(r->err, "logistic: writing the output failed"));
     free(r);
@@ -2168,8 +2079,7 @@ START_TEST(test_logistic_graph)
     char dir[64], graph[128];
     make_tmpdir(dir, sizeof dir);
     snprintf(graph, sizeof graph, "%s/tape", dir);
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
+    tgt_run *r = tgt_new_run();
     double gw[2], gb;
     logistic_gradients(gw, &gb);
     ck_assert_double_eq_tol(gb, 0.0, 1e-15);
@@ -2182,7 +2092,8 @@ START_TEST(test_logistic_graph)
             break;
         if (!svg)
             ck_assert_int_eq(setenv("PATH", "/nonexistent", 1), 0);
-        run_example("logistic", (const char *const[]){"--graph", graph, "--steps", "2", NULL}, r);
+        tgt_run_example("logistic", (const char *const[]){"--graph", graph, "--steps", "2", NULL},
+                        NULL, r);
         if (path)
             setenv("PATH", path, 1);
         ck_assert_msg(r->status == 0, "--graph: %s", r->err);

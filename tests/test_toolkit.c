@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "data/toolkit_ref.inc"
@@ -34,79 +33,6 @@ enum { NREFS = sizeof toolkit_refs / sizeof toolkit_refs[0] };
 
 /* Relative tolerance of every number the twins print. */
 #define TWIN_REL_TOL 1e-9
-
-/* ---- running a program ----------------------------------------------------------- */
-
-typedef struct run_result {
-    int status; /* exit status, or -1 when killed by a signal */
-    char out[16384];
-    char err[8192];
-} run_result;
-
-static void slurp(FILE *f, char *buf, size_t cap)
-{
-    rewind(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    ck_assert_msg(!ferror(f), "reading a child's output failed");
-}
-
-/* Runs examples/NAME with the NULL-terminated args, collecting its exit
- * status, stdout and stderr; stdout goes to out_path instead when it is not
- * NULL (r->out is then empty). */
-static void run_to(const char *name, const char *const *args, const char *out_path,
-                   run_result *r)
-{
-    const char *build = getenv("TG_BUILD");
-    ck_assert_msg(build != NULL, "TG_BUILD is not set; run the tests with make check");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/examples/%s", build, name);
-    ck_assert_msg(access(path, X_OK) == 0, "%s is not built", path);
-
-    char *argv[32];
-    int argc = 0;
-    argv[argc++] = path;
-    for (; args[argc - 1] != NULL; argc++) {
-        ck_assert_int_lt(argc, 31);
-        argv[argc] = (char *)(uintptr_t)args[argc - 1]; /* execv's signature */
-    }
-    argv[argc] = NULL;
-
-    FILE *out = out_path ? fopen(out_path, "w") : tmpfile(), *err = tmpfile();
-    ck_assert_msg(out && err, "cannot make the child's output files");
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork failed");
-    if (pid == 0) {
-        if (dup2(fileno(out), STDOUT_FILENO) < 0 || dup2(fileno(err), STDERR_FILENO) < 0)
-            _exit(126);
-        execv(path, argv);
-        _exit(127);
-    }
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    if (out_path)
-        r->out[0] = '\0';
-    else
-        slurp(out, r->out, sizeof r->out);
-    slurp(err, r->err, sizeof r->err);
-    fclose(out);
-    fclose(err);
-}
-
-static void run(const char *name, const char *const *args, run_result *r)
-{
-    run_to(name, args, NULL, r);
-}
-
-static run_result *new_result(void)
-{
-    run_result *r = malloc(sizeof *r);
-    ck_assert_ptr_nonnull(r);
-    return r;
-}
 
 static int count_lines(const char *s)
 {
@@ -208,8 +134,8 @@ static void assert_same_output(const char *name, const char *got, const char *wa
 START_TEST(test_twin_output)
 {
     const struct toolkit_ref *ref = &toolkit_refs[_i];
-    run_result *r = new_result();
-    run(ref->name, (const char *const[]){NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example(ref->name, (const char *const[]){NULL}, NULL, r);
     ck_assert_msg(r->status == 0, "%s: exit %d: %s", ref->name, r->status, r->err);
     ck_assert_str_eq(r->err, "");
     ck_assert_int_eq(count_lines(r->out), count_lines(ref->out));
@@ -230,8 +156,8 @@ START_TEST(test_twin_chapter_is_numpys)
     size_t n = fread(want, 1, sizeof want - 1, f);
     want[n] = '\0';
     fclose(f);
-    run_result *r = new_result();
-    run("toolkit_chapter", (const char *const[]){NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example("toolkit_chapter", (const char *const[]){NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     double worst = 0.0;
     assert_same_output("toolkit_chapter", r->out, want, TWIN_REL_TOL, &worst);
@@ -242,8 +168,8 @@ END_TEST
 /* Output that cannot be written is an error (exit 1). */
 START_TEST(test_twin_stdout_full)
 {
-    run_result *r = new_result();
-    run_to(toolkit_refs[_i].name, (const char *const[]){NULL}, "/dev/full", r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example(toolkit_refs[_i].name, (const char *const[]){NULL}, "/dev/full", r);
     ck_assert_msg(r->status == 1, "%s: exit %d on a full stdout", toolkit_refs[_i].name,
                   r->status);
     free(r);
@@ -380,8 +306,8 @@ static void make_tmpdir(char *dir, size_t cap)
  * right; --quiet prints the result lines alone. */
 START_TEST(test_moons_default)
 {
-    run_result *r = new_result();
-    run("two_moons", (const char *const[]){NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example("two_moons", (const char *const[]){NULL}, NULL, r);
     ck_assert_msg(r->status == 0, "two_moons: exit %d: %s", r->status, r->err);
     ck_assert_str_eq(r->err, "");
     ck_assert_int_eq(count_lines(r->out), MOONS_EPOCHS + 3);
@@ -409,7 +335,7 @@ START_TEST(test_moons_default)
 
     char want[256];
     snprintf(want, sizeof want, "%s", p);
-    run("two_moons", (const char *const[]){"--quiet", NULL}, r);
+    tgt_run_example("two_moons", (const char *const[]){"--quiet", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_str_eq(r->out, want);
     free(r);
@@ -420,21 +346,22 @@ END_TEST
  * smaller --lr stops short, another --seed draws other moons. */
 START_TEST(test_moons_flags_change_the_run)
 {
-    run_result *r = new_result();
+    tgt_run *r = tgt_new_run();
     moons_result base, other;
-    run("two_moons", (const char *const[]){"--quiet", NULL}, r);
+    tgt_run_example("two_moons", (const char *const[]){"--quiet", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     parse_moons(r->out, &base);
-    run("two_moons", (const char *const[]){"--epochs", "0", NULL}, r);
+    tgt_run_example("two_moons", (const char *const[]){"--epochs", "0", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_int_eq(count_lines(r->out), 3);
     parse_moons(r->out, &other);
     ck_assert_msg(other.loss > 0.3 && other.train_acc < 0.95, "%s", r->out);
-    run("two_moons", (const char *const[]){"--lr=0.001", "--quiet", NULL}, r);
+    tgt_run_example("two_moons", (const char *const[]){"--lr=0.001", "--quiet", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     parse_moons(r->out, &other);
     ck_assert_msg(other.loss > 2 * base.loss, "%s", r->out);
-    run("two_moons", (const char *const[]){"--seed", "7", "--epochs=80", "--quiet", NULL}, r);
+    tgt_run_example("two_moons",
+                    (const char *const[]){"--seed", "7", "--epochs=80", "--quiet", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     parse_moons(r->out, &other);
     ck_assert_msg(other.loss != base.loss && other.train_acc >= 0.99 && other.test_acc >= 0.97,
@@ -454,14 +381,14 @@ START_TEST(test_moons_bad_flags)
         {"--seed", "4294967296", NULL}, {"--seed", "-1", NULL}, {"--save=", NULL},
         {"--save", "--quiet", NULL}, {"--resume", NULL}, {"--resume=--x", NULL},
     };
-    run_result *r = new_result();
-    run("two_moons", (const char *const[]){"--help", NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example("two_moons", (const char *const[]){"--help", NULL}, NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert_msg(strncmp(r->out, "usage: two_moons", 16) == 0, "%s", r->out);
     ck_assert_ptr_nonnull(strstr(r->out, "--resume FILE"));
     ck_assert_str_eq(r->err, "");
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        run("two_moons", bad[k], r);
+        tgt_run_example("two_moons", bad[k], NULL, r);
         ck_assert_msg(r->status == 2, "%s: exit %d, want 2", bad[k][0], r->status);
         ck_assert_msg(strncmp(r->err, "two_moons: ", 11) == 0, "%s", r->err);
         ck_assert_ptr_nonnull(strstr(r->err, "usage: two_moons"));
@@ -478,13 +405,15 @@ START_TEST(test_moons_io_errors)
 {
     char dir[64], path[128];
     make_tmpdir(dir, sizeof dir);
-    run_result *r = new_result();
-    run("two_moons", (const char *const[]){"--save", "/nonexistent-dir/m.st", NULL}, r);
+    tgt_run *r = tgt_new_run();
+    tgt_run_example("two_moons", (const char *const[]){"--save", "/nonexistent-dir/m.st", NULL},
+                    NULL, r);
     ck_assert_int_eq(r->status, 1);
     ck_assert_ptr_nonnull(strstr(r->err, "two_moons: cannot write /nonexistent-dir/m.st"));
     ck_assert_str_eq(r->out, "");
 
-    run("two_moons", (const char *const[]){"--resume", "/nonexistent-dir/m.st", NULL}, r);
+    tgt_run_example("two_moons", (const char *const[]){"--resume", "/nonexistent-dir/m.st", NULL},
+                    NULL, r);
     ck_assert_int_eq(r->status, 1);
     ck_assert_ptr_nonnull(strstr(r->err, "two_moons: cannot resume from /nonexistent-dir/m.st"));
     ck_assert_str_eq(r->out, "");
@@ -494,13 +423,13 @@ START_TEST(test_moons_io_errors)
     ck_assert_ptr_nonnull(f);
     fputs("hello, this is not a safetensors file\n", f);
     fclose(f);
-    run("two_moons", (const char *const[]){"--resume", path, NULL}, r);
+    tgt_run_example("two_moons", (const char *const[]){"--resume", path, NULL}, NULL, r);
     ck_assert_int_eq(r->status, 1);
     ck_assert_ptr_nonnull(strstr(r->err, "two_moons: cannot resume from"));
     ck_assert_ptr_nonnull(strstr(r->err, "tg_checkpoint_load"));
     ck_assert_int_eq(remove(path), 0);
 
-    run_to("two_moons", (const char *const[]){"--epochs", "2", NULL}, "/dev/full", r);
+    tgt_run_example("two_moons", (const char *const[]){"--epochs", "2", NULL}, "/dev/full", r);
     ck_assert_int_eq(r->status, 1);
     ck_assert_ptr_nonnull(strstr(r->err, "two_moons: writing the output failed"));
     free(r);
@@ -520,15 +449,18 @@ START_TEST(test_moons_resume_is_exact)
     snprintf(full, sizeof full, "%s/full.safetensors", dir);
     snprintf(part, sizeof part, "%s/part.safetensors", dir);
     snprintf(resumed, sizeof resumed, "%s/resumed.safetensors", dir);
-    run_result *r = new_result(), *u = new_result();
-    run("two_moons", (const char *const[]){"--save", full, NULL}, u);
+    tgt_run *r = tgt_new_run(), *u = tgt_new_run();
+    tgt_run_example("two_moons", (const char *const[]){"--save", full, NULL}, NULL, u);
     ck_assert_msg(u->status == 0, "%s", u->err);
     static const char *const stops[] = {"0", "25", "30", "50", "60"};
     for (size_t s = 0; s < sizeof stops / sizeof stops[0]; s++) {
-        run("two_moons", (const char *const[]){"--epochs", stops[s], "--save", part, "--quiet", NULL},
-            r);
+        tgt_run_example("two_moons",
+                        (const char *const[]){"--epochs", stops[s], "--save", part, "--quiet",
+                                              NULL},
+                        NULL, r);
         ck_assert_msg(r->status == 0, "%s", r->err);
-        run("two_moons", (const char *const[]){"--resume", part, "--save", resumed, NULL}, r);
+        tgt_run_example("two_moons",
+                        (const char *const[]){"--resume", part, "--save", resumed, NULL}, NULL, r);
         ck_assert_msg(r->status == 0, "%s", r->err);
         char head[256];
         snprintf(head, sizeof head, "resumed from %s at epoch %s\n", part, stops[s]);
@@ -548,9 +480,13 @@ START_TEST(test_moons_resume_is_exact)
                       stops[s]);
     }
     /* resuming a file into itself works too */
-    run("two_moons", (const char *const[]){"--epochs", "50", "--save", part, "--quiet", NULL}, r);
+    tgt_run_example("two_moons",
+                    (const char *const[]){"--epochs", "50", "--save", part, "--quiet", NULL},
+                    NULL, r);
     ck_assert_int_eq(r->status, 0);
-    run("two_moons", (const char *const[]){"--resume", part, "--save", part, "--quiet", NULL}, r);
+    tgt_run_example("two_moons",
+                    (const char *const[]){"--resume", part, "--save", part, "--quiet", NULL},
+                    NULL, r);
     ck_assert_int_eq(r->status, 0);
     ck_assert(same_bytes(full, part));
     ck_assert_int_eq(remove(full), 0);
