@@ -200,13 +200,11 @@ static bool train_epoch(tg_tape *T, tg_mlp *net, tg_params *ps, tg_adam *opt,
                         const tg_lr_schedule *sched, long epoch, tg_batches *B,
                         double *mean_loss, int *correct)
 {
+    /* The schedule writes every group's lr; a step takes group 0's from
+     * groups.lr[0], the copy written last (optim.h): opt->lr stays as the
+     * last step, or tg_checkpoint_load, left the two copies, equal. */
     if (tg_lr_apply(sched, epoch, &opt->groups))
         return false;
-    /* Group 0's lr has two copies, opt->lr and groups.lr[0], and a step takes
-     * the one written last; tg_checkpoint_load writes opt->lr (the lr of the
-     * run's last step), which would beat tg_lr_apply's value for one step
-     * after a resume. Writing both keeps the schedule in charge. */
-    opt->lr = opt->groups.lr[0];
     tg_tensor *xy[2]; /* (b, 2) points, (b, 1) labels; the iterator's */
     double total = 0.0;
     int more;
