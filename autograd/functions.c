@@ -8,9 +8,9 @@
  * same operations fused into one loop (tg__fn_grad_kernel). A derivative
  * that no public op computes is an op of its own here, with a rule of its
  * own: softplus' (a sigmoid that is exactly 1 past the threshold), elu'
- * and elu'' (whose derivative is itself), and gelu's normal cdf. So any
- * order of derivative works, as in PyTorch. The parameter of leaky_relu
- * (slope) and elu (alpha) is kept in the record's s. */
+ * and elu'' (whose derivative is itself), and gelu's normal cdf and
+ * density. So any order of derivative works, as in PyTorch. The parameter
+ * of leaky_relu (slope) and elu (alpha) is kept in the record's s. */
 #include "internal.h"
 
 /* out = f(a) for a TG__FN_* code with parameter s, recorded with op (NULL:
@@ -226,11 +226,27 @@ tg_tensor *tg_ad_elu(tg_tape *T, tg_tensor *a, double alpha)
 
 /* ---- gelu ------------------------------------------------------------------------ */
 
-/* The normal density c e^(a a (-1/2)), c = 1/sqrt(2 pi), on the tape. */
+/* d pdf(a) = -a pdf(a) da, pdf(a) the record's result */
+static void normal_pdf_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r)
+{
+    r->a = tg_ad_mul(T, g, tg_ad_mul(T, tg_ad_neg(T, n->in[0]), n->out));
+}
+
+static bool normal_pdf_plain(tg_tape *T, const char *fn, const tg__node *n,
+                             tg_tensor *g, tga_grads *r)
+{
+    return plain_fn(T, fn, n, g, r, TG__FN_NORMAL_PDF, false);
+}
+
+static const tga_op op_normal_pdf = {"gelu pdf (backward)", normal_pdf_rule,
+                                     normal_pdf_plain};
+
+/* The normal density c e^(a a (-1/2)), c = 1/sqrt(2 pi), as one op: its
+ * kernel vectorises in float32 (tensor/functions.c), where e^x, x <= 0, is
+ * a polynomial rather than libm's expf. */
 static tg_tensor *normal_pdf(tg_tape *T, tg_tensor *a)
 {
-    tg_tensor *q = tg_ad_exp(T, tg_ad_mul_scalar(T, tg_ad_mul(T, a, a), -0.5));
-    return tg_ad_mul_scalar(T, q, TG__GELU_PDF);
+    return fn_op(T, "tg_ad_gelu (backward)", &op_normal_pdf, TG__FN_NORMAL_PDF, 0, a);
 }
 
 /* d Phi(a) = pdf(a) da */

@@ -3,15 +3,103 @@
  * gelu (erf and tanh forms) silu log_sigmoid; square reciprocal; floor
  * ceil round. The formulas are PyTorch's CPU kernels' (elu uses expm1
  * where PyTorch 1.13 writes exp(x) - 1), so results agree with it to
- * rounding, saturating the same way at +-1e4.
+ * rounding, saturating the same way at +-1e4. One exception: float32 gelu
+ * computes erf and e^x by branch-free polynomials (below) that vectorise,
+ * within 2 float32 steps of libm's; float64 calls libm.
  *
  * Also the kernels of the tape (autograd/functions.c): derivatives that
- * have no public function (softplus', elu', the normal cdf of gelu'), and
+ * have no public function (softplus', elu', the normal cdf and density of
+ * gelu'), and
  * the fused plain rules, each g f'(y) in one loop doing the operations of
  * the op's rule in the rule's order, so that the two agree bit for bit. */
+#include <string.h>
 #include <tgmath.h>
 
 #include "internal.h"
+
+/* ---- float32 erf, vectorisable ------------------------------------------------- */
+
+/* Bits of floats, for choosing between two of them by a mask: GCC will
+ * not turn a choice between computed floats into a vector blend while
+ * floating-point exceptions may trap (no -ffast-math here), and the loops
+ * around these functions would stay scalar. */
+static inline int32_t bits_f(float x)
+{
+    int32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+static inline float from_bits_f(int32_t b)
+{
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+/* m ? a : b for a mask m of all ones or all zeros. */
+static inline float choose_f(int32_t m, float a, float b)
+{
+    return from_bits_f((bits_f(a) & m) | (bits_f(b) & ~m));
+}
+
+/* e^x for x <= 0 (or a little above) in float32, without branches so that
+ * the loops around it vectorise (libm's expf is a call per element):
+ * x = n ln2 + r with |r| <= ln2/2 (n rounded by adding and subtracting
+ * 1.5 * 2^23, which rounds to nearest), e^r by its Taylor polynomial to
+ * r^6 (relative error below 2e-7), times 2^n built in the exponent bits.
+ * Below -87 the result (under 2^-125) is 0; NaN stays NaN. */
+static inline float exp_nonpos_f(float x)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    int32_t below = -(int32_t)(x < -87.0f);
+    float xc = choose_f(below, -87.0f, x);
+    float n = (xc * 1.44269504088896341f + shifter) - shifter;
+    float r = xc - n * 0.693145751953125f; /* ln2, high bits: n * this is exact */
+    r = r - n * 1.428606765330187045e-06f; /* ln2, low bits */
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    float e = p * from_bits_f(((int32_t)n + 127) * (1 << 23));
+    return from_bits_f(bits_f(e) & ~below);
+}
+
+/* 1 + erf(x) in float32. erfc(z) for z = |x| by the Chebyshev fit of
+ * Numerical Recipes' erfcc (relative error below 1.2e-7 for every z >= 0):
+ *     erfc(z) = t e^(-z^2 + P(t)),   t = 1 / (1 + z/2),
+ * P a polynomial of degree 9, and 1 + erf(x) = erfc(-x) is that for
+ * x < 0, 2 - that for x >= 0: the tail that gelu multiplies by x keeps its
+ * relative accuracy (1 - erf(|x|) would cancel). Branch-free, so the
+ * activation loops vectorise (libm's erff is a call per element); float64
+ * keeps libm's erf, the reference. NaN gives NaN; -inf 0, +inf 2. */
+static inline float one_plus_erf_f(float x)
+{
+    float z = fabsf(x);
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    float tail = t * exp_nonpos_f(p - z * z);
+    return choose_f(-(int32_t)(x >= 0.0f), 2.0f - tail, tail);
+}
+
+static inline double one_plus_erf_d(double x) { return 1 + erf(x); }
+
+/* e^x for the normal density, whose x is <= 0: libm's in float64, the
+ * reference; exp_nonpos_f in float32. */
+static inline double exp_pdf_d(double x) { return exp(x); }
+static inline float exp_pdf_f(float x) { return exp_nonpos_f(x); }
 
 /* ---- one element ------------------------------------------------------------- */
 
@@ -43,11 +131,11 @@
     static inline T elu_dd_##S(T x, T s) { return x > 0 ? (T)0 : s * exp(x); }\
     static inline T gelu_cdf_##S(T x)                                         \
     {                                                                          \
-        return (T)0.5 * ((T)1 + erf(x * (T)TG__GELU_ALPHA));                   \
+        return (T)0.5 * one_plus_erf_##S(x * (T)TG__GELU_ALPHA);               \
     }                                                                          \
     static inline T gelu_##S(T x)                                             \
     {                                                                          \
-        return x * (T)0.5 * ((T)1 + erf(x * (T)TG__GELU_ALPHA));               \
+        return x * (T)0.5 * one_plus_erf_##S(x * (T)TG__GELU_ALPHA);           \
     }                                                                          \
     static inline T gelu_tanh_##S(T x)                                        \
     {                                                                          \
@@ -59,23 +147,26 @@
     {                                                                          \
         return (x < 0 ? x : (T)0) - log1p(exp(-fabs(x)));                      \
     }                                                                          \
-    /* The plain rules. gelu: g (cdf + a pdf), pdf = e^(a a (-1/2)) c. */    \
-    static inline T gelu_grad_##S(T g, T a)                                   \
+    /* The normal density c e^(a a (-1/2)), c = 1/sqrt(2 pi), gelu's pdf. */ \
+    static inline T normal_pdf_##S(T a)                                       \
     {                                                                          \
         T q = a * a;                                                           \
         q = q * (T)-0.5;                                                       \
-        q = exp(q);                                                            \
-        q = q * (T)TG__GELU_PDF;                                               \
+        q = exp_pdf_##S(q);                                                    \
+        return q * (T)TG__GELU_PDF;                                            \
+    }                                                                          \
+    /* The plain rules. gelu: g (cdf + a pdf). */                            \
+    static inline T gelu_grad_##S(T g, T a)                                   \
+    {                                                                          \
+        T q = normal_pdf_##S(a);                                               \
         q = a * q;                                                             \
         q = gelu_cdf_##S(a) + q;                                               \
         return g * q;                                                          \
     }                                                                          \
-    static inline T normal_pdf_grad_##S(T g, T a)                             \
+    /* pdf' = -a pdf: g ((-a) pdf) */                                         \
+    static inline T normal_pdf_d_grad_##S(T g, T a)                           \
     {                                                                          \
-        T q = a * a;                                                           \
-        q = q * (T)-0.5;                                                       \
-        q = exp(q);                                                            \
-        q = q * (T)TG__GELU_PDF;                                               \
+        T q = -a * normal_pdf_##S(a);                                          \
         return g * q;                                                          \
     }                                                                          \
     /* gelu_tanh: g (0.5 (1 + t) + (0.5 a)(1 - t t)(beta (1 + 3 kappa a a)))  \
@@ -155,6 +246,7 @@ ELEMENT_FUNCTIONS(float, f)
     case TG__FN_ELU_D: TG__LOOP1(T, elu_d_##S(x, s)); break;                       \
     case TG__FN_ELU_DD: TG__LOOP1(T, elu_dd_##S(x, s)); break;                     \
     case TG__FN_GELU_CDF: TG__LOOP1(T, gelu_cdf_##S(x)); break;                    \
+    case TG__FN_NORMAL_PDF: TG__LOOP1(T, normal_pdf_##S(x)); break;                \
     default: break
 
 /* The plain rule of each differentiable code: x the incoming gradient, y
@@ -177,7 +269,8 @@ ELEMENT_FUNCTIONS(float, f)
     case TG__FN_SOFTPLUS_D: LOOP2(T, x * (y * ((T)1 - y))); break;             \
     case TG__FN_ELU_D: LOOP2(T, x * elu_dd_##S(y, s)); break;                  \
     case TG__FN_ELU_DD: LOOP2(T, x * elu_dd_##S(y, s)); break;                 \
-    case TG__FN_GELU_CDF: LOOP2(T, normal_pdf_grad_##S(x, y)); break;          \
+    case TG__FN_GELU_CDF: LOOP2(T, x * normal_pdf_##S(y)); break;              \
+    case TG__FN_NORMAL_PDF: LOOP2(T, normal_pdf_d_grad_##S(x, y)); break;      \
     default: break
 
 TG_CLONES static void forward_f64(int op, double s, int64_t n, const double *a,

@@ -519,6 +519,7 @@ enum {
     TG__FN_ELU_D,       /* elu': x > 0 ? 1 : s e^x */
     TG__FN_ELU_DD,      /* elu'': x > 0 ? 0 : s e^x (its own derivative) */
     TG__FN_GELU_CDF,    /* Phi(x) = 0.5 (1 + erf(x / sqrt 2)) */
+    TG__FN_NORMAL_PDF,  /* Phi'(x) = e^(-x x / 2) / sqrt(2 pi) */
     TG__FN_COUNT_
 };
 /* PyTorch's constants of gelu: 1/sqrt(2); the normal density's factor
