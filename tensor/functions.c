@@ -19,55 +19,6 @@
 
 /* ---- float32 erf, vectorisable ------------------------------------------------- */
 
-/* Bits of floats, for choosing between two of them by a mask: GCC will
- * not turn a choice between computed floats into a vector blend while
- * floating-point exceptions may trap (no -ffast-math here), and the loops
- * around these functions would stay scalar. */
-static inline int32_t bits_f(float x)
-{
-    int32_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
-static inline float from_bits_f(int32_t b)
-{
-    float x;
-    memcpy(&x, &b, sizeof x);
-    return x;
-}
-
-/* m ? a : b for a mask m of all ones or all zeros. */
-static inline float choose_f(int32_t m, float a, float b)
-{
-    return from_bits_f((bits_f(a) & m) | (bits_f(b) & ~m));
-}
-
-/* e^x for x <= 0 (or a little above) in float32, without branches so that
- * the loops around it vectorise (libm's expf is a call per element):
- * x = n ln2 + r with |r| <= ln2/2 (n rounded by adding and subtracting
- * 1.5 * 2^23, which rounds to nearest), e^r by its Taylor polynomial to
- * r^6 (relative error below 2e-7), times 2^n built in the exponent bits.
- * Below -87 the result (under 2^-125) is 0; NaN stays NaN. */
-static inline float exp_nonpos_f(float x)
-{
-    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    int32_t below = -(int32_t)(x < -87.0f);
-    float xc = choose_f(below, -87.0f, x);
-    float n = (xc * 1.44269504088896341f + shifter) - shifter;
-    float r = xc - n * 0.693145751953125f; /* ln2, high bits: n * this is exact */
-    r = r - n * 1.428606765330187045e-06f; /* ln2, low bits */
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    float e = p * from_bits_f(((int32_t)n + 127) * (1 << 23));
-    return from_bits_f(bits_f(e) & ~below);
-}
-
 /* 1 + erf(x) in float32. erfc(z) for z = |x| by the Chebyshev fit of
  * Numerical Recipes' erfcc (relative error below 1.2e-7 for every z >= 0):
  *     erfc(z) = t e^(-z^2 + P(t)),   t = 1 / (1 + z/2),
@@ -90,16 +41,16 @@ static inline float one_plus_erf_f(float x)
     p = p * t + 0.37409196f;
     p = p * t + 1.00002368f;
     p = p * t - 1.26551223f;
-    float tail = t * exp_nonpos_f(p - z * z);
-    return choose_f(-(int32_t)(x >= 0.0f), 2.0f - tail, tail);
+    float tail = t * tg__exp_nonpos_f(p - z * z);
+    return tg__choose_f(-(int32_t)(x >= 0.0f), 2.0f - tail, tail);
 }
 
 static inline double one_plus_erf_d(double x) { return 1 + erf(x); }
 
 /* e^x for the normal density, whose x is <= 0: libm's in float64, the
- * reference; exp_nonpos_f in float32. */
+ * reference; tg__exp_nonpos_f in float32. */
 static inline double exp_pdf_d(double x) { return exp(x); }
-static inline float exp_pdf_f(float x) { return exp_nonpos_f(x); }
+static inline float exp_pdf_f(float x) { return tg__exp_nonpos_f(x); }
 
 /* ---- one element ------------------------------------------------------------- */
 

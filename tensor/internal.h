@@ -5,6 +5,7 @@
 #define TG_TENSOR_INTERNAL_H
 
 #include <stdarg.h>
+#include <string.h>
 
 #include "tensor.h"
 
@@ -79,6 +80,57 @@ struct tg_tensor {
             }                                                                  \
         }                                                                      \
     } while (0)
+
+/* ---- float32 kernels that vectorise (gelu, softmax) ---- */
+
+/* Bits of floats, for choosing between two of them by a mask: GCC will
+ * not turn a choice between computed floats into a vector blend while
+ * floating-point exceptions may trap (no -ffast-math here), and the loops
+ * around these functions would stay scalar. */
+static inline int32_t tg__bits_f(float x)
+{
+    int32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+static inline float tg__from_bits_f(int32_t b)
+{
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+/* m ? a : b for a mask m of all ones or all zeros. */
+static inline float tg__choose_f(int32_t m, float a, float b)
+{
+    return tg__from_bits_f((tg__bits_f(a) & m) | (tg__bits_f(b) & ~m));
+}
+
+/* e^x for x <= 0 (or a little above) in float32, without branches so that
+ * the loops around it vectorise (libm's expf is a call per element):
+ * x = n ln2 + r with |r| <= ln2/2 (n rounded by adding and subtracting
+ * 1.5 * 2^23, which rounds to nearest), e^r by its Taylor polynomial to
+ * r^6 (relative error below 2e-7), times 2^n built in the exponent bits.
+ * Below -87 the result (under 2^-125) is 0; NaN stays NaN. */
+static inline float tg__exp_nonpos_f(float x)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    int32_t below = -(int32_t)(x < -87.0f);
+    float xc = tg__choose_f(below, -87.0f, x);
+    float n = (xc * 1.44269504088896341f + shifter) - shifter;
+    float r = xc - n * 0.693145751953125f; /* ln2, high bits: n * this is exact */
+    r = r - n * 1.428606765330187045e-06f; /* ln2, low bits */
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    float e = p * tg__from_bits_f(((int32_t)n + 127) * (1 << 23));
+    return tg__from_bits_f(tg__bits_f(e) & ~below);
+}
 
 /* ---- errors: each returns code, after formatting "fn: message" ---- */
 int tg__fail(int code, const char *fn, const char *fmt, ...)
