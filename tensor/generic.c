@@ -213,6 +213,63 @@ void tg__compare(tg_cmpop op, tg_tensor *out, const tg_tensor *a,
     tg__touch(out);
 }
 
+/* How the walk w reads operand j: the period p such that the element at
+ * out's flat index i is at pos[j] + i % p (the operand is contiguous in
+ * its trailing axes, in out's order, and repeats over the leading ones),
+ * 0 for a scalar that every element reads, -1 for any other layout. */
+static int64_t period_of(const walk *w, int j)
+{
+    int k = w->ndim;
+    int64_t inner = 1;
+    while (k > 0 && (w->st[j][k - 1] == inner || w->shape[k - 1] == 1)) {
+        inner *= w->shape[k - 1];
+        k--;
+    }
+    for (int q = 0; q < k; q++)
+        if (w->st[j][q] != 0 && w->shape[q] != 1)
+            return -1;
+    return inner == 1 ? 0 : inner;
+}
+
+/* tg__where over operands in memory order or repeating (attention's causal
+ * mask (T, T) over (B, H, T, T), masked_fill's scalar): blocks of the
+ * shortest period, in which every operand moves by 0 or 1 an element. */
+static bool where_periodic(const walk *w, int64_t numel, size_t es, char *o,
+                           const uint8_t *m, const char *x, const char *y)
+{
+    int64_t p[4], block = numel;
+    for (int j = 0; j < 4; j++) {
+        p[j] = period_of(w, j);
+        if (p[j] < 0 || (j == 0 && p[0] != numel && numel > 1))
+            return false;
+        if (p[j] > 0 && p[j] < block)
+            block = p[j];
+    }
+    if (es != 4 && es != 8)
+        return false;
+    for (int64_t i = 0; i < numel; i += block) {
+        int64_t at[4];
+        for (int j = 0; j < 4; j++)
+            at[j] = w->pos[j] + (p[j] ? i % p[j] : 0);
+        int64_t dm = p[1] != 0, dx = p[2] != 0, dy = p[3] != 0;
+        const uint8_t *mb = m + at[1];
+        if (es == 4) {
+            uint32_t *ob = (uint32_t *)(void *)o + at[0];
+            const uint32_t *xb = (const uint32_t *)(const void *)x + at[2];
+            const uint32_t *yb = (const uint32_t *)(const void *)y + at[3];
+            for (int64_t k = 0; k < block; k++)
+                ob[k] = mb[k * dm] ? xb[k * dx] : yb[k * dy];
+        } else {
+            uint64_t *ob = (uint64_t *)(void *)o + at[0];
+            const uint64_t *xb = (const uint64_t *)(const void *)x + at[2];
+            const uint64_t *yb = (const uint64_t *)(const void *)y + at[3];
+            for (int64_t k = 0; k < block; k++)
+                ob[k] = mb[k * dm] ? xb[k * dx] : yb[k * dy];
+        }
+    }
+    return true;
+}
+
 void tg__where(tg_tensor *out, const tg_tensor *mask, const tg_tensor *a,
                const tg_tensor *b)
 {
@@ -223,6 +280,10 @@ void tg__where(tg_tensor *out, const tg_tensor *mask, const tg_tensor *a,
     const char *x = a->storage->data, *y = b->storage->data;
     walk w;
     walk_init(&w, t, 4);
+    if (where_periodic(&w, out->numel, es, o, m, x, y)) {
+        tg__touch(out);
+        return;
+    }
     for (int64_t i = 0; i < out->numel; i++, walk_next(&w)) {
         const char *src = m[w.pos[1]] ? x + (size_t)w.pos[2] * es
                                       : y + (size_t)w.pos[3] * es;

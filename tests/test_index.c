@@ -467,6 +467,76 @@ START_TEST(test_tensor_allocation_failures)
 }
 END_TEST
 
+/* Element i of a fresh contiguous tensor t set to v. */
+static void put(tg_tensor *t, int64_t i, double v)
+{
+    switch (tg_dtype_of(t)) {
+    case TG_FLOAT32: ((float *)tg_data(t))[i] = (float)v; break;
+    case TG_FLOAT64: ((double *)tg_data(t))[i] = v; break;
+    case TG_INT32: ((int32_t *)tg_data(t))[i] = (int32_t)v; break;
+    default: ((uint8_t *)tg_data(t))[i] = (uint8_t)v; break;
+    }
+}
+
+/* tg_where over every layout its fast path takes (operands in memory
+ * order, repeating over leading axes, scalars) and some it leaves to the
+ * general walk (strided, broadcast along an inner axis, 1-byte elements),
+ * element by element against the definition. */
+START_TEST(test_where_layouts)
+{
+    static const tg_dtype dts[] = {TG_FLOAT32, TG_FLOAT64, TG_INT32, TG_UINT8};
+    static const struct {
+        int mnd, and_, bnd;
+        int64_t ms[4], as[4], bs[4];
+        bool b_transposed;
+    } cases[] = {
+        {2, 0, 4, {3, 3}, {0}, {2, 2, 3, 3}, false},       /* causal mask, scalar */
+        {4, 4, 0, {2, 2, 3, 3}, {2, 2, 3, 3}, {0}, false}, /* all in order */
+        {1, 2, 2, {5}, {4, 5}, {1, 5}, false},            /* rows repeating */
+        {2, 1, 2, {4, 1}, {5}, {4, 5}, false},            /* mask along an inner axis */
+        {2, 2, 2, {1, 1}, {3, 4}, {4, 3}, true},          /* b strided */
+        {3, 3, 3, {2, 1, 4}, {1, 3, 4}, {2, 3, 4}, false}, /* mixed */
+    };
+    uint32_t seed = 7;
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            tg_tensor *m = tg_zeros(TG_BOOL, cases[c].mnd, cases[c].ms);
+            tg_tensor *a = tg_zeros(dts[d], cases[c].and_, cases[c].as);
+            tg_tensor *b0 = tg_zeros(dts[d], cases[c].bnd, cases[c].bs);
+            ck_assert(m && a && b0);
+            tg_tensor *b = cases[c].b_transposed ? tg_transpose(b0, 0, 1) : b0;
+            ck_assert_ptr_nonnull(b);
+            uint8_t *mb = tg_data(m);
+            for (int64_t i = 0; i < tg_numel(m); i++) {
+                seed = seed * 1103515245u + 12345u;
+                mb[i] = (uint8_t)((seed >> 16) & 1);
+            }
+            for (int64_t i = 0; i < tg_numel(a); i++)
+                put(a, i, (double)(i + 1));
+            for (int64_t i = 0; i < tg_numel(b0); i++)
+                put(b0, i, (double)(100 + i));
+            tg_tensor *w = tg_where(m, a, b);
+            ck_assert_msg(w != NULL, "%s", tg_last_message());
+            /* The definition, through broadcast views of each operand. */
+            tg_tensor *me = tg_expand(m, tg_ndim(w), tg_shape(w));
+            tg_tensor *ae = tg_expand(a, tg_ndim(w), tg_shape(w));
+            tg_tensor *be = tg_expand(b, tg_ndim(w), tg_shape(w));
+            ck_assert(me && ae && be);
+            tg_tensor *mc = tg_contiguous(me), *ac = tg_contiguous(ae), *bc = tg_contiguous(be);
+            ck_assert(mc && ac && bc);
+            for (int64_t i = 0; i < tg_numel(w); i++)
+                ck_assert_msg(tgt_at(w, i) == (tgt_at(mc, i) != 0 ? tgt_at(ac, i) : tgt_at(bc, i)),
+                              "case %zu, %s, element %lld", c, tg_dtype_name(dts[d]),
+                              (long long)i);
+            tg_tensor *all[] = {m, a, b0, w, me, ae, be, mc, ac, bc};
+            for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+                tg_free(all[k]);
+            if (b != b0)
+                tg_free(b);
+        }
+}
+END_TEST
+
 Suite *test_index_suite(void); /* called by the generated runner */
 
 Suite *test_index_suite(void)
@@ -475,6 +545,7 @@ Suite *test_index_suite(void)
     TCase *tc = tgt_tcase("ops");
     tcase_add_test(tc, test_vs_pytorch);
     tcase_add_test(tc, test_one_hot);
+    tcase_add_test(tc, test_where_layouts);
     tcase_add_test(tc, test_gradcheck);
     tcase_add_test(tc, test_second_order);
     tcase_add_test(tc, test_hvp_vs_pytorch);
