@@ -426,7 +426,7 @@ static inline double adam_one(const adam_coef *c, double p, double g, double *m,
 /* The float32 update in float arithmetic, as PyTorch does it for float32
  * parameters, in a loop the compiler vectorises (sqrt included). l2 is
  * Adam's weight decay folded into g, decay AdamW's factor on p. */
-TG_CLONES static void adam_f32(int64_t n, float *restrict x, const float *restrict g,
+TG_CLONES_512 static void adam_f32(int64_t n, float *restrict x, const float *restrict g,
                                float *restrict m, float *restrict v, float b1,
                                float b2, float bc2_sqrt, float eps, float step,
                                float l2, float decay)

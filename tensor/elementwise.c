@@ -107,7 +107,7 @@ TG_CLONES static void bin_f64(int op, double s, int64_t n, const double *a, int6
     }
 }
 
-TG_CLONES static void bin_f32(int op, double s, int64_t n, const float *a, int64_t sa,
+TG_CLONES_512 static void bin_f32(int op, double s, int64_t n, const float *a, int64_t sa,
                     const float *b, int64_t sb, float *o, int64_t so)
 {
     float sf = (float)s;
@@ -154,7 +154,7 @@ TG_CLONES static void un_f64(int op, int64_t n, const double *a, int64_t sa, dou
     }
 }
 
-TG_CLONES static void un_f32(int op, int64_t n, const float *a, int64_t sa, float *o,
+TG_CLONES_512 static void un_f32(int op, int64_t n, const float *a, int64_t sa, float *o,
                    int64_t so)
 {
     switch (op) {

@@ -230,7 +230,7 @@ TG_CLONES static void forward_f64(int op, double s, int64_t n, const double *a,
     switch (op) { FORWARD_CASES(double, d); }
 }
 
-TG_CLONES static void forward_f32(int op, float s, int64_t n, const float *a,
+TG_CLONES_512 static void forward_f32(int op, float s, int64_t n, const float *a,
                                   int64_t sa, float *o, int64_t so)
 {
     switch (op) { FORWARD_CASES(float, f); }
@@ -243,7 +243,7 @@ TG_CLONES static void grad_f64(int op, double s, int64_t n, const double *a,
     switch (op) { GRAD_CASES(double, d); }
 }
 
-TG_CLONES static void grad_f32(int op, float s, int64_t n, const float *a,
+TG_CLONES_512 static void grad_f32(int op, float s, int64_t n, const float *a,
                                int64_t sa, const float *b, int64_t sb, float *o,
                                int64_t so)
 {

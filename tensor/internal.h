@@ -60,8 +60,15 @@ struct tg_tensor {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&        \
     !defined(__SANITIZE_ADDRESS__) && !defined(TG_NO_CLONES)
 #define TG_CLONES __attribute__((target_clones("avx2", "default")))
+/* The same with an AVX-512 clone too, for float32 loops without
+ * reductions (elementwise, activations and their gradients, softmax's
+ * lines, Adam), where 16 lanes pay: the float32 gelu and its gradient run
+ * at nearly twice the AVX2 speed. No reduction is cloned this way: a sum's
+ * order, and so its rounding, would then depend on the machine. */
+#define TG_CLONES_512 __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define TG_CLONES
+#define TG_CLONES_512
 #endif
 
 /* o[i*so] = EXPR of x = a[i*sa] for i < n, the unit-stride case apart so

@@ -67,7 +67,7 @@ SOFTMAX_LINE(float, line_f32)
  * then computes as the comment at the top says. Attention's short rows
  * (16 entries a line) made the double-precision line, two libm exps per
  * entry, a seventh of a small GPT's training step. */
-TG_CLONES static bool line_f32_fast(int kind, int64_t n, const float *x, float *o)
+TG_CLONES_512 static bool line_f32_fast(int kind, int64_t n, const float *x, float *o)
 {
     float m = x[0];
     int32_t nan = 0;
