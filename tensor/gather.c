@@ -107,6 +107,30 @@ void tg__index_move(tg_tensor *big, int axis, const tg_tensor *index,
     for (int k = axis + 1; k < big->ndim; k++)
         inner *= big->shape[k];
     int64_t m = index->numel, i = 0;
+    bool floats = big->dtype == TG_FLOAT32 || big->dtype == TG_FLOAT64;
+    if (tg__contiguous(big) && tg__contiguous(small) && (!add || floats)) {
+        /* Whole rows of inner elements at a time (an embedding's rows):
+         * copied, or added element by element in the dtype itself, which
+         * rounds as move's sum in double does. */
+        size_t es = tg__dsize(big->dtype);
+        char *bd = (char *)big->storage->data + (size_t)big->offset * es;
+        char *sd = (char *)small->storage->data + (size_t)small->offset * es;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < m; j++, i += inner) {
+                char *pb = bd + (size_t)((o * n + index_at(index, j, n)) * inner) * es;
+                char *ps = sd + (size_t)i * es;
+                if (!add)
+                    memcpy(to_small ? ps : pb, to_small ? pb : ps, (size_t)inner * es);
+                else if (big->dtype == TG_FLOAT32)
+                    for (int64_t r = 0; r < inner; r++)
+                        ((float *)(void *)pb)[r] += ((const float *)(void *)ps)[r];
+                else
+                    for (int64_t r = 0; r < inner; r++)
+                        ((double *)(void *)pb)[r] += ((const double *)(void *)ps)[r];
+            }
+        tg__touch(to_small ? small : big);
+        return;
+    }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < m; j++) {
             int64_t at = index_at(index, j, n);
