@@ -169,7 +169,47 @@ static void split_rule(tg_tape *T, const tg__node *n, tg_tensor *g, tga_grads *r
     r->a = tg_ad_pad(T, g, w, 0.0);
 }
 
-static const tga_op op_split = {"split", split_rule, NULL};
+/* The plain rule writes each piece's gradient into its place in one
+ * zeroed gradient of the input, made by the first piece the walk reaches
+ * (the newest) and delivered then; the later pieces find it as the input's
+ * pending gradient and deliver nothing themselves. The same sum as the
+ * rule's padded pieces added up (the pieces do not overlap: each element
+ * is one piece's or 0), without a zeroed tensor and an addition per
+ * piece: attention's q, k, v. When another gradient reached the input
+ * first, the pending gradient is a sum the walk made, and the piece starts
+ * a zeroed gradient of its own. */
+static bool split_plain(tg_tape *T, const char *fn, const tg__node *n, tg_tensor *g,
+                        tga_grads *r)
+{
+    tg_tensor *a = n->in[0];
+    if (!r->da)
+        return true;
+    tg__node *an = a->flags & TG__ARENA ? a->node : NULL;
+    tg_tensor *sum = an && an->walk == T->walks ? an->gout : NULL;
+    bool fresh = !sum || !(sum->flags & TG__SPLIT_GRAD);
+    if (fresh) {
+        sum = tga__plain_new(T, fn, a);
+        if (!sum || tg_fill(sum, 0.0)) {
+            r->a = NULL; /* the walk reports the error */
+            return true;
+        }
+        sum->flags |= TG__SPLIT_GRAD;
+    }
+    tg_tensor place;
+    int64_t len = a->shape[n->axis] - n->p[0] - n->p[1];
+    if (tg__make_slice(fn, sum, n->axis, n->p[0], n->p[0] + len, 1, &place) ||
+        tg__copy(fn, &place, g)) {
+        r->a = NULL;
+        return true;
+    }
+    if (fresh)
+        r->a = sum;
+    else
+        r->da = false; /* already in the input's pending gradient */
+    return true;
+}
+
+static const tga_op op_split = {"split", split_rule, split_plain};
 
 static int split(tg_tape *T, const char *fn, tg_tensor *a, int axis, int n,
                  const int64_t *sizes, bool chunk, tg_tensor **out)

@@ -23,9 +23,11 @@ typedef struct tg__storage {
 enum {
     TG__ARENA = 1u,    /* header and storage belong to an arena */
     TG__NEW_GRAD = 2u, /* autograd: .grad made by the backward in progress */
-    TG__GRAD_VIEW = 4u /* a tensor.h view of a tensor that requires a
-                          gradient: the tape refuses it as an input, since
-                          no gradient could flow back through it */
+    TG__GRAD_VIEW = 4u, /* a tensor.h view of a tensor that requires a
+                           gradient: the tape refuses it as an input, since
+                           no gradient could flow back through it */
+    TG__SPLIT_GRAD = 8u /* autograd: a gradient that split's plain rule made
+                           and the pieces of one split write into */
 };
 
 struct tg_tensor {

@@ -332,6 +332,70 @@ START_TEST(test_split_against_numpy_and_torch)
 }
 END_TEST
 
+/* split's plain rule writes the pieces' gradients into one gradient of
+ * an input that is itself on the tape: with every piece used, one unused,
+ * and the input also used directly (its gradient arriving before or after
+ * the pieces'). The result must equal the recorded rule's (padded pieces
+ * added up) and the sum written out by hand, exactly. */
+START_TEST(test_split_gradient_paths)
+{
+    static const int64_t shape[2] = {4, 6}, sizes[3] = {1, 2, 3};
+    tg_tensor *x = values(1, 2, shape);
+    ck_assert_int_eq(tg_requires_grad(x, true), TG_OK);
+    tg_tensor *w[3], *wy = weights(x);
+    for (int variant = 0; variant < 4; variant++) {
+        tg_tensor *got[2];
+        for (int recorded = 0; recorded < 2; recorded++) {
+            tg_tape *T = tg_tape_new();
+            tg_tensor *y = tg_ad_mul_scalar(T, x, 2.0), *p[3], *loss = NULL;
+            if (variant == 2) /* the direct use first: its gradient arrives last */
+                loss = tg_ad_sum(T, tg_ad_mul(T, y, wy));
+            ck_assert_int_eq(tg_ad_split(T, y, 1, 3, sizes, p), TG_OK);
+            for (int i = 0; i < 3; i++) {
+                if (recorded == 0 && variant == 0)
+                    w[i] = weights(p[i]);
+                if (variant == 1 && i == 1)
+                    continue; /* a piece nothing reads */
+                tg_tensor *term = tg_ad_sum(T, tg_ad_mul(T, p[i], w[i]));
+                loss = loss ? tg_ad_add(T, loss, term) : term;
+            }
+            if (variant == 3)
+                loss = tg_ad_add(T, loss, tg_ad_sum(T, tg_ad_mul(T, y, wy)));
+            if (recorded) {
+                tg_tensor *g;
+                ck_assert_int_eq(tg_ad_grad(T, loss, NULL, 1, &x, &g, true), TG_OK);
+                got[1] = tg_clone(g);
+            } else {
+                ck_assert_int_eq(tg_backward(T, loss), TG_OK);
+                got[0] = tg_clone(tg_grad(x));
+                ck_assert_int_eq(tg_zero_grad(x), TG_OK);
+            }
+            ck_assert_ptr_nonnull(got[recorded]);
+            tg_tape_free(T);
+        }
+        for (int64_t r = 0; r < 4; r++)
+            for (int64_t c = 0; c < 6; c++) {
+                int piece = c < 1 ? 0 : c < 3 ? 1 : 2;
+                int64_t col = c - (piece == 0 ? 0 : piece == 1 ? 1 : 3);
+                double want = variant == 1 && piece == 1
+                                  ? 0.0
+                                  : tgt_at(w[piece], r * sizes[piece] + col);
+                if (variant >= 2)
+                    want += tgt_at(wy, r * 6 + c);
+                want *= 2.0;
+                TGT_ASSERT_SAME(tgt_at(got[0], r * 6 + c), want);
+                TGT_ASSERT_SAME(tgt_at(got[1], r * 6 + c), want);
+            }
+        tg_free(got[0]);
+        tg_free(got[1]);
+    }
+    for (int i = 0; i < 3; i++)
+        tg_free(w[i]);
+    tg_free(wy);
+    tg_free(x);
+}
+END_TEST
+
 /* ---- the gradient checker, first and second order ------------------------------------ */
 
 /* The gradcheck's leaves: float64 and caller-owned, in the case's layout;
@@ -1206,6 +1270,7 @@ Suite *test_join_suite(void)
     tcase_add_loop_test(tc, test_gradcheck_ops, 0, NCASES);
     tcase_add_loop_test(tc, test_gradcheck_splits, 0, NSPLITS);
     tcase_add_test(tc, test_hessian_vector_product);
+    tcase_add_test(tc, test_split_gradient_paths);
     tcase_add_loop_test(tc, test_slice_python_rules_on_tape, 0,
                         (int)(sizeof slice_cases / sizeof slice_cases[0]));
     suite_add_tcase(s, tc);
