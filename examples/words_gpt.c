@@ -75,7 +75,8 @@ static void usage(FILE *f)
             "Trains a small GPT on the lowercase words of a word list, one\n"
             "character at a time, and makes up new words with it.\n"
             "\n"
-            "  --steps N        training steps (batches), 0..%ld (default 2000)\n"
+            "  --steps N        training steps (batches), 0..%ld (default 2000); 0\n"
+            "                   samples from the untrained model, saving nothing\n"
             "  --batch N        words per batch, 1..4096 (default 32)\n"
             "  --lr F           AdamW's peak learning rate, finite and > 0\n"
             "                   (default 0.0005)\n"
@@ -90,7 +91,9 @@ static void usage(FILE *f)
             "                   the model, AdamW's state, the step; default\n"
             "                   words_gpt.safetensors); checked to be writable first\n"
             "  --load FILE      sample from a model saved by --save instead of\n"
-            "                   training (its size comes from the file)\n"
+            "                   training (its size comes from the file); the words\n"
+            "                   differ from the training run's, whose generator had\n"
+            "                   also drawn the batches\n"
             "  --sample N       new words to make up at the end, 0..10000 (default 20)\n"
             "  --temperature F  divides the logits before sampling, finite and >= 0;\n"
             "                   0 picks the likeliest letter (default 1)\n"
@@ -113,8 +116,11 @@ static void usage(FILE *f)
             "val: the loss over every validation word; time: the training time so\n"
             "far), 'final val=V', then the samples, one a line, '*' after a word\n"
             "that is in the list. A progress bar goes to stderr when it is a\n"
-            "terminal. Exit status: 0 ok, 1 runtime error (missing or malformed\n"
-            "data, a checkpoint that cannot be read or written), 2 bad flags.\n",
+            "terminal. OpenBLAS takes its thread count from OPENBLAS_NUM_THREADS:\n"
+            "with 1 a run repeats bit for bit, with more the sums in its matrix\n"
+            "products may be split differently from run to run. Exit status: 0 ok,\n"
+            "1 runtime error (missing or malformed data, a checkpoint that cannot\n"
+            "be read or written), 2 bad flags.\n",
             MAX_STEPS, MAX_STEPS);
 }
 
@@ -413,6 +419,15 @@ typedef struct run {
     int64_t val_targets; /* positions the validation loss averages over */
 } run;
 
+/* "4 layers, 4 heads", "1 layer, 1 head". */
+static const char *size_text(const options *o)
+{
+    static char text[64];
+    snprintf(text, sizeof text, "%ld layer%s, %ld head%s", o->layers,
+             o->layers == 1 ? "" : "s", o->heads, o->heads == 1 ? "" : "s");
+    return text;
+}
+
 static int fail(const char *what)
 {
     fprintf(stderr, STAGE ": %s: %s\n", what, tg_last_message());
@@ -481,8 +496,9 @@ static int train_step(run *r, int64_t step, tg_tensor *x, tg_tensor *y, double *
         draw.stage = STAGE;
         draw.quiet = r->o->quiet;
         snprintf(draw.graph, sizeof draw.graph, "%s", r->o->graph);
-        int rc = tg_set_name(x, "tokens") || tg_set_name(y, "targets") ||
-                 tg_set_name(logits, "logits") || tg_set_name(l, "loss");
+        /* The tokens and targets are indices (index_select's, gather's),
+         * not inputs the picture draws; the parameters are named. */
+        int rc = tg_set_name(logits, "logits") || tg_set_name(l, "loss");
         for (int i = 0; i < r->ps.count && !rc; i++) { /* "h.0.ln_1.weight" */
             char name[TG_NAME_MAX];
             snprintf(name, sizeof name, "%s", r->ps.names[i]); /* cut to what fits */
@@ -609,8 +625,8 @@ static int train(run *r)
     if (!rc) {
         ex_printf("final val=%.4f\n", va[np - 1]);
         char title[160];
-        snprintf(title, sizeof title, "words_gpt: %ld layers, %ld heads, width %ld, %lld steps",
-                 o->layers, o->heads, o->embd, (long long)steps);
+        snprintf(title, sizeof title, "words_gpt: %s, width %ld, %lld steps", size_text(o),
+                 o->embd, (long long)steps);
         rc = draw_losses(o->plot, np, at, tr, va, title);
     }
     free(hist);
@@ -656,7 +672,8 @@ static int sample(run *r, tg_rng *rng, words *w)
         ex_printf("%s%s\n", s, in_list ? " *" : "");
     }
     if (!o->quiet && o->sample)
-        ex_printf("%ld of %ld are in the list\n", known, o->sample);
+        ex_printf("%ld of %ld are in the list (*); the others are new words\n", known,
+                  o->sample);
     return ex_flush_stdout();
 }
 
@@ -744,9 +761,9 @@ static int setup(run *r, const words *w, tg_rng *rng, tg_tensor *sets[4])
     c[4] = o->embd;
     if (!o->load && !o->quiet)
         ex_printf("%lld training and %lld validation words; a GPT of %lld parameters: "
-                  "%ld layers, %ld heads, width %ld, context %ld\n",
+                  "%s, width %ld, context %ld\n",
                   (long long)(n - n_val), (long long)n_val,
-                  (long long)tg_module_num_params(r->gpt), o->layers, o->heads, o->embd,
+                  (long long)tg_module_num_params(r->gpt), size_text(o), o->embd,
                   o->context);
 
     /* A tenth of the steps (at least 1, at most 100) warm up. */
@@ -798,8 +815,8 @@ int main(int argc, char **argv)
         if (tg_checkpoint_load(o.load, &ck))
             rc = fail(o.load);
         else if (!o.quiet)
-            ex_printf("loaded %s (step %lld): %ld layers, %ld heads, width %ld, context %ld\n",
-                      o.load, (long long)ck.step, o.layers, o.heads, o.embd, o.context);
+            ex_printf("loaded %s (step %lld): %s, width %ld, context %ld\n", o.load,
+                      (long long)ck.step, size_text(&o), o.embd, o.context);
     } else if (!rc && o.steps > 0) {
         rc = train(&r);
         tg_checkpoint ck = {.model = &r.ps, .adam = &r.opt, .step = o.steps};

@@ -119,9 +119,10 @@ int tg_gpt_init_weights(tg_module *gpt, tg_rng *rng);
 const tg_gpt_config *tg_gpt_config_of(const tg_module *gpt);
 
 /* The mean cross-entropy of logits (B, T, vocab) against targets (B, T)
- * (int32 or int64, each in [0, vocab)), over all B*T positions: PyTorch's
- * F.cross_entropy(logits.view(-1, vocab), targets.view(-1)). A 0-d tensor
- * on T; targets must live until the backward. */
+ * (int32 or int64, each in [0, vocab) or -100), over the positions whose
+ * target is not -100 (padding past a sequence's end: PyTorch's
+ * ignore_index): F.cross_entropy(logits.view(-1, vocab), targets.view(-1)).
+ * A 0-d tensor on T; targets must live until the backward. */
 tg_tensor *tg_gpt_loss(tg_tape *T, tg_tensor *logits, tg_tensor *targets);
 
 /* Writes prompt[0..n_prompt) and then n_new sampled tokens to

@@ -2177,7 +2177,7 @@ static bool block_in(const char *code, const char *src, int indent)
 
 /* The code the tutorial shows is the examples' own: each ```c block of
  * docs/tutorial.md (the chapter's five stages and the steps after it) and
- * of docs/cnn.md appears in one of the example programs, as it is up to
+ * of docs/cnn.md and docs/transformer.md appears in one of the example programs, as it is up to
  * its indentation (the chapter's blocks drop a function body's) and its
  * "..." lines, so it compiles with them and cannot drift from them. Also
  * checks the checker. */
@@ -2188,13 +2188,13 @@ START_TEST(test_tutorial_snippets)
         "examples/chapter_autograd.c", "examples/chapter_nn.c",
         "examples/chapter_optim.c", "examples/common/chapter.c",
         "examples/logistic.c", "examples/fashion_mnist.c", "examples/fashion_cnn.c",
-        "examples/common/fashion.c",
+        "examples/common/fashion.c", "examples/words_gpt.c", "models/gpt.c",
     };
     enum { NSOURCES = sizeof sources / sizeof sources[0] };
     static const struct {
         const char *path;
         int min_blocks;
-    } docs[] = {{"docs/tutorial.md", 15}, {"docs/cnn.md", 1}};
+    } docs[] = {{"docs/tutorial.md", 16}, {"docs/cnn.md", 1}, {"docs/transformer.md", 1}};
 
     const char *src = "int f(void)\n{\n    int a = 1;\n    a++;\n    return a;\n}\n";
     ck_assert(block_in("int a = 1;\na++;\n", src, 4));
