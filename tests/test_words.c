@@ -292,37 +292,113 @@ END_TEST
 
 /* ---- the contract with PyTorch ---------------------------------------------------- */
 
-/* final_val of tests/data/words_ref.txt, and the flags its run used. */
-static double reference_final_val(void)
+/* The loss lines of a run: step k, its train and val losses. */
+typedef struct loss_line {
+    long step;
+    double train, val;
+} loss_line;
+
+enum { MAX_LINES = 16 };
+
+/* Where loss lines come from, each in its own format. */
+typedef enum { FROM_RUN, FROM_REFERENCE, FROM_DOCS } line_source;
+
+static bool scan_line(const char *p, line_source from, loss_line *l)
+{
+    switch (from) {
+    case FROM_RUN:
+        return sscanf(p, "step %ld/2000 train=%lf val=%lf", &l->step, &l->train, &l->val) == 3;
+    case FROM_REFERENCE:
+        return sscanf(p, "step %ld train %lf val %lf", &l->step, &l->train, &l->val) == 3;
+    default:
+        return sscanf(p, "    step %ld/2000 train=%lf val=%lf", &l->step, &l->train,
+                      &l->val) == 3;
+    }
+}
+
+/* The loss lines of text (up to end, or its end); returns how many. */
+static int read_lines(const char *text, const char *end, line_source from, loss_line *out)
+{
+    int n = 0;
+    for (const char *p = text; p && *p && (!end || p < end); p = strchr(p, '\n')) {
+        if (*p == '\n')
+            p++;
+        loss_line l;
+        if (scan_line(p, from, &l)) {
+            ck_assert_int_lt(n, MAX_LINES);
+            out[n++] = l;
+        }
+    }
+    return n;
+}
+
+/* PyTorch's lines (tests/data/words_ref.txt) and its final_val. */
+static int reference_lines(loss_line *ref, double *final_val)
 {
     FILE *f = fopen(tgt_data("words_ref.txt"), "r");
     ck_assert_msg(f != NULL, "tests/data/words_ref.txt is missing");
-    char line[512];
-    double v = (double)NAN;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "final_val ", 10))
-            v = strtod(line + 10, NULL);
+    static char text[8192];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
     fclose(f);
-    ck_assert_msg(isfinite(v), "words_ref.txt has no final_val line");
-    return v;
+    const char *fv = strstr(text, "\nfinal_val ");
+    ck_assert_msg(fv != NULL, "words_ref.txt has no final_val line");
+    *final_val = strtod(fv + 11, NULL);
+    return read_lines(text, NULL, FROM_REFERENCE, ref);
 }
 
+/* The default run as docs/transformer.md shows it: the indented lines of
+ * its first output block. */
+static int documented_lines(loss_line *doc)
+{
+    FILE *f = fopen("../docs/transformer.md", "r");
+    ck_assert_msg(f != NULL, "docs/transformer.md is missing");
+    static char text[1 << 16];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    const char *start = strstr(text, "\n    step 250/2000 ");
+    ck_assert_msg(start != NULL, "docs/transformer.md shows no default run");
+    return read_lines(start, strstr(start, "final val="), FROM_DOCS, doc);
+}
+
+/* The issue's contract, and the docs' figures: the default run (2000
+ * steps, a loss line every 250) has the validation loss of PyTorch's
+ * twin within 1% at its end, and every line's losses within 1% of
+ * PyTorch's (measured: equal to the 4 decimals printed). The losses that
+ * docs/transformer.md quotes are the run's, to their last printed decimal
+ * (2e-4 allows for the last bits of a float32 run on another machine). */
 START_TEST(test_pytorch_parity)
 {
     ck_assert_msg(access(WORD_LIST, R_OK) == 0,
                   WORD_LIST " is missing: apt-get install wamerican (the test needs it)");
-    double want = reference_final_val();
+    loss_line ref[MAX_LINES], doc[MAX_LINES], got[MAX_LINES];
+    double want;
+    int nref = reference_lines(ref, &want), ndoc = documented_lines(doc);
+    ck_assert_int_eq(nref, 8);
+    ck_assert_int_eq(ndoc, 8);
     scratch s;
     scratch_new(&s);
-    /* The default run: 2000 steps, one loss line at the end. */
-    const char *args[] = {"--quiet", "--eval-every", "2000", "--sample", "0", "--save",
-                          scratch_file(&s, "ck.st"), "--plot", scratch_file(&s, "p.svg"),
-                          NULL};
+    const char *args[] = {"--quiet", "--sample", "0", "--save", scratch_file(&s, "ck.st"),
+                          "--plot", scratch_file(&s, "p.svg"), NULL};
     tgt_run *r = tgt_new_run();
     tgt_run_example(PROG, args, NULL, r);
     ck_assert_msg(r->status == 0, "status %d:\n%s", r->status, r->err);
-    double train, val;
-    ck_assert_int_eq(step_lines(r->out, &train, &val), 1);
+    int n = read_lines(r->out, NULL, FROM_RUN, got);
+    ck_assert_int_eq(n, 8);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(got[i].step, ref[i].step);
+        ck_assert_int_eq(got[i].step, doc[i].step);
+        ck_assert_msg(fabs(got[i].val - ref[i].val) <= 0.01 * ref[i].val &&
+                          fabs(got[i].train - ref[i].train) <= 0.01 * ref[i].train,
+                      "step %ld: train %.4f val %.4f, PyTorch's %.4f and %.4f", got[i].step,
+                      got[i].train, got[i].val, ref[i].train, ref[i].val);
+        ck_assert_msg(fabs(got[i].val - doc[i].val) <= 2e-4 &&
+                          fabs(got[i].train - doc[i].train) <= 2e-4,
+                      "step %ld: train %.4f val %.4f; docs/transformer.md shows %.4f and "
+                      "%.4f", got[i].step, got[i].train, got[i].val, doc[i].train, doc[i].val);
+    }
+    double val = got[n - 1].val;
     ck_assert_msg(fabs(val - want) <= 0.01 * want,
                   "validation loss %.4f, PyTorch's %.4f: %.2f%% apart (at most 1%%)", val,
                   want, 100.0 * fabs(val - want) / want);
