@@ -51,6 +51,7 @@
 #define MAX_FILE (64L << 20)
 #define MAX_STEPS 1000000L
 #define EVAL_CHUNK 512  /* validation words per forward */
+#define MAX_LINE 63     /* the letters of the longest context's word */
 
 typedef struct options {
     const char *data, *save, *load, *plot, *graph;
@@ -290,8 +291,9 @@ static bool is_word(const char *s, size_t len)
 
 /* Reads the list at path and keeps its words of 1 .. max_len letters a-z.
  * Returns 0, or 1 after saying why on stderr: a missing file (with what to
- * install), one that is not UTF-8 (the line), empty, too large, or with no
- * word to keep. */
+ * install), one that is not UTF-8 (the line), empty, too large, with a
+ * line longer than any context's word (the line), or with no word to
+ * keep. */
 static int read_words(const char *path, int64_t max_len, words *w)
 {
     *w = (words){0};
@@ -357,11 +359,22 @@ static int read_words(const char *path, int64_t max_len, words *w)
         free_words(w);
         return 1;
     }
-    for (char *s = w->text; *s;) {
+    line = 1;
+    for (char *s = w->text; *s; line++) {
         char *end = strchr(s, '\n');
         size_t len = end ? (size_t)(end - s) : strlen(s), next = len + (end != NULL);
         if (len && s[len - 1] == '\r') /* a DOS line end */
             len--;
+        /* A word longer than this context is left out below; a line longer
+         * than any context (64 tokens: 63 letters) is no word at all, and
+         * the file is not a word list (a text, a binary file). */
+        if (len > MAX_LINE) {
+            fprintf(stderr, STAGE ": %s: line %lld is %zu bytes long; a word list has one "
+                            "word a line, of at most %d letters\n",
+                    path, (long long)line, len, MAX_LINE);
+            free_words(w);
+            return 1;
+        }
         if (is_word(s, len) && (int64_t)len <= max_len) {
             s[len] = '\0';
             w->word[w->n++] = s;
@@ -538,7 +551,7 @@ static void clear_progress(void)
 static int draw_losses(const char *path, long n, const double *step, const double *tr,
                        const double *va, const char *title)
 {
-    double lo = INFINITY, hi = -INFINITY;
+    double lo = (double)INFINITY, hi = -(double)INFINITY;
     for (long i = 0; i < n; i++)
         for (int k = 0; k < 2; k++) {
             double v = k ? va[i] : tr[i];

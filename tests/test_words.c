@@ -24,7 +24,7 @@
 
 typedef struct scratch {
     char dir[64];
-    char path[8][128]; /* files made in dir, removed by scratch_free */
+    char path[12][128]; /* files made in dir, removed by scratch_free */
     int n;
 } scratch;
 
@@ -38,7 +38,7 @@ static void scratch_new(scratch *s)
 /* The path of a file NAME in s's directory (remembered for removal). */
 static const char *scratch_file(scratch *s, const char *name)
 {
-    ck_assert_int_lt(s->n, 8);
+    ck_assert_int_lt(s->n, 12);
     char buf[sizeof s->path[0]]; /* (gcc sees s->dir and s->path overlap) */
     snprintf(buf, sizeof buf, "%s/%s", s->dir, name);
     return memcpy(s->path[s->n++], buf, sizeof buf);
@@ -227,6 +227,10 @@ START_TEST(test_bad_data)
     const char *none = scratch_write(&s, "none.txt", "Abc\nDEF\nx-y\n", 12);
     const char *few = scratch_write(&s, "few.txt", "abc\nabd\n", 8);
     const char *nul = scratch_write(&s, "nul.txt", "abc\n\0de\n", 8);
+    /* A line of 64 letters: no context holds it (63 letters do). */
+    const char *longline = scratch_write(&s, "long.txt",
+                                         "abc\nabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqr"
+                                         "stuvwxyzabcdefghijkl\nxyz\n", 73);
     struct {
         const char *file, *msg;
     } cases[] = {
@@ -237,6 +241,7 @@ START_TEST(test_bad_data)
         {none, "has no word of 1 to 15 letters a-z"},
         {few, "2 words are too few to split 9 to 1"},
         {nul, "line 2 is not UTF-8 text (byte 0x00)"},
+        {longline, "line 2 is 64 bytes long; a word list has one word a line, of at most 63"},
         {"/nonexistent/words", "cannot open /nonexistent/words"},
     };
     const char *save = scratch_file(&s, "x.st");
