@@ -121,12 +121,14 @@ static inline float tg__choose_f(int32_t m, float a, float b)
  * x = n ln2 + r with |r| <= ln2/2 (n rounded by adding and subtracting
  * 1.5 * 2^23, which rounds to nearest), e^r by its Taylor polynomial to
  * r^6 (relative error below 2e-7), times 2^n built in the exponent bits.
- * Below -87 the result (under 2^-125) is 0; NaN stays NaN. */
+ * Below -87 the result (under 2^-125) is 0, above 88 it is e^88; NaN
+ * stays NaN (and never reaches the conversion to an integer). */
 static inline float tg__exp_nonpos_f(float x)
 {
     const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    int32_t below = -(int32_t)(x < -87.0f);
-    float xc = tg__choose_f(below, -87.0f, x);
+    int32_t below = -(int32_t)(x < -87.0f), nan = -(int32_t)(x != x);
+    float xc = tg__choose_f(below | nan, -87.0f, x);
+    xc = tg__choose_f(-(int32_t)(xc > 88.0f), 88.0f, xc);
     float n = (xc * 1.44269504088896341f + shifter) - shifter;
     float r = xc - n * 0.693145751953125f; /* ln2, high bits: n * this is exact */
     r = r - n * 1.428606765330187045e-06f; /* ln2, low bits */
@@ -138,7 +140,8 @@ static inline float tg__exp_nonpos_f(float x)
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     float e = p * tg__from_bits_f(((int32_t)n + 127) * (1 << 23));
-    return tg__from_bits_f(tg__bits_f(e) & ~below);
+    e = tg__from_bits_f(tg__bits_f(e) & ~below);
+    return tg__choose_f(nan, x, e);
 }
 
 /* ---- errors: each returns code, after formatting "fn: message" ---- */
