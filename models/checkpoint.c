@@ -521,7 +521,8 @@ static int load_from(const char *fn, const char *path, tg_safetensors *st,
         if (!rc && v->flag_key)
             rc = meta_int(fn, path, st, v->flag_key, 0, 1, &flag);
         if (!rc)
-            rc = meta_int(fn, path, st, "optim.steps", 0, INT64_MAX, &steps);
+            /* below INT64_MAX: the next step adds 1 to it */
+            rc = meta_int(fn, path, st, "optim.steps", 0, INT64_MAX - 1, &steps);
         if (!rc)
             rc = check_structure(fn, path, ck, val, flag != 0);
         ng = *v->groups;
@@ -575,9 +576,9 @@ static int load_from(const char *fn, const char *path, tg_safetensors *st,
         if (!d) {
             const int64_t *tv = tg_data(tmp[k]);
             for (int64_t i = 0; i < cnt; i++)
-                if (tv[i] < 0)
-                    return tg__fail(TG_ERR_FORMAT, fn, "%s: %s holds a negative count",
-                                    path, l->names[k]);
+                if (tv[i] < 0 || tv[i] == INT64_MAX) /* the next step adds 1 */
+                    return tg__fail(TG_ERR_FORMAT, fn, "%s: %s holds %s count", path,
+                                    l->names[k], tv[i] < 0 ? "a negative" : "too large a");
         }
         if (d && tg__check_writable(fn, l->names[k], d))
             return tg_last_error();

@@ -999,6 +999,11 @@ START_TEST(test_checkpoint_errors_rmsprop_adagrad)
     ((int64_t *)tg_data(t))[2] = -4;
     mutate(path, bad, NULL, NULL, NULL, "optim.adagrad.t", t);
     refused(&b, bad, TG_ERR_FORMAT, "optim.adagrad.t holds a negative count");
+    /* A count at INT64_MAX: the next step would overflow adding 1 (found
+     * by fuzz_checkpoint's author; UBSan reported it in tg_adagrad_step). */
+    ((int64_t *)tg_data(t))[2] = INT64_MAX;
+    mutate(path, bad, NULL, NULL, NULL, "optim.adagrad.t", t);
+    refused(&b, bad, TG_ERR_FORMAT, "optim.adagrad.t holds too large a count");
     tg_free(t);
     t = tg_zeros(TG_INT64, TG_SHAPE(b.ps.count + 1));
     mutate(path, bad, NULL, NULL, NULL, "optim.adagrad.t", t);
@@ -1207,6 +1212,7 @@ START_TEST(test_checkpoint_bad_contents)
     static const char *const bad[][2] = {
         {"step", "12x"}, {"step", ""}, {"optim", "lbfgs"}, {"optim.lr", "nan"},
         {"optim.lr", "-1"}, {"optim.steps", "-3"}, {"version", "3"},
+        {"optim.steps", "9223372036854775807"}, /* the next step adds 1 */
     };
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
         const char *meta[] = {"format", "tapegrad-checkpoint", "version", "1", "step", "1",
