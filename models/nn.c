@@ -409,7 +409,8 @@ void tg_linear_free(tg_linear *l)
     l->in = l->out = 0;
 }
 
-int tg_linear_init(tg_linear *l, int64_t in, int64_t out, tg_dtype dt, tg_rng *rng)
+int tg_linear_init_ex(tg_linear *l, int64_t in, int64_t out, bool bias, tg_dtype dt,
+                      tg_rng *rng)
 {
     const char *fn = "tg_linear_init";
     if (!l)
@@ -427,16 +428,19 @@ int tg_linear_init(tg_linear *l, int64_t in, int64_t out, tg_dtype dt, tg_rng *r
         return tg__need_float(fn, "dtype", dt);
     /* PyTorch's kaiming_uniform_(a = sqrt(5)) bound, gain * sqrt(3 / in)
      * with gain = sqrt(2 / (1 + 5)), is 1/sqrt(in); the bias uses the same.
-     * Draw order: the weight in C order (row by row), then the bias. */
+     * Draw order: the weight in C order (row by row), then the bias (none
+     * without one, as PyTorch's reset_parameters). */
     double bound = 1.0 / sqrt((double)in);
     l->weight = tg__new(fn, dt, TG_SHAPE(out, in));
     if (!l->weight || tg_uniform_fill(rng, l->weight, -bound, bound))
         goto fail;
-    l->bias = tg__new(fn, dt, TG_SHAPE(out));
-    if (!l->bias || tg_uniform_fill(rng, l->bias, -bound, bound))
-        goto fail;
+    if (bias) {
+        l->bias = tg__new(fn, dt, TG_SHAPE(out));
+        if (!l->bias || tg_uniform_fill(rng, l->bias, -bound, bound))
+            goto fail;
+        tg_requires_grad(l->bias, true);
+    }
     tg_requires_grad(l->weight, true);
-    tg_requires_grad(l->bias, true);
     l->in = in;
     l->out = out;
     return TG_OK;
@@ -446,11 +450,16 @@ fail:;
     return rc;
 }
 
+int tg_linear_init(tg_linear *l, int64_t in, int64_t out, tg_dtype dt, tg_rng *rng)
+{
+    return tg_linear_init_ex(l, in, out, true, dt, rng);
+}
+
 tg_tensor *tg_linear_forward(tg_tape *T, tg_linear *l, tg_tensor *x)
 {
     const char *fn = "tg_linear_forward";
     char buf[TG__SHAPE_BUF];
-    if (!l || !l->weight || !l->bias) {
+    if (!l || !l->weight) {
         tg__fail(l ? TG_ERR_VALUE : TG_ERR_NULL, fn,
                  l ? "layer is not initialised" : "layer is NULL");
         return NULL;
@@ -473,7 +482,7 @@ tg_tensor *tg_linear_forward(tg_tape *T, tg_linear *l, tg_tensor *x)
     scratch s = {.T = T};
     tg_tensor *wt = hold(&s, tg_ad_transpose(T, l->weight, 0, 1)); /* (in, out) */
     tg_tensor *xw = hold(&s, tg_ad_matmul(T, x, wt));               /* (batch, out) */
-    return release(&s, hold(&s, tg_ad_add(T, xw, l->bias)));
+    return release(&s, l->bias ? hold(&s, tg_ad_add(T, xw, l->bias)) : xw);
 }
 
 int tg_linear_params(tg_linear *l, const char *prefix, tg_params *p)
@@ -484,14 +493,14 @@ int tg_linear_params(tg_linear *l, const char *prefix, tg_params *p)
         return rc;
     if (!l || !prefix)
         return tg__fail(TG_ERR_NULL, fn, "%s is NULL", l ? "prefix" : "layer");
-    if (!l->weight || !l->bias)
+    if (!l->weight)
         return tg__fail(TG_ERR_VALUE, fn, "layer is not initialised");
     char wname[TG_PARAM_NAME_MAX], bname[TG_PARAM_NAME_MAX];
     int nw = snprintf(wname, sizeof wname, "%s.weight", prefix);
     int nb = snprintf(bname, sizeof bname, "%s.bias", prefix);
     if (nw < 0 || nw >= TG_PARAM_NAME_MAX || nb < 0)
         return tg__fail(TG_ERR_VALUE, fn, "prefix \"%s\" is too long", prefix);
-    return add_all(p, 2, (const char *const[]){wname, bname},
+    return add_all(p, l->bias ? 2 : 1, (const char *const[]){wname, bname},
                    (tg_tensor *const[]){l->weight, l->bias});
 }
 

@@ -79,15 +79,23 @@ void tg_quadratic_free(tg_quadratic *m);
 typedef struct tg_linear {
     int64_t in, out;
     tg_tensor *weight; /* (out, in) */
-    tg_tensor *bias;   /* (out,) */
+    tg_tensor *bias;   /* (out,), or NULL without bias */
 } tg_linear;
 
 /* PyTorch's default initialisation: weight and bias uniform in
  * [-1/sqrt(in), 1/sqrt(in)], drawn from rng (weight first, row by row). */
 int tg_linear_init(tg_linear *l, int64_t in, int64_t out, tg_dtype dt, tg_rng *rng);
+/* The same with the bias optional, as torch.nn.Linear(in, out, bias=...):
+ * without one (bias false) there is no bias tensor (l->bias is NULL), the
+ * forward is x W^T alone, tg_linear_params adds only "<prefix>.weight",
+ * and only the weight is drawn: the same out*in draws, giving the same
+ * weight, as a biased layer's from the same rng state. tg_linear_init is
+ * tg_linear_init_ex with bias true. */
+int tg_linear_init_ex(tg_linear *l, int64_t in, int64_t out, bool bias, tg_dtype dt,
+                      tg_rng *rng);
 /* x (batch, in) or (in,) -> (batch, out) or (out,). */
 tg_tensor *tg_linear_forward(tg_tape *T, tg_linear *l, tg_tensor *x);
-/* Adds "<prefix>.weight" and "<prefix>.bias". */
+/* Adds "<prefix>.weight" and, with a bias, "<prefix>.bias". */
 int tg_linear_params(tg_linear *l, const char *prefix, tg_params *p);
 void tg_linear_free(tg_linear *l);
 

@@ -1,8 +1,9 @@
 /* test_nn.c - models/nn.c: parameter lists and their save/load format, the
- * quadratic model, linear layers (values, hand-derived gradients, init),
- * activations, the MLP, the losses (values against direct computation,
- * gradients against (softmax - onehot)/batch and finite differences,
- * huge logits), accuracy, and every error path. */
+ * quadratic model, linear layers with and without a bias (values,
+ * hand-derived gradients, init and its draws), activations, the MLP, the
+ * losses (values against direct computation, gradients against (softmax -
+ * onehot)/batch and finite differences, huge logits), accuracy, and every
+ * error path. */
 #include "helpers.h"
 
 #include <math.h>
@@ -688,6 +689,174 @@ START_TEST(test_linear_errors)
 }
 END_TEST
 
+/* torch.nn.Linear(in, out, bias=False): tg_linear_init_ex with bias false. */
+START_TEST(test_linear_without_bias_init)
+{
+    /* The weight is the biased layer's, drawn from the same state; only the
+     * bias's draws are missing after it. */
+    tg_rng rng, ref;
+    tg_linear nb, wb;
+    tg_rng_seed(&rng, 7);
+    ck_assert_int_eq(tg_linear_init_ex(&nb, 4, 3, false, F64, &rng), TG_OK);
+    ck_assert_int_eq(nb.in, 4);
+    ck_assert_int_eq(nb.out, 3);
+    tgt_assert_shape(nb.weight, 2, (const int64_t[]){3, 4});
+    ck_assert_ptr_null(nb.bias);
+    ck_assert(tg_requires_grad_of(nb.weight));
+    tg_rng_seed(&ref, 7);
+    for (int i = 0; i < 12; i++)
+        ck_assert_double_eq(tgt_at(nb.weight, i), tg_rng_uniform(&ref, -0.5, 0.5));
+    ck_assert_uint_eq(tg_rng_uint32(&rng), tg_rng_uint32(&ref)); /* the 12 draws, no more */
+    tg_rng_seed(&rng, 7);
+    ck_assert_int_eq(tg_linear_init(&wb, 4, 3, F64, &rng), TG_OK);
+    ck_assert(same_bits(nb.weight, wb.weight));
+    tg_linear_free(&wb);
+    /* bias true is tg_linear_init, draw for draw. */
+    tg_rng_seed(&rng, 7);
+    tg_rng_seed(&ref, 7);
+    ck_assert_int_eq(tg_linear_init_ex(&wb, 4, 3, true, F64, &rng), TG_OK);
+    tg_linear w2;
+    ck_assert_int_eq(tg_linear_init(&w2, 4, 3, F64, &ref), TG_OK);
+    ck_assert(same_bits(wb.weight, w2.weight) && same_bits(wb.bias, w2.bias));
+    ck_assert_uint_eq(tg_rng_uint32(&rng), tg_rng_uint32(&ref));
+    tg_linear_free(&wb);
+    tg_linear_free(&w2);
+
+    /* float32: the same draws rounded. */
+    tg_linear n32;
+    tg_rng_seed(&rng, 7);
+    ck_assert_int_eq(tg_linear_init_ex(&n32, 4, 3, false, F32, &rng), TG_OK);
+    ck_assert_ptr_null(n32.bias);
+    for (int i = 0; i < 12; i++)
+        ck_assert_double_eq(tgt_at(n32.weight, i), (double)(float)tgt_at(nb.weight, i));
+    tg_linear_free(&n32);
+
+    /* Parameters: the weight alone. */
+    tg_params ps = {0};
+    ck_assert_int_eq(tg_linear_params(&nb, "head", &ps), TG_OK);
+    ck_assert_int_eq(ps.count, 1);
+    ck_assert_str_eq(ps.names[0], "head.weight");
+    ck_assert_ptr_eq(ps.tensors[0], nb.weight);
+    /* a name already taken: refused, the list as it was */
+    ck_assert_int_eq(tg_linear_params(&nb, "head", &ps), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "name \"head.weight\" is already in the list");
+    ck_assert_int_eq(ps.count, 1);
+    tg_linear_free(&nb);
+    ck_assert_ptr_null(nb.weight);
+    tg_linear_free(&nb);
+
+    /* Bad input: the same checks and messages as tg_linear_init, the layer
+     * left empty. */
+    ck_assert_int_eq(tg_linear_init_ex(NULL, 3, 2, false, F64, &rng), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_linear_init: layer is NULL");
+    ck_assert_int_eq(tg_linear_init_ex(&nb, 3, 2, false, F64, NULL), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_linear_init: rng is NULL");
+    ck_assert_int_eq(tg_linear_init_ex(&nb, 3, 0, false, F64, &rng), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "sizes in = 3 and out = 0 must be positive");
+    ck_assert_int_eq(tg_linear_init_ex(&nb, 3, 2, false, TG_INT64, &rng), TG_ERR_DTYPE);
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "dtype is int64; this op needs a float dtype");
+    ck_assert_int_eq(tg_linear_init_ex(&nb, 1LL << 40, 1LL << 40, false, F64, &rng),
+                     TG_ERR_OVERFLOW);
+    ck_assert(!nb.weight && !nb.bias && nb.in == 0 && nb.out == 0);
+}
+END_TEST
+
+START_TEST(test_linear_without_bias_forward_backward)
+{
+    /* y = x W^T; with seed dy: dW = dy^T x, dx = dy W (no bias gradient). */
+    enum { B = 4, IN = 3, OUT = 2 };
+    double w[OUT * IN] = {1, -2, 3, 0.5, 4, -1};
+    double xv[B * IN] = {1, 2, 3, -1, 0, 2, 0.5, -0.5, 1, 3, 1, -2};
+    double dyv[B * OUT] = {1, -1, 2, 0.5, -3, 1, 0.25, 4};
+    tg_rng rng;
+    tg_rng_seed(&rng, 1);
+    tg_linear l;
+    ck_assert_int_eq(tg_linear_init_ex(&l, IN, OUT, false, F64, &rng), TG_OK);
+    tg_tensor *wt = tg_from_array(F64, TG_SHAPE(OUT, IN), w);
+    ck_assert_int_eq(tg_copy(l.weight, wt), TG_OK);
+    tg_free(wt);
+    tg_tensor *x = arr(F64, TG_SHAPE(B, IN), xv);
+    tg_tensor *dy = arr(F64, TG_SHAPE(B, OUT), dyv);
+    ck_assert_int_eq(tg_requires_grad(x, true), TG_OK);
+
+    double y[B * OUT] = {0}, dw[OUT * IN] = {0}, dx[B * IN] = {0};
+    for (int i = 0; i < B; i++)
+        for (int o = 0; o < OUT; o++)
+            for (int k = 0; k < IN; k++) {
+                y[i * OUT + o] += xv[i * IN + k] * w[o * IN + k];
+                dw[o * IN + k] += dyv[i * OUT + o] * xv[i * IN + k];
+                dx[i * IN + k] += dyv[i * OUT + o] * w[o * IN + k];
+            }
+    ck_assert_double_eq(y[0], 6.0); /* 1 - 4 + 9 */
+
+    tg_tape *T = tg_tape_new();
+    tg_tensor *out = tg_linear_forward(T, &l, x);
+    tgt_assert_shape(out, 2, (const int64_t[]){B, OUT});
+    assert_values(out, B * OUT, y, 0.0);
+    ck_assert_int_eq(tg_backward_seed(T, out, dy), TG_OK);
+    assert_values(tg_grad(l.weight), OUT * IN, dw, 1e-14);
+    assert_values(tg_grad(x), B * IN, dx, 1e-14);
+
+    /* 1-D input: (in,) -> (out,). */
+    tg_tensor *x1 = arr(F64, TG_SHAPE(IN), xv);
+    tg_tensor *y1 = tg_linear_forward(T, &l, x1);
+    tgt_assert_shape(y1, 1, (const int64_t[]){OUT});
+    assert_values(y1, OUT, y, 0.0);
+    /* No tape: a caller-owned result, nothing left behind (the fixture
+     * counts blocks). */
+    tg_tensor *y2 = tg_linear_forward(NULL, &l, x);
+    assert_values(y2, B * OUT, y, 0.0);
+    tg_free(y2);
+    /* A biased layer with a zero bias computes the same values. */
+    tg_linear zb;
+    ck_assert_int_eq(tg_linear_init(&zb, IN, OUT, F64, &rng), TG_OK);
+    ck_assert_int_eq(tg_copy(zb.weight, l.weight), TG_OK);
+    ck_assert_int_eq(tg_fill(zb.bias, 0.0), TG_OK);
+    tg_tensor *y3 = tg_linear_forward(T, &zb, x);
+    for (int i = 0; i < B * OUT; i++)
+        TGT_ASSERT_SAME(tgt_at(y3, i), y[i]);
+    /* The shape and dtype checks are the biased layer's. */
+    tg_tensor *x32 = tg_zeros(F32, TG_SHAPE(2, IN));
+    ck_assert_ptr_null(tg_linear_forward(T, &l, x32));
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "x is float32 but the layer is float64");
+    ck_assert_ptr_null(tg_linear_forward(T, &l, dy));
+    TGT_ASSERT_ERR(TG_ERR_SHAPE, "tg_linear_forward: x has shape (4,2); expected (batch, 3)");
+    tg_tape_free(T);
+    tg_linear_free(&l);
+    tg_linear_free(&zb);
+    tg_free(x);
+    tg_free(x1);
+    tg_free(dy);
+    tg_free(x32);
+}
+END_TEST
+
+/* tanh(x W^T) for the finite-difference check. */
+static tg_tensor *linear_nobias_fn(tg_tape *T, tg_tensor *const *in, void *ctx)
+{
+    (void)ctx;
+    tg_linear l = {.in = tg_shape(in[1])[1], .out = tg_shape(in[1])[0], .weight = in[1]};
+    return tg_activate(T, TG_ACT_TANH, tg_linear_forward(T, &l, in[0]));
+}
+
+START_TEST(test_linear_without_bias_gradcheck)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 12);
+    tg_tensor *in[2] = {tg_randn(&rng, F64, TG_SHAPE(5, 4)),
+                        tg_randn(&rng, F64, TG_SHAPE(3, 4))};
+    for (int i = 0; i < 2; i++)
+        tg_requires_grad(in[i], true);
+    tg_gradcheck_report rep;
+    ck_assert_int_eq(tg_gradcheck(linear_nobias_fn, NULL, 2, in, 1e-6, 1e-8, 1e-6, &rep),
+                     TG_OK);
+    ck_assert_msg(rep.ok, "worst ratio %g at input %d", rep.worst_ratio, rep.input);
+    ck_assert_int_eq(rep.checked, 20 + 12);
+    for (int i = 0; i < 2; i++)
+        tg_free(in[i]);
+}
+END_TEST
+
 /* ---- activations and the MLP ------------------------------------------------------------- */
 
 START_TEST(test_activations)
@@ -1363,6 +1532,9 @@ Suite *test_nn_suite(void)
     tcase_add_test(tc, test_linear_gradcheck);
     tcase_add_test(tc, test_linear_float32_matches_float64);
     tcase_add_test(tc, test_linear_errors);
+    tcase_add_test(tc, test_linear_without_bias_init);
+    tcase_add_test(tc, test_linear_without_bias_forward_backward);
+    tcase_add_test(tc, test_linear_without_bias_gradcheck);
     tcase_add_test(tc, test_activations);
     tcase_add_test(tc, test_mlp);
     tcase_add_test(tc, test_mlp_errors);
