@@ -548,13 +548,15 @@ static int linear_tensors(tg_module *m, tg_module_walk *w)
 {
     tg_linear *l = &((linear_module *)m)->layer;
     int rc = tg_module_visit(w, "weight", l->weight, false);
-    return rc ? rc : tg_module_visit(w, "bias", l->bias, false);
+    return rc || !l->bias ? rc : tg_module_visit(w, "bias", l->bias, false);
 }
 
+/* "Linear(784, 256)", "Linear(64, 27, bias=False)" */
 static void linear_describe(const tg_module *m, char *buf, size_t size)
 {
     const tg_linear *l = &((const linear_module *)m)->layer;
-    snprintf(buf, size, "Linear(%lld, %lld)", (long long)l->in, (long long)l->out);
+    snprintf(buf, size, "Linear(%lld, %lld%s)", (long long)l->in, (long long)l->out,
+             l->bias ? "" : ", bias=False");
 }
 
 static void linear_release(tg_module *m)
@@ -563,12 +565,13 @@ static void linear_release(tg_module *m)
     tg__dealloc(m, sizeof(linear_module));
 }
 
-/* Draws a new weight and bias as tg_linear_init does. */
+/* Draws a new weight and bias (if it has one) as tg_linear_init_ex does. */
 static int linear_reset(tg_module *m, tg_rng *rng)
 {
     tg_linear *l = &((linear_module *)m)->layer, fresh;
-    int rc = tg_linear_init(&fresh, l->in, l->out, tg_dtype_of(l->weight), rng);
-    if (!rc && !(rc = tg_copy(l->weight, fresh.weight)))
+    int rc = tg_linear_init_ex(&fresh, l->in, l->out, l->bias != NULL, tg_dtype_of(l->weight),
+                               rng);
+    if (!rc && !(rc = tg_copy(l->weight, fresh.weight)) && l->bias)
         rc = tg_copy(l->bias, fresh.bias);
     tg_linear_free(&fresh);
     return rc;
@@ -590,15 +593,20 @@ static tg_rng *placeholder_rng(tg_rng *rng, tg_rng *local)
     return local;
 }
 
-tg_module *tg_nn_linear(int64_t in, int64_t out, tg_dtype dt, tg_rng *rng)
+tg_module *tg_nn_linear_ex(int64_t in, int64_t out, bool bias, tg_dtype dt, tg_rng *rng)
 {
     linear_module *m = new_module("tg_nn_linear", &linear_kind, sizeof *m);
     tg_rng local;
-    if (m && tg_linear_init(&m->layer, in, out, dt, placeholder_rng(rng, &local))) {
+    if (m && tg_linear_init_ex(&m->layer, in, out, bias, dt, placeholder_rng(rng, &local))) {
         linear_release(&m->base);
         return NULL;
     }
     return m ? &m->base : NULL;
+}
+
+tg_module *tg_nn_linear(int64_t in, int64_t out, tg_dtype dt, tg_rng *rng)
+{
+    return tg_nn_linear_ex(in, out, true, dt, rng);
 }
 
 /* -- Conv2d -- */

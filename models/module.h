@@ -179,6 +179,12 @@ int tg_module_summary(tg_module *m, tg_dtype dt, int ndim, const int64_t *input_
 /* rng NULL: see above. */
 /* x (..., in) -> (..., out), any number of leading axes as PyTorch's. */
 tg_module *tg_nn_linear(int64_t in, int64_t out, tg_dtype dt, tg_rng *rng);
+/* torch.nn.Linear(in, out, bias=bias): tg_nn_linear is this with bias
+ * true. Without a bias the module has the one tensor "weight" (no "bias"
+ * in tg_module_params, as PyTorch's state_dict), computes x W^T, draws
+ * only the weight (tg_linear_init_ex in nn.h) and describes itself as
+ * "Linear(in, out, bias=False)". */
+tg_module *tg_nn_linear_ex(int64_t in, int64_t out, bool bias, tg_dtype dt, tg_rng *rng);
 tg_module *tg_nn_conv2d(int64_t in, int64_t out, const int64_t *kernel,
                         const tg_conv_args *args, bool bias, tg_dtype dt, tg_rng *rng);
 tg_module *tg_nn_max_pool2d(const int64_t *kernel, const int64_t *stride,

@@ -480,6 +480,177 @@ START_TEST(test_summary)
 }
 END_TEST
 
+/* torch.nn.Linear(in, out, bias=False) as a module: tg_nn_linear_ex. */
+static int nobias_build_and_step(double *out)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 43);
+    tg_module *fc = tg_nn_linear_ex(4, 3, false, F64, &rng);
+    tg_tensor *x = tg_full(F64, 3, (const int64_t[]){2, 2, 4}, 0.5);
+    tg_tape *T = tg_tape_new();
+    tg_params ps = {0};
+    int rc = !fc || !x || !T ? tg_last_error() : tg_module_params(fc, &ps);
+    if (!rc) {
+        tg_tensor *loss = tg_ad_sum(T, tg_module_forward(T, fc, x));
+        rc = !loss ? tg_last_error() : tg_backward(T, loss);
+        if (!rc)
+            rc = tg_item(loss, out);
+    }
+    tg_tape_free(T);
+    tg_free(x);
+    tg_module_free(fc);
+    return rc;
+}
+
+START_TEST(test_linear_without_bias)
+{
+    /* The weight is the biased module's from the same rng state, and only
+     * out*in values are drawn. */
+    tg_rng r1, r2, ref;
+    tg_rng_seed(&r1, 41);
+    tg_rng_seed(&r2, 41);
+    tg_module *fc = tg_nn_linear_ex(4, 3, false, F64, &r1);
+    tg_module *fcb = tg_nn_linear(4, 3, F64, &r2);
+    ck_assert(fc && fcb);
+    tg_linear *l = tg_module_layer(fc, "Linear"), *lb = tg_module_layer(fcb, "Linear");
+    ck_assert(l && lb);
+    ck_assert_ptr_null(l->bias);
+    ck_assert_ptr_nonnull(lb->bias);
+    ck_assert(same_bits(l->weight, lb->weight));
+    tg_rng_seed(&ref, 41);
+    for (int i = 0; i < 12; i++)
+        tg_rng_uniform(&ref, -0.5, 0.5);
+    ck_assert(tg_rng_random(&r1) == tg_rng_random(&ref));
+
+    /* state_dict: "weight" alone (PyTorch's Linear(bias=False) has no
+     * "bias" entry); 12 trained values against the biased one's 15. */
+    tg_params ps = {0};
+    ck_assert_int_eq(tg_module_params(fc, &ps), TG_OK);
+    ck_assert_int_eq(ps.count, 1);
+    ck_assert_str_eq(ps.names[0], "weight");
+    ck_assert_ptr_eq(ps.tensors[0], l->weight);
+    ck_assert(!ps.buffer[0] && tg_requires_grad_of(l->weight));
+    ck_assert_int_eq(tg_module_num_params(fc), 12);
+    ck_assert_int_eq(tg_module_num_params(fcb), 15);
+
+    /* (2, 3, 4) -> (2, 3, 3) = x W^T row by row, bit for bit; d sum(y) /
+     * dW[o, k] = sum of x[..., k]. */
+    tg_rng_seed(&r2, 42);
+    tg_tensor *x = tg_randn(&r2, F64, 3, (const int64_t[]){2, 3, 4});
+    tg_tape *T = tg_tape_new();
+    tg_tensor *y = tg_module_forward(T, fc, x);
+    ck_assert_ptr_nonnull(y);
+    tgt_assert_shape(y, 3, (const int64_t[]){2, 3, 3});
+    tg_tensor *rows2 = tg_reshape(x, 2, (const int64_t[]){6, 4});
+    tg_tensor *wt = tg_transpose(l->weight, 0, 1);
+    tg_tensor *want = tg_matmul(rows2, wt);
+    ck_assert_ptr_nonnull(want);
+    tg_free(rows2);
+    tg_free(wt);
+    for (int i = 0; i < 18; i++)
+        TGT_ASSERT_SAME(tgt_at(y, i), tgt_at(want, i));
+    ck_assert_int_eq(tg_backward(T, tg_ad_sum(T, y)), TG_OK);
+    for (int o = 0; o < 3; o++)
+        for (int k = 0; k < 4; k++) {
+            double col = 0;
+            for (int r = 0; r < 6; r++)
+                col += tgt_at(x, r * 4 + k);
+            ck_assert_double_eq_tol(tgt_at(tg_grad(l->weight), o * 4 + k), col, 1e-14);
+        }
+    /* A wrong last axis: the layer's error. */
+    tg_tensor *x5 = tg_zeros(F64, 2, (const int64_t[]){2, 5});
+    ck_assert_ptr_null(tg_module_forward(T, fc, x5));
+    TGT_ASSERT_ERR(TG_ERR_SHAPE, "x has shape (2,5); expected (batch, 4)");
+
+    /* reset_parameters draws only the weight, in the tree's order: a model
+     * built with rng NULL and reset equals the layers made one by one. */
+    tg_module *net = tg_nn_sequential_named(3, (const char *[]){"proj", "act", "head"},
+        (tg_module *[]){tg_nn_linear_ex(4, 3, false, F64, NULL), tg_nn_tanh(),
+                        tg_nn_linear(3, 2, F64, NULL)});
+    ck_assert_ptr_nonnull(net);
+    tg_rng_seed(&r1, 5);
+    tg_rng_seed(&ref, 5);
+    ck_assert_int_eq(tg_module_reset_parameters(net, &r1), TG_OK);
+    tg_linear a, b;
+    ck_assert_int_eq(tg_linear_init_ex(&a, 4, 3, false, F64, &ref), TG_OK);
+    ck_assert_int_eq(tg_linear_init(&b, 3, 2, F64, &ref), TG_OK);
+    ck_assert(tg_rng_random(&r1) == tg_rng_random(&ref));
+    tg_params pn = {0};
+    ck_assert_int_eq(tg_module_params(net, &pn), TG_OK);
+    ck_assert_int_eq(pn.count, 3);
+    const char *names[] = {"proj.weight", "head.weight", "head.bias"};
+    tg_tensor *drawn[] = {a.weight, b.weight, b.bias};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(pn.names[i], names[i]);
+        ck_assert_msg(same_bits(pn.tensors[i], drawn[i]), "entry %s", names[i]);
+    }
+    ck_assert_ptr_null(((tg_linear *)tg_module_layer(tg_module_child(net, "proj"),
+                                                     "Linear"))->bias);
+    ck_assert_int_eq(tg_module_num_params(net), 12 + 8);
+
+    /* The summary: described as PyTorch writes it, 12 values. */
+    int rc;
+    char *s = summary_text(net, F64, 2, (const int64_t[]){1, 4}, &rc);
+    ck_assert_int_eq(rc, TG_OK);
+    const char *rows[][4] = {
+        {"proj ", "Linear(4, 3, bias=False)", "(1, 3)", " 12\n"},
+        {"act ", "Tanh", "(1, 3)", " 0\n"},
+        {"head ", "Linear(3, 2)", "(1, 2)", " 8\n"},
+    };
+    for (int i = 0; i < 3; i++) {
+        const char *line = strstr(s, rows[i][1]);
+        ck_assert_msg(line != NULL, "no \"%s\" in:\n%s", rows[i][1], s);
+        while (line > s && line[-1] != '\n')
+            line--;
+        const char *end = strchr(line, '\n');
+        ck_assert_ptr_nonnull(end);
+        char buf[256];
+        snprintf(buf, sizeof buf, "%.*s", (int)(end - line + 1), line);
+        for (int k = 0; k < 4; k++)
+            ck_assert_msg(strstr(buf, rows[i][k]), "row \"%s\" lacks \"%s\"", buf, rows[i][k]);
+        ck_assert_msg(strncmp(buf, rows[i][0], strlen(rows[i][0])) == 0, "row \"%s\"", buf);
+    }
+    ck_assert_msg(strstr(s, "Parameters: 20 values"), "%s", s);
+    free(s);
+
+    /* Bad input comes through with tg_linear_init's messages. */
+    ck_assert_ptr_null(tg_nn_linear_ex(0, 3, false, F64, &r1));
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_linear_init: sizes in = 0 and out = 3 must be positive");
+    ck_assert_ptr_null(tg_nn_linear_ex(3, 2, false, TG_INT32, NULL));
+    TGT_ASSERT_ERR(TG_ERR_DTYPE, "dtype is int32; this op needs a float dtype");
+
+    tg_tape_free(T);
+    tg_free(x);
+    tg_free(x5);
+    tg_free(want);
+    tg_linear_free(&a);
+    tg_linear_free(&b);
+    tg_module_free(fc);
+    tg_module_free(fcb);
+    tg_module_free(net);
+
+    /* Allocation k refused, for every k of building one and a training
+     * step: TG_ERR_NOMEM, nothing left behind; success gives the clean
+     * run's loss. */
+    double clean = 0.0;
+    long before = tgt_stats.calls;
+    ck_assert_int_eq(nobias_build_and_step(&clean), TG_OK);
+    long n = tgt_stats.calls - before;
+    ck_assert_int_gt(n, 3);
+    for (long k = 1; k <= n; k++) {
+        long live = tgt_stats.live_blocks;
+        tgt_stats.fail_at = tgt_stats.calls + k;
+        double got = 0.0;
+        int frc = nobias_build_and_step(&got);
+        tgt_stats.fail_at = 0;
+        ck_assert_msg(frc == TG_ERR_NOMEM || (frc == TG_OK && got == clean),
+                      "allocation %ld of %ld: rc %d (%s)", k, n, frc, tg_last_message());
+        ck_assert_msg(tgt_stats.live_blocks == live, "allocation %ld: %ld blocks left", k,
+                      tgt_stats.live_blocks - live);
+    }
+}
+END_TEST
+
 /* ---- save/load and a training step ----------------------------------------------- */
 
 START_TEST(test_save_load_by_names)
@@ -753,6 +924,7 @@ Suite *test_module_suite(void)
     tcase_add_test(tc, test_names_nested_and_custom);
     tcase_add_test(tc, test_train_eval_reaches_every_layer);
     tcase_add_test(tc, test_summary);
+    tcase_add_test(tc, test_linear_without_bias);
     tcase_add_test(tc, test_save_load_by_names);
     tcase_add_test(tc, test_no_allocation_per_step);
     suite_add_tcase(s, tc);
