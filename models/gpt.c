@@ -1,6 +1,6 @@
-/* gpt.c - a small GPT from modules: the bias-less head, causal
- * self-attention and the block as module kinds of their own, the rest
- * (embeddings, layer norms, Linear, GELU, Dropout) the built-in modules of
+/* gpt.c - a small GPT from modules: causal self-attention and the block
+ * as module kinds of their own, the rest (embeddings, layer norms, Linear
+ * - the head without a bias - GELU, Dropout) the built-in modules of
  * module.c. Every forward is a composition of tape ops, so there is no
  * backward here. The interface is described in gpt.h. */
 #include "gpt.h"
@@ -10,67 +10,6 @@
 
 #include "internal.h"
 #include "loss.h"
-
-/* ---- the head: Linear(C, vocab, bias=False) ------------------------------- */
-
-typedef struct head_module {
-    tg_module base;
-    int64_t in, out;
-    tg_tensor *weight; /* (out, in) */
-} head_module;
-
-/* x (..., in) -> (..., out) = x W^T: the leading axes flattened into rows
- * for one matrix product, and restored after. */
-static tg_tensor *head_forward(tg_tape *T, tg_module *m, tg_tensor *x)
-{
-    head_module *h = (head_module *)m;
-    int nd = tg_ndim(x);
-    if (nd < 1 || tg_size(x, -1) != h->in || tg_dtype_of(x) != tg_dtype_of(h->weight)) {
-        char buf[TG__SHAPE_BUF];
-        tg__fail(nd < 1 || tg_size(x, -1) != h->in ? TG_ERR_SHAPE : TG_ERR_DTYPE, "Linear",
-                 "x is %s %s; expected (..., %lld) %s", tg_dtype_name(tg_dtype_of(x)),
-                 tg__shape_fmt(nd, tg_shape(x), buf, sizeof buf), (long long)h->in,
-                 tg_dtype_name(tg_dtype_of(h->weight)));
-        return NULL;
-    }
-    int64_t shape[TG_MAX_DIMS];
-    memcpy(shape, tg_shape(x), (size_t)nd * sizeof *shape);
-    tg_tensor *rows = tg_ad_reshape(T, x, 2, (const int64_t[]){tg_numel(x) / h->in, h->in});
-    tg_tensor *y = tg_ad_matmul(T, rows, tg_ad_transpose(T, h->weight, 0, 1));
-    shape[nd - 1] = h->out;
-    return y ? tg_ad_reshape(T, y, nd, shape) : NULL;
-}
-
-static int head_tensors(tg_module *m, tg_module_walk *w)
-{
-    return tg_module_visit(w, "weight", ((head_module *)m)->weight, false);
-}
-
-static void head_describe(const tg_module *m, char *buf, size_t size)
-{
-    const head_module *h = (const head_module *)m;
-    snprintf(buf, size, "Linear(%lld, %lld, bias=False)", (long long)h->in,
-             (long long)h->out);
-}
-
-/* PyTorch's Linear init for the weight: uniform in +-1/sqrt(in). */
-static int head_reset(tg_module *m, tg_rng *rng)
-{
-    head_module *h = (head_module *)m;
-    double bound = 1.0 / sqrt((double)h->in);
-    return tg_uniform_fill(rng, h->weight, -bound, bound);
-}
-
-static void head_release(tg_module *m)
-{
-    tg_free(((head_module *)m)->weight);
-    tg__dealloc(m, sizeof(head_module));
-}
-
-static const tg_module_kind head_kind = {
-    .name = "Linear", .forward = head_forward, .tensors = head_tensors,
-    .describe = head_describe, .reset_parameters = head_reset, .release = head_release,
-};
 
 /* A new zeroed module of kind, size bytes (a struct starting with a
  * tg_module), or NULL (errors under fn). */
@@ -84,21 +23,6 @@ static void *new_module(const char *fn, const tg_module_kind *kind, size_t size)
     memset(m, 0, size);
     tg_module_init(m, kind);
     return m;
-}
-
-static tg_module *new_head(const char *fn, int64_t in, int64_t out, tg_dtype dt)
-{
-    head_module *h = new_module(fn, &head_kind, sizeof *h);
-    if (!h)
-        return NULL;
-    h->in = in;
-    h->out = out;
-    h->weight = tg_zeros(dt, 2, (const int64_t[]){out, in});
-    if (!h->weight || tg_requires_grad(h->weight, true)) {
-        tg_module_free(&h->base);
-        return NULL;
-    }
-    return &h->base;
 }
 
 /* ---- causal self-attention -------------------------------------------------- */
@@ -409,8 +333,8 @@ tg_module *tg_gpt_new(const tg_gpt_config *cfg, tg_rng *rng)
             goto fail;
     }
     if (!(g->ln_f = tg_module_add(self, "ln_f", tg_nn_layer_norm(1, &C, cfg->dtype))) ||
-        !(g->lm_head = tg_module_add(self, "lm_head",
-                                     new_head(fn, C, cfg->vocab_size, cfg->dtype))))
+        !(g->lm_head = tg_module_add(self, "lm_head", tg_nn_linear_ex(C, cfg->vocab_size, false,
+                                                                      cfg->dtype, NULL))))
         goto fail;
     tg_rng local;
     if (!rng) {
