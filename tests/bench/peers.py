@@ -359,7 +359,7 @@ def conv_torch(a):
 
 def gpt_torch(a):
     """bench_gpt.c's GPT in PyTorch (nanoGPT's model as
-    tests/data/make_gpt_ref.py defines it: pre-norm blocks, causal
+    tests/data/gpt_model.py defines it: pre-norm blocks, causal
     self-attention with masked_fill(-inf) and softmax, a 4x GELU (erf) MLP,
     final LayerNorm, a bias-less lm_head not tied to wte), float32, timed
     the same way: --warmup steps, then --samples samples of --iters steps.
@@ -370,83 +370,19 @@ def gpt_torch(a):
     forward, cross-entropy, item, zero_grad(set_to_none=True), backward,
     clip_grad_norm_(1.0), AdamW step (weight decay 0.01 on the weights and
     embeddings, 0 on biases and layer norms, nanoGPT's two groups)."""
-    import math
     import numpy as np
     torch = torch_threads(1)
-    nn, F = torch.nn, torch.nn.functional
+    F = torch.nn.functional
     vocab, ctx, n_layer, n_head, n_embd, batch = 27, 16, 4, 4, 64, 32
 
-    class CausalSelfAttention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-            self.c_proj = nn.Linear(n_embd, n_embd)
-            mask = torch.triu(torch.ones(ctx, ctx, dtype=torch.bool), diagonal=1)
-            self.register_buffer("mask", mask, persistent=False)
+    # The model of tests/data/gpt_model.py, shared with the parity scripts.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data"))
+    from gpt_model import GPT, gpt2_init_arrays
 
-        def forward(self, x):
-            b, t, c = x.size()
-            q, k, v = self.c_attn(x).split(n_embd, dim=2)
-            hs = c // n_head
-            q = q.view(b, t, n_head, hs).transpose(1, 2)
-            k = k.view(b, t, n_head, hs).transpose(1, 2)
-            v = v.view(b, t, n_head, hs).transpose(1, 2)
-            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
-            att = att.masked_fill(self.mask[:t, :t], float("-inf"))
-            att = F.softmax(att, dim=-1)
-            y = (att @ v).transpose(1, 2).contiguous().view(b, t, c)
-            return self.c_proj(y)
-
-    class MLP(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-            self.gelu = nn.GELU()
-            self.c_proj = nn.Linear(4 * n_embd, n_embd)
-
-        def forward(self, x):
-            return self.c_proj(self.gelu(self.c_fc(x)))
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1 = nn.LayerNorm(n_embd)
-            self.attn = CausalSelfAttention()
-            self.ln_2 = nn.LayerNorm(n_embd)
-            self.mlp = MLP()
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.wte = nn.Embedding(vocab, n_embd)
-            self.wpe = nn.Embedding(ctx, n_embd)
-            self.h = nn.ModuleList([Block() for _ in range(n_layer)])
-            self.ln_f = nn.LayerNorm(n_embd)
-            self.lm_head = nn.Linear(n_embd, vocab, bias=False)
-            self.register_buffer("pos", torch.arange(ctx), persistent=False)
-
-        def forward(self, idx):
-            x = self.wte(idx) + self.wpe(self.pos[:idx.size(1)])
-            for block in self.h:
-                x = block(x)
-            return self.lm_head(self.ln_f(x))
-
-    model = GPT()
+    model = GPT(vocab, ctx, n_layer, n_head, n_embd)
     np.random.seed(a.seed)  # tg_gpt_init_weights's stream
-    init = {}
-    for name, p in model.state_dict().items():
-        if name.endswith(".bias"):
-            w = np.zeros(p.shape)
-        elif "ln_" in name:
-            w = np.ones(p.shape)
-        else:
-            std = 0.02 / math.sqrt(2 * n_layer) if name.endswith("c_proj.weight") else 0.02
-            w = np.random.randn(*p.shape) * std
-        init[name] = torch.from_numpy(w.astype(np.float32))
+    init = {name: torch.from_numpy(w.astype(np.float32))
+            for name, w in gpt2_init_arrays(model, n_layer).items()}
     model.load_state_dict(init)
     model.train()
     u = np.random.RandomState(a.data_seed).random_sample((a.batches, batch, ctx + 1))

@@ -5,8 +5,8 @@ of a small character-level GPT in PyTorch, float64, that tapegrad's GPT
 
   model     nanoGPT's GPT (pre-norm blocks of causal multi-head self-
             attention and a 4x GELU MLP, final LayerNorm, a bias-less
-            lm_head not tied to wte), defined below with the parameter names
-            of tapegrad's: wte.weight, wpe.weight, h.0.ln_1.weight, ...,
+            lm_head not tied to wte), gpt_model.py's, with the parameter
+            names of tapegrad's: wte.weight, wpe.weight, h.0.ln_1.weight, ...,
             ln_f.bias, lm_head.weight. VOCAB 27, CONTEXT 8, N_LAYER 2,
             N_HEAD 2, N_EMBD 16, no dropout.
   weights   GPT-2's initialisation drawn with NumPy's legacy generator
@@ -50,15 +50,15 @@ Rerun from the repository root (NumPy and PyTorch installed):
 np.savez stamps no dates, so a rerun leaves git clean as long as PyTorch's
 CPU kernels give the same bits.
 """
-import math
 import os
 import warnings
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim import lr_scheduler as S
+
+from gpt_model import GPT, gpt2_init_arrays
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpt_ref.npz")
 
@@ -72,82 +72,10 @@ WARMUP_START, WARMUP, T_MAX, ETA_MIN = 0.2, 5, 15, 1e-4
 MAX_NORM = 1.0
 
 
-class CausalSelfAttention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c_attn = nn.Linear(N_EMBD, 3 * N_EMBD)
-        self.c_proj = nn.Linear(N_EMBD, N_EMBD)
-        mask = torch.triu(torch.ones(CONTEXT, CONTEXT, dtype=torch.bool), diagonal=1)
-        self.register_buffer("mask", mask, persistent=False)
-
-    def forward(self, x):
-        b, t, c = x.size()
-        q, k, v = self.c_attn(x).split(N_EMBD, dim=2)
-        hs = c // N_HEAD
-        q = q.view(b, t, N_HEAD, hs).transpose(1, 2)
-        k = k.view(b, t, N_HEAD, hs).transpose(1, 2)
-        v = v.view(b, t, N_HEAD, hs).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
-        att = att.masked_fill(self.mask[:t, :t], float("-inf"))
-        att = F.softmax(att, dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(b, t, c)
-        return self.c_proj(y)
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c_fc = nn.Linear(N_EMBD, 4 * N_EMBD)
-        self.gelu = nn.GELU()
-        self.c_proj = nn.Linear(4 * N_EMBD, N_EMBD)
-
-    def forward(self, x):
-        return self.c_proj(self.gelu(self.c_fc(x)))
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(N_EMBD)
-        self.attn = CausalSelfAttention()
-        self.ln_2 = nn.LayerNorm(N_EMBD)
-        self.mlp = MLP()
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class GPT(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.wte = nn.Embedding(VOCAB, N_EMBD)
-        self.wpe = nn.Embedding(CONTEXT, N_EMBD)
-        self.h = nn.ModuleList([Block() for _ in range(N_LAYER)])
-        self.ln_f = nn.LayerNorm(N_EMBD)
-        self.lm_head = nn.Linear(N_EMBD, VOCAB, bias=False)
-
-    def forward(self, idx):
-        t = idx.size(1)
-        x = self.wte(idx) + self.wpe(torch.arange(t))
-        for block in self.h:
-            x = block(x)
-        return self.lm_head(self.ln_f(x))
-
-
 def gpt2_init(model):
     """tg_gpt_init_weights: state_dict order, legacy randn times the std."""
     np.random.seed(INIT_SEED)
-    w = {}
-    for name, p in model.state_dict().items():
-        if name.endswith(".bias"):
-            w[name] = np.zeros(p.shape)
-        elif "ln_" in name:
-            w[name] = np.ones(p.shape)
-        else:
-            std = 0.02 / math.sqrt(2 * N_LAYER) if name.endswith("c_proj.weight") else 0.02
-            w[name] = np.random.randn(*p.shape) * std
-    return w
+    return gpt2_init_arrays(model, N_LAYER)
 
 
 def markov_data(rng):
@@ -167,7 +95,7 @@ def markov_data(rng):
 
 def main():
     torch.set_default_dtype(torch.float64)
-    model = GPT()
+    model = GPT(VOCAB, CONTEXT, N_LAYER, N_HEAD, N_EMBD)
     w0 = gpt2_init(model)
     rng = np.random.default_rng(SEED)
     for name in w0:

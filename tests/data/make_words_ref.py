@@ -18,7 +18,7 @@ checks that its final validation loss is within 1% of final_val here.
             order: permutation(n) of the kept words (the first n // 10 in
             that order are the validation set, the rest the training set);
             the initial weights; one permutation(n_train) per epoch.
-  model     nanoGPT's GPT as in make_gpt_ref.py (pre-norm blocks of causal
+  model     nanoGPT's GPT, gpt_model.py's as for make_gpt_ref.py (pre-norm blocks of causal
             multi-head self-attention and a 4x GELU MLP, final LayerNorm, a
             bias-less lm_head not tied to wte, no dropout): VOCAB 27,
             CONTEXT 16, N_LAYER 4, N_HEAD 4, N_EMBD 64.
@@ -52,7 +52,6 @@ it in float64; either writes a file only when --out names one, so
 words_ref.txt always holds the default run.
 """
 import argparse
-import math
 import os
 import re
 import time
@@ -60,9 +59,10 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim import lr_scheduler as S
+
+from gpt_model import GPT, gpt2_init_arrays
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "words_ref.txt")
@@ -106,86 +106,14 @@ def encode(words):
     return x, y
 
 
-# ---- the model (make_gpt_ref.py's, at this size) ---------------------------
-
-class CausalSelfAttention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c_attn = nn.Linear(N_EMBD, 3 * N_EMBD)
-        self.c_proj = nn.Linear(N_EMBD, N_EMBD)
-        mask = torch.triu(torch.ones(CONTEXT, CONTEXT, dtype=torch.bool), diagonal=1)
-        self.register_buffer("mask", mask, persistent=False)  # True where j > i
-
-    def forward(self, x):
-        b, t, c = x.size()
-        hs = c // N_HEAD
-        q, k, v = self.c_attn(x).split(N_EMBD, dim=2)
-        q = q.view(b, t, N_HEAD, hs).transpose(1, 2)   # (b, heads, t, hs)
-        k = k.view(b, t, N_HEAD, hs).transpose(1, 2)
-        v = v.view(b, t, N_HEAD, hs).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
-        att = att.masked_fill(self.mask[:t, :t], float("-inf"))
-        att = F.softmax(att, dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(b, t, c)
-        return self.c_proj(y)
-
-
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c_fc = nn.Linear(N_EMBD, 4 * N_EMBD)
-        self.gelu = nn.GELU()                          # exact (erf)
-        self.c_proj = nn.Linear(4 * N_EMBD, N_EMBD)
-
-    def forward(self, x):
-        return self.c_proj(self.gelu(self.c_fc(x)))
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(N_EMBD)
-        self.attn = CausalSelfAttention()
-        self.ln_2 = nn.LayerNorm(N_EMBD)
-        self.mlp = MLP()
-
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
-
-
-class GPT(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.wte = nn.Embedding(VOCAB, N_EMBD)
-        self.wpe = nn.Embedding(CONTEXT, N_EMBD)
-        self.h = nn.ModuleList([Block() for _ in range(N_LAYER)])
-        self.ln_f = nn.LayerNorm(N_EMBD)
-        self.lm_head = nn.Linear(N_EMBD, VOCAB, bias=False)
-
-    def forward(self, idx):
-        t = idx.size(1)
-        x = self.wte(idx) + self.wpe(torch.arange(t))
-        for block in self.h:
-            x = block(x)
-        return self.lm_head(self.ln_f(x))
-
+# ---- the model: gpt_model.py's, at this size ------------------------------
 
 def gpt2_init(model, dtype):
     """tg_gpt_init_weights, drawing from the global legacy stream (already
     past the data split): state_dict order, randn times the std in float64,
     then rounded to the model's dtype."""
-    state = {}
-    for name, p in model.state_dict().items():
-        if name.endswith(".bias"):
-            w = np.zeros(p.shape)
-        elif "ln_" in name:
-            w = np.ones(p.shape)
-        else:
-            std = 0.02 / math.sqrt(2 * N_LAYER) if name.endswith("c_proj.weight") else 0.02
-            w = np.random.randn(*p.shape) * std
-        state[name] = torch.from_numpy(w).to(dtype)
-    model.load_state_dict(state)
+    arrays = gpt2_init_arrays(model, N_LAYER)
+    model.load_state_dict({k: torch.from_numpy(w).to(dtype) for k, w in arrays.items()})
 
 
 # ---- training --------------------------------------------------------------
@@ -232,7 +160,7 @@ def main():
     x_tr, y_tr = x_all[perm[n_val:]], y_all[perm[n_val:]]
     n_train = len(x_tr)
 
-    model = GPT().to(dtype)
+    model = GPT(VOCAB, CONTEXT, N_LAYER, N_HEAD, N_EMBD).to(dtype)
     gpt2_init(model, dtype)                               # draw 2: the weights
     n_params = sum(p.numel() for p in model.parameters())
 
