@@ -300,11 +300,66 @@ typedef struct sink {
     tg_tensor *const *inputs;
     tg_tensor **grads;
     pending *queue;
+    /* tg_backward_hooked: the leaves reported on, the uses of each still
+     * to come in the walk (-1 once reported), and whom to tell */
+    int nhooks;
+    tg_tensor *const *hooks;
+    int *uses;
+    tg_grad_ready_fn ready;
+    void *ctx;
 } sink;
+
+/* The index of a hooked leaf in s->hooks, or -1. */
+static int hook_of(const sink *s, const tg_tensor *x)
+{
+    if (!(x->flags & TG__HOOKED))
+        return -1;
+    for (int i = 0; i < s->nhooks; i++)
+        if (s->hooks[i] == x)
+            return i;
+    return -1;
+}
+
+/* Input i of record n (the first two in the record, the rest beside it). */
+static tg_tensor *node_input(const tg__node *n, int i)
+{
+    return i < 2 ? n->in[i] : n->more->in[i - 2];
+}
+
+/* A hooked leaf's gradient goes into .grad at once (made as zeros the
+ * first time), so that it is there when the leaf is reported. */
+static int add_now(const char *fn, tg_tensor *x, tg_tensor *gx)
+{
+    if (!x->grad) {
+        x->grad = tg__new(fn, x->dtype, x->ndim, x->shape);
+        if (!x->grad || tg_fill(x->grad, 0.0)) {
+            tg_free(x->grad);
+            x->grad = NULL;
+            return TG_ERR_NOMEM;
+        }
+    }
+    tg__binary_kernel(TG__OP_AXPY, 1.0, x->grad, x->grad, gx);
+    return TG_OK;
+}
+
+/* Counts one use of each hooked input of record n as done; a leaf with
+ * no use left is finished and reported. */
+static void release_inputs(sink *s, const tg__node *n)
+{
+    for (int i = 0; i < n->nin; i++) {
+        int h = hook_of(s, node_input(n, i));
+        if (h >= 0 && s->uses[h] > 0 && --s->uses[h] == 0) {
+            s->uses[h] = -1;
+            s->ready(s->ctx, h);
+        }
+    }
+}
 
 static int deliver_leaf(tg_tape *T, const char *fn, sink *s, tg_tensor *x,
                         tg_tensor *gx)
 {
+    if (s->ready && (x->flags & TG__HOOKED))
+        return add_now(fn, x, gx);
     if (!s->inputs) {
         pending *p = tg__arena_alloc(&T->arena, sizeof *p);
         if (!p)
@@ -479,8 +534,11 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
     bool consumes = !s->inputs && !T->retain_graph;
     int rc = accumulate(T, fn, s, walk, root, g0);
     for (tg__node *n = root->node; n && rc == TG_OK; n = n->prev) {
-        if (n->walk != walk)
+        if (n->walk != walk) { /* the root does not depend on this record */
+            if (s->ready)
+                release_inputs(s, n);
             continue;
+        }
         tg_tensor *ga = NULL, *gb = NULL;
         if (n->consumed && !s->inputs) {
             rc = walk_refused(fn, n);
@@ -491,14 +549,16 @@ static int walk_back(tg_tape *T, const char *fn, tg_tensor *root, tg_tensor *g0,
         rc = check_versions(fn, n);
         if (rc == TG_OK && n->nin > 2) {
             rc = backward_many(T, fn, s, walk, n);
-            continue;
+        } else {
+            if (rc == TG_OK)
+                rc = backward_step(T, fn, n, n->gout, &ga, &gb);
+            if (rc == TG_OK && ga)
+                rc = accumulate(T, fn, s, walk, n->in[0], ga);
+            if (rc == TG_OK && gb)
+                rc = accumulate(T, fn, s, walk, n->in[1], gb);
         }
-        if (rc == TG_OK)
-            rc = backward_step(T, fn, n, n->gout, &ga, &gb);
-        if (rc == TG_OK && ga)
-            rc = accumulate(T, fn, s, walk, n->in[0], ga);
-        if (rc == TG_OK && gb)
-            rc = accumulate(T, fn, s, walk, n->in[1], gb);
+        if (rc == TG_OK && s->ready)
+            release_inputs(s, n);
     }
     T->recording = was_recording;
     if (rc == TG_OK && !s->inputs)
@@ -520,7 +580,7 @@ static int backward_from(tg_tape *T, const char *fn, tg_tensor *root,
     if (!root->node && !root->requires_grad)
         return tg__fail(TG_ERR_TAPE, fn,
                         "root does not depend on any tensor that requires a gradient");
-    sink s = {0, NULL, NULL, NULL};
+    sink s = {.n = 0};
     return walk_back(T, fn, root, g0, &s, false);
 }
 
@@ -532,6 +592,54 @@ int tg_backward_seed(tg_tape *T, tg_tensor *root, const tg_tensor *seed)
 int tg_backward(tg_tape *T, tg_tensor *root)
 {
     return backward_from(T, "tg_backward", root, NULL);
+}
+
+int tg_backward_hooked(tg_tape *T, tg_tensor *root, int n, tg_tensor *const *leaves,
+                       tg_grad_ready_fn ready, void *ctx)
+{
+    const char *fn = "tg_backward_hooked";
+    if (n < 0 || (n > 0 && (!leaves || !ready)))
+        return tg__fail(n < 0 ? TG_ERR_VALUE : TG_ERR_NULL, fn,
+                        n < 0 ? "negative leaf count" : "leaves or ready is NULL");
+    for (int i = 0; i < n; i++) {
+        if (!leaves[i])
+            return tg__fail(TG_ERR_NULL, fn, "leaf %d is NULL", i);
+        if (!leaves[i]->requires_grad || (leaves[i]->flags & TG__ARENA))
+            return tg__fail(TG_ERR_TAPE, fn,
+                            "leaf %d is not a tensor that requires a gradient", i);
+        for (int j = 0; j < i; j++)
+            if (leaves[j] == leaves[i])
+                return tg__fail(TG_ERR_VALUE, fn, "leaves %d and %d are the same tensor",
+                                j, i);
+    }
+    tg_tensor *g0 = NULL;
+    int rc = start_walk(T, fn, root, NULL, &g0);
+    if (rc)
+        return rc;
+    if (!root->node && !root->requires_grad)
+        return tg__fail(TG_ERR_TAPE, fn,
+                        "root does not depend on any tensor that requires a gradient");
+    int *uses = tg__arena_alloc(&T->arena, (size_t)(n > 0 ? n : 1) * sizeof *uses);
+    if (!uses)
+        return tg__arena_fail(&T->arena, fn);
+    for (int i = 0; i < n; i++) {
+        uses[i] = 0;
+        leaves[i]->flags |= TG__HOOKED;
+    }
+    sink s = {.nhooks = n, .hooks = leaves, .uses = uses, .ready = ready, .ctx = ctx};
+    for (tg__node *r = root->node; r; r = r->prev)
+        for (int i = 0; i < r->nin; i++) {
+            int h = hook_of(&s, node_input(r, i));
+            if (h >= 0)
+                uses[h]++;
+        }
+    rc = walk_back(T, fn, root, g0, &s, false);
+    for (int i = 0; i < n; i++) {
+        leaves[i]->flags &= ~(unsigned)TG__HOOKED;
+        if (rc == TG_OK && uses[i] >= 0) /* not used, or the root itself */
+            ready(ctx, i);
+    }
+    return rc;
 }
 
 int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
@@ -561,7 +669,7 @@ int tg_ad_grad(tg_tape *T, tg_tensor *root, const tg_tensor *seed, int n,
     int rc = start_walk(T, fn, root, seed, &g0);
     if (rc)
         return rc;
-    sink s = {n, inputs, grads, NULL};
+    sink s = {.n = n, .inputs = inputs, .grads = grads};
     uint64_t walk = T->walks + 1;
     if (root->node || root->requires_grad) /* a leaf root: its own gradient */
         rc = walk_back(T, fn, root, g0, &s, create_graph);

@@ -115,6 +115,20 @@ int tg_backward(tg_tape *T, tg_tensor *root);
 /* The same from any root, with the vector seed (root's shape) that
  * multiplies the Jacobian: computes seed^T J. */
 int tg_backward_seed(tg_tape *T, tg_tensor *root, const tg_tensor *seed);
+/* tg_backward that says when each gradient is finished: for each of the n
+ * distinct tensors leaves[i] (each requiring a gradient), as soon as the
+ * pass has added this backward's whole gradient into leaves[i]'s .grad,
+ * ready(ctx, i) is called while the rest of the pass still runs, so that
+ * work on the finished gradients can overlap it (DistributedDataParallel
+ * starts its all-reduces there: models/dist.h). Leaves the root does not
+ * depend on are reported when the pass ends, their .grad unchanged. Unlike
+ * tg_backward, which adds every gradient at the end or none, a listed
+ * leaf's .grad is written as soon as it is finished: after an error some
+ * of the listed gradients may have been added (zero them before retrying).
+ * Errors as tg_backward's, and TG_ERR_VALUE for a repeated leaf. */
+typedef void (*tg_grad_ready_fn)(void *ctx, int i);
+int tg_backward_hooked(tg_tape *T, tg_tensor *root, int n, tg_tensor *const *leaves,
+                       tg_grad_ready_fn ready, void *ctx);
 /* Like torch.autograd.grad: grads[i] = d root / d inputs[i] (times seed if
  * non-NULL), as tensors on the tape, without touching any .grad. inputs may
  * be leaves or tensors on the tape; an input the root does not depend on

@@ -26,8 +26,9 @@ enum {
     TG__GRAD_VIEW = 4u, /* a tensor.h view of a tensor that requires a
                            gradient: the tape refuses it as an input, since
                            no gradient could flow back through it */
-    TG__SPLIT_GRAD = 8u /* autograd: a gradient that split's plain rule made
-                           and the pieces of one split write into */
+    TG__SPLIT_GRAD = 8u, /* autograd: a gradient that split's plain rule made
+                            and the pieces of one split write into */
+    TG__HOOKED = 16u /* autograd: a leaf tg_backward_hooked reports on */
 };
 
 struct tg_tensor {
