@@ -33,9 +33,31 @@ struct tg_batches {
     int nsrc;
     source src[TG_BATCH_MAX_SOURCES];
     int64_t *perm;     /* n row indices in this epoch's order */
-    int64_t pos;       /* next position in perm */
-    int64_t last_start, last_b; /* the last batch's rows: perm[last_start..+last_b) */
+    int64_t pos;       /* next position in the epoch's rows */
+    int64_t last_start, last_b; /* the last batch's rows: rows[last_start..+last_b) */
+    /* tg_batches_shard: this rank's share of each epoch, m rows (m = n
+     * without a shard), the rows taken from perm into shard[] */
+    int rank, world;
+    bool pad;
+    int64_t m;
+    int64_t *shard;
 };
+
+/* The rows of the epoch in order: this rank's share, or all of them. */
+static const int64_t *epoch_rows(const tg_batches *B)
+{
+    return B->world > 1 ? B->shard : B->perm;
+}
+
+/* Rows a rank gets of n: positions rank, rank + world, ... below n, or
+ * with pad below n rounded up to a multiple of world (the rows past n
+ * repeat the epoch's first ones, as PyTorch's DistributedSampler). */
+static int64_t share_of(int64_t n, int rank, int world, bool pad)
+{
+    if (pad)
+        return n == 0 ? 0 : (n + world - 1) / world;
+    return rank < n ? (n - rank + world - 1) / world : 0;
+}
 
 /* A tg_batches_new with an unseeded generator is refused by this check. */
 static int check_rng(const char *fn, tg_rng *rng)
@@ -66,6 +88,7 @@ tg_batches *tg_batches_new(int64_t batch_size, tg_rng *rng, bool drop_last)
     B->n = -1;
     B->rng = rng;
     B->drop_last = drop_last;
+    B->world = 1;
     return B;
 }
 
@@ -85,6 +108,8 @@ void tg_batches_free(tg_batches *B)
         free_source(&B->src[i]);
     if (B->perm)
         tg__dealloc(B->perm, (size_t)(B->n > 0 ? B->n : 1) * sizeof *B->perm);
+    if (B->shard)
+        tg__dealloc(B->shard, (size_t)(B->m > 0 ? B->m : 1) * sizeof *B->shard);
     tg__dealloc(B, sizeof *B);
 }
 
@@ -142,9 +167,19 @@ static int add_source(const char *fn, tg_batches *B, const tg_tensor *t, const v
         B->perm = tg__alloc(bytes);
         if (!B->perm)
             return -tg__oom(fn);
+        int64_t m = share_of(n, B->rank, B->world, B->pad);
+        if (B->world > 1) {
+            B->shard = tg__alloc((size_t)(m > 0 ? m : 1) * sizeof *B->shard);
+            if (!B->shard) {
+                tg__dealloc(B->perm, bytes);
+                B->perm = NULL;
+                return -tg__oom(fn);
+            }
+        }
         B->n = n;
-        B->buf_rows = n < B->batch ? n : B->batch;
-        int64_t tail = n % B->batch;
+        B->m = m;
+        B->buf_rows = m < B->batch ? m : B->batch;
+        int64_t tail = m % B->batch;
         B->tail = (!B->drop_last && tail && tail != B->buf_rows) ? tail : 0;
     }
     source *s = &B->src[B->nsrc];
@@ -161,7 +196,11 @@ static int add_source(const char *fn, tg_batches *B, const tg_tensor *t, const v
         if (first) {
             tg__dealloc(B->perm, (size_t)(B->n > 0 ? B->n : 1) * sizeof *B->perm);
             B->perm = NULL;
+            if (B->shard)
+                tg__dealloc(B->shard, (size_t)(B->m > 0 ? B->m : 1) * sizeof *B->shard);
+            B->shard = NULL;
             B->n = -1;
+            B->m = 0;
         }
         return -tg_last_error();
     }
@@ -262,6 +301,8 @@ static int start_epoch(tg_batches *B)
         for (int64_t i = 0; i < B->n; i++)
             B->perm[i] = i;
     }
+    for (int64_t j = 0; B->world > 1 && j < B->m; j++) /* past n: from the start again */
+        B->shard[j] = B->perm[(B->rank + j * B->world) % B->n];
     B->pos = 0;
     B->in_epoch = true;
     return TG_OK;
@@ -281,7 +322,7 @@ int tg_batches_next(tg_batches *B, tg_tensor **out)
         if (rc)
             return -rc;
     }
-    int64_t left = B->n - B->pos;
+    int64_t left = B->m - B->pos;
     if (left == 0 || (B->drop_last && left < B->batch)) {
         B->in_epoch = false;
         B->last_b = 0;
@@ -289,7 +330,7 @@ int tg_batches_next(tg_batches *B, tg_tensor **out)
     }
     int64_t b = left < B->batch ? left : B->batch;
     bool is_short = b < B->buf_rows;
-    const int64_t *rows = B->perm + B->pos;
+    const int64_t *rows = epoch_rows(B) + B->pos;
     for (int i = 0; i < B->nsrc; i++) {
         source *s = &B->src[i];
         const uint8_t *base = s->tensor ? tg_data(s->tensor) : s->array;
@@ -327,12 +368,29 @@ int64_t tg_batches_count(const tg_batches *B)
         return -1;
     if (B->n <= 0)
         return 0;
-    return B->drop_last ? B->n / B->batch : (B->n + B->batch - 1) / B->batch;
+    return B->drop_last ? B->m / B->batch : (B->m + B->batch - 1) / B->batch;
 }
 
 int64_t tg_batches_rows(const tg_batches *B)
 {
-    return !B ? -1 : B->n < 0 ? 0 : B->n;
+    return !B ? -1 : B->n < 0 ? 0 : B->m;
+}
+
+int tg_batches_shard(tg_batches *B, int rank, int world, bool pad)
+{
+    static const char fn[] = "tg_batches_shard";
+    if (check_between_epochs(fn, B))
+        return tg_last_error();
+    if (B->nsrc > 0)
+        return tg__fail(TG_ERR_VALUE, fn, "the iterator has sources already; shard it "
+                        "before the first tg_batches_add");
+    if (world < 1 || rank < 0 || rank >= world)
+        return tg__fail(TG_ERR_VALUE, fn, "rank %d of world %d: needs world >= 1 and "
+                        "0 <= rank < world", rank, world);
+    B->rank = rank;
+    B->world = world;
+    B->pad = pad;
+    return TG_OK;
 }
 
 int tg_batches_sources(const tg_batches *B)
@@ -348,7 +406,7 @@ const int64_t *tg_batches_indices(const tg_batches *B, int64_t *n)
         return NULL;
     if (n)
         *n = B->last_b;
-    return B->perm + B->last_start;
+    return epoch_rows(B) + B->last_start;
 }
 
 /* ---- the stock transform ---- */

@@ -100,10 +100,26 @@ int tg_batches_next(tg_batches *B, tg_tensor **out);
 int tg_batches_restart(tg_batches *B);
 
 /* Number of batches in an epoch (counting a short last one unless
- * drop_last), the rows N, the number of sources; -1 for NULL. */
+ * drop_last), the rows N (with tg_batches_shard, this rank's rows per
+ * epoch), the number of sources; -1 for NULL. */
 int64_t tg_batches_count(const tg_batches *B);
 int64_t tg_batches_rows(const tg_batches *B);
 int tg_batches_sources(const tg_batches *B);
+/* Makes the iterator yield only rank's share of every epoch, for
+ * data-parallel training (models/dist.h): each epoch's order is drawn as
+ * before (the same on every rank when every rank's rng has the same seed
+ * and the same draws), and rank takes its positions rank, rank + world,
+ * rank + 2*world, ... With pad the order is first made a multiple of world
+ * long by repeating its first rows, as PyTorch's DistributedSampler does,
+ * so that every rank has ceil(N/world) rows and as many batches (training:
+ * the ranks must make the same number of steps); without pad a rank has
+ * the rows below N only and ranks may differ by one row (evaluation: every
+ * row counted once). With a global batch of world*b split into per-rank
+ * batches of b, rank r's k-th batch holds the rows at r, r + world, ... of
+ * the global k-th batch. Call it before the first tg_batches_add; world 1
+ * is the unsharded iterator. Errors: TG_ERR_VALUE (rank outside [0, world),
+ * world < 1, sources already added), TG_ERR_NULL. */
+int tg_batches_shard(tg_batches *B, int rank, int world, bool pad);
 /* The source rows of the batch tg_batches_next returned last (n of them,
  * n stored when n is not NULL), owned by the iterator; NULL before the
  * first batch of an epoch. */
