@@ -69,6 +69,19 @@ ifeq ($(ZLIB_FOUND),1)
   LDLIBS_BASE += $(shell pkg-config --libs zlib)
 endif
 
+# MPI is optional (models/dist.h): Open MPI found through pkg-config's
+# ompi-c, else a world of one process. MPI=0 builds without it.
+MPI ?= auto
+ifneq ($(MPI),0)
+  ifeq ($(HAVE_PKGCONFIG),1)
+    MPI_FOUND := $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1)
+  endif
+endif
+ifeq ($(MPI_FOUND),1)
+  CFLAGS_BASE += -DTG_HAVE_MPI $(shell pkg-config --cflags ompi-c)
+  LDLIBS_BASE += $(shell pkg-config --libs ompi-c)
+endif
+
 CFLAGS ?=
 override CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS = $(LDLIBS_BASE) -lpthread
@@ -145,8 +158,13 @@ check-deps:
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
 
+# The program tests/test_dist.c starts under mpirun (and alone).
+$(BUILD)/tests/dist_worker: tests/dist_worker.c $(STATIC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LDLIBS)
+
 check: check-deps
-	@$(MAKE) --no-print-directory $(BUILD)/tests/run_tests $(EX_BIN)
+	@$(MAKE) --no-print-directory $(BUILD)/tests/run_tests $(EX_BIN) $(BUILD)/tests/dist_worker
 	cd tests && TG_BUILD=../$(BUILD) ../$(BUILD)/tests/run_tests
 	@$(MAKE) --no-print-directory check-install
 

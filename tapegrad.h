@@ -21,6 +21,7 @@
 #include "models/data.h"
 #include "models/checkpoint.h"
 #include "models/batch.h"
+#include "models/dist.h"
 #include "models/init.h"
 
 #endif /* TAPEGRAD_H */
