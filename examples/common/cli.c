@@ -19,8 +19,14 @@
 static const char *out_stage = "example"; /* for the message at exit */
 static int out_errno; /* of the first failed write to stdout; -1 unknown */
 
+static bool muted; /* ex_mute_stdout */
+
+void ex_mute_stdout(bool mute) { muted = mute; }
+
 int ex_printf(const char *fmt, ...)
 {
+    if (muted)
+        return 0;
     va_list ap;
     va_start(ap, fmt);
     errno = 0;

@@ -68,6 +68,10 @@ int ex_check_writable(const char *stage, const char *path);
 /* Writes the usage text for stage to f. */
 void ex_usage(const char *stage, FILE *f);
 
+/* With mute, ex_printf prints nothing (the ranks other than 0 of a
+ * data-parallel run, which would repeat rank 0's lines). */
+void ex_mute_stdout(bool mute);
+
 /* printf, remembering the cause of the first failed write for the exit
  * handler's message. The examples print through it. */
 int ex_printf(const char *fmt, ...)

@@ -498,7 +498,10 @@ static tg_batches *new_batches(const split *s, int64_t rows, tg_rng *rng)
 {
     tg_batches *B = tg_batches_new(rows, rng, false);
     int64_t shape[3] = {s->n, EX_FASHION_SIDE, EX_FASHION_SIDE};
-    if (!B || tg_batches_add_array(B, s->images.data, TG_UINT8, 3, shape) < 0 ||
+    /* Under mpirun each rank takes its share: for training padded so that
+     * every rank makes as many steps, for testing each image once. */
+    if (!B || tg_batches_shard(B, tg_dist_rank(), tg_dist_world(), rng != NULL) ||
+        tg_batches_add_array(B, s->images.data, TG_UINT8, 3, shape) < 0 ||
         tg_batches_add(B, s->y) < 0 ||
         tg_batches_transform(B, 0, TG_FLOAT32, prog->image_ndim, prog->image_shape,
                              tg_batch_standardize_u8, &pixels)) {
@@ -509,7 +512,7 @@ static tg_batches *new_batches(const split *s, int64_t rows, tg_rng *rng)
 }
 
 /* Test accuracy of net on the batches of E (in order), without recording
- * (the tape paused) and in eval mode. */
+ * (the tape paused) and in eval mode; under mpirun, of every rank's share. */
 static int evaluate(tg_tape *T, tg_module *net, tg_batches *E, double *acc)
 {
     bool was_paused = tg_tape_pause(T, true);
@@ -534,7 +537,10 @@ static int evaluate(tg_tape *T, tg_module *net, tg_batches *E, double *acc)
         tg_batches_restart(E);
         return more < 0 ? more : tg_last_error();
     }
-    *acc = hits / (double)seen; /* seen >= 1: load_split refuses an empty set */
+    double counts[2] = {hits, (double)seen};
+    if (tg_dist_allreduce_sum(counts, 2))
+        return tg_last_error();
+    *acc = counts[0] / counts[1]; /* >= 1 image: load_split refuses an empty set */
     return 0;
 }
 
@@ -553,7 +559,7 @@ static int draw_step(const ex_options *draw, tg_tape *T, tg_tensor *logits, tg_t
  * update; opt NULL (--epochs 0) makes no update. Returns 0, 1 after a
  * tapegrad error (the caller reports it) or 2 when the picture failed
  * (reported already). */
-static int train_step(tg_tape *T, tg_module *net, tg_params *ps, tg_adam *opt,
+static int train_step(tg_tape *T, tg_module *net, tg_params *ps, tg_ddp *D, tg_adam *opt,
                       tg_tensor *xb, tg_tensor *yb, double *loss, const ex_options *draw)
 {
     if (tg_tape_reset(T))
@@ -562,7 +568,9 @@ static int train_step(tg_tape *T, tg_module *net, tg_params *ps, tg_adam *opt,
     tg_tensor *mean = tg_loss_cross_entropy(T, logits, yb);  /* () */
     if (!mean || tg_item(mean, loss))
         return 1;
-    if (tg_params_zero_grad(ps) || tg_backward(T, mean))
+    /* Under mpirun the gradients are averaged over the ranks as the
+     * backward pass finishes them; alone this is tg_backward. */
+    if (tg_params_zero_grad(ps) || tg_ddp_backward(D, T, mean))
         return 1;
     if (draw && draw_step(draw, T, logits, mean))
         return 2;
@@ -597,11 +605,16 @@ static int train(const options *o, tg_tape *T, tg_module *net, tg_params *ps,
                  tg_batches *B, tg_batches *E, double *loss_hist, double *acc_hist)
 {
     int64_t n = tg_batches_rows(B), steps = tg_batches_count(B);
-    bool bar = !o->quiet && isatty(fileno(stderr));
+    bool bar = !o->quiet && tg_dist_rank() == 0 && isatty(fileno(stderr));
 
     tg_adam opt;
     if (tg_adam_init(&opt, ps, o->lr, 0.9, 0.999, 1e-8, 0.0, false))
         return fail("tg_adam_init");
+    tg_ddp *D = tg_ddp_new(ps, 0);
+    if (!D) {
+        tg_adam_free(&opt);
+        return fail("tg_ddp_new");
+    }
     /* The picture's options; the first batch is named for it. */
     ex_options draw;
     memset(&draw, 0, sizeof draw);
@@ -620,7 +633,7 @@ static int train(const options *o, tg_tape *T, tg_module *net, tg_params *ps,
         if (!st && (tg_set_name(xy[0], "images") || tg_set_name(xy[1], "labels")))
             st = 1;
         if (!st)
-            st = train_step(T, net, ps, NULL, xy[0], xy[1], &loss, &draw);
+            st = train_step(T, net, ps, D, NULL, xy[0], xy[1], &loss, &draw);
         if (st)
             rc = st == 2 ? 1 : fail("drawing the first step");
     }
@@ -632,10 +645,11 @@ static int train(const options *o, tg_tape *T, tg_module *net, tg_params *ps,
         int more;
         for (int64_t step = 0; (more = tg_batches_next(B, xy)) > 0; step++) {
             int64_t b = tg_size(xy[1], 0);
-            const ex_options *d = o->graph && epoch == 1 && step == 0 ? &draw : NULL;
+            const ex_options *d =
+                o->graph && epoch == 1 && step == 0 && tg_dist_rank() == 0 ? &draw : NULL;
             int st = d && (tg_set_name(xy[0], "images") || tg_set_name(xy[1], "labels"));
             if (!st)
-                st = train_step(T, net, ps, &opt, xy[0], xy[1], &loss, d);
+                st = train_step(T, net, ps, D, &opt, xy[0], xy[1], &loss, d);
             if (st) {
                 if (bar)
                     clear_progress();
@@ -657,17 +671,22 @@ static int train(const options *o, tg_tape *T, tg_module *net, tg_params *ps,
         double seconds = now() - t0;
         if (bar)
             clear_progress();
-        double acc;
+        double acc, loss_n[2] = {sum, (double)n}; /* every rank's, under mpirun */
+        if (tg_dist_allreduce_sum(loss_n, 2)) {
+            rc = fail("summing the loss over the ranks");
+            break;
+        }
         if (evaluate(T, net, E, &acc)) {
             rc = fail("evaluation");
             break;
         }
-        loss_hist[epoch - 1] = sum / (double)n;
+        loss_hist[epoch - 1] = loss_n[0] / loss_n[1];
         acc_hist[epoch - 1] = acc;
         ex_printf("epoch %ld/%ld loss=%.4f test_acc=%.4f time=%.2fs\n", epoch, o->epochs,
-                  sum / (double)n, acc, seconds);
+                  loss_n[0] / loss_n[1], acc, seconds);
         rc = ex_flush_stdout();
     }
+    tg_ddp_free(D);
     tg_adam_free(&opt);
     return rc;
 }
@@ -736,11 +755,19 @@ static int run(const options *o)
 {
     const char *pn = prog->name;
     bool train_it = !o->eval && o->epochs > 0; /* --epochs 0: only --graph */
-    if (o->graph && ex_check_writable(pn, o->graph))
+    /* Under mpirun rank 0 alone draws, saves and plots. */
+    int world = tg_dist_world();
+    bool lead = tg_dist_rank() == 0;
+    if (o->batch % world) {
+        fprintf(stderr, "%s: --batch %ld is not a multiple of the %d ranks\n", pn, o->batch,
+                world);
+        return 2;
+    }
+    if (lead && o->graph && ex_check_writable(pn, o->graph))
         return 1;
-    if (train_it && check_save_dir(o->save))
+    if (lead && train_it && check_save_dir(o->save))
         return 1;
-    if (train_it && prog->plot && check_plot(o->plot)) {
+    if (lead && train_it && prog->plot && check_plot(o->plot)) {
         remove_created_dirs();
         return 1;
     }
@@ -773,7 +800,8 @@ static int run(const options *o)
     /* The layers are made with rng NULL and drawn here in the network's
      * order, which is PyTorch's order of construction (module.h says why). */
     tg_module *net = prog->build(&rng);
-    if (!net || tg_module_reset_parameters(net, &rng) || tg_module_params(net, &ps)) {
+    if (!net || tg_module_reset_parameters(net, &rng) || tg_module_params(net, &ps) ||
+        tg_dist_broadcast(&ps)) {
         fail("building the network");
         goto out;
     }
@@ -782,7 +810,7 @@ static int run(const options *o)
         goto out;
     }
     if (!(T = tg_tape_new()) || !(E = new_batches(&test_set, erows, NULL)) ||
-        (!o->eval && !(B = new_batches(&train_set, bsize, &rng)))) {
+        (!o->eval && !(B = new_batches(&train_set, o->batch / world, &rng)))) {
         fail("setting up");
         goto out;
     }
@@ -807,13 +835,18 @@ static int run(const options *o)
         fprintf(stderr, "%s: out of memory\n", pn);
         goto out;
     }
-    if (!o->quiet)
-        ex_printf("%s, Adam lr=%g, batch %lld, %ld epoch%s, seed %lu, %s\n", prog->summary,
+    if (!o->quiet) {
+        char ranks[32] = ""; /* ", ranks=2" under mpirun */
+        if (world > 1)
+            snprintf(ranks, sizeof ranks, ", ranks=%d", world);
+        ex_printf("%s, Adam lr=%g, batch %lld, %ld epoch%s, seed %lu, %s%s\n", prog->summary,
                   o->lr, (long long)bsize, o->epochs, plural(o->epochs),
-                  (unsigned long)o->seed, tg_blas_available() ? "BLAS" : "portable matmul");
+                  (unsigned long)o->seed, tg_blas_available() ? "BLAS" : "portable matmul",
+                  ranks);
+    }
     if (ex_flush_stdout() || train(o, T, net, &ps, B, E, hist, hist + o->epochs))
         goto out;
-    if (!train_it) {
+    if (!train_it || !lead) {
         rc = 0;
         goto out;
     }
@@ -852,6 +885,12 @@ int ex_fashion_main(const ex_fashion_program *pg, int argc, char **argv)
 {
     prog = pg;
     ex_set_stage(pg->name);
+    /* Under mpirun: join the other ranks (models/dist.h); rank 0 prints. */
+    if (tg_dist_init(&argc, &argv)) {
+        fprintf(stderr, "%s: %s\n", pg->name, tg_last_message());
+        return 1;
+    }
+    ex_mute_stdout(tg_dist_rank() != 0);
     snprintf(default_save, sizeof default_save, "%s_weights", pg->name);
     snprintf(default_plot, sizeof default_plot, "%s.svg", pg->name);
     options o;
@@ -861,5 +900,12 @@ int ex_fashion_main(const ex_fashion_program *pg, int argc, char **argv)
     /* The last lines (or --help) may still be buffered. */
     if (ex_flush_stdout())
         rc = 1;
+    /* A rank that failed stops the others, which may be waiting for it. */
+    if (rc == 1 && tg_dist_world() > 1)
+        return tg_dist_abort(pg->name, "stopping every rank (the error is above)", rc);
+    if (tg_dist_finalize() && rc == 0) {
+        fprintf(stderr, "%s: %s\n", pg->name, tg_last_message());
+        rc = 1;
+    }
     return rc;
 }
