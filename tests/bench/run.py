@@ -13,8 +13,18 @@ and OPENBLAS_L2_SIZE are left as the machine set them and printed, except
 in W6's extra rows that set OPENBLAS_CORETYPE=SKYLAKEX on processors with
 AVX-512 (those rows say so; the rows with the machine's setting stay).
 
+W8 is data-parallel training (models/dist.h): one epoch of the examples
+fashion_mnist and fashion_cnn (BUILD/examples, `make examples`) run alone
+and as 2 ranks under `mpirun -np 2 --bind-to none`, one thread each, their
+epoch line's time= compared; and bench_dist under mpirun -np 2, gradient
+averaging overlapped with the backward pass vs after it. The CNN's epochs
+get W8_CNN_ROUNDS rounds unless --rounds is given; --w8-limit N trains the
+examples on N images (a quick run). W8 is skipped, saying why, without
+mpirun; its epoch rows without the data set.
+
     /usr/bin/python3 tests/bench/run.py --build build [--rounds 5]
-        [--only w1,w2,w3,w4,w5,w6,w7] [--data DIR] [--out FILE]
+        [--only w1,w2,w3,w4,w5,w6,w7,w8] [--data DIR] [--out FILE]
+        [--w8-limit N]
 
 Uses only the standard library; without numpy or torch in /usr/bin/python3
 it says so and leaves those peers' rows out. docs/performance.md explains
@@ -27,9 +37,12 @@ import os
 import platform
 import re
 import shlex
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,6 +63,14 @@ SKYLAKEX = {"OPENBLAS_CORETYPE": "SKYLAKEX"}
 # W7_WARMUP steps, then W7_SAMPLES samples of W7_ITERS steps, cycling
 # through W7_BATCHES fixed batches.
 W7_WARMUP, W7_ITERS, W7_SAMPLES, W7_BATCHES = 5, 20, 5, 8
+# W8: an epoch of fashion_cnn takes 20-30 s a run, so its group gets
+# W8_CNN_ROUNDS rounds unless --rounds is given; bench_dist runs
+# W8_DDP_ROUNDS rounds of W8_DDP_STEPS steps of each mode after
+# W8_DDP_WARMUP steps of each.
+W8_CNN_ROUNDS = 2
+W8_DDP_WARMUP, W8_DDP_STEPS, W8_DDP_ROUNDS = 3, 20, 7
+W8_RANKS = 2
+W8_EPOCH = re.compile(r"^epoch (\d+)/(\d+) loss=(\S+) test_acc=(\S+) time=([0-9.]+)s$")
 
 
 def have_avx512():
@@ -66,17 +87,43 @@ def have_avx512():
 
 class Side:
     """One program run: which impl it reports, its argv, thread count and
-    which Python module it needs (None for the C programs)."""
+    which Python module it needs (None for the C programs). With epoch set
+    the program is an example, not a benchmark: its last `epoch E/N ...
+    time=Ts` line is read as a RESULT of workload `epoch`, sec = T."""
 
-    def __init__(self, impl, argv, threads=1, needs=None, env=None):
+    def __init__(self, impl, argv, threads=1, needs=None, env=None, epoch=None):
         self.impl, self.argv, self.threads, self.needs = impl, argv, threads, needs
         self.env = env or {}
+        self.epoch = epoch
 
 
-def groups(a, have):
+def mpirun(ranks, argv):
+    """argv started as `ranks` ranks by Open MPI's mpirun, unbound (the
+    ranks share the machine's cores as the kernel schedules them), with
+    the thread variables passed on to every rank."""
+    cmd = ["mpirun"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")
+    cmd += ["--bind-to", "none", "-np", str(ranks)]
+    for v in THREAD_VARS:
+        cmd += ["-x", v]
+    return cmd + argv
+
+
+def have_fashion(d):
+    """True when d holds Fashion-MNIST's four IDX files (gzipped or not)."""
+    return all(os.path.exists(os.path.join(d, n)) or
+               os.path.exists(os.path.join(d, n + ".gz"))
+               for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+
+
+def groups(a, have, skips):
     """The groups of sides, keyed by name, that each round runs, and how
     many rounds each group gets (W3's two-thread group: at most 3, since
-    PyTorch's epoch can take a minute or more there; W6: W6_ROUNDS)."""
+    PyTorch's epoch can take a minute or more there; W6: W6_ROUNDS; W8's
+    CNN epochs: W8_CNN_ROUNDS unless --rounds was given). What cannot run
+    is printed and added to skips as (group, side, why)."""
     b = os.path.join(a.build, "bench")
     c = lambda name, *args: [os.path.join(b, name)] + list(args)
     p = lambda cmd, *args: [PY, PEERS, cmd] + list(args)
@@ -170,6 +217,46 @@ def groups(a, have):
                "--samples", str(W7_SAMPLES), "--batches", str(W7_BATCHES)]
         g["w7"] = [Side("tapegrad", c("bench_gpt", *gpt)),
                    Side("torch", p("gpt-torch", *gpt), needs="torch")]
+    if "w8" in a.only:
+        why = None
+        if not shutil.which("mpirun"):
+            why = "mpirun not found (apt-get install openmpi-bin libopenmpi-dev): W8 skipped"
+            skips.append(("w8", "all", why))
+            print("bench: " + why, file=sys.stderr)
+        elif not have_fashion(a.data):
+            why = ("Fashion-MNIST not found in %s (apt-get install "
+                   "dataset-fashion-mnist): W8's epoch rows skipped" % a.data)
+            skips.append(("w8", "epochs", why))
+            print("bench: " + why, file=sys.stderr)
+        if not why:
+            for model in ("fashion_mnist", "fashion_cnn"):
+                exe = os.path.join(a.build, "examples", model)
+                name = "w8_" + ("mlp" if model == "fashion_mnist" else "cnn")
+                if not os.access(exe, os.X_OK):
+                    msg = "%s not built (make examples): its W8 rows skipped" % exe
+                    skips.append((name, "all", msg))
+                    print("bench: " + msg, file=sys.stderr)
+                    continue
+                sides = []
+                for ranks in (1, W8_RANKS):
+                    # Each run its own directory for the weights and the
+                    # figure (rank 0 writes them; they are not looked at).
+                    out = os.path.join(a.tmp, "%s_np%d" % (model, ranks))
+                    args = [exe, "--data", a.data, "--epochs", "1", "--quiet",
+                            "--save", out, "--plot", os.path.join(out, "x.svg")]
+                    if a.w8_limit:
+                        args += ["--limit", str(a.w8_limit),
+                                 "--test-limit", str(min(a.w8_limit, 10000))]
+                    sides.append(Side("ranks%d" % ranks,
+                                      args if ranks == 1 else mpirun(ranks, args),
+                                      epoch=name))
+                g[name] = sides
+            if "w8_cnn" in g and not a.rounds_given:
+                limit["w8_cnn"] = W8_CNN_ROUNDS
+        if shutil.which("mpirun"):
+            ddp = ["--warmup", str(W8_DDP_WARMUP), "--steps", str(W8_DDP_STEPS),
+                   "--rounds", str(W8_DDP_ROUNDS)]
+            g["w8_ddp"] = [Side("tapegrad", mpirun(W8_RANKS, c("bench_dist", *ddp)))]
     for name in g:
         g[name] = [s for s in g[name] if s.needs is None or have.get(s.needs)]
     return g, limit
@@ -182,17 +269,32 @@ def run_side(side):
     for v in THREAD_VARS:
         env[v] = str(side.threads)
     env.update(side.env)
+    # A session of its own, so that a run that times out is ended with
+    # everything it started (mpirun's ranks too), not mpirun alone.
     try:
-        cp = subprocess.run(side.argv, env=env, capture_output=True, text=True,
-                            timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return [], "timed out after %d s" % TIMEOUT, -1
+        proc = subprocess.Popen(side.argv, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
     except OSError as e:
         return [], str(e), -1
+    try:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.communicate()
+        return [], "timed out after %d s" % TIMEOUT, -1
+    cp = subprocess.CompletedProcess(side.argv, proc.returncode, stdout, stderr)
     found = []
     for line in cp.stdout.splitlines():
         if line.startswith("RESULT "):
             found.append(dict(kv.split("=", 1) for kv in line.split()[1:]))
+        m = W8_EPOCH.match(line.strip()) if side.epoch else None
+        if m and cp.returncode == 0:  # the last epoch's line
+            found = [{"workload": side.epoch, "impl": side.impl, "sec": m.group(5),
+                      "loss": m.group(3), "acc": m.group(4)}]
     err = None
     if cp.returncode != 0 or not found:
         tail = (cp.stderr.strip().splitlines() or ["no output"])[-1]
@@ -261,6 +363,7 @@ def machine(have):
     ]
     for v in LEFT_ALONE:
         info.append((v, os.environ.get(v, "unset")))
+    info.append(("MPI (W8)", sh("mpirun --version 2>/dev/null | head -1") or "no mpirun"))
     info.append(("AVX-512 (avx512f)", "yes: W6 also runs with OPENBLAS_CORETYPE="
                  "SKYLAKEX (core %s)" % openblas_core("SKYLAKEX")
                  if have_avx512() else "no"))
@@ -456,6 +559,65 @@ def report_w7(S):
     return [text]
 
 
+def report_w8(S):
+    """The W8 tables: epochs alone and as 2 ranks, and bench_dist's overlap
+    vs sync step times."""
+    parts, rows = [], []
+    acc = lambda s: "%.4f" % s.field("acc") if s and s.field("acc") is not None else "-"
+    for w, label, target in (("w8_mlp", "fashion_mnist (MLP 784-256-128-10)", None),
+                             ("w8_cnn", "fashion_cnn (CNN)", 1.7)):
+        one, two = S(w, "ranks1"), S(w, "ranks%d" % W8_RANKS)
+        if not one and not two:
+            continue
+        ratio = one.med / two.med if one and two else None
+        rows.append([label, "%d" % max(len(one.runs) if one else 0,
+                                       len(two.runs) if two else 0),
+                     one.cell() if one else "failed", two.cell() if two else "failed",
+                     "%.2fx" % ratio if ratio else "-",
+                     "%.2fx" % (one.lo / two.lo) if ratio else "-", acc(one), acc(two),
+                     ">= %gx" % target if target else "(info)",
+                     status(ratio, target, True) if target else ""])
+    if rows:
+        parts.append(
+            "W8 data-parallel training (models/dist.h): one epoch of the example "
+            "(its `time=`, rank 0's training time, evaluation excluded) as one "
+            "process and as %d ranks (mpirun -np %d --bind-to none), one thread each, "
+            "global batch 64 (64 / ranks a rank), Adam; median over runs [min-max]; "
+            "ratio = 1-rank time / %d-rank time (the throughput gain), of the "
+            "medians and of each side's fastest run; test accuracy after the epoch "
+            "(median over runs)\n\n" % (W8_RANKS, W8_RANKS, W8_RANKS) + table(
+                ["model", "runs", "1 rank epoch", "%d ranks epoch" % W8_RANKS, "ratio",
+                 "ratio of the fastest runs", "1 rank acc", "%d ranks acc" % W8_RANKS,
+                 "target", "status (medians)"], rows))
+    ov, sy = S("w8_overlap", "tapegrad"), S("w8_sync", "tapegrad")
+    if ov or sy:
+        ref = ov or sy
+        ratio = sy.med / ov.med if ov and sy else None
+        cpu = lambda s: fmt_time(s.field("cpu")) if s and s.field("cpu") else "-"
+        agree = all(r.get("agree") == "1" for s in (ov, sy) if s for r in s.runs)
+        parts.append(
+            "W8 gradient averaging (bench_dist: the fashion_cnn model on random "
+            "float32 data, Adam, global batch %s = %s a rank, %s ranks under "
+            "mpirun, one thread each): time per training step with the buckets' "
+            "all-reduces overlapped with the backward pass (tg_ddp_backward) and "
+            "after it (tg_backward + tg_ddp_sync); each run alternates the modes "
+            "in %d rounds of %d steps and reports each mode's median; median over "
+            "runs [min-max]; ratio = sync / overlap (above 1: overlapping "
+            "gains); CPU = processor time per step (median over runs)\n\n" % (
+                ref.runs[-1].get("global_batch", "?"), ref.runs[-1].get("batch", "?"),
+                ref.runs[-1].get("world", "?"), W8_DDP_ROUNDS, W8_DDP_STEPS) + table(
+                ["runs", "overlap step", "sync step", "ratio sync/overlap",
+                 "ratio of the fastest runs", "overlap CPU", "sync CPU", "buckets",
+                 "ranks' parameters equal"],
+                [["%d" % len(ref.runs), ov.cell() if ov else "failed",
+                  sy.cell() if sy else "failed", "%.3fx" % ratio if ratio else "-",
+                  "%.3fx" % (sy.lo / ov.lo) if ratio else "-", cpu(ov), cpu(sy),
+                  "%s (%s KiB)" % (ref.runs[-1].get("buckets", "?"),
+                                   ref.runs[-1].get("bucket_kb", "?")),
+                  "yes" if agree else "NO"]]))
+    return parts
+
+
 def report(res, errors):
     S = lambda w, i: Stats(res[(w, i)]) if res.get((w, i)) else None
     parts = []
@@ -533,6 +695,7 @@ def report(res, errors):
 
     parts += report_w6(S)
     parts += report_w7(S)
+    parts += report_w8(S)
 
     # Allocations per step.
     rows = []
@@ -543,7 +706,9 @@ def report(res, errors):
                      ("w6b_f32_1x32_28_s1", "W6 conv2d 1->32 @28x28, iterations 2..N"),
                      ("w6b_f32_32x64_14_s1", "W6 conv2d 32->64 @14x14, iterations 2..N"),
                      ("w6b_f32_64x64_7_s2", "W6 conv2d 64->64 @7x7 s2, iterations 2..N"),
-                     ("w7", "W7 GPT, steps 2..N")):
+                     ("w7", "W7 GPT, steps 2..N"),
+                     ("w8_overlap", "W8 DDP overlap, timed steps (rank 0)"),
+                     ("w8_sync", "W8 DDP sync, timed steps (rank 0)")):
         tg = S(w, "tapegrad")
         if tg:
             n = tg.field("allocs", max)
@@ -595,28 +760,11 @@ def report(res, errors):
     return "\n\n".join(parts)
 
 
-def main():
-    ap = argparse.ArgumentParser(description="tapegrad benchmarks vs NumPy/PyTorch")
-    ap.add_argument("--build", default="build")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--only", default="w1,w2,w3,w4,w5,w6,w7")
-    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--out", default=None,
-                    help="also write the report here (default BUILD/bench/results.md)")
-    a = ap.parse_args()
-    a.only = set(a.only.split(","))
-    t_start = time.time()
-
-    have, errors = {}, []
-    for mod in ("numpy", "torch"):
-        have[mod] = module_version(mod)
-        if not have[mod]:
-            msg = "%s has no %s: its rows are skipped" % (PY, mod)
-            print("bench: " + msg, file=sys.stderr)
-            errors.append(("all", mod, msg))
-
-    info = machine(have)
-    g, limit = groups(a, have)
+def run_rounds(a, g, limit, errors):
+    """Runs the groups round by round (each group's sides forward on even
+    rounds, reversed on odd ones); returns the RESULT dicts keyed by
+    (workload, impl). A side that fails without a result, or whose data
+    set is missing (exit 3), is not run again."""
     res, dead = {}, set()
     for r in range(a.rounds):
         for name, sides in g.items():
@@ -637,6 +785,45 @@ def main():
                 for f in found:
                     w = name if f["workload"] in ("w3", "w6") else f["workload"]
                     res.setdefault((w, side.impl), []).append(f)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description="tapegrad benchmarks vs NumPy/PyTorch")
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="rounds (default 5; W8's CNN epochs: %d unless given)" %
+                    W8_CNN_ROUNDS)
+    ap.add_argument("--only", default="w1,w2,w3,w4,w5,w6,w7,w8")
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--out", default=None,
+                    help="also write the report here (default BUILD/bench/results.md)")
+    ap.add_argument("--w8-limit", type=int, default=None, metavar="N",
+                    help="W8's examples train on the first N images (and test on "
+                    "at most N): a quick run (default: whole epochs)")
+    a = ap.parse_args()
+    a.rounds_given = a.rounds is not None
+    if not a.rounds_given:
+        a.rounds = 5
+    a.only = set(a.only.split(","))
+    t_start = time.time()
+
+    have, errors = {}, []
+    for mod in ("numpy", "torch"):
+        have[mod] = module_version(mod)
+        if not have[mod]:
+            msg = "%s has no %s: its rows are skipped" % (PY, mod)
+            print("bench: " + msg, file=sys.stderr)
+            errors.append(("all", mod, msg))
+
+    info = machine(have)
+    a.tmp = tempfile.mkdtemp(prefix="tapegrad-bench-") if "w8" in a.only else None
+    try:
+        g, limit = groups(a, have, errors)
+        res = run_rounds(a, g, limit, errors)
+    finally:
+        if a.tmp:
+            shutil.rmtree(a.tmp, ignore_errors=True)
 
     info.append(("load average at end", " ".join("%.2f" % x for x in os.getloadavg())))
     info.append(("rounds", "%d, %.0f s in all" % (a.rounds, time.time() - t_start)))
