@@ -453,22 +453,41 @@ TG_CLONES_512 static void adam_f32(int64_t n, float *restrict x, const float *re
     }
 }
 
+/* One parameter's update over elements [b, e), a part of the thread
+ * pool's (each element's update is independent of the others'). */
+typedef struct adam_job {
+    const adam_coef *c;
+    tg_dtype dt;
+    void *x, *m, *v;
+    const void *g;
+} adam_job;
+
+static void adam_range(void *ctx, int64_t b, int64_t e)
+{
+    const adam_job *j = ctx;
+    const adam_coef *c = j->c;
+    if (j->dt == TG_FLOAT64) {
+        double *x = j->x, *m = j->m, *v = j->v;
+        const double *g = j->g;
+        for (int64_t i = b; i < e; i++)
+            x[i] = adam_one(c, x[i], g[i], &m[i], &v[i]);
+        return;
+    }
+    bool decay = c->wd != 0.0;
+    adam_f32(e - b, (float *)j->x + b, (const float *)j->g + b, (float *)j->m + b,
+             (float *)j->v + b, (float)c->b1, (float)c->b2, (float)c->bc2_sqrt, (float)c->eps,
+             (float)c->step_size, decay && !c->adamw ? (float)c->wd : 0.0f,
+             decay && c->adamw ? (float)(1.0 - c->lr * c->wd) : 1.0f);
+}
+
 static void adam_update(const adam_coef *c, tg_tensor *p, const tg_tensor *gt,
                         tg_tensor *mt, tg_tensor *vt)
 {
-    int64_t n = p->numel;
-    if (p->dtype == TG_FLOAT64) {
-        double *x = tg_data(p), *m = tg_data(mt), *v = tg_data(vt);
-        const double *g = tg_data(gt);
-        for (int64_t i = 0; i < n; i++)
-            x[i] = adam_one(c, x[i], g[i], &m[i], &v[i]);
-    } else {
-        bool decay = c->wd != 0.0;
-        adam_f32(n, tg_data(p), tg_data(gt), tg_data(mt), tg_data(vt),
-                 (float)c->b1, (float)c->b2, (float)c->bc2_sqrt, (float)c->eps,
-                 (float)c->step_size, decay && !c->adamw ? (float)c->wd : 0.0f,
-                 decay && c->adamw ? (float)(1.0 - c->lr * c->wd) : 1.0f);
-    }
+    adam_job j = {c, p->dtype, tg_data(p), tg_data(mt), tg_data(vt), tg_data(gt)};
+    if (p->numel >= TG__PAR_MIN)
+        tg__parallel_for(p->numel, 64, adam_range, &j);
+    else
+        adam_range(&j, 0, p->numel);
     tg__touch(p);
 }
 

@@ -234,46 +234,101 @@ static void walk_init(walk *w, const tg_tensor *out, const tg_tensor *a,
 }
 
 /* Runs the inner loop over the last merged axis for every outer index. */
-static void run(const walk *w, int op, double s, tg_dtype dt, char *po,
-                const char *pa, const char *pb, bool unary)
+/* One elementwise op over a walk, as the thread pool's parts see it. */
+typedef struct run_job {
+    const walk *w;
+    int op;
+    double s;
+    tg_dtype dt;
+    char *po;
+    const char *pa, *pb; /* pb is NULL for a unary op (its strides are 0) */
+    bool unary;
+} run_job;
+
+/* n elements along the innermost axis from the given addresses. */
+static void run_line(const run_job *j, int64_t n, char *po, const char *pa, const char *pb)
 {
-    int nd = w->ndim, last = nd - 1;
-    int64_t n = w->shape[last];
-    int64_t idx[TG_MAX_DIMS] = {0};
-    int64_t outer = 1;
-    size_t es = tg__dsize(dt);
-    for (int k = 0; k < last; k++)
-        outer *= w->shape[k];
-    for (int64_t it = 0; it < outer; it++) {
-        if (dt == TG_FLOAT64) {
-            if (unary)
-                un_f64(op, n, (const double *)pa, w->st[1][last], (double *)po,
-                       w->st[0][last]);
-            else
-                bin_f64(op, s, n, (const double *)pa, w->st[1][last],
-                        (const double *)pb, w->st[2][last], (double *)po,
-                        w->st[0][last]);
-        } else {
-            if (unary)
-                un_f32(op, n, (const float *)pa, w->st[1][last], (float *)po,
-                       w->st[0][last]);
-            else
-                bin_f32(op, s, n, (const float *)pa, w->st[1][last],
-                        (const float *)pb, w->st[2][last], (float *)po,
-                        w->st[0][last]);
-        }
+    const walk *w = j->w;
+    int last = w->ndim - 1;
+    if (j->dt == TG_FLOAT64) {
+        if (j->unary)
+            un_f64(j->op, n, (const double *)pa, w->st[1][last], (double *)po, w->st[0][last]);
+        else
+            bin_f64(j->op, j->s, n, (const double *)pa, w->st[1][last], (const double *)pb,
+                    w->st[2][last], (double *)po, w->st[0][last]);
+    } else {
+        if (j->unary)
+            un_f32(j->op, n, (const float *)pa, w->st[1][last], (float *)po, w->st[0][last]);
+        else
+            bin_f32(j->op, j->s, n, (const float *)pa, w->st[1][last], (const float *)pb,
+                    w->st[2][last], (float *)po, w->st[0][last]);
+    }
+}
+
+/* Lines it0 .. it1-1 of the walk, its outer axes in C order. */
+static void run_lines(void *ctx, int64_t it0, int64_t it1)
+{
+    const run_job *j = ctx;
+    const walk *w = j->w;
+    int last = w->ndim - 1;
+    int64_t n = w->shape[last], idx[TG_MAX_DIMS] = {0};
+    ptrdiff_t es = (ptrdiff_t)tg__dsize(j->dt);
+    char *po = j->po;
+    const char *pa = j->pa, *pb = j->pb;
+    int64_t q = it0;
+    for (int k = last - 1; k >= 0; k--) { /* where line it0 starts */
+        idx[k] = q % w->shape[k];
+        q /= w->shape[k];
+        po += (ptrdiff_t)(w->st[0][k] * idx[k]) * es;
+        pa += (ptrdiff_t)(w->st[1][k] * idx[k]) * es;
+        if (pb)
+            pb += (ptrdiff_t)(w->st[2][k] * idx[k]) * es;
+    }
+    for (int64_t it = it0; it < it1; it++) {
+        run_line(j, n, po, pa, pb);
         for (int k = last - 1; k >= 0; k--) {
-            po += (ptrdiff_t)(w->st[0][k] * (int64_t)es);
-            pa += (ptrdiff_t)(w->st[1][k] * (int64_t)es);
-            pb += (ptrdiff_t)(w->st[2][k] * (int64_t)es);
+            po += (ptrdiff_t)w->st[0][k] * es;
+            pa += (ptrdiff_t)w->st[1][k] * es;
+            if (pb)
+                pb += (ptrdiff_t)w->st[2][k] * es;
             if (++idx[k] < w->shape[k])
                 break;
-            po -= (ptrdiff_t)(w->st[0][k] * w->shape[k] * (int64_t)es);
-            pa -= (ptrdiff_t)(w->st[1][k] * w->shape[k] * (int64_t)es);
-            pb -= (ptrdiff_t)(w->st[2][k] * w->shape[k] * (int64_t)es);
+            po -= (ptrdiff_t)(w->st[0][k] * w->shape[k]) * es;
+            pa -= (ptrdiff_t)(w->st[1][k] * w->shape[k]) * es;
+            if (pb)
+                pb -= (ptrdiff_t)(w->st[2][k] * w->shape[k]) * es;
             idx[k] = 0;
         }
     }
+}
+
+/* Elements b .. e-1 of a walk of one axis. */
+static void run_span(void *ctx, int64_t b, int64_t e)
+{
+    const run_job *j = ctx;
+    const walk *w = j->w;
+    ptrdiff_t es = (ptrdiff_t)tg__dsize(j->dt);
+    run_line(j, e - b, j->po + (ptrdiff_t)(w->st[0][0] * b) * es,
+             j->pa + (ptrdiff_t)(w->st[1][0] * b) * es,
+             j->pb ? j->pb + (ptrdiff_t)(w->st[2][0] * b) * es : NULL);
+}
+
+/* The op over the whole walk: at least TG__PAR_MIN elements are split
+ * over the thread pool, by elements (one axis) or by lines. */
+static void run(const walk *w, int op, double s, tg_dtype dt, char *po,
+                const char *pa, const char *pb, bool unary)
+{
+    run_job j = {w, op, s, dt, po, pa, pb, unary};
+    int last = w->ndim - 1;
+    int64_t n = w->shape[last], outer = 1;
+    for (int k = 0; k < last; k++)
+        outer *= w->shape[k];
+    if (outer * n < TG__PAR_MIN)
+        run_lines(&j, 0, outer);
+    else if (last == 0)
+        tg__parallel_for(n, 64, run_span, &j);
+    else
+        tg__parallel_for(outer, n >= 64 ? 1 : (64 + n - 1) / n, run_lines, &j);
 }
 
 static char *base_ptr(const tg_tensor *t)
@@ -369,6 +424,49 @@ TG_NOINLINE static void binary_walk(int op, double s, tg_tensor *out,
     run(&w, op, s, out->dtype, base_ptr(out), base_ptr(a), base_ptr(b), false);
 }
 
+/* A contiguous op over flat operands (stride 1, or 0 for a broadcast
+ * scalar), as the thread pool's parts see it; pb unused when unary. */
+typedef struct flat_job {
+    int op;
+    double s;
+    tg_dtype dt;
+    bool unary;
+    const char *pa, *pb;
+    int64_t sa, sb;
+    char *po;
+} flat_job;
+
+static void flat_span(void *ctx, int64_t b, int64_t e)
+{
+    const flat_job *j = ctx;
+    ptrdiff_t es = (ptrdiff_t)tg__dsize(j->dt);
+    const char *pa = j->pa + (ptrdiff_t)(j->sa * b) * es;
+    char *po = j->po + (ptrdiff_t)b * es;
+    if (j->unary) {
+        if (j->dt == TG_FLOAT64)
+            un_f64(j->op, e - b, (const double *)pa, j->sa, (double *)po, 1);
+        else
+            un_f32(j->op, e - b, (const float *)pa, j->sa, (float *)po, 1);
+        return;
+    }
+    const char *pb = j->pb + (ptrdiff_t)(j->sb * b) * es;
+    if (j->dt == TG_FLOAT64)
+        bin_f64(j->op, j->s, e - b, (const double *)pa, j->sa, (const double *)pb, j->sb,
+                (double *)po, 1);
+    else
+        bin_f32(j->op, j->s, e - b, (const float *)pa, j->sa, (const float *)pb, j->sb,
+                (float *)po, 1);
+}
+
+/* A large flat op split over the thread pool (the caller keeps the small
+ * ones inline). */
+TG_NOINLINE static void flat_parallel(int op, double s, tg_dtype dt, int64_t n, const void *pa,
+                                      int64_t sa, const void *pb, int64_t sb, void *po)
+{
+    flat_job j = {op, s, dt, pb == NULL, pa, pb, sa, sb, po};
+    tg__parallel_for(n, 64, flat_span, &j);
+}
+
 static void binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
                           const tg_tensor *b)
 {
@@ -376,6 +474,11 @@ static void binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
         return;
     if (tg__contiguous(out)) {
         int64_t sa = flat_stride(a, out), sb = flat_stride(b, out);
+        if (sa >= 0 && sb >= 0 && out->numel >= TG__PAR_MIN) {
+            flat_parallel(op, s, out->dtype, out->numel, tg__data(a), sa, tg__data(b), sb,
+                          tg__data(out));
+            return;
+        }
         if (sa >= 0 && sb >= 0) {
             if (out->dtype == TG_FLOAT64)
                 bin_f64(op, s, out->numel, tg__data(a), sa, tg__data(b), sb,
@@ -448,7 +551,9 @@ void tg__scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s
         const void *x = scalar_first ? ps : tg__data(a);
         const void *y = scalar_first ? tg__data(a) : ps;
         int64_t sx = scalar_first ? 0 : sa, sy = scalar_first ? sa : 0;
-        if (out->dtype == TG_FLOAT64)
+        if (out->numel >= TG__PAR_MIN) /* ps lives until the region ends */
+            flat_parallel((int)op, 0.0, out->dtype, out->numel, x, sx, y, sy, tg__data(out));
+        else if (out->dtype == TG_FLOAT64)
             bin_f64((int)op, 0.0, out->numel, x, sx, y, sy, tg__data(out), 1);
         else
             bin_f32((int)op, 0.0, out->numel, x, sx, y, sy, tg__data(out), 1);
@@ -483,7 +588,10 @@ static void unary_kernel(int op, tg_tensor *out, const tg_tensor *a)
     if (out->numel == 0)
         return;
     if (tg__contiguous(out) && flat_same(a, out)) {
-        if (out->dtype == TG_FLOAT64)
+        if (out->numel >= TG__PAR_MIN)
+            flat_parallel(op, 0.0, out->dtype, out->numel, tg__data(a), 1, NULL, 0,
+                          tg__data(out));
+        else if (out->dtype == TG_FLOAT64)
             un_f64(op, out->numel, tg__data(a), 1, tg__data(out), 1);
         else
             un_f32(op, out->numel, tg__data(a), 1, tg__data(out), 1);

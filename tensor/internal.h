@@ -49,6 +49,17 @@ struct tg_tensor {
                                and copies start unnamed */
 };
 
+/* The thread pool (parallel.c): fn(ctx, begin, end) over disjoint ranges
+ * covering [0, n), each a multiple of grain long but the last, on the
+ * pool's threads and the caller; returns when all are done. With one
+ * thread (the default), n < 2 grain, or from inside a region, it is
+ * fn(ctx, 0, n). Work must not depend on how [0, n) is cut. Kernels call
+ * it only for at least TG__PAR_MIN elements, where waking the threads is
+ * small against the work. */
+typedef void (*tg__range_fn)(void *ctx, int64_t begin, int64_t end);
+void tg__parallel_for(int64_t n, int64_t grain, tg__range_fn fn, void *ctx);
+#define TG__PAR_MIN ((int64_t)1 << 15)
+
 /* Keeps a rarely taken path out of a hot function. */
 #if defined(__GNUC__)
 #define TG_NOINLINE __attribute__((noinline))

@@ -40,6 +40,9 @@ enum { SUM = 0, MEAN = 1, MAX = 2, ARGMAX = 3 };
  * its default ufunc buffer size in elements (NPY_BUFSIZE). */
 enum { PW_BLOCK = 128, NP_BUFSIZE = 8192 };
 
+/* Blocks of a long sum the thread pool sums per round (their partial
+ * sums on the stack). */
+#define PW_PARTS 256
 /* Values an arg-max scans per block (fits in L1). */
 enum { ARGMAX_BLOCK = 1024 };
 
@@ -203,9 +206,40 @@ static inline bool walk_next(walk *w)
         return pw_##S(x, n2, s) + pw_##S(x + n2 * s, n - n2, s);               \
     }                                                                          \
                                                                                \
+    /* Blocks b .. e-1 of a run summed into part[] (a pool's part). */         \
+    typedef struct pw_job_##S {                                                \
+        const T *x;                                                            \
+        int64_t n, s;                                                          \
+        T *part;                                                               \
+    } pw_job_##S;                                                              \
+    static void pw_parts_##S(void *ctx, int64_t b, int64_t e)                  \
+    {                                                                          \
+        const pw_job_##S *j = ctx;                                             \
+        for (int64_t c = b; c < e; c++) {                                      \
+            int64_t i = c * NP_BUFSIZE;                                        \
+            int64_t len = j->n - i < NP_BUFSIZE ? j->n - i : NP_BUFSIZE;       \
+            j->part[c] = pw_##S(j->x + i * j->s, len, j->s);                  \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
     /* acc + the buffered pairwise sum of a run, as NumPy's reduce adds it. */ \
+    /* A long run's blocks are summed by the thread pool, PW_PARTS at a */     \
+    /* time, and added to acc in order: the same sum on any thread count. */  \
     static T run_sum_##S(T acc, const T *x, int64_t n, int64_t s)              \
     {                                                                          \
+        if (n >= TG__PAR_MIN) {                                                \
+            T part[PW_PARTS];                                                  \
+            for (int64_t i = 0; i < n; i += PW_PARTS * NP_BUFSIZE) {           \
+                int64_t m = n - i < PW_PARTS * NP_BUFSIZE ? n - i                \
+                                                          : PW_PARTS * NP_BUFSIZE; \
+                int64_t c = (m + NP_BUFSIZE - 1) / NP_BUFSIZE;                 \
+                pw_job_##S j = {x + i * s, m, s, part};                        \
+                tg__parallel_for(c, 1, pw_parts_##S, &j);                      \
+                for (int64_t k = 0; k < c; k++)                                \
+                    acc += part[k];                                            \
+            }                                                                  \
+            return acc;                                                        \
+        }                                                                      \
         for (int64_t i = 0; i < n; i += NP_BUFSIZE) {                          \
             int64_t c = n - i < NP_BUFSIZE ? n - i : NP_BUFSIZE;               \
             acc += pw_##S(x + i * s, c, s);                                    \

@@ -435,6 +435,19 @@ int tg_matmul_into(tg_tensor *out, const tg_tensor *a, const tg_tensor *b);
 bool tg_blas_available(void);
 void tg_use_blas(bool on);
 
+/* ---- Threads ------------------------------------------------------------- */
+/* The intra-op thread count: large elementwise ops, sums and optimiser
+ * updates are split over this many threads (the caller and n - 1 pool
+ * threads, made at the first large op and sleeping between ops). Results
+ * do not depend on it: each value is computed by the same operations in
+ * any thread, and sums add NumPy's blocks in order. 1 (the default)
+ * makes no thread. TG_NUM_THREADS in the environment sets the count
+ * before the first call (a value outside [1, 64] is ignored). n outside
+ * [1, 64] is TG_ERR_VALUE. OpenBLAS keeps its own count
+ * (OPENBLAS_NUM_THREADS); the pool's threads sleep during a product. */
+int tg_set_num_threads(int n);
+int tg_get_num_threads(void);
+
 /* ---- Printing ------------------------------------------------------------ */
 /* Writes t like print(repr(a)) in NumPy, e.g. "array([[1., 2.],\n       [3., 4.]])"
  * followed by a newline. */

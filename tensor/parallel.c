@@ -1,0 +1,236 @@
+/* parallel.c - the intra-op thread pool: tg_set_num_threads, and
+ * tg__parallel_for, which splits a range of work over the pool's threads
+ * and the caller.
+ *
+ * The pool starts with the first parallel region after the thread count
+ * was set above 1 (tg_set_num_threads, or TG_NUM_THREADS in the
+ * environment); with one thread, the default, nothing here runs and no
+ * thread is made. Workers sleep on a condition variable between regions
+ * (they never spin, so they do not compete with OpenBLAS's threads for
+ * the cores during a matrix product) and are joined when the count
+ * changes and at exit.
+ *
+ * Between regions that follow each other closely (the ops of one step)
+ * the waits spin for a while before sleeping, since waking a thread
+ * through the kernel costs tens of microseconds in a virtual machine.
+ *
+ * Results never depend on the thread count: a region's parts are disjoint
+ * ranges of independent work (elements of an elementwise op, rows of an
+ * update, NumPy's 8192-value blocks of a sum, whose partial sums the
+ * caller then adds in order), so each value is computed by the same
+ * operations whichever thread computes it. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define MAX_THREADS 64
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* the pool's state */
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;   /* a region or stop */
+static pthread_cond_t done = PTHREAD_COND_INITIALIZER;   /* a region's end */
+/* One region at a time (and resizing between them): a second caller that
+ * finds it taken runs its region alone. */
+static pthread_mutex_t region = PTHREAD_MUTEX_INITIALIZER;
+
+static _Atomic int want = 0; /* threads asked for; 0 until decided */
+static int nworkers = 0;     /* worker threads running (want - 1 or fewer) */
+static pthread_t workers[MAX_THREADS];
+static uint64_t born[MAX_THREADS]; /* the generation when each was made */
+static _Atomic uint64_t generation; /* counts regions; workers wait for a new one */
+static _Atomic bool stopping;
+static _Atomic int pending;  /* workers still in the current region */
+static int sleepers;         /* workers asleep on wake (under lock) */
+static bool exit_hook;       /* the atexit join is registered */
+static struct {
+    tg__range_fn fn;
+    void *ctx;
+    int64_t n, chunk;
+} job;
+static _Thread_local bool in_worker;
+
+/* The count from TG_NUM_THREADS, or 1 (unset or not a whole number in
+ * [1, MAX_THREADS]). */
+static int env_threads(void)
+{
+    const char *s = getenv("TG_NUM_THREADS");
+    if (!s || !*s)
+        return 1;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *end == '\0' && v >= 1 && v <= MAX_THREADS ? (int)v : 1;
+}
+
+/* About 50 microseconds of polling before a wait sleeps. */
+#define SPINS 20000
+
+static inline void cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void run_part(int i, tg__range_fn fn, void *ctx, int64_t n, int64_t chunk)
+{
+    int64_t b = (int64_t)i * chunk;
+    if (b < n)
+        fn(ctx, b, b + chunk < n ? b + chunk : n);
+}
+
+static void *worker_main(void *arg)
+{
+    int id = (int)(intptr_t)arg; /* 1..nworkers; the caller is part 0 */
+    in_worker = true;
+    pthread_mutex_lock(&lock);
+    /* not the generation now: a region may have started already */
+    uint64_t seen = born[id - 1];
+    pthread_mutex_unlock(&lock);
+    for (;;) {
+        for (int i = 0; i < SPINS && !stopping && generation == seen; i++)
+            cpu_pause();
+        if (!stopping && generation == seen) {
+            pthread_mutex_lock(&lock);
+            sleepers++;
+            while (!stopping && generation == seen)
+                pthread_cond_wait(&wake, &lock);
+            sleepers--;
+            pthread_mutex_unlock(&lock);
+        }
+        if (stopping)
+            break;
+        seen = generation; /* the job was written before generation moved */
+        run_part(id, job.fn, job.ctx, job.n, job.chunk);
+        if (atomic_fetch_sub(&pending, 1) == 1) {
+            pthread_mutex_lock(&lock);
+            pthread_cond_signal(&done);
+            pthread_mutex_unlock(&lock);
+        }
+    }
+    return NULL;
+}
+
+/* Stops and joins every worker. Called with region held (or at exit). */
+static void stop_workers(void)
+{
+    pthread_mutex_lock(&lock);
+    stopping = true;
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(workers[i], NULL);
+    pthread_mutex_lock(&lock);
+    stopping = false;
+    nworkers = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+/* A child made by fork() has the caller's thread only: it starts with no
+ * workers (and fresh locks), and makes its own at its next large op. */
+static void after_fork_child(void)
+{
+    pthread_mutex_init(&lock, NULL);
+    pthread_mutex_init(&region, NULL);
+    pthread_cond_init(&wake, NULL);
+    pthread_cond_init(&done, NULL);
+    nworkers = 0;
+    sleepers = 0;
+    pending = 0;
+    stopping = false;
+}
+
+static void join_at_exit(void)
+{
+    pthread_mutex_lock(&region);
+    stop_workers();
+    pthread_mutex_unlock(&region);
+}
+
+/* Starts workers up to want - 1; a thread that cannot be made leaves the
+ * pool smaller (the regions then have fewer parts), never an error. Called
+ * with region held. */
+static void grow_pool(void)
+{
+    if (!exit_hook)
+        exit_hook = atexit(join_at_exit) == 0 &&
+                    pthread_atfork(NULL, NULL, after_fork_child) == 0;
+    while (nworkers < want - 1 && exit_hook) {
+        born[nworkers] = generation; /* no region runs while region is held */
+        if (pthread_create(&workers[nworkers], NULL, worker_main,
+                           (void *)(intptr_t)(nworkers + 1)) != 0)
+            break;
+        pthread_mutex_lock(&lock);
+        nworkers++;
+        pthread_mutex_unlock(&lock);
+    }
+}
+
+int tg_set_num_threads(int n)
+{
+    if (n < 1 || n > MAX_THREADS)
+        return tg__fail(TG_ERR_VALUE, "tg_set_num_threads",
+                        "%d threads; the count must be in [1, %d]", n, MAX_THREADS);
+    if (in_worker)
+        return tg__fail(TG_ERR_VALUE, "tg_set_num_threads",
+                        "called from one of the pool's own threads");
+    pthread_mutex_lock(&region);
+    if (nworkers > n - 1)
+        stop_workers();
+    want = n;
+    pthread_mutex_unlock(&region);
+    return TG_OK;
+}
+
+int tg_get_num_threads(void)
+{
+    pthread_mutex_lock(&region);
+    if (want == 0)
+        want = env_threads();
+    int n = want;
+    pthread_mutex_unlock(&region);
+    return n;
+}
+
+void tg__parallel_for(int64_t n, int64_t grain, tg__range_fn fn, void *ctx)
+{
+    if (n <= 0)
+        return;
+    if (want == 1 || in_worker || n < 2 * grain || pthread_mutex_trylock(&region) != 0) {
+        fn(ctx, 0, n);
+        return;
+    }
+    if (want == 0)
+        want = env_threads();
+    if (want > 1 && nworkers < want - 1)
+        grow_pool();
+    int parts = nworkers + 1;
+    if (parts == 1) {
+        pthread_mutex_unlock(&region);
+        fn(ctx, 0, n);
+        return;
+    }
+    /* parts ranges of a multiple of grain (the last one shorter) */
+    int64_t chunk = (n + parts - 1) / parts;
+    chunk = (chunk + grain - 1) / grain * grain;
+    pthread_mutex_lock(&lock);
+    job.fn = fn;
+    job.ctx = ctx;
+    job.n = n;
+    job.chunk = chunk;
+    pending = nworkers;
+    generation++;
+    if (sleepers > 0)
+        pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    run_part(0, fn, ctx, n, chunk);
+    for (int i = 0; i < SPINS && pending > 0; i++)
+        cpu_pause();
+    if (pending > 0) {
+        pthread_mutex_lock(&lock);
+        while (pending > 0)
+            pthread_cond_wait(&done, &lock);
+        pthread_mutex_unlock(&lock);
+    }
+    pthread_mutex_unlock(&region);
+}
