@@ -40,15 +40,29 @@ static pthread_t workers[MAX_THREADS];
 static uint64_t born[MAX_THREADS]; /* the generation when each was made */
 static _Atomic uint64_t generation; /* counts regions; workers wait for a new one */
 static _Atomic bool stopping;
-static _Atomic int pending;  /* workers still in the current region */
 static int sleepers;         /* workers asleep on wake (under lock) */
 static bool exit_hook;       /* the atexit join is registered */
+/* The region's work, written by the caller before it publishes the
+ * region's ticket, and unchanged until all its chunks are done. */
 static struct {
     tg__range_fn fn;
     void *ctx;
     int64_t n, chunk;
 } job;
+/* Each of the region's participants (the caller 0, worker i) owns
+ * CHUNKS consecutive chunks of the range, and takes them first (so that a
+ * thread works on the same part of the data op after op, which stays in
+ * its core's cache); then it takes what the others have not started, so
+ * that a worker slow to wake holds nobody up. home[p] is the region's
+ * number (high bits) and participant p's next chunk (low 20 bits): a
+ * claim only succeeds in the region it was made for. */
+#define CHUNKS 4
+static _Atomic uint64_t home[MAX_THREADS];
+static _Atomic int participants; /* of the current region */
+static _Atomic int finished; /* chunks of the region done */
 static _Thread_local bool in_worker;
+
+#define HOME(gen, next) (((uint64_t)(gen) & 0xffffffffu) << 20 | (uint64_t)(next))
 
 /* The count from TG_NUM_THREADS, or 1 (unset or not a whole number in
  * [1, MAX_THREADS]). */
@@ -72,16 +86,41 @@ static inline void cpu_pause(void)
 #endif
 }
 
-static void run_part(int i, tg__range_fn fn, void *ctx, int64_t n, int64_t chunk)
+/* The next chunk of participant q's in region gen, or -1. */
+static int claim(int q, uint64_t gen)
 {
-    int64_t b = (int64_t)i * chunk;
-    if (b < n)
-        fn(ctx, b, b + chunk < n ? b + chunk : n);
+    uint64_t t = home[q];
+    for (;;) {
+        if ((t >> 20) != (gen & 0xffffffffu) || (t & 0xfffffu) >= CHUNKS)
+            return -1;
+        if (atomic_compare_exchange_weak(&home[q], &t, t + 1))
+            return (int)(t & 0xfffffu);
+    }
+}
+
+/* Participant me's share of region gen, then whatever the others have
+ * not started. Any thread may run any chunk: a chunk's work does not
+ * depend on who does it. */
+static void run_chunks(uint64_t gen, int me, int np)
+{
+    for (int k = 0; k < np; k++) {
+        int q = (me + k) % np, c;
+        while ((c = claim(q, gen)) >= 0) {
+            int64_t b = ((int64_t)q * CHUNKS + c) * job.chunk;
+            if (b < job.n)
+                job.fn(job.ctx, b, b + job.chunk < job.n ? b + job.chunk : job.n);
+            if (atomic_fetch_add(&finished, 1) + 1 == np * CHUNKS) {
+                pthread_mutex_lock(&lock);
+                pthread_cond_signal(&done);
+                pthread_mutex_unlock(&lock);
+            }
+        }
+    }
 }
 
 static void *worker_main(void *arg)
 {
-    int id = (int)(intptr_t)arg; /* 1..nworkers; the caller is part 0 */
+    int id = (int)(intptr_t)arg; /* 1..nworkers */
     in_worker = true;
     pthread_mutex_lock(&lock);
     /* not the generation now: a region may have started already */
@@ -100,13 +139,10 @@ static void *worker_main(void *arg)
         }
         if (stopping)
             break;
-        seen = generation; /* the job was written before generation moved */
-        run_part(id, job.fn, job.ctx, job.n, job.chunk);
-        if (atomic_fetch_sub(&pending, 1) == 1) {
-            pthread_mutex_lock(&lock);
-            pthread_cond_signal(&done);
-            pthread_mutex_unlock(&lock);
-        }
+        seen = generation; /* written after participants */
+        int np = participants;
+        if (id < np)
+            run_chunks(seen, id, np);
     }
     return NULL;
 }
@@ -136,7 +172,6 @@ static void after_fork_child(void)
     pthread_cond_init(&done, NULL);
     nworkers = 0;
     sleepers = 0;
-    pending = 0;
     stopping = false;
 }
 
@@ -204,13 +239,14 @@ void tg__parallel_for(int64_t n, int64_t grain, tg__range_fn fn, void *ctx)
         want = env_threads();
     if (want > 1 && nworkers < want - 1)
         grow_pool();
-    int parts = nworkers + 1;
-    if (parts == 1) {
+    if (nworkers == 0) {
         pthread_mutex_unlock(&region);
         fn(ctx, 0, n);
         return;
     }
-    /* parts ranges of a multiple of grain (the last one shorter) */
+    /* CHUNKS chunks a participant, each a multiple of grain long (the
+     * last ones shorter or empty). */
+    int np = nworkers + 1, parts = np * CHUNKS;
     int64_t chunk = (n + parts - 1) / parts;
     chunk = (chunk + grain - 1) / grain * grain;
     pthread_mutex_lock(&lock);
@@ -218,17 +254,21 @@ void tg__parallel_for(int64_t n, int64_t grain, tg__range_fn fn, void *ctx)
     job.ctx = ctx;
     job.n = n;
     job.chunk = chunk;
-    pending = nworkers;
-    generation++;
+    finished = 0;
+    participants = np;
+    uint64_t gen = generation + 1;
+    for (int q = 0; q < np; q++)
+        home[q] = HOME(gen, 0);
+    generation = gen;
     if (sleepers > 0)
         pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&lock);
-    run_part(0, fn, ctx, n, chunk);
-    for (int i = 0; i < SPINS && pending > 0; i++)
+    run_chunks(gen, 0, np);
+    for (int i = 0; i < SPINS && finished < parts; i++)
         cpu_pause();
-    if (pending > 0) {
+    if (finished < parts) {
         pthread_mutex_lock(&lock);
-        while (pending > 0)
+        while (finished < parts)
             pthread_cond_wait(&done, &lock);
         pthread_mutex_unlock(&lock);
     }

@@ -48,7 +48,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS = os.path.join(HERE, "peers.py")
 PY = sys.executable or "/usr/bin/python3"
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+               "TG_NUM_THREADS")
 LEFT_ALONE = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 TIMEOUT = 900  # seconds for one program run
 # W6 times part of an epoch and scales it to 60,000 images: each run trains
@@ -147,6 +148,8 @@ def groups(a, have, skips):
         ch = ["--workload", "w2", "--n", "1000000", "--lr", "1e-7",
               "--warmup", "2", "--iters", "10", "--samples", "3"]
         g["w2"] = [Side("tapegrad", c("bench_chapter", "--impl", "tape", *ch)),
+                   Side("tapegrad_t2", c("bench_chapter", "--impl", "tape", *ch),
+                        threads=2),
                    Side("fused_c", c("bench_chapter", "--impl", "fused", *ch)),
                    Side("numpy", p("chapter-numpy", *ch), needs="numpy"),
                    Side("torch", p("chapter-torch", *ch), needs="torch")]
@@ -652,6 +655,13 @@ def report(res, errors):
                 shown += " (tapegrad %.1fx the floor)" % (1 / ratio)
             rows.append([label, tg.cell() if tg else "failed", names[peer],
                          st.cell() if st else "not run", shown, target, stat])
+    # W2 on tapegrad's thread pool (TG_NUM_THREADS=2) against one thread.
+    tg, t2 = S("w2", "tapegrad"), S("w2", "tapegrad_t2")
+    if t2:
+        ratio = tg.med / t2.med if tg else None
+        rows.append(["W2 chapter step, 1e6 pts f64, 2 threads", t2.cell(),
+                     "tapegrad, 1 thread", tg.cell() if tg else "failed",
+                     "%.2fx" % ratio if ratio else "-", ">= 1.6x", status(ratio, 1.6, True)])
     if rows:
         parts.append("Time per iteration: median over rounds [min-max over "
                      "rounds]; ratio = peer time / tapegrad time\n\n" + table(
