@@ -413,9 +413,11 @@ static bool use_avx512(int64_t n)
 #endif
 }
 
-void tg__gemm(tg_dtype dt, bool trans_a, bool trans_b, int64_t m, int64_t n,
-              int64_t k, double alpha, const void *a, int64_t lda,
-              const void *b, int64_t ldb, double beta, void *c, int64_t ldc)
+/* One product on the calling thread: tapegrad's AVX-512 kernel, CBLAS or
+ * the portable kernel. */
+static void gemm_one(tg_dtype dt, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                     int64_t k, double alpha, const void *a, int64_t lda,
+                     const void *b, int64_t ldb, double beta, void *c, int64_t ldc)
 {
     bool on = atomic_load_explicit(&blas_on, memory_order_relaxed);
     if (on && dt == TG_FLOAT32 && alpha != 0.0 && use_avx512(n) &&
@@ -441,6 +443,60 @@ void tg__gemm(tg_dtype dt, bool trans_a, bool trans_b, int64_t m, int64_t n,
 #endif
     tg__gemm_portable(dt, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
                       beta, c, ldc);
+}
+
+/* Whether gemm_one takes one of tapegrad's own kernels (the AVX-512 one or
+ * the portable one) for this product: their element sums do not depend on
+ * which rows of C a call computes, so a product split by rows gives the
+ * same bits. OpenBLAS's kernels are not split (their last bits change
+ * with the rows a call gets); they have threads of their own. */
+static bool own_kernel(tg_dtype dt, int64_t n, double alpha)
+{
+    bool on = atomic_load_explicit(&blas_on, memory_order_relaxed);
+    if (on && dt == TG_FLOAT32 && alpha != 0.0 && use_avx512(n))
+        return true;
+#ifdef TG_HAVE_CBLAS
+    return !on;
+#else
+    return true;
+#endif
+}
+
+/* A product split by rows of C over the thread pool (tensor/parallel.c). */
+typedef struct gemm_job {
+    tg_dtype dt;
+    bool ta, tb;
+    int64_t n, k, lda, ldb, ldc;
+    double alpha, beta;
+    const char *a, *b;
+    char *c;
+} gemm_job;
+
+static void gemm_rows(void *ctx, int64_t r0, int64_t r1)
+{
+    const gemm_job *j = ctx;
+    int64_t es = (int64_t)tg__dsize(j->dt);
+    const char *a = j->a + (j->ta ? r0 : r0 * j->lda) * es;
+    gemm_one(j->dt, j->ta, j->tb, r1 - r0, j->n, j->k, j->alpha, a, j->lda, j->b, j->ldb,
+             j->beta, j->c + r0 * j->ldc * es, j->ldc);
+}
+
+/* Rows of C a part takes at least (a multiple of the kernels' row tiles),
+ * and the multiply-adds below which a product stays on one thread. */
+#define GEMM_ROWS 16
+#define GEMM_SPLIT_MACS 2000000.0
+
+void tg__gemm(tg_dtype dt, bool trans_a, bool trans_b, int64_t m, int64_t n,
+              int64_t k, double alpha, const void *a, int64_t lda,
+              const void *b, int64_t ldb, double beta, void *c, int64_t ldc)
+{
+    if (m >= 2 * GEMM_ROWS && (double)m * (double)n * (double)k >= GEMM_SPLIT_MACS &&
+        own_kernel(dt, n, alpha) && tg_get_num_threads() > 1) {
+        gemm_job j = {dt, trans_a, trans_b, n, k, lda, ldb, ldc, alpha, beta, a, b, c};
+        tg__parallel_for(m, GEMM_ROWS, gemm_rows, &j);
+        return;
+    }
+    gemm_one(dt, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* ---- matmul on tensors ----------------------------------------------------

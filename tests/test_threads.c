@@ -1,5 +1,6 @@
 /* test_threads.c - the intra-op thread pool (tg_set_num_threads): large
  * elementwise ops (flat, broadcast, strided walks, scalar operands), sums,
+ * matrix products on tapegrad's own kernels (split by rows),
  * a training step through the tape and Adam's update give the same bits
  * with 1, 2 and 3 threads; fashion_mnist prints the same lines with
  * TG_NUM_THREADS=2 as alone; bad counts are refused. */
@@ -7,6 +8,10 @@
 #include <unistd.h>
 
 #include "helpers.h"
+
+#if defined(TG_HAVE_CBLAS)
+#include <cblas.h>
+#endif
 
 #define BIG 40009 /* odd, and above the size at which ops are split (32768) */
 
@@ -72,6 +77,77 @@ START_TEST(test_ops_same_bits)
         free(one);
     }
     ck_assert_int_eq(tg_set_num_threads(1), 0);
+}
+END_TEST
+
+/* Products big enough to be split by rows: a (300, 120) x (120, 90), a
+ * transposed operand, and fc1's shape in the MLP's backward. */
+static double *products(tg_dtype dt, int64_t *count)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 12);
+    tg_tensor *p = tg_randn(&rng, dt, TG_SHAPE(300, 120));
+    tg_tensor *q = tg_randn(&rng, dt, TG_SHAPE(120, 90));
+    tg_tensor *x = tg_randn(&rng, dt, TG_SHAPE(64, 784));
+    tg_tensor *g = tg_randn(&rng, dt, TG_SHAPE(64, 256));
+    tg_tensor *pt = tg_transpose(p, 0, 1), *xt = tg_transpose(x, 0, 1);
+    tg_tensor *r[] = {tg_matmul(p, q), tg_matmul(pt, p), tg_matmul(xt, g)};
+    int64_t total = 0, k = 0;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_nonnull(r[i]);
+        total += tg_numel(r[i]);
+    }
+    double *out = malloc((size_t)total * sizeof *out);
+    ck_assert_ptr_nonnull(out);
+    for (int i = 0; i < 3; i++) {
+        for (int64_t j = 0; j < tg_numel(r[i]); j++)
+            out[k++] = tgt_at(r[i], j);
+        tg_free(r[i]);
+    }
+    tg_free(p);
+    tg_free(q);
+    tg_free(x);
+    tg_free(g);
+    tg_free(pt);
+    tg_free(xt);
+    *count = total;
+    return out;
+}
+
+/* tapegrad's own kernels (the portable one, and the AVX-512 float32 one
+ * where the processor has it and OpenBLAS runs on one thread) are split by
+ * rows over the pool: the same bits on any thread count. */
+START_TEST(test_products_same_bits)
+{
+#if defined(TG_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+#endif
+    for (int blas = 0; blas < 2; blas++) {
+        tg_use_blas(blas == 1);
+        for (int d = 0; d < 2; d++) {
+            tg_dtype dt = d ? TG_FLOAT32 : TG_FLOAT64;
+            int64_t n1, n;
+            ck_assert_int_eq(tg_set_num_threads(1), 0);
+            double *one = products(dt, &n1);
+            for (int t = 2; t <= 3; t++) {
+                ck_assert_int_eq(tg_set_num_threads(t), 0);
+                double *many = products(dt, &n);
+                ck_assert_int_eq(n, n1);
+                for (int64_t i = 0; i < n; i++)
+                    ck_assert_msg(memcmp(&one[i], &many[i], sizeof(double)) == 0,
+                                  "%s, blas %d, %d threads, value %lld: %.17g vs %.17g",
+                                  tg_dtype_name(dt), blas, t, (long long)i, one[i], many[i]);
+                free(many);
+            }
+            free(one);
+        }
+    }
+    tg_use_blas(true);
+    ck_assert_int_eq(tg_set_num_threads(1), 0);
+#if defined(TG_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
+    openblas_set_num_threads(blas_threads);
+#endif
 }
 END_TEST
 
@@ -179,6 +255,7 @@ Suite *test_threads_suite(void)
     TCase *tc = tgt_tcase("same_bits");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_ops_same_bits);
+    tcase_add_test(tc, test_products_same_bits);
     tcase_add_test(tc, test_training_same_bits);
     tcase_add_test(tc, test_bad_counts);
     suite_add_tcase(s, tc);

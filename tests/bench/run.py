@@ -198,9 +198,13 @@ def groups(a, have, skips):
                    str(W6_SAMPLES), "--warmup", str(W6_WARMUP)]
             pol = {"OMP_WAIT_POLICY": "PASSIVE"} if t == 2 else {}
             sides = [Side("tapegrad", c("bench_cnn", *cnn, "--threads-note", str(t)),
-                          threads=t),
-                     Side("torch", p("cnn-torch", *cnn, "--threads", str(t)),
-                          threads=t, needs="torch", env=pol)]
+                          threads=t)]
+            if t == 2:  # tapegrad's pool alone, OpenBLAS on the calling thread
+                sides.append(Side("tapegrad_pool",
+                                  c("bench_cnn", *cnn, "--threads-note", str(t)),
+                                  threads=t, env={"OPENBLAS_NUM_THREADS": "1"}))
+            sides.append(Side("torch", p("cnn-torch", *cnn, "--threads", str(t)),
+                              threads=t, needs="torch", env=pol))
             if skx and t == 1:
                 sides += [Side("tapegrad_skx", c("bench_cnn", *cnn, "--threads-note",
                                                  str(t)), threads=t, env=SKYLAKEX),
@@ -437,7 +441,9 @@ def report_w6(S):
     for t, tg_impl, pt_impl, label in (
             (1, "tapegrad", "torch", "1 thread"),
             (1, "tapegrad_skx", "torch_skx", "1 thread, OPENBLAS_CORETYPE=SKYLAKEX"),
-            (2, "tapegrad", "torch", "2 threads (PyTorch: OMP_WAIT_POLICY=PASSIVE)")):
+            (2, "tapegrad", "torch", "2 threads (PyTorch: OMP_WAIT_POLICY=PASSIVE)"),
+            (2, "tapegrad_pool", "torch",
+             "2 threads, tapegrad's pool with OpenBLAS at 1 (PyTorch: as above)")):
         w = "w6_t%d" % t
         tg, pt = S(w, tg_impl), S(w, pt_impl)
         if not tg and not pt:
