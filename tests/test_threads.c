@@ -80,16 +80,17 @@ START_TEST(test_ops_same_bits)
 }
 END_TEST
 
-/* Products big enough to be split by rows: a (300, 120) x (120, 90), a
- * transposed operand, and fc1's shape in the MLP's backward. */
+/* Products big enough to be split by rows (16 million multiply-adds):
+ * a (420, 200) x (200, 250), a transposed operand, and the shape of the
+ * MLP's first weight gradient with 512 outputs. */
 static double *products(tg_dtype dt, int64_t *count)
 {
     tg_rng rng;
     tg_rng_seed(&rng, 12);
-    tg_tensor *p = tg_randn(&rng, dt, TG_SHAPE(300, 120));
-    tg_tensor *q = tg_randn(&rng, dt, TG_SHAPE(120, 90));
+    tg_tensor *p = tg_randn(&rng, dt, TG_SHAPE(420, 200));
+    tg_tensor *q = tg_randn(&rng, dt, TG_SHAPE(200, 250));
     tg_tensor *x = tg_randn(&rng, dt, TG_SHAPE(64, 784));
-    tg_tensor *g = tg_randn(&rng, dt, TG_SHAPE(64, 256));
+    tg_tensor *g = tg_randn(&rng, dt, TG_SHAPE(64, 512));
     tg_tensor *pt = tg_transpose(p, 0, 1), *xt = tg_transpose(x, 0, 1);
     tg_tensor *r[] = {tg_matmul(p, q), tg_matmul(pt, p), tg_matmul(xt, g)};
     int64_t total = 0, k = 0;
