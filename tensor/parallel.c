@@ -5,20 +5,19 @@
  * The pool starts with the first parallel region after the thread count
  * was set above 1 (tg_set_num_threads, or TG_NUM_THREADS in the
  * environment); with one thread, the default, nothing here runs and no
- * thread is made. Workers sleep on a condition variable between regions
- * (they never spin, so they do not compete with OpenBLAS's threads for
- * the cores during a matrix product) and are joined when the count
- * changes and at exit.
- *
- * Between regions that follow each other closely (the ops of one step)
- * the waits spin for a while before sleeping, since waking a thread
- * through the kernel costs tens of microseconds in a virtual machine.
+ * thread is made. Between regions the workers poll for about 50
+ * microseconds (the ops of one step follow each other closely, and waking
+ * a thread through the kernel costs tens of microseconds in a virtual
+ * machine), then sleep on a condition variable, so that a long product
+ * on OpenBLAS's threads does not compete with them. They are joined when
+ * the count drops and at exit.
  *
  * Results never depend on the thread count: a region's parts are disjoint
  * ranges of independent work (elements of an elementwise op, rows of an
- * update, NumPy's 8192-value blocks of a sum, whose partial sums the
- * caller then adds in order), so each value is computed by the same
- * operations whichever thread computes it. */
+ * update or of a product on tapegrad's own kernels, NumPy's 8192-value
+ * blocks of a sum, whose partial sums the caller then adds in order), so
+ * each value is computed by the same operations whichever thread
+ * computes it. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -43,7 +42,7 @@ static _Atomic bool stopping;
 static int sleepers;         /* workers asleep on wake (under lock) */
 static bool exit_hook;       /* the atexit join is registered */
 /* The region's work, written by the caller before it publishes the
- * region's ticket, and unchanged until all its chunks are done. */
+ * region's home words below, and unchanged until all its chunks are done. */
 static struct {
     tg__range_fn fn;
     void *ctx;
