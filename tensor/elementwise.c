@@ -241,7 +241,7 @@ typedef struct run_job {
     double s;
     tg_dtype dt;
     char *po;
-    const char *pa, *pb; /* pb is NULL for a unary op (its strides are 0) */
+    const char *pa, *pb; /* a unary op's pb is only moved along, never read */
     bool unary;
 } run_job;
 

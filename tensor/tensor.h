@@ -436,15 +436,17 @@ bool tg_blas_available(void);
 void tg_use_blas(bool on);
 
 /* ---- Threads ------------------------------------------------------------- */
-/* The intra-op thread count: large elementwise ops, sums and optimiser
- * updates are split over this many threads (the caller and n - 1 pool
- * threads, made at the first large op and sleeping between ops). Results
+/* The intra-op thread count: large elementwise ops, sums, optimiser
+ * updates and products on tapegrad's own kernels (docs/tensor.md,
+ * Threads) are split over this many threads (the caller and n - 1 pool
+ * threads, made at the first large op; between ops they poll for about
+ * 50 microseconds, then sleep). Results
  * do not depend on it: each value is computed by the same operations in
  * any thread, and sums add NumPy's blocks in order. 1 (the default)
  * makes no thread. TG_NUM_THREADS in the environment sets the count
  * before the first call (a value outside [1, 64] is ignored). n outside
  * [1, 64] is TG_ERR_VALUE. OpenBLAS keeps its own count
- * (OPENBLAS_NUM_THREADS); the pool's threads sleep during a product. */
+ * (OPENBLAS_NUM_THREADS) and its products are not split. */
 int tg_set_num_threads(int n);
 int tg_get_num_threads(void);
 

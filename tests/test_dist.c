@@ -306,6 +306,9 @@ START_TEST(test_ddp_plan_and_world_of_one)
     ck_assert_int_eq(tg_dist_allreduce_sum(NULL, 1), TG_ERR_NULL);
     ck_assert_int_eq(tg_dist_allreduce_sum(v, -1), TG_ERR_VALUE);
     ck_assert_int_eq(tg_dist_broadcast(NULL), TG_ERR_NULL);
+    /* with one rank, tg_dist_abort says so on stderr and returns the code */
+    ck_assert_int_eq(tg_dist_abort("test_dist", "a message for stderr", 3), 3);
+    ck_assert_int_eq(tg_dist_abort(NULL, NULL, 0), 0);
     tg_params fewer = ps;
     fewer.count = 3;
     tg_ddp *E = tg_ddp_new(&fewer, 0);
@@ -337,12 +340,6 @@ END_TEST
 
 /* ---- under mpirun ------------------------------------------------------------------------- */
 
-typedef struct proc {
-    int status;        /* the shell's exit status; 124 when timeout stopped it */
-    char out[65536];
-    char err[16384];
-} proc;
-
 static void slurp(const char *path, char *buf, size_t cap)
 {
     buf[0] = '\0';
@@ -354,13 +351,13 @@ static void slurp(const char *path, char *buf, size_t cap)
     fclose(f);
 }
 
-/* Runs `timeout 300 sh -c 'CMD'` (no ' in CMD) (Open MPI's run-as-root switches set,
- * since CI runs as root), stdout and stderr kept. */
-static proc *run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static proc *run_cmd(const char *fmt, ...)
+/* Runs `timeout 300 sh -c 'CMD'` (no ' in CMD; Open MPI's run-as-root
+ * switches set, since CI runs as root) into helpers.h's tgt_run: the
+ * shell's exit status (124 when timeout stopped it), stdout and stderr. */
+static tgt_run *run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static tgt_run *run_cmd(const char *fmt, ...)
 {
-    proc *p = calloc(1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
+    tgt_run *p = tgt_new_run();
     char cmd[2048], dir[] = "/tmp/tg_dist_XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     /* Under AddressSanitizer the ranks' leak report would list Open MPI's
@@ -402,7 +399,7 @@ static int numbers(const char *out, double *v, int cap)
     return n;
 }
 
-static void assert_close_runs(const proc *a, const proc *b, double rtol, const char *what)
+static void assert_close_runs(const tgt_run *a, const tgt_run *b, double rtol, const char *what)
 {
     double va[128], vb[128];
     int na = numbers(a->out, va, 128), nb = numbers(b->out, vb, 128);
@@ -418,21 +415,21 @@ START_TEST(test_mpirun_equals_one_process)
     const char *dt[2] = {"f64", "f32"};
     for (int d = 0; d < 2; d++) {
         double rtol = d == 0 ? 1e-12 : 1e-5;
-        proc *one = run_cmd("%s --dtype %s", worker, dt[d]);
+        tgt_run *one = run_cmd("%s --dtype %s", worker, dt[d]);
         ck_assert_msg(one->status == 0, "alone: %s", one->err);
         ck_assert(strstr(one->out, "ranks=1 ") != NULL);
-        proc *two = run_cmd("mpirun -np 2 --bind-to none %s --dtype %s", worker, dt[d]);
+        tgt_run *two = run_cmd("mpirun -np 2 --bind-to none %s --dtype %s", worker, dt[d]);
         ck_assert_msg(two->status == 0, "-np 2: %s", two->err);
         ck_assert(strstr(two->out, "ranks=2 ") != NULL);
         assert_close_runs(one, two, rtol, "2 ranks");
         /* several buckets, averaged after the backward: the same sums */
-        proc *sync = run_cmd("mpirun -np 2 --bind-to none %s --sync --bucket 512 --dtype %s",
+        tgt_run *sync = run_cmd("mpirun -np 2 --bind-to none %s --sync --bucket 512 --dtype %s",
                              worker, dt[d]);
         ck_assert_msg(sync->status == 0, "--sync: %s", sync->err);
         const char *nb = strstr(sync->out, "ranks=2 buckets=");
         ck_assert(nb && atoi(nb + strlen("ranks=2 buckets=")) >= 3);
         ck_assert_str_eq(strchr(sync->out, '\n'), strchr(two->out, '\n'));
-        proc *four = run_cmd("mpirun -np 4 --oversubscribe --bind-to none %s --bucket 512 "
+        tgt_run *four = run_cmd("mpirun -np 4 --oversubscribe --bind-to none %s --bucket 512 "
                              "--dtype %s", worker, dt[d]);
         ck_assert_msg(four->status == 0, "-np 4: %s", four->err);
         ck_assert(strstr(four->out, "ranks=4 ") != NULL);
@@ -447,7 +444,7 @@ END_TEST
 
 START_TEST(test_mpirun_failing_rank_stops_all)
 {
-    proc *p = run_cmd("mpirun -np 2 --bind-to none %s --fail-rank %s", worker, "1");
+    tgt_run *p = run_cmd("mpirun -np 2 --bind-to none %s --fail-rank %s", worker, "1");
     ck_assert_msg(p->status != 0 && p->status != 124, "exit %d (124: it hung)", p->status);
     ck_assert_msg(strstr(p->err, "dist_worker: rank 1 of 2: cannot open") != NULL, "%s",
                   p->err);
@@ -476,8 +473,8 @@ START_TEST(test_mpirun_fashion_mnist)
     free(cwd);
     const char *flags = "--epochs 1 --limit 640 --test-limit 300 --save w --plot f.svg "
                         "&& ls w f.svg";
-    proc *one = run_cmd("%s %s", ex, flags);
-    proc *two = run_cmd("mpirun -np 2 --bind-to none %s %s", ex, flags);
+    tgt_run *one = run_cmd("%s %s", ex, flags);
+    tgt_run *two = run_cmd("mpirun -np 2 --bind-to none %s %s", ex, flags);
     ck_assert_msg(one->status == 0 && two->status == 0, "%s\n%s", one->err, two->err);
     ck_assert(strstr(one->out, "ranks=") == NULL);
     ck_assert_msg(strstr(two->out, "seed 0, BLAS, ranks=2\n") ||
@@ -490,7 +487,7 @@ START_TEST(test_mpirun_fashion_mnist)
     ck_assert(strstr(two->out, "saved the parameters to w/") != NULL);
     ck_assert(strstr(two->out, "fc1.weight") != NULL); /* ls w: the files are there */
     /* a rank that cannot read the data stops every rank */
-    proc *bad = run_cmd("mpirun -np 2 --bind-to none %s --data %s", ex, "/nonexistent");
+    tgt_run *bad = run_cmd("mpirun -np 2 --bind-to none %s --data %s", ex, "/nonexistent");
     ck_assert_msg(bad->status != 0 && bad->status != 124, "exit %d", bad->status);
     ck_assert(strstr(bad->err, "fashion_mnist: rank ") != NULL);
     ck_assert(strstr(bad->err, "stopping every rank") != NULL);
@@ -503,7 +500,7 @@ END_TEST
 START_TEST(test_without_mpi_refuses_mpirun)
 {
     /* A build without MPI started as one of 2 processes says so and stops. */
-    proc *p = run_cmd("OMPI_COMM_WORLD_SIZE=2 %s%s", worker, "");
+    tgt_run *p = run_cmd("OMPI_COMM_WORLD_SIZE=2 %s%s", worker, "");
     ck_assert_int_eq(p->status, 1);
     ck_assert_msg(strstr(p->err, "built without MPI") != NULL, "%s", p->err);
     free(p);
