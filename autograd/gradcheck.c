@@ -28,17 +28,6 @@ static double weighted_sum(const tg_tensor *out, const double *w)
     return acc;
 }
 
-/* Storage position of the i-th element (C order) of t. */
-static int64_t flat_pos(const tg_tensor *t, int64_t i)
-{
-    int64_t pos = t->offset;
-    for (int k = t->ndim - 1; k >= 0; k--) {
-        pos += (i % t->shape[k]) * t->strides[k];
-        i /= t->shape[k];
-    }
-    return pos;
-}
-
 typedef struct checker {
     tg_ad_fn f;
     void *ctx;
@@ -99,7 +88,7 @@ static int analytic(checker *c, int n, double *an)
         if (rc)
             return rc;
         for (int64_t j = 0; j < g->numel; j++)
-            an[off + j] = tg__load(g, flat_pos(g, j));
+            an[off + j] = tg__load(g, tg__flat_pos(g, j));
         off += x->numel;
     }
     return TG_OK;
@@ -139,7 +128,7 @@ int tg_gradcheck(tg_ad_fn f, void *ctx, int n, tg_tensor *const *inputs,
         if (!x->requires_grad)
             continue;
         for (int64_t j = 0; j < x->numel && rc == TG_OK; j++) {
-            int64_t pos = flat_pos(x, j);
+            int64_t pos = tg__flat_pos(x, j);
             double orig = tg__load(x, pos), fp = 0, fm = 0;
             tg__store(x, pos, orig + eps);
             rc = eval(&c, &fp);

@@ -65,17 +65,6 @@ static tg_tensor *constant(scratch *s, tg_dtype dt, int ndim, const int64_t *sha
     return hold(s, tga__new_like(s->T, s->fn, dt, ndim, shape));
 }
 
-/* Storage position of element i (C order) of t, which has elements. */
-static int64_t pos_of(const tg_tensor *t, int64_t i)
-{
-    int64_t pos = t->offset;
-    for (int k = t->ndim - 1; k >= 0; k--) {
-        pos += (i % t->shape[k]) * t->strides[k];
-        i /= t->shape[k];
-    }
-    return pos;
-}
-
 /* ---- checks ---------------------------------------------------------------- */
 
 static int check_reduction(const char *fn, tg_reduction r, bool batchmean_ok)
@@ -201,7 +190,7 @@ static tg_tensor *clamp_open(scratch *s, tg_tensor *d, double k)
         return NULL;
     uint8_t *h = tg__data(hi), *l = tg__data(lo);
     for (int64_t i = 0; i < d->numel; i++) {
-        double v = tg__load(d, pos_of(d, i));
+        double v = tg__load(d, tg__flat_pos(d, i));
         h[i] = (uint8_t)(v >= k);
         l[i] = (uint8_t)(v <= -k);
     }
@@ -280,7 +269,7 @@ static int bce_forward(tg_tape *T, int n, tg_tensor *const *in, tg_tensor *out,
     (void)ctx;
     const tg_tensor *x = in[0], *t = in[1];
     for (int64_t i = 0; i < out->numel; i++) {
-        double xv = tg__load(x, pos_of(x, i)), tv = tg__load(t, pos_of(t, i));
+        double xv = tg__load(x, tg__flat_pos(x, i)), tv = tg__load(t, tg__flat_pos(t, i));
         if (out->dtype == TG_FLOAT32) { /* in float, as PyTorch: 1 - 1e-10f is 1 */
             float xf = (float)xv, tf = (float)tv;
             float l1 = fmaxf(logf(xf), -100.0f), l0 = fmaxf(logf(1.0f - xf), -100.0f);
@@ -330,7 +319,7 @@ tg_tensor *tg_binary_cross_entropy(tg_tape *T, tg_tensor *input, tg_tensor *targ
         check_weight(s.fn, "weight", weight, input))
         return NULL;
     for (int64_t i = 0; i < input->numel; i++) {
-        double v = tg__load(input, pos_of(input, i));
+        double v = tg__load(input, tg__flat_pos(input, i));
         if (!(v >= 0 && v <= 1)) { /* NaN too, as PyTorch */
             tg__fail(TG_ERR_VALUE, s.fn,
                      "input element %lld is %g; probabilities must be in [0, 1] "
@@ -441,7 +430,7 @@ static int check_class(const char *fn, const tg_tensor *input, const tg_tensor *
                         (long long)p->classes, (long long)p->classes);
     p->total = 0;
     for (int64_t i = 0; i < target->numel; i++) {
-        int64_t c = tg__load_int(target, pos_of(target, i));
+        int64_t c = tg__load_int(target, tg__flat_pos(target, i));
         if (c == a->ignore_index)
             continue;
         if (c < 0 || c >= p->classes)
@@ -478,7 +467,7 @@ static tg_tensor *nll_elements(scratch *s, tg_tensor *logp, const tg_tensor *tar
     int64_t *ix = tg__data(index);
     uint8_t *m = tg__data(mask);
     for (int64_t i = 0; i < target->numel; i++) {
-        int64_t c = tg__load_int(target, pos_of(target, i));
+        int64_t c = tg__load_int(target, tg__flat_pos(target, i));
         bool ign = c == a->ignore_index;
         ix[i] = ign ? 0 : c;
         m[i] = (uint8_t)ign;
@@ -583,7 +572,7 @@ tg_tensor *tg_kl_div(tg_tape *T, tg_tensor *input, tg_tensor *target,
             return release(&s, NULL);
         uint8_t *z = tg__data(zero);
         for (int64_t i = 0; i < target->numel; i++)
-            z[i] = (uint8_t)(tg__load(target, pos_of(target, i)) == 0);
+            z[i] = (uint8_t)(tg__load(target, tg__flat_pos(target, i)) == 0);
         tg_tensor *safe = hold(&s, tg_ad_masked_fill(T, target, zero, 1.0));
         tg_tensor *xlogy = hold(&s, tg_ad_mul(T, target, hold(&s, tg_ad_log(T, safe))));
         el = hold(&s, tg_ad_sub(T, xlogy, hold(&s, tg_ad_mul(T, target, input))));

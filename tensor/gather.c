@@ -48,17 +48,6 @@ static int64_t index_at(const tg_tensor *index, int64_t i, int64_t n)
     return v < 0 ? v + n : v;
 }
 
-/* Storage position of element i (C order) of t. */
-static int64_t pos_of(const tg_tensor *t, int64_t i)
-{
-    int64_t pos = t->offset;
-    for (int k = t->ndim - 1; k >= 0; k--) {
-        pos += (i % t->shape[k]) * t->strides[k];
-        i /= t->shape[k];
-    }
-    return pos;
-}
-
 /* dst[pd] = src[ps] (copy) or += (add), any dtype of their own (the same). */
 static void move(tg_tensor *dst, int64_t pd, const tg_tensor *src, int64_t ps,
                  bool add)
@@ -135,8 +124,8 @@ void tg__index_move(tg_tensor *big, int axis, const tg_tensor *index,
         for (int64_t j = 0; j < m; j++) {
             int64_t at = index_at(index, j, n);
             for (int64_t r = 0; r < inner; r++, i++) {
-                int64_t pb = pos_of(big, (o * n + at) * inner + r);
-                int64_t ps = pos_of(small, i);
+                int64_t pb = tg__flat_pos(big, (o * n + at) * inner + r);
+                int64_t ps = tg__flat_pos(small, i);
                 if (to_small)
                     move(small, ps, big, pb, false);
                 else
@@ -281,7 +270,7 @@ tg_tensor *tg_one_hot(const tg_tensor *index, int64_t classes, tg_dtype dt)
         return NULL;
     }
     for (int64_t i = 0; i < index->numel; i++) {
-        int64_t v = tg__load_int(index, pos_of(index, i));
+        int64_t v = tg__load_int(index, tg__flat_pos(index, i));
         if (v < 0 || v >= classes) {
             tg__fail(TG_ERR_INDEX, fn, "index %lld at position %lld is outside "
                      "[0, %lld)", (long long)v, (long long)i, (long long)classes);
@@ -298,6 +287,6 @@ tg_tensor *tg_one_hot(const tg_tensor *index, int64_t classes, tg_dtype dt)
     if (out->storage->nbytes) /* all-bits-zero is 0 in every dtype */
         memset(out->storage->data, 0, out->storage->nbytes);
     for (int64_t i = 0; i < index->numel; i++)
-        tg__store(out, i * classes + tg__load_int(index, pos_of(index, i)), 1.0);
+        tg__store(out, i * classes + tg__load_int(index, tg__flat_pos(index, i)), 1.0);
     return out;
 }

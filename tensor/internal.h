@@ -734,6 +734,18 @@ static inline int64_t tg__wrap_int(tg_dtype dt, int64_t v)
     }
 }
 
+/* Storage position of element i (C order) of t: for loops over a view of
+ * any strides where speed does not matter. */
+static inline int64_t tg__flat_pos(const tg_tensor *t, int64_t i)
+{
+    int64_t pos = t->offset;
+    for (int k = t->ndim - 1; k >= 0; k--) {
+        pos += (i % t->shape[k]) * t->strides[k];
+        i /= t->shape[k];
+    }
+    return pos;
+}
+
 /* Read/write one element at a flat storage position as double (integers
  * past 2^53 are rounded: use tg__load_int for them). */
 static inline double tg__load(const tg_tensor *t, int64_t pos)
