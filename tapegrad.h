@@ -23,5 +23,6 @@
 #include "models/batch.h"
 #include "models/dist.h"
 #include "models/init.h"
+#include "models/scope.h"
 
 #endif /* TAPEGRAD_H */

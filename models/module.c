@@ -129,6 +129,8 @@ void tg_module_free(tg_module *m)
     m->children = NULL;
     m->names = NULL;
     m->nchildren = m->capacity = 0;
+    tg__dealloc(m->params, sizeof *m->params);
+    m->params = NULL;
     if (m->kind->release)
         m->kind->release(m);
 }
@@ -206,6 +208,22 @@ int tg_module_params(tg_module *m, tg_params *p)
     if (rc) /* parameters already marked keep the flag, as tg_mlp_params */
         p->count = before;
     return rc;
+}
+
+const tg_params *tg_module_parameters(tg_module *m)
+{
+    const char *fn = "tg_module_parameters";
+    if (!m) /* its constructor failed: that message stands */
+        return NULL;
+    if (check_module(fn, m))
+        return NULL;
+    if (!m->params && !(m->params = tg__alloc(sizeof *m->params))) {
+        tg__oom(fn);
+        return NULL;
+    }
+    m->params->count = 0;
+    tg_module_walk w = {.fn = fn, .list = m->params};
+    return walk(m, &w) ? NULL : m->params;
 }
 
 int64_t tg_module_num_params(tg_module *m)
@@ -607,6 +625,46 @@ tg_module *tg_nn_linear_ex(int64_t in, int64_t out, bool bias, tg_dtype dt, tg_r
 tg_module *tg_nn_linear(int64_t in, int64_t out, tg_dtype dt, tg_rng *rng)
 {
     return tg_nn_linear_ex(in, out, true, dt, rng);
+}
+
+/* -- Quadratic (the chapter's y = w x^2 + b) -- */
+
+typedef struct quadratic_module {
+    tg_module base;
+    tg_quadratic layer;
+} quadratic_module;
+
+static tg_tensor *quadratic_forward(tg_tape *T, tg_module *m, tg_tensor *x)
+{
+    return tg_quadratic_forward(T, &((quadratic_module *)m)->layer, x);
+}
+
+static int quadratic_tensors(tg_module *m, tg_module_walk *w)
+{
+    tg_quadratic *q = &((quadratic_module *)m)->layer;
+    int rc = tg_module_visit(w, "w", q->w, false);
+    return rc ? rc : tg_module_visit(w, "b", q->b, false);
+}
+
+static void quadratic_release(tg_module *m)
+{
+    tg_quadratic_free(&((quadratic_module *)m)->layer);
+    tg__dealloc(m, sizeof(quadratic_module));
+}
+
+static const tg_module_kind quadratic_kind = {
+    .name = "Quadratic", .forward = quadratic_forward, .tensors = quadratic_tensors,
+    .release = quadratic_release,
+};
+
+tg_module *tg_nn_quadratic(tg_dtype dt, double w, double b)
+{
+    quadratic_module *m = new_module("tg_nn_quadratic", &quadratic_kind, sizeof *m);
+    if (m && tg_quadratic_init(&m->layer, dt, w, b)) {
+        quadratic_release(&m->base);
+        return NULL;
+    }
+    return m ? &m->base : NULL;
 }
 
 /* -- Conv2d -- */
@@ -1226,6 +1284,8 @@ void *tg_module_layer(tg_module *m, const char *kind_name)
         return &((dropout_module *)m)->layer;
     if (k == &embedding_kind)
         return ((embedding_module *)m)->weight;
+    if (k == &quadratic_kind)
+        return &((quadratic_module *)m)->layer;
     tg__fail(TG_ERR_VALUE, fn, "a %s module wraps no layer struct", k->name);
     return NULL;
 }

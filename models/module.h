@@ -107,6 +107,7 @@ struct tg_module {
     tg_module **children;          /* owned */
     char (*names)[TG_MODULE_NAME_MAX];
     void *summary;                 /* set only while tg_module_summary runs */
+    tg_params *params;             /* tg_module_parameters' list; owned */
 };
 
 /* ---- Building ------------------------------------------------------------ */
@@ -134,6 +135,10 @@ tg_tensor *tg_module_forward(tg_tape *T, tg_module *m, tg_tensor *x);
  * state_dict order; parameters are marked as requiring a gradient. On
  * failure p keeps the entries it had. */
 int tg_module_params(tg_module *m, tg_params *p);
+/* The same list made and kept by m (rebuilt at each call, freed with m):
+ * what an optimiser handle copies, tg_optim_adam(tg_module_parameters(net),
+ * ...). NULL with an error (NULL m keeps its maker's message). */
+const tg_params *tg_module_parameters(tg_module *m);
 /* Draws every parameter of m's tree anew from rng, as the constructors
  * do, module by module in the tree's order (a module, then its children
  * in order: PyTorch's order of construction for a sequential model).
@@ -152,7 +157,7 @@ tg_module *tg_module_child(tg_module *m, const char *path);
  * tg_pool2d, tg_batch_norm, tg_layer_norm or tg_dropout; an Embedding's
  * weight tensor), checked against kind_name ("Linear", "Conv2d",
  * "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
- * "Dropout", "Embedding"); NULL with an error when m is of another kind. */
+ * "Dropout", "Embedding", "Quadratic"); NULL with an error when m is of another kind. */
 void *tg_module_layer(tg_module *m, const char *kind_name);
 /* Prints a table of m's tree as Keras's summary does: each module's dotted
  * name, description, output shape and trained values (its whole subtree's),
@@ -184,6 +189,10 @@ tg_module *tg_nn_linear(int64_t in, int64_t out, tg_dtype dt, tg_rng *rng);
  * in tg_module_params, as PyTorch's state_dict), computes x W^T, draws
  * only the weight (tg_linear_init_ex in nn.h) and describes itself as
  * "Linear(in, out, bias=False)". */
+/* The chapter's model y = w * x^2 + b (nn.h's tg_quadratic), w and b
+ * 1-element tensors of dt starting at the given values; parameters "w" and
+ * "b". Its layer is reached with tg_module_layer(m, "Quadratic"). */
+tg_module *tg_nn_quadratic(tg_dtype dt, double w, double b);
 tg_module *tg_nn_linear_ex(int64_t in, int64_t out, bool bias, tg_dtype dt, tg_rng *rng);
 tg_module *tg_nn_conv2d(int64_t in, int64_t out, const int64_t *kernel,
                         const tg_conv_args *args, bool bias, tg_dtype dt, tg_rng *rng);

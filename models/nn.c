@@ -754,3 +754,36 @@ double tg_accuracy(const tg_tensor *logits, const tg_tensor *labels)
     }
     return (double)hits / (double)batch;
 }
+
+double tg_binary_accuracy(const tg_tensor *logits, const tg_tensor *targets)
+{
+    const char *fn = "tg_binary_accuracy";
+    char b1[TG__SHAPE_BUF], b2[TG__SHAPE_BUF];
+    if (!logits) { /* an op before failed: its message stands */
+        if (tg_last_error() == TG_OK)
+            tg__fail(TG_ERR_NULL, fn, "logits is NULL");
+        return -1.0;
+    }
+    if (!targets) {
+        tg__fail(TG_ERR_NULL, fn, "targets is NULL");
+        return -1.0;
+    }
+    if (!tg__is_float(logits->dtype)) {
+        tg__need_float(fn, "logits", logits->dtype);
+        return -1.0;
+    }
+    if (logits->ndim != targets->ndim ||
+        memcmp(logits->shape, targets->shape, (size_t)logits->ndim * sizeof(int64_t)) != 0) {
+        tg__fail(TG_ERR_SHAPE, fn, "logits have shape %s and targets %s; they must be equal",
+                 tg__shape_fmt(logits->ndim, logits->shape, b1, sizeof b1),
+                 tg__shape_fmt(targets->ndim, targets->shape, b2, sizeof b2));
+        return -1.0;
+    }
+    if (logits->numel == 0)
+        return (double)NAN;
+    int64_t hits = 0;
+    for (int64_t i = 0; i < logits->numel; i++)
+        hits += (tg__load(logits, tg__flat_pos(logits, i)) > 0.0) ==
+                (tg__load(targets, tg__flat_pos(targets, i)) > 0.5);
+    return (double)hits / (double)logits->numel;
+}

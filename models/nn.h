@@ -140,6 +140,12 @@ tg_tensor *tg_loss_cross_entropy(tg_tape *T, tg_tensor *logits, tg_tensor *label
 /* Fraction of rows whose arg-max equals the label (labels as above); -1 on
  * error. */
 double tg_accuracy(const tg_tensor *logits, const tg_tensor *labels);
+/* A binary classifier's accuracy: the fraction of elements where
+ * (logit > 0) == (target > 0.5), PyTorch's ((z > 0) == (y > 0.5)).mean().
+ * logits and targets have one shape (any, views too; targets of any
+ * dtype). NaN for no elements; -1 on error (a NULL logits, an op's failed
+ * result, keeps that op's message). */
+double tg_binary_accuracy(const tg_tensor *logits, const tg_tensor *targets);
 
 #ifdef __cplusplus
 }

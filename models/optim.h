@@ -149,6 +149,61 @@ int tg_adagrad_init(tg_adagrad *o, tg_params *params, double lr, double lr_decay
 int tg_adagrad_step(tg_adagrad *o);
 void tg_adagrad_free(tg_adagrad *o);
 
+/* ---- One handle for any optimiser, and the training step ---------------------- */
+
+/* An optimiser on the heap behind one type, so that code which trains does
+ * not care which one it is (PyTorch's torch.optim.Optimizer). It keeps its
+ * own copy of the parameter list it was given: the list may be a temporary
+ * (tg_module_parameters' result, a local). Same formulas, defaults and
+ * errors as the init functions above; NULL with an error on failure.
+ *
+ *     tg_optim *opt = tg_optim_adam(tg_module_parameters(net), 1e-3, 0.9, 0.999,
+ *                                   1e-8, 0.0, false);
+ *     for (...)
+ *         if (tg_step(T, tg_cross_entropy(T, tg_module_forward(T, net, x), y, NULL),
+ *                     opt, &loss))
+ *             ...;                                  // tg_last_message() says why
+ *     tg_optim_free(opt);
+ *
+ * A NULL list (its maker failed) gives NULL and keeps that error's message. */
+typedef struct tg_optim tg_optim;
+
+tg_optim *tg_optim_sgd(const tg_params *params, double lr, double momentum,
+                       double weight_decay, bool nesterov);
+tg_optim *tg_optim_adam(const tg_params *params, double lr, double beta1, double beta2,
+                        double eps, double weight_decay, bool adamw);
+tg_optim *tg_optim_rmsprop(const tg_params *params, double lr, double alpha, double eps,
+                           double weight_decay, double momentum, bool centered);
+tg_optim *tg_optim_adagrad(const tg_params *params, double lr, double lr_decay,
+                           double weight_decay, double initial_accumulator_value,
+                           double eps);
+/* One update of every parameter from its gradient (tg_sgd_step, ...). */
+int tg_optim_step(tg_optim *o);
+/* Zeroes the gradients of the optimiser's parameters. */
+int tg_optim_zero_grad(tg_optim *o);
+/* Its parameter groups: for tg_param_groups_add and the schedules
+ * (tg_lr_apply(&sched, epoch, tg_optim_groups(opt))). NULL for NULL. */
+tg_param_groups *tg_optim_groups(tg_optim *o);
+/* Its parameter list (the copy). NULL for NULL. */
+const tg_params *tg_optim_params(const tg_optim *o);
+/* Calls to tg_optim_step that updated the parameters. -1 for NULL. */
+int64_t tg_optim_steps(const tg_optim *o);
+/* Frees the optimiser and its state (never the parameters). NULL is fine. */
+void tg_optim_free(tg_optim *o);
+
+/* One training step after a forward pass that ended in loss, on tape T:
+ * loss's value into *value (unless value is NULL), the optimiser's
+ * gradients zeroed, backward from loss, one update, and T reset for the
+ * next forward pass (loss and every tensor the step made on T are gone
+ * afterwards). It is PyTorch's
+ *     loss.item(); opt.zero_grad(); loss.backward(); opt.step()
+ * with the graph freed. A NULL loss (an op of the forward pass failed)
+ * returns TG_ERR_NULL and keeps that op's message; then, as after any
+ * failure, the parameters are unchanged unless the failure was in the
+ * update itself, and T is reset all the same. loss must be a one-element
+ * tensor on T. */
+int tg_step(tg_tape *T, tg_tensor *loss, tg_optim *o, double *value);
+
 #ifdef __cplusplus
 }
 #endif

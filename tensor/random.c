@@ -34,6 +34,13 @@ void tg_rng_seed(tg_rng *rng, uint32_t seed)
     rng->gauss = 0.0;
 }
 
+tg_rng tg_rng_seeded(uint32_t seed)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, seed);
+    return rng;
+}
+
 /* One MT19937 twist: regenerates all 624 words. */
 static void mt_twist(uint32_t *mt)
 {

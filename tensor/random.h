@@ -34,6 +34,8 @@ typedef struct tg_rng {
 
 /* np.random.seed(seed) for an integer seed (init_genrand). */
 void tg_rng_seed(tg_rng *rng, uint32_t seed);
+/* A generator seeded with seed, as a value: tg_rng rng = tg_rng_seeded(100); */
+tg_rng tg_rng_seeded(uint32_t seed);
 /* The next raw 32-bit output of MT19937. */
 uint32_t tg_rng_uint32(tg_rng *rng);
 /* random_sample(): a double in [0, 1) with 53 random bits. */
