@@ -61,10 +61,13 @@ def c_string(text):
 def main():
     if "--count" in sys.argv[1:]:
         print(f"{'program':18} {'C':>4} {'Python':>6} {'ratio':>6}")
+        tc = tp = 0
         for name in PROGRAMS:
             c = count_c(read(f"examples/{name}.c"))
             p = count_py(read(f"examples/pytorch/{name}.py"))
             print(f"{name:18} {c:4d} {p:6d} {c / p:6.2f}")
+            tc, tp = tc + c, tp + p
+        print(f"{'all three':18} {tc:4d} {tp:6d} {tc / tp:6.2f}")
         return
     import numpy
     import torch
