@@ -148,7 +148,7 @@ static tg_tensor *conv_apply(tg_tape *T, const char *fn, int kind, tg_tensor *a,
     else
         memcpy(shape, (int64_t[4]){g.o, g.c / g.groups, g.kh, g.kw}, sizeof shape);
     tg_dtype dt = a->dtype;
-    int64_t ncols = tg__conv_cols(&g);
+    int64_t ncols = tg__conv_work(&g, kind != CONV && kind != DX);
     if (ncols < 0) {
         tg__fail(TG_ERR_OVERFLOW, fn, "the columns buffer's size overflows");
         return NULL;

@@ -22,14 +22,17 @@
  * it is, so its columns are the input itself and no copy is made.
  *
  * The GEMMs are tg__gemm's (OpenBLAS when the build has it); the callers
- * give the columns buffer (tg__conv_cols elements), from the tape's arena,
- * so a training step allocates nothing here. All arrays are contiguous.
+ * give the work buffer (tg__conv_work elements: columns for each slot of
+ * samples the thread pool runs, see "samples on the thread pool" below),
+ * from the tape's arena, so a training step allocates nothing here. All
+ * arrays are contiguous.
  *
  * One GEMM per sample is as fast as one over a block of samples with their
  * columns side by side: for the middle convolution of the Fashion-MNIST
  * CNN (64 x 196 x 288 a sample, batch 64) OpenBLAS ran both at the same
  * rate here (86-87 GFLOPS single-threaded), so the simpler form stays and
- * the columns buffer holds one sample. */
+ * a columns buffer holds one sample. */
+#include <stdint.h>
 #include <string.h>
 
 #include "internal.h"
@@ -298,53 +301,142 @@ static void fill_bias(tg_dtype dt, const tg__conv *g, int64_t n, void *y,
     }
 }
 
+/* ---- samples on the thread pool ----------------------------------------------- */
+
+/* The samples are cut into slots, each a run of consecutive samples with
+ * its own columns buffer, and the pool runs the slots (tg__parallel_for
+ * over slot indices, so any participant may take any slot). The forward
+ * and the input gradient write each sample's own part of the result, so
+ * their slots are as many as the threads. The weight gradient sums over
+ * the samples: its slots are always WEIGHT_SLOTS (fewer only with fewer
+ * samples), each summing its samples in order into its own part of the
+ * work buffer (slot 0 into dw), and the parts are then added to dw in slot
+ * order. The result is the same for any number of threads. */
+enum { WEIGHT_SLOTS = 8 };
+
+static int64_t slots_of(const tg__conv *g, bool weight_grad)
+{
+    int64_t want = weight_grad ? WEIGHT_SLOTS : tg_get_num_threads();
+    return g->n < want ? (g->n > 0 ? g->n : 1) : want;
+}
+
+int64_t tg__conv_work(const tg__conv *g, bool weight_grad)
+{
+    int64_t cols = tg__conv_cols(g), S = slots_of(g, weight_grad), total, wn, parts;
+    if (cols < 0 || tg__mul_overflows(cols, S, &total))
+        return -1;
+    if (!weight_grad)
+        return total;
+    if (tg__mul_overflows(g->o, g->c / g->groups * g->kh * g->kw, &wn) ||
+        tg__mul_overflows(wn, S - 1, &parts) || parts > INT64_MAX - total)
+        return -1;
+    return total + parts;
+}
+
+typedef struct conv_job {
+    tg_dtype dt;
+    const tg__conv *g;
+    conv_steps s;
+    bool direct;
+    int64_t slots, cols; /* slots, and elements of one slot's columns */
+    void *out, *work;
+    const void *a, *b, *bias;
+} conv_job;
+
+/* The samples [n0, n1) of slot k. */
+static void slot_samples(const conv_job *j, int64_t k, int64_t *n0, int64_t *n1)
+{
+    *n0 = j->g->n * k / j->slots;
+    *n1 = j->g->n * (k + 1) / j->slots;
+}
+
+/* Runs the slots on the pool when the convolution has at least 2^20
+ * multiply-adds (waking the threads costs microseconds), else in turn:
+ * the same results either way. */
+static void run_slots(conv_job *j, tg__range_fn fn)
+{
+    double macs = (double)j->g->n * (double)j->g->o * (double)j->s.cK * (double)j->s.P;
+    if (macs >= 1048576.0)
+        tg__parallel_for(j->slots, 1, fn, j);
+    else
+        fn(j, 0, j->slots);
+}
+
+/* y[n] for the samples of slots [k0, k1). */
+static void forward_slots(void *ctx, int64_t k0, int64_t k1)
+{
+    const conv_job *j = ctx;
+    conv_steps s = j->s;
+    double beta = j->bias ? 1.0 : 0.0;
+    for (int64_t k = k0; k < k1; k++) {
+        void *cols = AT(j->work, k * j->cols);
+        int64_t n0, n1;
+        slot_samples(j, k, &n0, &n1);
+        for (int64_t n = n0; n < n1; n++) {
+            if (j->bias)
+                fill_bias(j->dt, j->g, n, j->out, j->bias);
+            if (s.cK == 0) /* the bias alone */
+                continue;
+            for (int64_t gi = 0; gi < j->g->groups; gi++) {
+                const void *xg = CAT(j->a, n * s.xs + gi * s.xg);
+                const void *b = xg;
+                if (!j->direct) {
+                    im2col(j->dt, j->g, xg, cols);
+                    b = cols;
+                }
+                tg__gemm(j->dt, false, false, s.og, s.P, s.cK, 1.0, CAT(j->b, gi * s.wg),
+                         s.cK, b, s.P, beta, AT(j->out, n * s.ys + gi * s.yg), s.P);
+            }
+        }
+    }
+}
+
 void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
-                      const void *w, const void *bias, void *cols)
+                      const void *w, const void *bias, void *work)
 {
     conv_steps s = steps_of(dt, g);
-    bool direct = conv_direct(g);
     if (g->n * s.ys == 0)
         return;
     if (!bias && empty(&s, g->n * s.ys, y, s.cK == 0))
         return;
-    double beta = bias ? 1.0 : 0.0;
-    for (int64_t n = 0; n < g->n; n++) {
-        if (bias)
-            fill_bias(dt, g, n, y, bias);
-        if (s.cK == 0) /* the bias alone */
-            continue;
-        for (int64_t gi = 0; gi < g->groups; gi++) {
-            const void *xg = CAT(x, n * s.xs + gi * s.xg);
-            const void *b = xg;
-            if (!direct) {
-                im2col(dt, g, xg, cols);
-                b = cols;
+    conv_job j = {dt, g, s, conv_direct(g), slots_of(g, false), tg__conv_cols(g),
+                  y, work, x, w, bias};
+    run_slots(&j, forward_slots);
+}
+
+/* dx[n] for the samples of slots [k0, k1). */
+static void input_slots(void *ctx, int64_t k0, int64_t k1)
+{
+    const conv_job *j = ctx;
+    conv_steps s = j->s;
+    for (int64_t k = k0; k < k1; k++) {
+        void *cols = AT(j->work, k * j->cols);
+        int64_t n0, n1;
+        slot_samples(j, k, &n0, &n1);
+        for (int64_t n = n0; n < n1; n++) {
+            if (!j->direct) /* zeros for col2im's additions, each sample in turn */
+                memset(AT(j->out, n * s.xs), 0, (size_t)s.xs * s.es);
+            for (int64_t gi = 0; gi < j->g->groups; gi++) {
+                void *xg = AT(j->out, n * s.xs + gi * s.xg);
+                tg__gemm(j->dt, true, false, s.cK, s.P, s.og, 1.0, CAT(j->b, gi * s.wg),
+                         s.cK, CAT(j->a, n * s.ys + gi * s.yg), s.P, 0.0,
+                         j->direct ? xg : cols, s.P);
+                if (!j->direct)
+                    col2im(j->dt, j->g, cols, xg);
             }
-            tg__gemm(dt, false, false, s.og, s.P, s.cK, 1.0, CAT(w, gi * s.wg), s.cK,
-                     b, s.P, beta, AT(y, n * s.ys + gi * s.yg), s.P);
         }
     }
 }
 
 void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *gy,
-                         const void *w, void *cols)
+                         const void *w, void *work)
 {
     conv_steps s = steps_of(dt, g);
-    bool direct = conv_direct(g);
     if (empty(&s, g->n * s.xs, dx, s.og == 0 || s.P == 0))
         return;
-    for (int64_t n = 0; n < g->n; n++) {
-        if (!direct) /* zeros for col2im's additions, each sample in turn */
-            memset(AT(dx, n * s.xs), 0, (size_t)s.xs * s.es);
-        for (int64_t gi = 0; gi < g->groups; gi++) {
-            void *xg = AT(dx, n * s.xs + gi * s.xg);
-            tg__gemm(dt, true, false, s.cK, s.P, s.og, 1.0, CAT(w, gi * s.wg), s.cK,
-                     CAT(gy, n * s.ys + gi * s.yg), s.P, 0.0, direct ? xg : cols,
-                     s.P);
-            if (!direct)
-                col2im(dt, g, cols, xg);
-        }
-    }
+    conv_job j = {dt, g, s, conv_direct(g), slots_of(g, false), tg__conv_cols(g),
+                  dx, work, gy, w, NULL};
+    run_slots(&j, input_slots);
 }
 
 /* A group's weight gradient of fewer than 16 taps and at least 16 output
@@ -361,31 +453,64 @@ static bool weight_grad_transposed(tg_dtype dt, const conv_steps *s)
     return dt == TG_FLOAT32 && s->cK < 16 && s->og >= 16 && s->wg <= TRANSPOSE_MAX;
 }
 
+/* Slot k's part of dw (slot 0: dw itself; the others after the columns). */
+static void *weight_part(const conv_job *j, int64_t k)
+{
+    conv_steps s = j->s;
+    return k == 0 ? j->out
+                  : AT(j->work, j->slots * j->cols + (k - 1) * j->g->o * s.cK);
+}
+
+/* The sum over the samples of slots [k0, k1), each into its part. */
+static void weight_slots(void *ctx, int64_t k0, int64_t k1)
+{
+    const conv_job *j = ctx;
+    conv_steps s = j->s;
+    bool transposed = weight_grad_transposed(j->dt, &s);
+    for (int64_t k = k0; k < k1; k++) {
+        void *cols = AT(j->work, k * j->cols), *part = weight_part(j, k);
+        int64_t n0, n1;
+        slot_samples(j, k, &n0, &n1);
+        for (int64_t n = n0; n < n1; n++)
+            for (int64_t gi = 0; gi < j->g->groups; gi++) {
+                const void *xg = CAT(j->a, n * s.xs + gi * s.xg);
+                const void *b = xg;
+                if (!j->direct) {
+                    im2col(j->dt, j->g, xg, cols);
+                    b = cols;
+                }
+                const void *gyg = CAT(j->b, n * s.ys + gi * s.yg);
+                double beta = n > n0 ? 1.0 : 0.0;
+                if (transposed) /* dW^T += cols gy^T */
+                    tg__gemm(j->dt, false, true, s.cK, s.og, s.P, 1.0, b, s.P, gyg, s.P,
+                             beta, AT(part, gi * s.wg), s.og);
+                else /* dW += gy cols^T */
+                    tg__gemm(j->dt, false, true, s.og, s.cK, s.P, 1.0, gyg, s.P, b, s.P,
+                             beta, AT(part, gi * s.wg), s.cK);
+            }
+    }
+}
+
 void tg__conv_weight_grad(tg_dtype dt, const tg__conv *g, void *dw, const void *x,
-                          const void *gy, void *cols)
+                          const void *gy, void *work)
 {
     conv_steps s = steps_of(dt, g);
-    bool direct = conv_direct(g);
     if (empty(&s, g->o * s.cK, dw, g->n == 0 || s.P == 0))
         return;
-    bool transposed = weight_grad_transposed(dt, &s);
-    for (int64_t n = 0; n < g->n; n++)
-        for (int64_t gi = 0; gi < g->groups; gi++) {
-            const void *xg = CAT(x, n * s.xs + gi * s.xg);
-            const void *b = xg;
-            if (!direct) {
-                im2col(dt, g, xg, cols);
-                b = cols;
-            }
-            const void *gyg = CAT(gy, n * s.ys + gi * s.yg);
-            if (transposed) /* dW^T += cols gy^T */
-                tg__gemm(dt, false, true, s.cK, s.og, s.P, 1.0, b, s.P, gyg, s.P,
-                         n ? 1.0 : 0.0, AT(dw, gi * s.wg), s.og);
-            else /* dW += gy cols^T */
-                tg__gemm(dt, false, true, s.og, s.cK, s.P, 1.0, gyg, s.P, b, s.P,
-                         n ? 1.0 : 0.0, AT(dw, gi * s.wg), s.cK);
-        }
-    for (int64_t gi = 0; transposed && gi < g->groups; gi++) {
+    conv_job j = {dt, g, s, conv_direct(g), slots_of(g, true), tg__conv_cols(g),
+                  dw, work, x, gy, NULL};
+    run_slots(&j, weight_slots);
+    int64_t wn = g->o * s.cK;
+    for (int64_t k = 1; k < j.slots; k++) { /* in slot order, whatever the threads */
+        const void *part = weight_part(&j, k);
+        if (dt == TG_FLOAT32)
+            for (int64_t i = 0; i < wn; i++)
+                ((float *)dw)[i] += ((const float *)part)[i];
+        else
+            for (int64_t i = 0; i < wn; i++)
+                ((double *)dw)[i] += ((const double *)part)[i];
+    }
+    for (int64_t gi = 0; weight_grad_transposed(dt, &s) && gi < g->groups; gi++) {
         float tmp[TRANSPOSE_MAX], *d = (float *)dw + gi * s.wg;
         memcpy(tmp, d, (size_t)s.wg * sizeof *tmp);
         for (int64_t o = 0; o < s.og; o++)

@@ -304,19 +304,24 @@ typedef struct tg__conv {
     int64_t oh, ow;
     int64_t sh, sw, ph, pw, dh, dw, groups;
 } tg__conv;
-/* Elements of the columns buffer every kernel below needs (one sample's
- * taps x positions; 0 for a 1x1 kernel read in place), -1 if the count
- * overflows. */
+/* Elements of one sample's columns buffer (taps x positions; 0 for a 1x1
+ * kernel read in place). */
 int64_t tg__conv_cols(const tg__conv *g);
+/* Elements of the work buffer the kernels below need: a columns buffer per
+ * slot of samples, and for the weight gradient a partial sum per slot
+ * (conv.c says how samples are cut into slots for the thread pool); -1 if
+ * the count overflows. It depends on the number of threads. */
+int64_t tg__conv_work(const tg__conv *g, bool weight_grad);
 /* y = conv(x, w) + bias (bias (o,) or NULL). */
 void tg__conv_forward(tg_dtype dt, const tg__conv *g, void *y, const void *x,
-                      const void *w, const void *bias, void *cols);
+                      const void *w, const void *bias, void *work);
 /* dx = the gradient of sum(gy * conv(x, w)) in x (conv_transpose2d). */
 void tg__conv_input_grad(tg_dtype dt, const tg__conv *g, void *dx, const void *gy,
-                         const void *w, void *cols);
-/* dw = the gradient of sum(gy * conv(x, w)) in w. */
+                         const void *w, void *work);
+/* dw = the gradient of sum(gy * conv(x, w)) in w: the same bits for any
+ * number of threads. */
 void tg__conv_weight_grad(tg_dtype dt, const tg__conv *g, void *dw, const void *x,
-                          const void *gy, void *cols);
+                          const void *gy, void *work);
 
 /* ---- join.c: joining and reordering, shared with autograd/join.c ---- */
 /* Each *_shape checks the arguments under fn and gives the result's

@@ -1,8 +1,9 @@
 /* test_threads.c - the intra-op thread pool (tg_set_num_threads): large
  * elementwise ops (flat, broadcast, strided walks, scalar operands), sums,
  * matrix products on tapegrad's own kernels (split by rows),
- * a training step through the tape and Adam's update give the same bits
- * with 1, 2 and 3 threads; fashion_mnist prints the same lines with
+ * a training step through the tape, Adam's update and convolutions
+ * (forward, input and weight gradients, samples split over the pool) give
+ * the same bits with 1, 2 and 3 threads; fashion_mnist prints the same lines with
  * TG_NUM_THREADS=2 as alone; bad counts are refused. */
 #include <stdlib.h>
 #include <unistd.h>
@@ -249,6 +250,85 @@ START_TEST(test_example_same_output)
 }
 END_TEST
 
+/* Convolutions: the output and the three gradients of a sum through
+ * conv2d, for batches of 13 (more samples than the weight gradient's 8
+ * slots, unevenly cut) and 3 (fewer), with padding, stride and groups,
+ * and a small 1x1 kernel read in place. The first two are large enough to
+ * run on the pool (conv.c's threshold: 2^20 multiply-adds). */
+static double *convolutions(tg_dtype dt, int64_t *count)
+{
+    tg_rng rng = tg_rng_seeded(13);
+    const struct {
+        int64_t n, c, h, o, k, stride, pad, groups;
+    } cases[] = {{13, 8, 16, 16, 3, 1, 1, 1},  /* 3.8M multiply-adds: on the pool */
+                 {3, 8, 30, 16, 3, 2, 0, 2},   /* 1.4M, groups */
+                 {13, 6, 7, 4, 1, 1, 0, 1}};   /* small: in turn */
+    double *out = NULL;
+    int64_t total = 0;
+    for (int c = 0; c < 3; c++) {
+        tg_tensor *x = tg_randn(&rng, dt, TG_SHAPE(cases[c].n, cases[c].c, cases[c].h, cases[c].h));
+        tg_tensor *w = tg_randn(&rng, dt, TG_SHAPE(cases[c].o, cases[c].c / cases[c].groups,
+                                                   cases[c].k, cases[c].k));
+        tg_tensor *b = tg_randn(&rng, dt, TG_SHAPE(cases[c].o));
+        tg_tensor *gy_src = NULL;
+        tg_conv_args a = TG_CONV_ARGS;
+        a.stride[0] = a.stride[1] = cases[c].stride;
+        a.padding[0] = a.padding[1] = cases[c].pad;
+        a.groups = cases[c].groups;
+        tg_requires_grad(x, true);
+        tg_requires_grad(w, true);
+        tg_requires_grad(b, true);
+        tg_tape *T = tg_tape_new();
+        tg_tensor *y = tg_ad_conv2d(T, x, w, b, &a);
+        ck_assert_ptr_nonnull(y);
+        gy_src = tg_randn(&rng, dt, tg_ndim(y), tg_shape(y));
+        ck_assert_int_eq(tg_backward(T, tg_ad_sum(T, tg_ad_mul(T, y, gy_src))), TG_OK);
+        const tg_tensor *parts[] = {y, tg_grad(x), tg_grad(w), tg_grad(b)};
+        for (int i = 0; i < 4; i++) {
+            int64_t n = tg_numel(parts[i]);
+            out = realloc(out, (size_t)(total + n) * sizeof *out);
+            ck_assert_ptr_nonnull(out);
+            for (int64_t j = 0; j < n; j++)
+                out[total + j] = tgt_at(parts[i], j);
+            total += n;
+        }
+        tg_tape_free(T);
+        tg_free(x);
+        tg_free(w);
+        tg_free(b);
+        tg_free(gy_src);
+    }
+    *count = total;
+    return out;
+}
+
+START_TEST(test_conv_same_bits)
+{
+    for (int blas = 0; blas < 2; blas++) {
+        tg_use_blas(blas == 1);
+        for (int d = 0; d < 2; d++) {
+            tg_dtype dt = d ? TG_FLOAT32 : TG_FLOAT64;
+            int64_t n1, n;
+            ck_assert_int_eq(tg_set_num_threads(1), 0);
+            double *one = convolutions(dt, &n1);
+            for (int t = 2; t <= 3; t++) {
+                ck_assert_int_eq(tg_set_num_threads(t), 0);
+                double *many = convolutions(dt, &n);
+                ck_assert_int_eq(n, n1);
+                for (int64_t i = 0; i < n; i++)
+                    ck_assert_msg(memcmp(&one[i], &many[i], sizeof(double)) == 0,
+                                  "%s, blas %d, %d threads, value %lld: %.17g vs %.17g",
+                                  tg_dtype_name(dt), blas, t, (long long)i, one[i], many[i]);
+                free(many);
+            }
+            free(one);
+        }
+    }
+    tg_use_blas(true);
+    ck_assert_int_eq(tg_set_num_threads(1), 0);
+}
+END_TEST
+
 Suite *test_threads_suite(void);
 Suite *test_threads_suite(void)
 {
@@ -257,6 +337,7 @@ Suite *test_threads_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_ops_same_bits);
     tcase_add_test(tc, test_products_same_bits);
+    tcase_add_test(tc, test_conv_same_bits);
     tcase_add_test(tc, test_training_same_bits);
     tcase_add_test(tc, test_bad_counts);
     suite_add_tcase(s, tc);
