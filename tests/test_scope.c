@@ -244,7 +244,7 @@ START_TEST(test_handle_errors)
     ck_assert_int_eq(tg_last_error(), TG_ERR_VALUE);
     ck_assert_ptr_null(tg_optim_rmsprop(&a.ps, 1e-2, 2.0, 1e-8, 0.0, 0.0, false));
     ck_assert_int_eq(tg_last_error(), TG_ERR_VALUE);
-    ck_assert_ptr_null(tg_optim_adagrad(&a.ps, NAN, 0.0, 0.0, 0.0, 1e-10));
+    ck_assert_ptr_null(tg_optim_adagrad(&a.ps, (double)NAN, 0.0, 0.0, 0.0, 1e-10));
     ck_assert_int_eq(tg_last_error(), TG_ERR_VALUE);
 
     /* a NULL list: a message of its own, or the maker's kept */
@@ -409,7 +409,7 @@ END_TEST
 START_TEST(test_binary_accuracy)
 {
     tg_tensor *z = tg_from_array(TG_FLOAT64, TG_SHAPE(2, 3),
-                                 (const double[]){-1, 2, 0, 3, NAN, -0.5});
+                                 (const double[]){-1, 2, 0, 3, (double)NAN, -0.5});
     tg_tensor *y = tg_from_array(TG_FLOAT64, TG_SHAPE(2, 3),
                                  (const double[]){0, 1, 1, 0, 0, 0.5});
     /* hits: (-1,0) (2,1) (NaN,0) (-0.5,0.5): 4 of 6; 0 > 0 is false */
