@@ -362,6 +362,18 @@ static void run_slots(conv_job *j, tg__range_fn fn)
         fn(j, 0, j->slots);
 }
 
+/* The columns of sample n, group gi of the input j->a: made in cols by
+ * im2col, or the input itself for a 1x1 kernel read in place. */
+static const void *columns(const conv_job *j, int64_t n, int64_t gi, void *cols)
+{
+    conv_steps s = j->s;
+    const void *xg = CAT(j->a, n * s.xs + gi * s.xg);
+    if (j->direct)
+        return xg;
+    im2col(j->dt, j->g, xg, cols);
+    return cols;
+}
+
 /* y[n] for the samples of slots [k0, k1). */
 static void forward_slots(void *ctx, int64_t k0, int64_t k1)
 {
@@ -378,12 +390,7 @@ static void forward_slots(void *ctx, int64_t k0, int64_t k1)
             if (s.cK == 0) /* the bias alone */
                 continue;
             for (int64_t gi = 0; gi < j->g->groups; gi++) {
-                const void *xg = CAT(j->a, n * s.xs + gi * s.xg);
-                const void *b = xg;
-                if (!j->direct) {
-                    im2col(j->dt, j->g, xg, cols);
-                    b = cols;
-                }
+                const void *b = columns(j, n, gi, cols);
                 tg__gemm(j->dt, false, false, s.og, s.P, s.cK, 1.0, CAT(j->b, gi * s.wg),
                          s.cK, b, s.P, beta, AT(j->out, n * s.ys + gi * s.yg), s.P);
             }
@@ -473,12 +480,7 @@ static void weight_slots(void *ctx, int64_t k0, int64_t k1)
         slot_samples(j, k, &n0, &n1);
         for (int64_t n = n0; n < n1; n++)
             for (int64_t gi = 0; gi < j->g->groups; gi++) {
-                const void *xg = CAT(j->a, n * s.xs + gi * s.xg);
-                const void *b = xg;
-                if (!j->direct) {
-                    im2col(j->dt, j->g, xg, cols);
-                    b = cols;
-                }
+                const void *b = columns(j, n, gi, cols);
                 const void *gyg = CAT(j->b, n * s.ys + gi * s.yg);
                 double beta = n > n0 ? 1.0 : 0.0;
                 if (transposed) /* dW^T += cols gy^T */
