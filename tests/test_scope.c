@@ -317,6 +317,59 @@ START_TEST(test_step_errors)
 }
 END_TEST
 
+/* Allocation failures in the constructors not swept above and in a step
+ * on a fresh tape: NOMEM, nothing leaked (the fixture checks), and a
+ * failed step leaves the parameters as they were. */
+START_TEST(test_more_allocation_failures)
+{
+    for (long k = 1;; k++) {
+        tgt_stats.fail_at = tgt_stats.calls + k;
+        tg_module *m = tg_nn_quadratic(TG_FLOAT64, 1.0, 2.0);
+        tgt_stats.fail_at = 0;
+        if (m) {
+            tg_module_free(m);
+            break;
+        }
+        TGT_ASSERT_ERR(TG_ERR_NOMEM, "tg_");
+        ck_assert_int_lt(k, 20);
+    }
+    small a;
+    small_init(&a, 4);
+    for (int kind = 0; kind < 3; kind++)
+        for (long k = 1;; k++) {
+            tgt_stats.fail_at = tgt_stats.calls + k;
+            tg_optim *o = kind == 0   ? tg_optim_sgd(&a.ps, 0.1, 0.9, 0.0, false)
+                          : kind == 1 ? tg_optim_rmsprop(&a.ps, 0.01, 0.99, 1e-8, 0, 0.5, true)
+                                      : tg_optim_adagrad(&a.ps, 0.1, 0.0, 0.0, 0.0, 1e-10);
+            tgt_stats.fail_at = 0;
+            if (o) {
+                tg_optim_free(o);
+                break;
+            }
+            TGT_ASSERT_ERR(TG_ERR_NOMEM, "tg_");
+            ck_assert_int_lt(k, 50);
+        }
+    tg_optim *o = tg_optim_sgd(&a.ps, 0.1, 0.0, 0.0, false);
+    for (long k = 1;; k++) {
+        tg_tape *T = tg_tape_new();
+        tg_tensor *l = small_loss(T, &a);
+        ck_assert_ptr_nonnull(l);
+        double w0 = tgt_at(a.w, 0), v;
+        tgt_stats.fail_at = tgt_stats.calls + k;
+        int rc = tg_step(T, l, o, &v);
+        tgt_stats.fail_at = 0;
+        tg_tape_free(T);
+        if (rc == TG_OK)
+            break;
+        ck_assert_int_eq(rc, TG_ERR_NOMEM);
+        TGT_ASSERT_SAME(tgt_at(a.w, 0), w0);
+        ck_assert_int_lt(k, 100);
+    }
+    tg_optim_free(o);
+    small_free(&a);
+}
+END_TEST
+
 /* ---- the scope ------------------------------------------------------------------- */
 
 START_TEST(test_scope_owns_and_frees)
@@ -457,6 +510,7 @@ Suite *test_scope_suite(void)
     tcase_add_test(tc, test_handle_copies_list_and_groups);
     tcase_add_test(tc, test_handle_errors);
     tcase_add_test(tc, test_step_errors);
+    tcase_add_test(tc, test_more_allocation_failures);
     suite_add_tcase(s, tc);
 
     tc = tgt_tcase("scope");
