@@ -62,7 +62,9 @@ tg_tape *tg_keep_tape(tg_scope *S, tg_tape *T);
 tg_module *tg_keep_module(tg_scope *S, tg_module *m);
 tg_optim *tg_keep_optim(tg_scope *S, tg_optim *o);
 tg_batches *tg_keep_batches(tg_scope *S, tg_batches *B);
-/* Anything else: obj is released by release(obj) at the end. */
+/* Anything else: obj is released by release(obj) at the end. A NULL
+ * release fails S with TG_ERR_NULL and leaves obj to the caller (the
+ * scope cannot know how to free it). */
 void *tg_keep_object(tg_scope *S, void *obj, void (*release)(void *));
 
 #ifndef __cplusplus
