@@ -9,6 +9,7 @@
 #include "tensor/npz.h"
 #include "tensor/safetensors.h"
 #include "autograd/tape.h"
+#include "autograd/plan.h"
 #include "autograd/nn_ops.h"
 #include "models/nn.h"
 #include "models/loss.h"

@@ -22,7 +22,8 @@
  *   custom.c  tg_ad_custom: ops whose forward and backward the user wrote
  *
  * gradcheck.c holds the finite-difference checker; graph.c draws the
- * tape (DOT and a text listing). */
+ * tape (DOT and a text listing); plan.c captures a step's kernels and
+ * replays them (plan.h, over tensor/trace.c). */
 #ifndef TG_AUTOGRAD_INTERNAL_H
 #define TG_AUTOGRAD_INTERNAL_H
 
@@ -109,7 +110,11 @@ struct tg_tape {
     uint64_t id;         /* unique per tape and generation (changes on reset) */
     uint64_t walks;      /* backward walks so far */
     bool recording;
+    tg__trace *capture;  /* the trace of tg_capture_begin, until its end */
 };
+
+/* Stops a capture in progress on T and frees its trace (plan.c). */
+void tga__capture_abandon(tg_tape *T);
 
 /* Output tensor for an op: on the tape's arena, or on the heap if T is NULL. */
 tg_tensor *tga__new(tg_tape *T, const char *fn, tg_dtype dt, int ndim,
@@ -120,6 +125,8 @@ static inline tg_tensor *tga__new_like(tg_tape *T, const char *fn, tg_dtype dt,
 {
     if (!T)
         return tg__new(fn, dt, ndim, shape);
+    if (tg__tracing && !T->capture)
+        tg__trace_refuse(fn, "an op on a tape other than the capturing one");
     tg_tensor *t = tg__arena_tensor_trusted(&T->arena, fn, dt, ndim, shape);
     if (t)
         t->tape_id = T->id;
@@ -144,10 +151,13 @@ static inline int tga__check_input(tg_tape *T, const char *fn, const tg_tensor *
 {
     if (T && T->magic != TGA_LIVE)
         return tga__dead_tape(fn);
-    if (!(t->flags & TG__ARENA))
+    if (!(t->flags & TG__ARENA)) {
+        if (tg__tracing) /* a caller-owned input of a captured step */
+            tg__trace_input(t);
         return !(t->flags & TG__GRAD_VIEW) || !T || !T->recording
                    ? TG_OK
                    : tga__grad_view(fn);
+    }
     if (T && t->tape_id == T->id)
         return TG_OK;
     return tga__foreign_input(T, fn, t);

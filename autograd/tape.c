@@ -27,6 +27,7 @@ tg_tape *tg_tape_new(void)
     T->id = next_tape_id++;
     T->walks = 0;
     T->recording = true;
+    T->capture = NULL;
     return T;
 }
 
@@ -34,6 +35,7 @@ void tg_tape_free(tg_tape *T)
 {
     if (!T || tga__check_tape(T, "tg_tape_free")) /* a second free is reported */
         return;
+    tga__capture_abandon(T);
     tg_tape_reset(T);
     tg__arena_free(&T->arena);
     T->magic = 0;
@@ -62,6 +64,9 @@ int tg_tape_reset(tg_tape *T)
         return tg__fail(TG_ERR_NULL, "tg_tape_reset", "tape is NULL");
     if (tga__check_tape(T, "tg_tape_reset"))
         return TG_ERR_TAPE;
+    if (T->capture && T->capture->n)
+        tg__trace_refuse("tg_tape_reset", "the tape was reset in the middle of the "
+                         "captured step, so its buffers would be reused");
     /* Mark recorded results as dead so a stale pointer is caught while its
      * memory has not been reused. */
     for (tg__node *n = T->last; n; n = n->prev)
@@ -386,6 +391,9 @@ static int deliver_leaf(tg_tape *T, const char *fn, sink *s, tg_tensor *x,
 static int flush_queue(const char *fn, pending *queue)
 {
     int rc = TG_OK;
+    /* A .grad made here is made once: a captured step (plan.h) must not
+     * zero it again on each replay. */
+    tg__trace *tr = tg__trace_pause();
     for (pending *p = queue; p && rc == TG_OK; p = p->next) {
         if (p->leaf->grad)
             continue;
@@ -402,6 +410,7 @@ static int flush_queue(const char *fn, pending *queue)
         }
         p->leaf->flags &= ~(unsigned)TG__NEW_GRAD;
     }
+    tg__trace_resume(tr);
     if (rc == TG_OK) /* each g has its leaf's shape and dtype */
         for (pending *p = queue; p; p = p->next)
             tg__binary_kernel(TG__OP_AXPY, 1.0, p->leaf->grad, p->leaf->grad,

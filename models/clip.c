@@ -54,6 +54,9 @@ int tg_clip_grad_norm(tg_params *ps, double max_norm, double norm_type,
                       double *total_norm)
 {
     const char *fn = "tg_clip_grad_norm";
+    tg__trace_refuse(fn, "clipping decides on the host, from the gradients' "
+                     "values, how much to scale; a replay would repeat the "
+                     "captured decision");
     if (total_norm)
         *total_norm = (double)NAN;
     int rc = check_grads(fn, ps);
@@ -110,6 +113,9 @@ int tg_clip_grad_norm(tg_params *ps, double max_norm, double norm_type,
 int tg_clip_grad_value(tg_params *ps, double clip_value)
 {
     const char *fn = "tg_clip_grad_value";
+    tg__trace_refuse(fn, "clipping decides on the host, from the gradients' "
+                     "values, how much to scale; a replay would repeat the "
+                     "captured decision");
     int rc = check_grads(fn, ps);
     if (rc)
         return rc;

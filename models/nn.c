@@ -172,11 +172,22 @@ int tg_params_add_buffer(tg_params *p, const char *name, tg_tensor *t)
     return tgm__params_add("tg_params_add_buffer", p, name, t, true);
 }
 
+static int zero_grads(tg_params *p);
+
+static int run_zero_grads(tg__step *e) { return zero_grads(e->ptr); }
+
 int tg_params_zero_grad(tg_params *p)
 {
     int rc = tgm__check_params("tg_params_zero_grad", p, false);
     if (rc)
         return rc;
+    TG__TRACED_RC(rc, zero_grads(p), .run = run_zero_grads, .ptr = p);
+    return rc;
+}
+
+static int zero_grads(tg_params *p)
+{
+    int rc = TG_OK;
     /* Called every training step: a gradient made by backward is contiguous,
      * and all-bits-zero is 0.0 in both dtypes, so memset does it. */
     for (int i = 0; i < p->count && rc == TG_OK; i++) {

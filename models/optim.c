@@ -321,7 +321,20 @@ static void sgd_update(const tg_sgd *o, double lr, double wd, tg_tensor *p,
     tg__touch(p);
 }
 
+static int sgd_step(tg_sgd *o);
+
+static int run_sgd(tg__step *e) { return sgd_step(e->ptr); }
+
+/* The update runs whole on each replay of a captured step (plan.h), so the
+ * host-side coefficients (step counts, the learning rate) stay current. */
 int tg_sgd_step(tg_sgd *o)
+{
+    int rc;
+    TG__TRACED_RC(rc, sgd_step(o), .run = run_sgd, .ptr = o);
+    return rc;
+}
+
+static int sgd_step(tg_sgd *o)
 {
     const char *fn = "tg_sgd_step";
     int rc = check_optimiser(fn, o, o ? o->params : NULL);
@@ -491,7 +504,20 @@ static void adam_update(const adam_coef *c, tg_tensor *p, const tg_tensor *gt,
     tg__touch(p);
 }
 
+static int adam_step(tg_adam *o);
+
+static int run_adam(tg__step *e) { return adam_step(e->ptr); }
+
+/* The update runs whole on each replay of a captured step (plan.h), so the
+ * host-side coefficients (step counts, the learning rate) stay current. */
 int tg_adam_step(tg_adam *o)
+{
+    int rc;
+    TG__TRACED_RC(rc, adam_step(o), .run = run_adam, .ptr = o);
+    return rc;
+}
+
+static int adam_step(tg_adam *o)
 {
     const char *fn = "tg_adam_step";
     int rc = check_optimiser(fn, o, o ? o->params : NULL);
@@ -639,7 +665,20 @@ static void rmsprop_update(const tg_rmsprop *o, double lr, double wd, int i)
     tg__touch(p);
 }
 
+static int rmsprop_step(tg_rmsprop *o);
+
+static int run_rmsprop(tg__step *e) { return rmsprop_step(e->ptr); }
+
+/* The update runs whole on each replay of a captured step (plan.h), so the
+ * host-side coefficients (step counts, the learning rate) stay current. */
 int tg_rmsprop_step(tg_rmsprop *o)
+{
+    int rc;
+    TG__TRACED_RC(rc, rmsprop_step(o), .run = run_rmsprop, .ptr = o);
+    return rc;
+}
+
+static int rmsprop_step(tg_rmsprop *o)
 {
     const char *fn = "tg_rmsprop_step";
     int rc = check_optimiser(fn, o, o ? o->params : NULL);
@@ -754,7 +793,20 @@ static void adagrad_update(const tg_adagrad *o, double clr, double wd, int i)
     tg__touch(p);
 }
 
+static int adagrad_step(tg_adagrad *o);
+
+static int run_adagrad(tg__step *e) { return adagrad_step(e->ptr); }
+
+/* The update runs whole on each replay of a captured step (plan.h), so the
+ * host-side coefficients (step counts, the learning rate) stay current. */
 int tg_adagrad_step(tg_adagrad *o)
+{
+    int rc;
+    TG__TRACED_RC(rc, adagrad_step(o), .run = run_adagrad, .ptr = o);
+    return rc;
+}
+
+static int adagrad_step(tg_adagrad *o)
 {
     const char *fn = "tg_adagrad_step";
     int rc = check_optimiser(fn, o, o ? o->params : NULL);

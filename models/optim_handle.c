@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "optim.h"
+#include "../autograd/plan.h"
 
 typedef enum { OPT_SGD, OPT_ADAM, OPT_RMSPROP, OPT_ADAGRAD } opt_kind;
 
@@ -187,6 +188,7 @@ int tg_step(tg_tape *T, tg_tensor *loss, tg_optim *o, double *value)
     else if (!(rc = value ? tg_item(loss, value) : TG_OK) &&
              !(rc = tg_optim_zero_grad(o)) && !(rc = tg_backward(T, loss)))
         rc = tg_optim_step(o);
-    int reset = tg_tape_reset(T);
+    /* Captured (plan.h), the step's tensors must live on for the plan. */
+    int reset = tg_tape_is_capturing(T) ? TG_OK : tg_tape_reset(T);
     return rc ? rc : reset;
 }

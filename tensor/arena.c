@@ -183,6 +183,8 @@ tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
     tg__init_header(t, dt, ndim, shape);
     t->storage = s;
     t->flags = TG__ARENA;
+    if (tg__tracing)
+        tg__trace_made(fn, t, true);
     return t;
 }
 

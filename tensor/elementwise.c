@@ -494,16 +494,31 @@ static void binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
 
 static void unary_kernel(int op, tg_tensor *out, const tg_tensor *a);
 
+/* The traced forms: what a plan runs (trace.c). */
+static int run_binary(tg__step *e)
+{
+    binary_kernel(e->op, e->s, &e->out, &e->a, &e->b);
+    return TG_OK;
+}
+
+static int run_unary(tg__step *e)
+{
+    unary_kernel(e->op, &e->out, &e->a);
+    return TG_OK;
+}
+
 void tg__binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
                        const tg_tensor *b)
 {
-    binary_kernel(op, s, out, a, b);
+    TG__TRACED(binary_kernel(op, s, out, a, b), .run = run_binary, .op = op, .s = s,
+               .out = *out, .a = *a, .b = *b);
     tg__touch(out);
 }
 
 void tg__unary_kernel(tg_unop op, tg_tensor *out, const tg_tensor *a)
 {
-    unary_kernel((int)op, out, a);
+    TG__TRACED(unary_kernel((int)op, out, a), .run = run_unary, .op = (int)op,
+               .out = *out, .a = *a);
     tg__touch(out);
 }
 
@@ -517,7 +532,8 @@ int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
     if (check_dtypes(fn, a, b) || tg__broadcast_shape(fn, a, b, &nd, shape) ||
         check_out(fn, out, nd, shape, a->dtype))
         return tg_last_error();
-    binary_kernel((int)op, 0.0, out, a, b);
+    TG__TRACED(binary_kernel((int)op, 0.0, out, a, b), .run = run_binary, .op = (int)op,
+               .out = *out, .a = *a, .b = *b);
     tg__touch(out);
     return TG_OK;
 }
@@ -535,13 +551,30 @@ int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a)
     if (check_dtypes(fn, out, a) || tg__broadcast_shape(fn, out, a, &nd, shape) ||
         check_out(fn, out, nd, shape, out->dtype))
         return tg_last_error();
-    binary_kernel(OP_AXPY, alpha, out, out, a);
+    TG__TRACED(binary_kernel(OP_AXPY, alpha, out, out, a), .run = run_binary,
+               .op = OP_AXPY, .s = alpha, .out = *out, .a = *out, .b = *a);
     tg__touch(out);
+    return TG_OK;
+}
+
+static void scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s,
+                          bool scalar_first);
+static int run_scalar(tg__step *e)
+{
+    scalar_kernel((tg_binop)e->op, &e->out, &e->a, e->s, e->flag);
     return TG_OK;
 }
 
 void tg__scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s,
                        bool scalar_first)
+{
+    TG__TRACED(scalar_kernel(op, out, a, s, scalar_first), .run = run_scalar,
+               .op = (int)op, .s = s, .flag = scalar_first, .out = *out, .a = *a);
+    tg__touch(out);
+}
+
+static void scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s,
+                          bool scalar_first)
 {
     double d = s;
     float f = (float)s;
@@ -569,7 +602,6 @@ void tg__scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s
         else
             binary_kernel((int)op, 0.0, out, a, &sc);
     }
-    tg__touch(out);
 }
 
 int tg__binary_scalar(const char *fn, tg_binop op, tg_tensor *out,
@@ -608,8 +640,15 @@ int tg__unary(const char *fn, tg_unop op, tg_tensor *out, const tg_tensor *a)
         return tg__fail(TG_ERR_VALUE, fn, "unknown unary op %d", (int)op);
     if (check_out(fn, out, a->ndim, a->shape, a->dtype))
         return tg_last_error();
-    unary_kernel((int)op, out, a);
+    TG__TRACED(unary_kernel((int)op, out, a), .run = run_unary, .op = (int)op,
+               .out = *out, .a = *a);
     tg__touch(out);
+    return TG_OK;
+}
+
+static int run_copy_any(tg__step *e)
+{
+    tg__copy_any(&e->out, &e->a);
     return TG_OK;
 }
 
@@ -637,16 +676,17 @@ int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src)
         check_out(fn, dst, nd, shape, dst->dtype))
         return tg_last_error();
     if (dst->numel && dst != src && !tg__is_float(dst->dtype)) {
-        tg__copy_any(dst, src); /* walks src broadcast to dst's shape */
+        /* walks src broadcast to dst's shape */
+        TG__TRACED(tg__copy_any(dst, src), .run = run_copy_any, .out = *dst, .a = *src);
     } else if (dst->numel && dst != src) {
-        if (src->ndim == dst->ndim)
-            unary_kernel(OP_COPY, dst, src);
-        else {
-            tg_tensor v;
+        tg_tensor v;
+        if (src->ndim != dst->ndim) {
             if (tg__make_expand(fn, src, dst->ndim, dst->shape, &v))
                 return tg_last_error();
-            unary_kernel(OP_COPY, dst, &v);
+            src = &v;
         }
+        TG__TRACED(unary_kernel(OP_COPY, dst, src), .run = run_unary, .op = OP_COPY,
+                   .out = *dst, .a = *src);
     }
     tg__touch(dst);
     return TG_OK;
@@ -814,6 +854,7 @@ int tg_binary_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
         return tg__fail(TG_ERR_NULL, "tg_binary_into", "%s is NULL",
                         !out ? "out" : !a ? "a" : "b");
     const char *fn = "tg_binary_into";
+    tg__trace_inputs(out, a, b);
     if (a->dtype != b->dtype || !tg__is_float(a->dtype)) {
         /* mixed or integer operands: out must have the promoted dtype */
         int nd;
@@ -836,6 +877,7 @@ int tg_binary_scalar_into(tg_binop op, tg_tensor *out, const tg_tensor *a,
                         !out ? "out" : "a");
     if (!tg__is_float(a->dtype))
         return tg__need_float("tg_binary_scalar_into", "a", a->dtype);
+    tg__trace_inputs(out, a, NULL);
     return tg__binary_scalar("tg_binary_scalar_into", op, out, a, s, scalar_first);
 }
 
@@ -845,6 +887,7 @@ int tg_unary_into(tg_unop op, tg_tensor *out, const tg_tensor *a)
         return tg__fail(TG_ERR_NULL, "tg_unary_into", "%s is NULL", !out ? "out" : "a");
     if (!tg__is_float(a->dtype))
         return tg__need_float("tg_unary_into", "a", a->dtype);
+    tg__trace_inputs(out, a, NULL);
     return tg__unary("tg_unary_into", op, out, a);
 }
 
@@ -855,5 +898,6 @@ int tg_axpy_into(tg_tensor *out, double alpha, const tg_tensor *a)
     if (!tg__is_float(out->dtype) || !tg__is_float(a->dtype))
         return tg__need_float("tg_axpy_into", tg__is_float(out->dtype) ? "a" : "out",
                               tg__is_float(out->dtype) ? a->dtype : out->dtype);
+    tg__trace_inputs(out, a, NULL);
     return tg__axpy("tg_axpy_into", out, alpha, a);
 }

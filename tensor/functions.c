@@ -273,15 +273,29 @@ static void grad_run(int op, double s, tg_dtype dt, int64_t n, const char *a,
                  (float *)o, so);
 }
 
+static int run_fn(tg__step *e)
+{
+    tg__map(forward_run, e->op, e->s, &e->out, &e->a, NULL);
+    return TG_OK;
+}
+
+static int run_fn_grad(tg__step *e)
+{
+    tg__map(grad_run, e->op, e->s, &e->out, &e->a, &e->b);
+    return TG_OK;
+}
+
 void tg__fn_kernel(int code, double s, tg_tensor *out, const tg_tensor *a)
 {
-    tg__map(forward_run, code, s, out, a, NULL);
+    TG__TRACED(tg__map(forward_run, code, s, out, a, NULL), .run = run_fn, .op = code,
+               .s = s, .out = *out, .a = *a);
 }
 
 void tg__fn_grad_kernel(int code, double s, tg_tensor *out, const tg_tensor *g,
                         const tg_tensor *y)
 {
-    tg__map(grad_run, code, s, out, g, y);
+    TG__TRACED(tg__map(grad_run, code, s, out, g, y), .run = run_fn_grad, .op = code,
+               .s = s, .out = *out, .a = *g, .b = *y);
 }
 
 /* ---- checks and the public functions --------------------------------------- */

@@ -85,8 +85,27 @@ int tg__index_select_shape(const char *fn, const tg_tensor *t, int axis,
     return tg__check_shape(fn, nd_out, shape, t->dtype, &ignored);
 }
 
+static void index_move(tg_tensor *big, int axis, const tg_tensor *index,
+                       tg_tensor *small, bool to_small, bool add);
+
+/* The step keeps the written tensor as out, the other as a. */
+static int run_index_move(tg__step *e)
+{
+    tg_tensor *big = e->flag ? &e->a : &e->out, *small = e->flag ? &e->out : &e->a;
+    index_move(big, (int)e->i[0], &e->b, small, e->flag, e->i[1] != 0);
+    return TG_OK;
+}
+
 void tg__index_move(tg_tensor *big, int axis, const tg_tensor *index,
                     tg_tensor *small, bool to_small, bool add)
+{
+    TG__TRACED(index_move(big, axis, index, small, to_small, add), .run = run_index_move,
+               .flag = to_small, .out = to_small ? *small : *big,
+               .a = to_small ? *big : *small, .b = *index, .i = {axis, add});
+}
+
+static void index_move(tg_tensor *big, int axis, const tg_tensor *index,
+                       tg_tensor *small, bool to_small, bool add)
 {
     /* small (the selection) has big's shape with axis replaced by index's
      * shape: walk it in C order as (outer, index element, inner). */
@@ -172,8 +191,27 @@ int tg__check_gather(const char *fn, const tg_tensor *t, int axis,
     return tg__check_index(fn, index, t->shape[axis]);
 }
 
+static void gather_move(tg_tensor *big, int axis, const tg_tensor *index,
+                        tg_tensor *small, bool to_small, bool add);
+
+/* The step keeps the written tensor as out, the other as a. */
+static int run_gather_move(tg__step *e)
+{
+    tg_tensor *big = e->flag ? &e->a : &e->out, *small = e->flag ? &e->out : &e->a;
+    gather_move(big, (int)e->i[0], &e->b, small, e->flag, e->i[1] != 0);
+    return TG_OK;
+}
+
 void tg__gather_move(tg_tensor *big, int axis, const tg_tensor *index,
-                     tg_tensor *small, bool to_small, bool add)
+                    tg_tensor *small, bool to_small, bool add)
+{
+    TG__TRACED(gather_move(big, axis, index, small, to_small, add), .run = run_gather_move,
+               .flag = to_small, .out = to_small ? *small : *big,
+               .a = to_small ? *big : *small, .b = *index, .i = {axis, add});
+}
+
+static void gather_move(tg_tensor *big, int axis, const tg_tensor *index,
+                        tg_tensor *small, bool to_small, bool add)
 {
     /* small has index's shape: small[..i..] <-> big[..index[..i..]..] */
     int64_t n = big->shape[axis];

@@ -201,7 +201,22 @@ static bool compare(tg_cmpop op, const tg_tensor *a, int64_t pa,
     }
 }
 
+static void compare_kernel(tg_cmpop op, tg_tensor *out, const tg_tensor *a,
+                           const tg_tensor *b);
+static int run_compare(tg__step *e)
+{
+    compare_kernel((tg_cmpop)e->op, &e->out, &e->a, &e->b);
+    return TG_OK;
+}
+
 void tg__compare(tg_cmpop op, tg_tensor *out, const tg_tensor *a,
+                 const tg_tensor *b)
+{
+    TG__TRACED(compare_kernel(op, out, a, b), .run = run_compare, .op = (int)op, .out = *out,
+               .a = *a, .b = *b);
+}
+
+static void compare_kernel(tg_cmpop op, tg_tensor *out, const tg_tensor *a,
                  const tg_tensor *b)
 {
     const tg_tensor *t[3] = {out, a, b};
@@ -270,7 +285,22 @@ static bool where_periodic(const walk *w, int64_t numel, size_t es, char *o,
     return true;
 }
 
+static void where(tg_tensor *out, const tg_tensor *mask, const tg_tensor *a,
+                  const tg_tensor *b);
+static int run_where(tg__step *e)
+{
+    where(&e->out, &e->a, &e->b, &e->c);
+    return TG_OK;
+}
+
 void tg__where(tg_tensor *out, const tg_tensor *mask, const tg_tensor *a,
+               const tg_tensor *b)
+{
+    TG__TRACED(where(out, mask, a, b), .run = run_where, .out = *out, .a = *mask,
+               .b = *a, .c = *b);
+}
+
+static void where(tg_tensor *out, const tg_tensor *mask, const tg_tensor *a,
                const tg_tensor *b)
 {
     const tg_tensor *t[4] = {out, mask, a, b};

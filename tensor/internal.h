@@ -278,8 +278,129 @@ static inline void *tg__data(const tg_tensor *t)
     return (char *)t->storage->data +
            (size_t)t->offset * tg__dsize(t->dtype);
 }
+/* ---- The kernel trace (trace.c) ------------------------------------------
+ * While tg_capture (autograd/plan.c) records a step, the traced entry
+ * points append one tg__step each: the function that runs the kernel and a
+ * copy of its arguments, tensor headers included (a header may be a
+ * caller's temporary; the storage it points to must outlive the plan).
+ * A traced entry point wraps its body in TG__TRACED, which records the
+ * step and switches the trace off while the body runs, so the kernels it
+ * calls are not recorded twice. Only the capturing thread traces. */
+typedef struct tg__step tg__step;
+typedef int (*tg__step_fn)(tg__step *e); /* TG_OK or an error */
+struct tg__step {
+    tg__step_fn run;
+    const char *fn; /* the entry point, for the messages of a replay */
+    int op;
+    double s;
+    bool flag;
+    tg_tensor out, a, b, c;     /* copies of the headers (unused: zeroed) */
+    const tg_tensor *arg[3];    /* the headers as passed, for the plan's
+                                   checks of caller-owned tensors */
+    void *ptr;                  /* an object the step acts on (an optimiser) */
+    int64_t i[2];
+};
+typedef struct tg__trace tg__trace;
+extern _Thread_local tg__trace *tg__tracing;
+/* Appends e to the trace (a failure is kept in the trace and reported when
+ * the capture ends) and switches tracing off; returns the trace to give to
+ * tg__trace_resume. */
+tg__trace *tg__trace_enter(tg__step *e);
+static inline void tg__trace_resume(tg__trace *tr)
+{
+    if (tr)
+        tg__tracing = tr;
+}
+/* Records step { run, fields... } when tracing, then runs body untraced. */
+#define TG__TRACED(body, ...)                                                    \
+    do {                                                                         \
+        tg__trace *tr_ = tg__tracing ? tg__trace_enter(&(tg__step){__VA_ARGS__}) \
+                                     : NULL;                                     \
+        body;                                                                    \
+        tg__trace_resume(tr_);                                                   \
+    } while (0)
+/* The same for a body that returns a code into rc: a failure fails the
+ * capture too (a plan holds only steps that succeeded). */
+#define TG__TRACED_RC(rc, body, ...)                                             \
+    do {                                                                         \
+        tg__trace *tr_ = tg__tracing ? tg__trace_enter(&(tg__step){__VA_ARGS__}) \
+                                     : NULL;                                     \
+        rc = (body);                                                             \
+        tg__trace_resume(tr_);                                                   \
+        if (rc != TG_OK && tr_)                                                  \
+            tg__trace_refuse("tg_capture_end", "an op of the step failed");      \
+    } while (0)
+/* Fails the capture in progress, if any: fn did something a plan cannot
+ * repeat (why says what). */
+void tg__trace_refuse(const char *fn, const char *why);
+/* Hooks of the functions that make tensors and write into them in place:
+ * a new tensor's storage, and an in-place write, while tracing. */
+void tg__trace_made(const char *fn, const tg_tensor *t, bool arena);
+void tg__trace_touch(const tg_tensor *t);
+/* A caller-owned tensor a traced step reads or writes (an op's input, a
+ * tensor given to a public in-place function): the plan checks on each
+ * replay that it still has the shape, dtype and storage it had. */
+void tg__trace_input(const tg_tensor *t);
+/* The same for up to three tensors of a public in-place function (NULL:
+ * none); nothing when not tracing. */
+static inline void tg__trace_inputs(const tg_tensor *a, const tg_tensor *b,
+                                    const tg_tensor *c)
+{
+    if (!tg__tracing)
+        return;
+    if (a)
+        tg__trace_input(a);
+    if (b)
+        tg__trace_input(b);
+    if (c)
+        tg__trace_input(c);
+}
+/* Switches tracing off for code whose work the plan must not repeat (a
+ * .grad allocated and zeroed on the first backward); returns what to give
+ * tg__trace_resume. */
+static inline tg__trace *tg__trace_pause(void)
+{
+    tg__trace *tr = tg__tracing;
+    tg__tracing = NULL;
+    return tr;
+}
+
+/* What a trace holds; autograd/plan.c turns it into a plan. */
+typedef struct tg__trace_mark {
+    const tg__storage *storage;
+    size_t at;      /* steps recorded when it happened */
+    const char *fn; /* the function that made the tensor (made only) */
+} tg__trace_mark;
+struct tg__trace {
+    tg__step *steps;
+    size_t n, cap;
+    tg__trace_mark *made; /* storages made while tracing (arena ones) */
+    size_t nmade, capmade;
+    tg__trace_mark *touched; /* in-place writes seen while tracing */
+    size_t ntouched, captouched;
+    const tg_tensor **inputs; /* distinct caller-owned tensors */
+    size_t ninputs, capinputs;
+    bool nomem;
+    const char *refused; /* the first function that cannot be captured */
+    char why[160];
+};
+/* Starts tracing into tr (zeroed); tg__trace_stop stops it. */
+void tg__trace_start(tg__trace *tr);
+void tg__trace_stop(void);
+/* Checks what the trace saw: TG_OK, or an error under fn saying what
+ * cannot be replayed (an allocation failure, a refused function, a heap
+ * tensor made during the step, a tensor written by code no step repeats). */
+int tg__trace_check(const tg__trace *tr, const char *fn);
+/* Frees the trace's lists (not tr itself). */
+void tg__trace_release(tg__trace *tr);
+
 /* Marks an in-place write to t's storage. */
-static inline void tg__touch(tg_tensor *t) { t->storage->version++; }
+static inline void tg__touch(tg_tensor *t)
+{
+    if (tg__tracing)
+        tg__trace_touch(t);
+    t->storage->version++;
+}
 
 /* View builders: fill *out (a header copy of t with new geometry, same
  * storage, no reference taken). Return TG_OK or an error under fn. */

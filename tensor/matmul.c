@@ -736,8 +736,22 @@ static bool mm_one_matrix(int nbatch, const int64_t *shape,
     return true;
 }
 
+static int matmul_checked(const char *fn, tg_tensor *out, const tg_tensor *a,
+                          const tg_tensor *b);
+
+static int run_matmul(tg__step *e) { return matmul_checked(e->fn, &e->out, &e->a, &e->b); }
+
 int tg__matmul(const char *fn, tg_tensor *out, const tg_tensor *a,
                const tg_tensor *b)
+{
+    int rc;
+    TG__TRACED_RC(rc, matmul_checked(fn, out, a, b), .run = run_matmul, .fn = fn,
+                  .out = *out, .a = *a, .b = *b);
+    return rc;
+}
+
+static int matmul_checked(const char *fn, tg_tensor *out, const tg_tensor *a,
+                          const tg_tensor *b)
 {
     int nd;
     int64_t shape[TG_MAX_DIMS];

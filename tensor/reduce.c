@@ -708,8 +708,37 @@ int tg__argmax_positions(const char *fn, const tg_tensor *t, int axis,
 
 /* ---- internal entry points ---------------------------------------------- */
 
+static int reduce_checked(const char *fn, int kind, tg_tensor *out,
+                          const tg_tensor *t, int axis);
+static int sum_to_checked(const char *fn, tg_tensor *out, const tg_tensor *t);
+
+/* The traced forms: what a plan runs (trace.c). */
+static int run_reduce(tg__step *e)
+{
+    return reduce_checked(e->fn, e->op, &e->out, &e->a, (int)e->i[0]);
+}
+
+static int run_sum_to(tg__step *e) { return sum_to_checked(e->fn, &e->out, &e->a); }
+
 int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
                int axis)
+{
+    int rc;
+    TG__TRACED_RC(rc, reduce_checked(fn, kind, out, t, axis), .run = run_reduce,
+                  .fn = fn, .op = kind, .out = *out, .a = *t, .i = {axis});
+    return rc;
+}
+
+int tg__sum_to(const char *fn, tg_tensor *out, const tg_tensor *t)
+{
+    int rc;
+    TG__TRACED_RC(rc, sum_to_checked(fn, out, t), .run = run_sum_to, .fn = fn,
+                  .out = *out, .a = *t);
+    return rc;
+}
+
+static int reduce_checked(const char *fn, int kind, tg_tensor *out,
+                          const tg_tensor *t, int axis)
 {
     int rc = check_pair(fn, out, t);
     if (rc)
@@ -754,7 +783,7 @@ static int check_sum_to(const char *fn, const tg_tensor *t, int ndim,
                     tg__shape_fmt(ndim, shape, b2, sizeof b2));
 }
 
-int tg__sum_to(const char *fn, tg_tensor *out, const tg_tensor *t)
+static int sum_to_checked(const char *fn, tg_tensor *out, const tg_tensor *t)
 {
     int rc = check_pair(fn, out, t);
     if (rc)

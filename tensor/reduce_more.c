@@ -306,7 +306,23 @@ static int via_temporary(const char *fn, int kind, tg_tensor *out,
 
 /* ---- the entry point ----------------------------------------------------- */
 
+static int reduce_mask(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
+                       unsigned mask, double p);
+static int run_reduce_mask(tg__step *e)
+{
+    return reduce_mask(e->fn, e->op, &e->out, &e->a, (unsigned)e->i[0], e->s);
+}
+
 int tg__reduce_mask(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
+                    unsigned mask, double p)
+{
+    int rc;
+    TG__TRACED_RC(rc, reduce_mask(fn, kind, out, t, mask, p), .run = run_reduce_mask,
+                  .fn = fn, .op = kind, .s = p, .out = *out, .a = *t, .i = {mask});
+    return rc;
+}
+
+static int reduce_mask(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
                     unsigned mask, double p)
 {
     int64_t rs[TG_MAX_DIMS];

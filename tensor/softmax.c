@@ -100,7 +100,20 @@ TG_CLONES_512 static bool line_f32_fast(int kind, int64_t n, const float *x, flo
     return true;
 }
 
+static void softmax_kernel(int kind, tg_tensor *out, const tg_tensor *a, int axis);
+static int run_softmax(tg__step *e)
+{
+    softmax_kernel(e->op, &e->out, &e->a, (int)e->i[0]);
+    return TG_OK;
+}
+
 void tg__softmax_kernel(int kind, tg_tensor *out, const tg_tensor *a, int axis)
+{
+    TG__TRACED(softmax_kernel(kind, out, a, axis), .run = run_softmax, .op = kind,
+               .out = *out, .a = *a, .i = {axis});
+}
+
+static void softmax_kernel(int kind, tg_tensor *out, const tg_tensor *a, int axis)
 {
     /* The other axes of a, with the strides of a and of out along them. */
     int m = 0;

@@ -185,6 +185,8 @@ tg_tensor *tg__new(const char *fn, tg_dtype dt, int ndim, const int64_t *shape)
     tg__init_header(t, dt, ndim, shape);
     t->storage = s;
     t->flags = 0;
+    if (tg__tracing)
+        tg__trace_made(fn, t, false);
     return t;
 }
 
@@ -1041,19 +1043,23 @@ int tg_item(const tg_tensor *t, double *out)
     return TG_OK;
 }
 
-/* tg_fill past its common case: any dtype and layout, checked. */
-static TG_NOINLINE int fill_general(tg_tensor *t, double value, bool dense)
+/* The writing part of tg_fill, for a checked t: what a plan repeats. */
+static void fill_values(tg_tensor *t, double value)
 {
-    if (!dense && tg__check_writable("tg_fill", "tensor", t))
-        return TG_ERR_VALUE;
-    if (check_fill_value("tg_fill", t->dtype, value))
-        return TG_ERR_VALUE;
-    if (dense) {
-        fill_dense(t, value);
-    } else {
+    if (!tg__contiguous(t)) {
         FOR_EACH_POS(t, pos, tg__store(t, pos, value));
+    } else if (t->dtype != TG_FLOAT64) {
+        fill_dense(t, value);
+    } else { /* zero_grad's case, contiguous float64, is short */
+        double *p = tg__data(t);
+        for (int64_t i = 0; i < t->numel; i++)
+            p[i] = value;
     }
-    tg__touch(t);
+}
+
+static int run_fill(tg__step *e)
+{
+    fill_values(&e->out, e->s);
     return TG_OK;
 }
 
@@ -1064,13 +1070,17 @@ int tg_fill(tg_tensor *t, double value)
     if (t->numel == 0)
         return TG_OK;
     /* A contiguous tensor never repeats an element: only the others can
-     * be broadcast views. zero_grad's case, contiguous float64, is short. */
+     * be broadcast views. */
     bool dense = tg__contiguous(t);
-    if (!dense || t->dtype != TG_FLOAT64)
-        return fill_general(t, value, dense);
-    double *p = tg__data(t);
-    for (int64_t i = 0; i < t->numel; i++)
-        p[i] = value;
+    if (!dense || t->dtype != TG_FLOAT64) {
+        if (!dense && tg__check_writable("tg_fill", "tensor", t))
+            return TG_ERR_VALUE;
+        if (check_fill_value("tg_fill", t->dtype, value))
+            return TG_ERR_VALUE;
+    }
+    if (tg__tracing)
+        tg__trace_input(t);
+    TG__TRACED(fill_values(t, value), .run = run_fill, .s = value, .out = *t);
     tg__touch(t);
     return TG_OK;
 }
@@ -1079,5 +1089,6 @@ int tg_copy(tg_tensor *dst, const tg_tensor *src)
 {
     if (!dst || !src)
         return tg__fail(TG_ERR_NULL, "tg_copy", "%s is NULL", dst ? "src" : "dst");
+    tg__trace_inputs(dst, src, NULL);
     return tg__copy("tg_copy", dst, src);
 }

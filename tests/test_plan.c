@@ -1,0 +1,516 @@
+/* test_plan.c - capture and replay (autograd/plan.h). A replayed step must
+ * give the eager step's numbers bit for bit (the chapter with plain
+ * updates, an MLP with Adam and a changing batch, tg_step); a replay makes
+ * no allocation; a replay whose inputs changed is refused; a step that a
+ * replay could not repeat is refused when the capture ends, naming what;
+ * errors and allocation failures leak nothing (the fixture checks). */
+#include <string.h>
+
+#include "helpers.h"
+#include "tensor/internal.h" /* to change a captured input's header in place */
+
+static bool same_bits(const tg_tensor *a, const tg_tensor *b)
+{
+    return a->numel == b->numel && a->dtype == b->dtype &&
+           !memcmp(tg_data(a), tg_data(b), (size_t)a->numel * tg_dtype_size(a->dtype));
+}
+
+/* ---- the chapter ----------------------------------------------------------------- */
+
+typedef struct chapter {
+    tg_tensor *x, *y, *w, *b;
+    tg_tape *T;
+    tg_tensor *loss; /* the last step's, on T */
+} chapter;
+
+static void chapter_init(chapter *c, tg_tensor *x, tg_tensor *y)
+{
+    c->x = x;
+    c->y = y;
+    c->w = tg_full(TG_FLOAT64, TG_SHAPE(1), 0.5);
+    c->b = tg_full(TG_FLOAT64, TG_SHAPE(1), 0.25);
+    c->T = tg_tape_new();
+    ck_assert(c->w && c->b && c->T);
+    ck_assert_int_eq(tg_requires_grad(c->w, true), TG_OK);
+    ck_assert_int_eq(tg_requires_grad(c->b, true), TG_OK);
+}
+
+static void chapter_free(chapter *c)
+{
+    tg_tape_free(c->T);
+    tg_free(c->w);
+    tg_free(c->b);
+}
+
+/* examples/chapter_autograd.c's step; TG_OK or the first error */
+static int chapter_step(chapter *c)
+{
+    tg_tape *T = c->T;
+    int rc = tg_tape_reset(T);
+    if (rc)
+        return rc;
+    tg_tensor *x2 = tg_ad_pow_scalar(T, c->x, 2.0);
+    tg_tensor *err = tg_ad_sub(T, tg_ad_add(T, tg_ad_mul(T, x2, c->w), c->b), c->y);
+    c->loss = tg_ad_sum(T, tg_ad_mul_scalar(T, tg_ad_pow_scalar(T, err, 2.0), 0.5));
+    if (!c->loss)
+        return tg_last_error();
+    if ((rc = tg_zero_grad(c->w)) || (rc = tg_zero_grad(c->b)) ||
+        (rc = tg_backward(T, c->loss)))
+        return rc;
+    if ((rc = tg_axpy_into(c->w, -0.001, tg_grad(c->w))))
+        return rc;
+    return tg_axpy_into(c->b, -0.001, tg_grad(c->b));
+}
+
+static tg_plan *chapter_capture(chapter *c)
+{
+    ck_assert_int_eq(tg_capture_begin(c->T), TG_OK);
+    ck_assert(tg_tape_is_capturing(c->T));
+    ck_assert_int_eq(chapter_step(c), TG_OK);
+    tg_plan *P = tg_capture_end(c->T);
+    ck_assert_msg(P != NULL, "%s", tg_last_message());
+    ck_assert(!tg_tape_is_capturing(c->T));
+    return P;
+}
+
+static void chapter_data(tg_tensor **x, tg_tensor **y)
+{
+    tg_rng rng = tg_rng_seeded(100);
+    *x = tg_linspace(TG_FLOAT64, -1.0, 1.0, 100);
+    *y = tg_rand(&rng, TG_FLOAT64, TG_SHAPE(100));
+    ck_assert(*x && *y);
+    double *ys = tg_data(*y);
+    const double *xs = tg_data(*x);
+    for (int i = 0; i < 100; i++)
+        ys[i] = 3.0 * xs[i] * xs[i] + 2.0 + 0.2 * ys[i];
+}
+
+START_TEST(test_chapter_replay_is_eager)
+{
+    tg_tensor *x, *y;
+    chapter_data(&x, &y);
+    chapter eager, rep;
+    chapter_init(&eager, x, y);
+    chapter_init(&rep, x, y);
+    ck_assert_int_eq(chapter_step(&eager), TG_OK); /* makes the .grads */
+    ck_assert_int_eq(chapter_step(&rep), TG_OK);
+    ck_assert_int_eq(chapter_step(&eager), TG_OK);
+    tg_plan *P = chapter_capture(&rep); /* the capture is a real step */
+    ck_assert(same_bits(eager.w, rep.w) && same_bits(eager.b, rep.b));
+
+    tg_plan_stats st;
+    ck_assert_int_eq(tg_plan_get_stats(P, &st), TG_OK);
+    ck_assert_uint_ge(st.kernels, 10);
+    ck_assert_uint_eq(st.inputs, 6); /* x, y, w, b and the two .grads */
+    ck_assert_uint_gt(st.plan_bytes, st.kernels * sizeof(tg_tensor));
+    ck_assert_uint_gt(st.tape_bytes, 0);
+
+    long calls = tgt_stats.calls;
+    for (int step = 0; step < 50; step++) {
+        ck_assert_int_eq(chapter_step(&eager), TG_OK);
+        ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+        ck_assert(same_bits(eager.loss, rep.loss));
+        ck_assert(same_bits(eager.w, rep.w));
+        ck_assert(same_bits(eager.b, rep.b));
+        ck_assert(same_bits(tg_grad(eager.w), tg_grad(rep.w)));
+        if (step == 0) /* the eager side's own, after its first step: none */
+            calls = tgt_stats.calls;
+    }
+    ck_assert_int_eq(tgt_stats.calls, calls); /* neither side allocates */
+    /* the loss went down: the replay trains */
+    ck_assert_double_lt(tgt_at(rep.loss, 0), 0.9 * tgt_at(eager.loss, 0) + 1e3);
+
+    /* new data written into the captured input is used */
+    double *ys = tg_data(y);
+    ys[7] += 1.0;
+    ck_assert_int_eq(chapter_step(&eager), TG_OK);
+    ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+    ck_assert(same_bits(eager.w, rep.w) && same_bits(eager.loss, rep.loss));
+
+    tg_plan_free(P);
+    chapter_free(&eager);
+    chapter_free(&rep);
+    tg_free(x);
+    tg_free(y);
+}
+END_TEST
+
+/* ---- an MLP with Adam on a batch that changes ------------------------------------ */
+
+typedef struct mlp_side {
+    tg_mlp net;
+    tg_params ps;
+    tg_adam opt;
+    tg_tape *T;
+} mlp_side;
+
+static void mlp_init(mlp_side *m)
+{
+    memset(m, 0, sizeof *m);
+    tg_rng rng = tg_rng_seeded(7);
+    ck_assert_int_eq(tg_mlp_init(&m->net, 3, (const int64_t[]){6, 16, 3}, TG_ACT_RELU,
+                                 TG_FLOAT64, &rng), TG_OK);
+    ck_assert_int_eq(tg_mlp_params(&m->net, &m->ps), TG_OK);
+    ck_assert_int_eq(tg_adam_init(&m->opt, &m->ps, 1e-2, 0.9, 0.999, 1e-8, 0.01, true),
+                     TG_OK);
+    m->T = tg_tape_new();
+    ck_assert_ptr_nonnull(m->T);
+}
+
+static void mlp_free(mlp_side *m)
+{
+    tg_tape_free(m->T);
+    tg_adam_free(&m->opt);
+    tg_mlp_free(&m->net);
+}
+
+static int mlp_step(mlp_side *m, tg_tensor *x, tg_tensor *labels, tg_tensor **loss)
+{
+    int rc = tg_tape_reset(m->T);
+    if (rc)
+        return rc;
+    *loss = tg_loss_cross_entropy(m->T, tg_mlp_forward(m->T, &m->net, x), labels);
+    if (!*loss)
+        return tg_last_error();
+    if ((rc = tg_params_zero_grad(&m->ps)) || (rc = tg_backward(m->T, *loss)))
+        return rc;
+    return tg_adam_step(&m->opt);
+}
+
+static void new_batch(tg_rng *rng, tg_tensor *x, tg_tensor *labels)
+{
+    ck_assert_int_eq(tg_randn_fill(rng, x), TG_OK);
+    int64_t *l = tg_data(labels);
+    for (int64_t i = 0; i < tg_numel(labels); i++)
+        l[i] = (int64_t)(tg_rng_uint32(rng) % 3u);
+}
+
+START_TEST(test_mlp_adam_replay_is_eager)
+{
+    mlp_side eager, rep;
+    mlp_init(&eager);
+    mlp_init(&rep);
+    tg_tensor *x = tg_empty(TG_FLOAT64, TG_SHAPE(8, 6));
+    tg_tensor *labels = tg_empty(TG_INT64, TG_SHAPE(8));
+    ck_assert(x && labels);
+    tg_rng rng = tg_rng_seeded(3);
+    tg_tensor *le, *lr;
+    new_batch(&rng, x, labels);
+    ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
+    ck_assert_int_eq(mlp_step(&rep, x, labels, &lr), TG_OK);
+    new_batch(&rng, x, labels);
+    ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
+    ck_assert_int_eq(tg_capture_begin(rep.T), TG_OK);
+    ck_assert_int_eq(mlp_step(&rep, x, labels, &lr), TG_OK);
+    tg_plan *P = tg_capture_end(rep.T);
+    ck_assert_msg(P != NULL, "%s", tg_last_message());
+    long calls = tgt_stats.calls;
+    for (int step = 0; step < 12; step++) {
+        new_batch(&rng, x, labels);
+        if (step == 6) /* a schedule's change reaches the replayed update */
+            eager.opt.groups.lr[0] = rep.opt.groups.lr[0] = 3e-3;
+        ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
+        long before = tgt_stats.calls;
+        ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+        ck_assert_int_eq(tgt_stats.calls, before); /* no allocation */
+        ck_assert(same_bits(le, lr));
+        for (int i = 0; i < eager.ps.count; i++) {
+            ck_assert(same_bits(eager.ps.tensors[i], rep.ps.tensors[i]));
+            ck_assert(same_bits(tg_grad(eager.ps.tensors[i]), tg_grad(rep.ps.tensors[i])));
+        }
+    }
+    ck_assert_int_ge(tgt_stats.calls, calls);
+    ck_assert_int_eq(rep.opt.t[0], eager.opt.t[0]); /* Adam's counts advanced */
+    tg_plan_free(P);
+    mlp_free(&eager);
+    mlp_free(&rep);
+    tg_free(x);
+    tg_free(labels);
+}
+END_TEST
+
+/* ---- tg_step (the toolkit's one-call step) ------------------------------------------ */
+
+START_TEST(test_tg_step_replays)
+{
+    tg_tensor *x, *y;
+    chapter_data(&x, &y);
+    tg_tensor *w[2], *b[2];
+    tg_optim *opt[2];
+    tg_tape *T[2];
+    tg_tensor *loss[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        w[k] = tg_full(TG_FLOAT64, TG_SHAPE(1), 0.5);
+        b[k] = tg_full(TG_FLOAT64, TG_SHAPE(1), 0.25);
+        ck_assert_int_eq(tg_requires_grad(w[k], true), TG_OK);
+        ck_assert_int_eq(tg_requires_grad(b[k], true), TG_OK);
+        tg_params ps = {0};
+        ck_assert_int_eq(tg_params_add(&ps, "w", w[k]), TG_OK);
+        ck_assert_int_eq(tg_params_add(&ps, "b", b[k]), TG_OK);
+        opt[k] = tg_optim_adam(&ps, 0.1, 0.9, 0.999, 1e-8, 0.0, false);
+        T[k] = tg_tape_new();
+        ck_assert(opt[k] && T[k]);
+    }
+    tg_plan *P = NULL;
+    for (int step = 0; step < 20; step++) {
+        for (int k = 0; k < 2; k++) {
+            if (k == 1 && P) {
+                ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+                continue;
+            }
+            if (k == 1 && step == 1)
+                ck_assert_int_eq(tg_capture_begin(T[1]), TG_OK);
+            tg_tensor *err = tg_ad_sub(T[k], tg_ad_add(T[k], tg_ad_mul(T[k],
+                tg_ad_mul(T[k], x, x), w[k]), b[k]), y);
+            loss[k] = tg_ad_mean(T[k], tg_ad_mul(T[k], err, err));
+            double v;
+            ck_assert_int_eq(tg_step(T[k], loss[k], opt[k], &v), TG_OK);
+            if (k == 1 && step == 1) {
+                P = tg_capture_end(T[1]);
+                ck_assert_msg(P != NULL, "%s", tg_last_message());
+            }
+        }
+        ck_assert(same_bits(w[0], w[1]) && same_bits(b[0], b[1]));
+    }
+    /* tg_step reset the eager tape each step; the captured one kept its
+     * tensors, so the replayed loss is the one of the last replay, which
+     * matches the eager loss computed before its own reset */
+    ck_assert(tg_tape_length(T[0]) == 0);
+    tg_plan_free(P);
+    for (int k = 0; k < 2; k++) {
+        tg_tape_free(T[k]);
+        tg_optim_free(opt[k]);
+        tg_free(w[k]);
+        tg_free(b[k]);
+    }
+    tg_free(x);
+    tg_free(y);
+}
+END_TEST
+
+/* ---- replays refused ----------------------------------------------------------------- */
+
+START_TEST(test_replay_refuses_changed_inputs)
+{
+    tg_tensor *x, *y;
+    chapter_data(&x, &y);
+    chapter c;
+    chapter_init(&c, x, y);
+    ck_assert_int_eq(chapter_step(&c), TG_OK);
+    tg_set_name(y, "targets");
+    tg_plan *P = chapter_capture(&c);
+    double w0;
+    ck_assert_int_eq(tg_item(c.w, &w0), TG_OK);
+
+    y->shape[0] = 50;
+    ck_assert_int_eq(tg_plan_replay(P), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "(targets) changed its shape since the capture");
+    y->shape[0] = 100;
+    y->strides[0] = 2;
+    ck_assert_int_eq(tg_plan_replay(P), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "changed its strides");
+    y->strides[0] = 1;
+    y->dtype = TG_FLOAT32;
+    ck_assert_int_eq(tg_plan_replay(P), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "changed its dtype");
+    y->dtype = TG_FLOAT64;
+    void *data = y->storage->data;
+    y->storage->data = tg_data(x);
+    ck_assert_int_eq(tg_plan_replay(P), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "changed its storage");
+    y->storage->data = data;
+    tg_tensor *g = c.w->grad;
+    c.w->grad = c.b->grad;
+    ck_assert_int_eq(tg_plan_replay(P), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "changed its .grad");
+    c.w->grad = g;
+    double w1;
+    ck_assert_int_eq(tg_item(c.w, &w1), TG_OK);
+    TGT_ASSERT_SAME(w1, w0); /* nothing ran */
+
+    ck_assert_int_eq(tg_plan_replay(P), TG_OK); /* restored: runs */
+    ck_assert_int_eq(tg_tape_reset(c.T), TG_OK);
+    ck_assert_int_eq(tg_plan_replay(P), TG_ERR_TAPE);
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_plan_replay: the tape was reset after the capture");
+    tg_plan_free(P);
+    chapter_free(&c);
+    tg_free(x);
+    tg_free(y);
+}
+END_TEST
+
+/* ---- captures refused ---------------------------------------------------------------- */
+
+/* Ends a capture that must fail with code and a message holding substr;
+ * the tape must then be free to capture again. */
+static void assert_refused(tg_tape *T, int code, const char *substr)
+{
+    ck_assert_ptr_null(tg_capture_end(T));
+    TGT_ASSERT_ERR(code, substr);
+    ck_assert(!tg_tape_is_capturing(T));
+}
+
+START_TEST(test_capture_refuses_what_cannot_replay)
+{
+    tg_tensor *x, *y;
+    chapter_data(&x, &y);
+    chapter c;
+    chapter_init(&c, x, y);
+    ck_assert_int_eq(chapter_step(&c), TG_OK);
+    tg_tape *other = tg_tape_new();
+    ck_assert_ptr_nonnull(other);
+
+    /* a caller-owned tensor made during the step */
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    tg_tensor *heap = tg_clone(x);
+    ck_assert_ptr_nonnull(heap);
+    assert_refused(c.T, TG_ERR_VALUE, "caller-owned (heap) tensor");
+    tg_free(heap);
+
+    /* an op on another tape */
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    ck_assert_ptr_nonnull(tg_ad_mul(other, x, x));
+    assert_refused(c.T, TG_ERR_VALUE, "a tape other than the capturing one");
+
+    /* a reset after the step's first op */
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    ck_assert_ptr_nonnull(tg_ad_mul(c.T, x, c.w));
+    ck_assert_int_eq(tg_tape_reset(c.T), TG_OK);
+    assert_refused(c.T, TG_ERR_VALUE, "tg_tape_reset: the tape was reset in the middle");
+
+    /* an op whose kernel is not captured names itself */
+    tg_tensor *img = tg_ones(TG_FLOAT64, TG_SHAPE(1, 1, 4, 4));
+    tg_tensor *ker = tg_ones(TG_FLOAT64, TG_SHAPE(1, 1, 3, 3));
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    ck_assert_ptr_nonnull(tg_ad_conv2d(c.T, img, ker, NULL, &(tg_conv_args)TG_CONV_ARGS));
+    assert_refused(c.T, TG_ERR_VALUE, "tg_ad_conv2d's result");
+
+    /* an in-place write that no captured kernel repeats */
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    tg_rng rng = tg_rng_seeded(1);
+    ck_assert_int_eq(tg_rand_fill(&rng, img), TG_OK);
+    assert_refused(c.T, TG_ERR_VALUE, "an in-place write");
+
+    /* a decision made on the host from values */
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    ck_assert_int_eq(chapter_step(&c), TG_OK);
+    tg_params ps = {0};
+    ck_assert_int_eq(tg_params_add(&ps, "w", c.w), TG_OK);
+    ck_assert_int_eq(tg_clip_grad_norm(&ps, 1.0, 2.0, NULL), TG_OK);
+    assert_refused(c.T, TG_ERR_VALUE, "tg_clip_grad_norm: clipping decides on the host");
+
+    /* a failed op */
+    tg_tensor *bad = tg_empty(TG_FLOAT64, TG_SHAPE(3));
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    ck_assert_ptr_nonnull(tg_ad_mul(c.T, x, x));
+    ck_assert_int_eq(tg_copy(bad, x), TG_ERR_SHAPE); /* refused by its checks */
+    ck_assert_int_eq(tg_matmul_into(bad, x, x), TG_ERR_SHAPE);
+    assert_refused(c.T, TG_ERR_VALUE, "an op of the step failed");
+
+    /* nothing at all */
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    assert_refused(c.T, TG_ERR_VALUE, "the step ran no kernel");
+
+    /* and after all that, a capture that works */
+    tg_plan *P = chapter_capture(&c);
+    ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+    tg_plan_free(P);
+    tg_free(bad);
+    tg_free(img);
+    tg_free(ker);
+    tg_tape_free(other);
+    chapter_free(&c);
+    tg_free(x);
+    tg_free(y);
+}
+END_TEST
+
+START_TEST(test_plan_errors_and_oom)
+{
+    ck_assert_int_eq(tg_capture_begin(NULL), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_capture_begin: tape is NULL");
+    ck_assert_ptr_null(tg_capture_end(NULL));
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_capture_end: tape is NULL");
+    ck_assert_int_eq(tg_plan_replay(NULL), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_plan_replay: plan is NULL");
+    tg_plan_stats st;
+    ck_assert_int_eq(tg_plan_get_stats(NULL, &st), TG_ERR_NULL);
+    ck_assert(!tg_tape_is_capturing(NULL));
+    tg_plan_free(NULL);
+
+    tg_tensor *x, *y;
+    chapter_data(&x, &y);
+    chapter c;
+    chapter_init(&c, x, y);
+    ck_assert_int_eq(chapter_step(&c), TG_OK);
+    ck_assert_ptr_null(tg_capture_end(c.T));
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "tg_capture_end: the tape is not capturing");
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_ERR_TAPE);
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "already capturing");
+    tg_tape *other = tg_tape_new();
+    ck_assert_int_eq(tg_capture_begin(other), TG_ERR_TAPE);
+    TGT_ASSERT_ERR(TG_ERR_TAPE, "another tape is capturing on this thread");
+    tg_tape_free(other);
+    ck_assert_int_eq(chapter_step(&c), TG_OK);
+    tg_plan *P = tg_capture_end(c.T);
+    ck_assert_ptr_nonnull(P);
+    ck_assert_int_eq(tg_plan_get_stats(P, NULL), TG_ERR_NULL);
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK);
+    ck_assert_int_eq(tg_plan_replay(P), TG_ERR_TAPE); /* capturing; and reset */
+    ck_assert(tg_tape_is_capturing(c.T));
+    tg_plan_free(P);
+
+    /* a tape freed while capturing ends the capture and frees the trace */
+    ck_assert_ptr_nonnull(tg_ad_mul(c.T, x, x));
+    tg_tape_free(c.T);
+    c.T = tg_tape_new();
+    ck_assert_int_eq(tg_capture_begin(c.T), TG_OK); /* the thread is free again */
+    ck_assert_ptr_null(tg_capture_end(c.T));
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "no kernel");
+
+    /* allocation failures in turn, through the capture: NULL plan or a
+     * failed begin, out of memory, nothing leaked, the tape not capturing */
+    for (long k = 1;; k++) {
+        tgt_stats.fail_at = tgt_stats.calls + k;
+        int rc = tg_capture_begin(c.T);
+        if (rc == TG_OK) {
+            rc = chapter_step(&c);
+            P = tg_capture_end(c.T);
+        } else {
+            P = NULL;
+        }
+        tgt_stats.fail_at = 0;
+        if (P) {
+            ck_assert_int_gt(k, 3);
+            ck_assert_int_eq(rc, TG_OK);
+            break;
+        }
+        TGT_ASSERT_ERR(TG_ERR_NOMEM, "");
+        ck_assert(!tg_tape_is_capturing(c.T));
+        ck_assert_int_lt(k, 60);
+    }
+    ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+    tg_plan_free(P);
+    chapter_free(&c);
+    tg_free(x);
+    tg_free(y);
+}
+END_TEST
+
+Suite *test_plan_suite(void); /* called by the generated runner */
+Suite *test_plan_suite(void)
+{
+    Suite *s = suite_create("plan");
+    TCase *tc = tgt_tcase("replay equals eager");
+    tcase_add_test(tc, test_chapter_replay_is_eager);
+    tcase_add_test(tc, test_mlp_adam_replay_is_eager);
+    tcase_add_test(tc, test_tg_step_replays);
+    suite_add_tcase(s, tc);
+    tc = tgt_tcase("refusals and errors");
+    tcase_add_test(tc, test_replay_refuses_changed_inputs);
+    tcase_add_test(tc, test_capture_refuses_what_cannot_replay);
+    tcase_add_test(tc, test_plan_errors_and_oom);
+    suite_add_tcase(s, tc);
+    return s;
+}
