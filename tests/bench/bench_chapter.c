@@ -4,6 +4,9 @@
  *   --impl tape   tapegrad's tape with the ops of examples/chapter_autograd.c:
  *                 reset, pow_scalar, mul, add, sub, pow_scalar, mul_scalar,
  *                 sum, item, zero_grad x2, backward, axpy x2
+ *   --impl replay the tape step above captured once (plan.h) after one
+ *                 eager step, then replayed: tg_plan_replay and the loss's
+ *                 tg_item each step
  *   --impl fused  a hand-written C loop: one pass over the points computes
  *                 the loss and both gradients, then the update (the floor)
  *
@@ -13,7 +16,8 @@
  * --n 100 --lr 0.001 --warmup 1000 --iters 20000 --samples 3. After the
  * warm-up, each of the samples times iters steps. Prints a RESULT line (see
  * harness.h) with check= the final w, and for the tape allocs= the number of
- * tapegrad allocations during steps 2..N (a counting allocator is installed).
+ * tapegrad allocations during steps 2..N (replay: 3..N, after the capture;
+ * a counting allocator is installed).
  */
 #include <math.h>
 #include <stdio.h>
@@ -28,7 +32,7 @@
 
 /* The tape step, exactly as chapter_autograd.c's train_step. */
 static bool tape_step(tg_tape *T, tg_tensor *w, tg_tensor *b, tg_tensor *x,
-                      tg_tensor *y, double lr, double *loss)
+                      tg_tensor *y, double lr, double *loss, tg_tensor **root)
 {
     if (tg_tape_reset(T))
         return false;
@@ -39,6 +43,7 @@ static bool tape_step(tg_tape *T, tg_tensor *w, tg_tensor *b, tg_tensor *x,
     tg_tensor *total = tg_ad_sum(T, half_sq);                      /* () */
     if (!total || tg_item(total, loss))
         return false;
+    *root = total;
     if (tg_zero_grad(w) || tg_zero_grad(b) || tg_backward(T, total))
         return false;
     return tg_axpy_into(w, -lr, tg_grad(w)) == TG_OK &&
@@ -91,10 +96,11 @@ int main(int argc, char **argv)
     long warmup = bench_arg_long(argc, argv, "warmup", 1000);
     long iters = bench_arg_long(argc, argv, "iters", 20000);
     long samples = bench_arg_long(argc, argv, "samples", 3);
-    bool tape = !strcmp(impl, "tape");
+    bool replay = !strcmp(impl, "replay");
+    bool tape = replay || !strcmp(impl, "tape");
     if ((!tape && strcmp(impl, "fused")) || n < 1 || warmup < 1 || iters < 1 ||
         samples < 1 || samples > MAX_SAMPLES) {
-        fprintf(stderr, PROG ": bad arguments (--impl tape|fused, --n, --warmup,"
+        fprintf(stderr, PROG ": bad arguments (--impl tape|replay|fused, --n, --warmup,"
                         " --iters >= 1, --samples 1..%d)\n", MAX_SAMPLES);
         return 2;
     }
@@ -102,6 +108,8 @@ int main(int argc, char **argv)
     bench_count_allocations();
     tg_tensor *x = NULL, *y = NULL, *w = NULL, *b = NULL;
     tg_tape *T = NULL;
+    tg_plan *P = NULL;
+    tg_tensor *root = NULL; /* the loss on the tape */
     double w0 = 0.0, b0 = 0.0, loss = (double)NAN, per_iter[MAX_SAMPLES];
     long allocs_after_first = 0;
     int rc = 1;
@@ -127,11 +135,20 @@ int main(int argc, char **argv)
         for (long it = 0; it < steps; it++) {
             if (!tape) {
                 fused_step(xs, ys, (int64_t)n, &wf, &bf, lr, &loss);
-            } else if (!tape_step(T, w, b, x, y, lr, &loss)) {
+            } else if (P) {
+                if (tg_plan_replay(P) || tg_item(root, &loss)) {
+                    bench_fail(PROG, "replaying the step");
+                    goto done;
+                }
+            } else if ((replay && s < 0 && it == 1 && tg_capture_begin(T)) ||
+                       !tape_step(T, w, b, x, y, lr, &loss, &root)) {
                 bench_fail(PROG, "training step");
                 goto done;
+            } else if (replay && s < 0 && it == 1 && !(P = tg_capture_end(T))) {
+                bench_fail(PROG, "capturing the step");
+                goto done;
             }
-            if (s < 0 && it == 0)
+            if (s < 0 && it == (replay ? 1 : 0)) /* replay: after the capture */
                 allocs_after_first = bench_allocations();
         }
         if (s >= 0)
@@ -148,10 +165,11 @@ int main(int argc, char **argv)
     if (tape)
         snprintf(extra + len, sizeof extra - (size_t)len, " allocs=%ld",
                  bench_allocations() - allocs_after_first);
-    bench_result(workload, tape ? "tapegrad" : "fused_c", per_iter, (int)samples,
+    bench_result(workload, replay ? "tapegrad_replay" : tape ? "tapegrad" : "fused_c", per_iter, (int)samples,
                  iters, extra);
     rc = 0;
 done:
+    tg_plan_free(P);
     tg_tape_free(T);
     tg_free(w);
     tg_free(b);
