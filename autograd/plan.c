@@ -29,6 +29,7 @@ struct tg_plan {
     snapshot *inputs;
     size_t ninputs;
     size_t tape_bytes;
+    tg__fused *fused; /* tg_plan_fuse's program, or NULL */
 };
 
 bool tg_tape_is_capturing(const tg_tape *T)
@@ -120,7 +121,7 @@ tg_plan *tg_capture_end(tg_tape *T)
             for (size_t k = 0; k < tr->ninputs; k++)
                 snap(&in[k], tr->inputs[k]);
             *P = (tg_plan){PLAN_LIVE, T, T->id, steps, tr->n, in, tr->ninputs,
-                           T->arena.total};
+                           T->arena.total, NULL};
         }
     }
     tga__capture_abandon(T);
@@ -137,16 +138,20 @@ static int changed(size_t k, const snapshot *s, const char *what)
                     "the captured tensors, or capture again", k, name, what);
 }
 
-static int check_input(size_t k, const snapshot *s)
+static inline int check_input(size_t k, const snapshot *s)
 {
     const tg_tensor *t = s->t;
     if (t->dtype != s->dtype)
         return changed(k, s, "dtype");
-    if (t->ndim != s->ndim ||
-        memcmp(t->shape, s->shape, (size_t)s->ndim * sizeof *s->shape))
+    if (t->ndim != s->ndim)
         return changed(k, s, "shape");
-    if (memcmp(t->strides, s->strides, (size_t)s->ndim * sizeof *s->strides) ||
-        t->offset != s->offset)
+    for (int d = 0; d < s->ndim; d++) /* a loop: most inputs have 1 or 2 axes */
+        if (t->shape[d] != s->shape[d])
+            return changed(k, s, "shape");
+    for (int d = 0; d < s->ndim; d++)
+        if (t->strides[d] != s->strides[d])
+            return changed(k, s, "strides");
+    if (t->offset != s->offset)
         return changed(k, s, "strides");
     if (t->storage != s->storage || t->storage->data != s->data)
         return changed(k, s, "storage");
@@ -175,6 +180,8 @@ int tg_plan_replay(tg_plan *P)
         if (rc)
             return rc;
     }
+    if (P->fused)
+        return tg__fused_run(P->fused);
     for (size_t k = 0; k < P->n; k++) {
         tg__step *e = &P->steps[k];
         int rc = e->run(e);
@@ -183,6 +190,52 @@ int tg_plan_replay(tg_plan *P)
         if (e->out.storage)
             e->out.storage->version++; /* as the eager in-place write did */
     }
+    return TG_OK;
+}
+
+static int live_plan(const char *fn, const tg_plan *P)
+{
+    if (!P)
+        return tg__fail(TG_ERR_NULL, fn, "plan is NULL");
+    if (P->magic != PLAN_LIVE)
+        return tg__fail(TG_ERR_VALUE, fn, "not a live plan (freed, or not a plan)");
+    return TG_OK;
+}
+
+int tg_plan_fuse(tg_plan *P, int nkeep, const tg_tensor *const *keep)
+{
+    const char *fn = "tg_plan_fuse";
+    int rc = live_plan(fn, P);
+    if (rc)
+        return rc;
+    if (nkeep < 0 || (nkeep > 0 && !keep))
+        return tg__fail(nkeep < 0 ? TG_ERR_VALUE : TG_ERR_NULL, fn,
+                        nkeep < 0 ? "nkeep is negative" : "keep is NULL");
+    const tg__storage **ks = nkeep ? tg__alloc((size_t)nkeep * sizeof *ks) : NULL;
+    if (nkeep && !ks)
+        return tg__oom(fn);
+    for (int k = 0; k < nkeep && rc == TG_OK; k++) {
+        if (!keep[k])
+            rc = tg__fail(TG_ERR_NULL, fn, "keep[%d] is NULL", k);
+        else
+            ks[k] = keep[k]->storage;
+    }
+    tg__fused *f = rc ? NULL : tg__fuse(fn, P->steps, P->n, ks, (size_t)nkeep);
+    tg__dealloc(ks, (size_t)nkeep * sizeof *ks);
+    if (!f)
+        return rc ? rc : TG_ERR_NOMEM;
+    tg__fused_free(P->fused);
+    P->fused = f;
+    return TG_OK;
+}
+
+int tg_plan_unfuse(tg_plan *P)
+{
+    int rc = live_plan("tg_plan_unfuse", P);
+    if (rc)
+        return rc;
+    tg__fused_free(P->fused);
+    P->fused = NULL;
     return TG_OK;
 }
 
@@ -198,6 +251,13 @@ int tg_plan_get_stats(const tg_plan *P, tg_plan_stats *stats)
     stats->plan_bytes = sizeof *P + P->n * sizeof *P->steps +
                         P->ninputs * sizeof *P->inputs;
     stats->tape_bytes = P->tape_bytes;
+    tg__fused_stats fs = {0, 0, 0, 0};
+    if (P->fused)
+        tg__fused_get_stats(P->fused, &fs);
+    stats->fused_groups = fs.groups;
+    stats->fused_kernels = fs.members;
+    stats->scratch_bytes = fs.scratch_bytes;
+    stats->plan_bytes += fs.bytes;
     return TG_OK;
 }
 
@@ -206,6 +266,7 @@ void tg_plan_free(tg_plan *P)
     if (!P || P->magic != PLAN_LIVE)
         return;
     P->magic = 0;
+    tg__fused_free(P->fused);
     tg__dealloc(P->steps, P->n * sizeof *P->steps);
     tg__dealloc(P->inputs, P->ninputs * sizeof *P->inputs);
     tg__dealloc(P, sizeof *P);

@@ -72,11 +72,35 @@ bool tg_tape_is_capturing(const tg_tape *T);
  * was reset or an input changed shape, dtype, strides, storage or .grad. */
 int tg_plan_replay(tg_plan *P);
 
+/* Fusion (off until this is called): runs of element-wise kernels over
+ * the same contiguous elements, in the forward and the backward pass, and
+ * the whole sums they feed, replay as one pass over the data in tiles of a
+ * few hundred elements. Small independent kernels (a .grad zeroed, the
+ * backward's seed) move ahead of a run rather than ending it. Two things
+ * change:
+ * - a sum inside a run is added tile by tile, so a fused replay's sums
+ *   (the loss, a bias's gradient) equal the eager ones to rounding (1e-12
+ *   relative in float64, not bit for bit); element-wise results stay
+ *   bit for bit;
+ * - an intermediate that its run reads again, and nothing else reads, is
+ *   kept in a tile-sized scratch and no longer written to its tensor. A
+ *   value that no kernel of the step reads (the loss, a prediction that
+ *   is the step's result), sums, and everything outside the runs are
+ *   always written. List in keep any other tensor of the step whose
+ *   values you read after a replay.
+ * Calling it again rebuilds the program with the new keep list. */
+int tg_plan_fuse(tg_plan *P, int nkeep, const tg_tensor *const *keep);
+/* Back to the unfused replay, bit for bit the eager step. */
+int tg_plan_unfuse(tg_plan *P);
+
 typedef struct tg_plan_stats {
-    size_t kernels;     /* records replayed, one per kernel call */
-    size_t inputs;      /* caller-owned tensors checked before each replay */
-    size_t plan_bytes;  /* heap memory of the plan itself */
-    size_t tape_bytes;  /* the tape's arena bytes the plan keeps in use */
+    size_t kernels;       /* records replayed, one per kernel call */
+    size_t inputs;        /* caller-owned tensors checked before each replay */
+    size_t plan_bytes;    /* heap memory of the plan itself, fusion included */
+    size_t tape_bytes;    /* the tape's arena bytes the plan keeps in use */
+    size_t fused_groups;  /* tg_plan_fuse's runs (0 unfused) */
+    size_t fused_kernels; /* kernels inside them */
+    size_t scratch_bytes; /* their tile buffers */
 } tg_plan_stats;
 int tg_plan_get_stats(const tg_plan *P, tg_plan_stats *stats);
 /* Frees the plan (NULL is fine); the tape and its tensors are untouched. */

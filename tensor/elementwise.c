@@ -494,6 +494,23 @@ static void binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
 
 static void unary_kernel(int op, tg_tensor *out, const tg_tensor *a);
 
+void tg__span_binary(int op, double s, tg_dtype dt, int64_t n, const void *a, int64_t sa,
+                     const void *b, int64_t sb, void *o)
+{
+    if (dt == TG_FLOAT64)
+        bin_f64(op, s, n, a, sa, b, sb, o, 1);
+    else
+        bin_f32(op, s, n, a, sa, b, sb, o, 1);
+}
+
+void tg__span_unary(int op, tg_dtype dt, int64_t n, const void *a, int64_t sa, void *o)
+{
+    if (dt == TG_FLOAT64)
+        un_f64(op, n, a, sa, o, 1);
+    else
+        un_f32(op, n, a, sa, o, 1);
+}
+
 /* The traced forms: what a plan runs (trace.c). */
 static int run_binary(tg__step *e)
 {
@@ -510,15 +527,15 @@ static int run_unary(tg__step *e)
 void tg__binary_kernel(int op, double s, tg_tensor *out, const tg_tensor *a,
                        const tg_tensor *b)
 {
-    TG__TRACED(binary_kernel(op, s, out, a, b), .run = run_binary, .op = op, .s = s,
-               .out = *out, .a = *a, .b = *b);
+    TG__TRACED(binary_kernel(op, s, out, a, b), .run = run_binary,
+               .kind = TG__STEP_BINARY, .op = op, .s = s, .out = *out, .a = *a, .b = *b);
     tg__touch(out);
 }
 
 void tg__unary_kernel(tg_unop op, tg_tensor *out, const tg_tensor *a)
 {
-    TG__TRACED(unary_kernel((int)op, out, a), .run = run_unary, .op = (int)op,
-               .out = *out, .a = *a);
+    TG__TRACED(unary_kernel((int)op, out, a), .run = run_unary,
+               .kind = TG__STEP_UNARY, .op = (int)op, .out = *out, .a = *a);
     tg__touch(out);
 }
 
@@ -532,8 +549,8 @@ int tg__binary(const char *fn, tg_binop op, tg_tensor *out, const tg_tensor *a,
     if (check_dtypes(fn, a, b) || tg__broadcast_shape(fn, a, b, &nd, shape) ||
         check_out(fn, out, nd, shape, a->dtype))
         return tg_last_error();
-    TG__TRACED(binary_kernel((int)op, 0.0, out, a, b), .run = run_binary, .op = (int)op,
-               .out = *out, .a = *a, .b = *b);
+    TG__TRACED(binary_kernel((int)op, 0.0, out, a, b), .run = run_binary,
+               .kind = TG__STEP_BINARY, .op = (int)op, .out = *out, .a = *a, .b = *b);
     tg__touch(out);
     return TG_OK;
 }
@@ -552,7 +569,8 @@ int tg__axpy(const char *fn, tg_tensor *out, double alpha, const tg_tensor *a)
         check_out(fn, out, nd, shape, out->dtype))
         return tg_last_error();
     TG__TRACED(binary_kernel(OP_AXPY, alpha, out, out, a), .run = run_binary,
-               .op = OP_AXPY, .s = alpha, .out = *out, .a = *out, .b = *a);
+               .kind = TG__STEP_BINARY, .op = OP_AXPY, .s = alpha, .out = *out, .a = *out,
+               .b = *a);
     tg__touch(out);
     return TG_OK;
 }
@@ -569,7 +587,8 @@ void tg__scalar_kernel(tg_binop op, tg_tensor *out, const tg_tensor *a, double s
                        bool scalar_first)
 {
     TG__TRACED(scalar_kernel(op, out, a, s, scalar_first), .run = run_scalar,
-               .op = (int)op, .s = s, .flag = scalar_first, .out = *out, .a = *a);
+               .kind = TG__STEP_SCALAR, .op = (int)op, .s = s, .flag = scalar_first,
+               .out = *out, .a = *a);
     tg__touch(out);
 }
 
@@ -640,8 +659,8 @@ int tg__unary(const char *fn, tg_unop op, tg_tensor *out, const tg_tensor *a)
         return tg__fail(TG_ERR_VALUE, fn, "unknown unary op %d", (int)op);
     if (check_out(fn, out, a->ndim, a->shape, a->dtype))
         return tg_last_error();
-    TG__TRACED(unary_kernel((int)op, out, a), .run = run_unary, .op = (int)op,
-               .out = *out, .a = *a);
+    TG__TRACED(unary_kernel((int)op, out, a), .run = run_unary,
+               .kind = TG__STEP_UNARY, .op = (int)op, .out = *out, .a = *a);
     tg__touch(out);
     return TG_OK;
 }
@@ -685,8 +704,8 @@ int tg__copy(const char *fn, tg_tensor *dst, const tg_tensor *src)
                 return tg_last_error();
             src = &v;
         }
-        TG__TRACED(unary_kernel(OP_COPY, dst, src), .run = run_unary, .op = OP_COPY,
-                   .out = *dst, .a = *src);
+        TG__TRACED(unary_kernel(OP_COPY, dst, src), .run = run_unary,
+                   .kind = TG__STEP_UNARY, .op = OP_COPY, .out = *dst, .a = *src);
     }
     tg__touch(dst);
     return TG_OK;

@@ -288,8 +288,21 @@ static inline void *tg__data(const tg_tensor *t)
  * calls are not recorded twice. Only the capturing thread traces. */
 typedef struct tg__step tg__step;
 typedef int (*tg__step_fn)(tg__step *e); /* TG_OK or an error */
+/* What a step's kernel is, for the fusion pass (fuse.c): the element-wise
+ * kernels and whole sums it can run tile by tile, fills it can move; any
+ * other step is opaque to it. */
+enum {
+    TG__STEP_OTHER = 0,
+    TG__STEP_BINARY, /* out = op(a, b), s the scalar of the TG__OP_* codes */
+    TG__STEP_UNARY,  /* out = op(a) */
+    TG__STEP_SCALAR, /* out = a op s (s op a when flag) */
+    TG__STEP_SUM,    /* out = sum of a (a sum along one axis is kept as
+                        SUM too; fuse.c takes only out of one element) */
+    TG__STEP_FILL    /* out = s */
+};
 struct tg__step {
     tg__step_fn run;
+    int kind; /* TG__STEP_* */
     const char *fn; /* the entry point, for the messages of a replay */
     int op;
     double s;
@@ -393,6 +406,29 @@ void tg__trace_stop(void);
 int tg__trace_check(const tg__trace *tr, const char *fn);
 /* Frees the trace's lists (not tr itself). */
 void tg__trace_release(tg__trace *tr);
+
+/* ---- Fusion of a trace's steps (fuse.c) ------------------------------------
+ * Runs of element-wise steps over the same n contiguous elements (and whole
+ * sums of such arrays) become one pass over the data in tiles: each tile
+ * goes through every step of the run while it is in cache. Intermediates
+ * that only the run reads live in a tile-sized scratch and never reach
+ * memory, unless their storage is in keep. Element-wise results are the
+ * steps' own bit for bit; a sum is added tile by tile, in another order. */
+typedef struct tg__fused tg__fused;
+typedef struct tg__fused_stats {
+    size_t groups;        /* fused runs */
+    size_t members;       /* steps inside them */
+    size_t scratch_bytes; /* tile buffers */
+    size_t bytes;         /* everything the program holds */
+} tg__fused_stats;
+/* The program for steps[0..n) (which must outlive it); NULL with the error
+ * set (under fn) if out of memory. */
+tg__fused *tg__fuse(const char *fn, tg__step *steps, size_t n,
+                    const tg__storage *const *keep, size_t nkeep);
+/* Runs the program: TG_OK or the first failing step's code. */
+int tg__fused_run(tg__fused *f);
+void tg__fused_get_stats(const tg__fused *f, tg__fused_stats *st);
+void tg__fused_free(tg__fused *f);
 
 /* Marks an in-place write to t's storage. */
 static inline void tg__touch(tg_tensor *t)
@@ -504,6 +540,12 @@ enum {
     TG__OP_TANH_GRAD,              /* x (1 - y y), y the result */
     TG__OP_SIGMOID_GRAD            /* x (y (1 - y)), y the result */
 };
+/* The element-wise loops on n contiguous elements of out (o), operands
+ * at stride sa, sb (0: a scalar, 1: contiguous), dtype dt: what the
+ * kernels below run on each stretch, for fuse.c's tiles. */
+void tg__span_binary(int op, double s, tg_dtype dt, int64_t n, const void *a, int64_t sa,
+                     const void *b, int64_t sb, void *o);
+void tg__span_unary(int op, tg_dtype dt, int64_t n, const void *a, int64_t sa, void *o);
 /* The kernels alone, for callers that made out themselves with the right
  * shape and dtype and checked the operands (the tape's ops, the backward
  * walk): out = op(a, b) for a tg_binop or one of the codes above, s the

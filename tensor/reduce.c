@@ -725,6 +725,7 @@ int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
 {
     int rc;
     TG__TRACED_RC(rc, reduce_checked(fn, kind, out, t, axis), .run = run_reduce,
+                  .kind = kind == SUM ? TG__STEP_SUM : TG__STEP_OTHER,
                   .fn = fn, .op = kind, .out = *out, .a = *t, .i = {axis});
     return rc;
 }
@@ -732,7 +733,8 @@ int tg__reduce(const char *fn, int kind, tg_tensor *out, const tg_tensor *t,
 int tg__sum_to(const char *fn, tg_tensor *out, const tg_tensor *t)
 {
     int rc;
-    TG__TRACED_RC(rc, sum_to_checked(fn, out, t), .run = run_sum_to, .fn = fn,
+    TG__TRACED_RC(rc, sum_to_checked(fn, out, t), .run = run_sum_to,
+                  .kind = TG__STEP_SUM, .fn = fn,
                   .out = *out, .a = *t);
     return rc;
 }

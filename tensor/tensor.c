@@ -1080,7 +1080,7 @@ int tg_fill(tg_tensor *t, double value)
     }
     if (tg__tracing)
         tg__trace_input(t);
-    TG__TRACED(fill_values(t, value), .run = run_fill, .s = value, .out = *t);
+    TG__TRACED(fill_values(t, value), .run = run_fill, .kind = TG__STEP_FILL, .s = value, .out = *t);
     tg__touch(t);
     return TG_OK;
 }

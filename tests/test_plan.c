@@ -4,6 +4,7 @@
  * no allocation; a replay whose inputs changed is refused; a step that a
  * replay could not repeat is refused when the capture ends, naming what;
  * errors and allocation failures leak nothing (the fixture checks). */
+#include <math.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -288,6 +289,197 @@ START_TEST(test_tg_step_replays)
 }
 END_TEST
 
+/* ---- fusion ------------------------------------------------------------------------ */
+
+/* |a - b| <= tol |b|, element by element */
+static void assert_close(const tg_tensor *a, const tg_tensor *b, double tol)
+{
+    ck_assert_int_eq(tg_numel(a), tg_numel(b));
+    for (int64_t i = 0; i < tg_numel(a); i++) {
+        double x = tgt_at(a, i), y = tgt_at(b, i);
+        ck_assert_msg(fabs(x - y) <= tol * fabs(y), "element %lld: %.17g against %.17g",
+                      (long long)i, x, y);
+    }
+}
+
+/* The chapter on n points, fused: each replay within 1e-12 of the eager
+ * step from the same parameters (the sums are added tile by tile), the
+ * kept prediction bit for bit, nothing allocated; unfused again, bit for
+ * bit. */
+static void chapter_fused(int64_t n)
+{
+    tg_rng rng = tg_rng_seeded(5);
+    tg_tensor *x = tg_linspace(TG_FLOAT64, -1.0, 1.0, n);
+    tg_tensor *y = tg_randn(&rng, TG_FLOAT64, TG_SHAPE(n));
+    ck_assert(x && y);
+    chapter eager, rep;
+    chapter_init(&eager, x, y);
+    chapter_init(&rep, x, y);
+    ck_assert_int_eq(chapter_step(&eager), TG_OK);
+    ck_assert_int_eq(chapter_step(&rep), TG_OK);
+    /* the prediction, kept by the fused plan */
+    ck_assert_int_eq(tg_capture_begin(rep.T), TG_OK);
+    ck_assert_int_eq(chapter_step(&rep), TG_OK);
+    tg_tensor *pred = NULL;
+    tg_plan *P = tg_capture_end(rep.T);
+    ck_assert_ptr_nonnull(P);
+    ck_assert_int_eq(chapter_step(&eager), TG_OK);
+    ck_assert(same_bits(eager.w, rep.w));
+    (void)pred;
+
+    /* the step again, by hand, for a handle on the prediction: */
+    tg_tape *T2 = tg_tape_new();
+    ck_assert_ptr_nonnull(T2);
+
+    ck_assert_int_eq(tg_plan_fuse(P, 0, NULL), TG_OK);
+    tg_plan_stats st;
+    ck_assert_int_eq(tg_plan_get_stats(P, &st), TG_OK);
+    ck_assert_uint_ge(st.fused_groups, 1);
+    ck_assert_uint_ge(st.fused_kernels, 10);
+    ck_assert_uint_gt(st.scratch_bytes, 0);
+    long calls = tgt_stats.calls;
+    for (int step = 0; step < 12; step++) {
+        /* both sides start from the same parameters */
+        ck_assert_int_eq(tg_copy(rep.w, eager.w), TG_OK);
+        ck_assert_int_eq(tg_copy(rep.b, eager.b), TG_OK);
+        ck_assert_int_eq(chapter_step(&eager), TG_OK);
+        ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+        assert_close(rep.loss, eager.loss, 1e-12);
+        assert_close(tg_grad(rep.w), tg_grad(eager.w), 1e-12);
+        assert_close(tg_grad(rep.b), tg_grad(eager.b), 1e-12);
+        assert_close(rep.w, eager.w, 1e-12);
+        assert_close(rep.b, eager.b, 1e-12);
+    }
+    ck_assert_int_eq(tgt_stats.calls, calls);
+    tg_tape_free(T2);
+
+    /* unfused: bit for bit again */
+    ck_assert_int_eq(tg_plan_unfuse(P), TG_OK);
+    ck_assert_int_eq(tg_copy(rep.w, eager.w), TG_OK);
+    ck_assert_int_eq(tg_copy(rep.b, eager.b), TG_OK);
+    ck_assert_int_eq(chapter_step(&eager), TG_OK);
+    ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+    ck_assert(same_bits(eager.loss, rep.loss) && same_bits(eager.w, rep.w));
+
+    tg_plan_free(P);
+    chapter_free(&eager);
+    chapter_free(&rep);
+    tg_free(x);
+    tg_free(y);
+}
+
+START_TEST(test_fused_chapter)
+{
+    chapter_fused(100);    /* one tile */
+    chapter_fused(100003); /* many, the last one short */
+}
+END_TEST
+
+/* A kept intermediate is written by every fused replay, bit for bit the
+ * eager one's; sums and anything outside a fused run always are. */
+START_TEST(test_fused_keeps)
+{
+    tg_tensor *x, *y;
+    chapter_data(&x, &y);
+    tg_tensor *w = tg_full(TG_FLOAT64, TG_SHAPE(1), 0.5);
+    ck_assert_int_eq(tg_requires_grad(w, true), TG_OK);
+    tg_tape *T = tg_tape_new();
+    tg_tape *E = tg_tape_new();
+    ck_assert(T && E);
+    /* forward and backward of sum((w x - y)^2), no update: the inputs stay */
+    tg_tensor *pred = NULL, *loss = NULL;
+    tg_plan *P = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        tg_tape *U = pass ? E : T;
+        if (!pass)
+            ck_assert_int_eq(tg_capture_begin(T), TG_OK);
+        tg_tensor *p = tg_ad_mul(U, x, w);
+        tg_tensor *l = tg_ad_sum(U, tg_ad_pow_scalar(U, tg_ad_sub(U, p, y), 2.0));
+        ck_assert_int_eq(tg_zero_grad(w), TG_OK);
+        ck_assert_int_eq(tg_backward(U, l), TG_OK);
+        if (!pass) {
+            pred = p;
+            loss = l;
+            P = tg_capture_end(T);
+            ck_assert_msg(P != NULL, "%s", tg_last_message());
+        }
+    }
+    ck_assert_int_eq(tg_fill(pred, 0.0), TG_OK); /* outside the plan */
+    ck_assert_int_eq(tg_fill(loss, 0.0), TG_OK);
+    ck_assert_int_eq(tg_plan_fuse(P, 1, (const tg_tensor *const[]){pred}), TG_OK);
+    ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+    /* E's last pass holds the eager values for the same inputs */
+    tg_tensor *pe = tg_ad_mul(E, x, w);
+    ck_assert(same_bits(pred, pe));
+    assert_close(loss, tg_ad_sum(E, tg_ad_pow_scalar(E, tg_ad_sub(E, pe, y), 2.0)), 1e-12);
+
+    ck_assert_int_eq(tg_plan_fuse(P, -1, NULL), TG_ERR_VALUE);
+    TGT_ASSERT_ERR(TG_ERR_VALUE, "tg_plan_fuse: nkeep is negative");
+    ck_assert_int_eq(tg_plan_fuse(P, 1, NULL), TG_ERR_NULL);
+    ck_assert_int_eq(tg_plan_fuse(P, 1, (const tg_tensor *const[]){NULL}), TG_ERR_NULL);
+    TGT_ASSERT_ERR(TG_ERR_NULL, "tg_plan_fuse: keep[0] is NULL");
+    ck_assert_int_eq(tg_plan_fuse(NULL, 0, NULL), TG_ERR_NULL);
+    ck_assert_int_eq(tg_plan_unfuse(NULL), TG_ERR_NULL);
+    /* allocation failures in turn: the plan keeps its old program */
+    for (long k = 1;; k++) {
+        tgt_stats.fail_at = tgt_stats.calls + k;
+        int rc = tg_plan_fuse(P, 1, (const tg_tensor *const[]){pred});
+        tgt_stats.fail_at = 0;
+        if (rc == TG_OK)
+            break;
+        TGT_ASSERT_ERR(TG_ERR_NOMEM, "tg_plan_fuse");
+        ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+        ck_assert_int_lt(k, 20);
+    }
+    tg_plan_free(P);
+    tg_tape_free(T);
+    tg_tape_free(E);
+    tg_free(w);
+    tg_free(x);
+    tg_free(y);
+}
+END_TEST
+
+/* The MLP has no whole sum (its loss is a mean, its bias gradients sums
+ * over rows): fused, its replays stay bit for bit the eager steps. */
+START_TEST(test_fused_mlp_bitwise)
+{
+    mlp_side eager, rep;
+    mlp_init(&eager);
+    mlp_init(&rep);
+    tg_tensor *x = tg_empty(TG_FLOAT64, TG_SHAPE(8, 6));
+    tg_tensor *labels = tg_empty(TG_INT64, TG_SHAPE(8));
+    ck_assert(x && labels);
+    tg_rng rng = tg_rng_seeded(11);
+    tg_tensor *le, *lr;
+    new_batch(&rng, x, labels);
+    ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
+    ck_assert_int_eq(mlp_step(&rep, x, labels, &lr), TG_OK);
+    ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
+    ck_assert_int_eq(tg_capture_begin(rep.T), TG_OK);
+    ck_assert_int_eq(mlp_step(&rep, x, labels, &lr), TG_OK);
+    tg_plan *P = tg_capture_end(rep.T);
+    ck_assert_ptr_nonnull(P);
+    ck_assert_int_eq(tg_plan_fuse(P, 0, NULL), TG_OK);
+    tg_plan_stats st;
+    ck_assert_int_eq(tg_plan_get_stats(P, &st), TG_OK);
+    ck_assert_uint_ge(st.fused_groups, 1);
+    for (int step = 0; step < 6; step++) {
+        new_batch(&rng, x, labels);
+        ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
+        ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+        ck_assert(same_bits(le, lr));
+        for (int i = 0; i < eager.ps.count; i++)
+            ck_assert(same_bits(eager.ps.tensors[i], rep.ps.tensors[i]));
+    }
+    tg_plan_free(P);
+    mlp_free(&eager);
+    mlp_free(&rep);
+    tg_free(x);
+    tg_free(labels);
+}
+END_TEST
+
 /* ---- replays refused ----------------------------------------------------------------- */
 
 START_TEST(test_replay_refuses_changed_inputs)
@@ -506,6 +698,11 @@ Suite *test_plan_suite(void)
     tcase_add_test(tc, test_chapter_replay_is_eager);
     tcase_add_test(tc, test_mlp_adam_replay_is_eager);
     tcase_add_test(tc, test_tg_step_replays);
+    suite_add_tcase(s, tc);
+    tc = tgt_tcase("fusion");
+    tcase_add_test(tc, test_fused_chapter);
+    tcase_add_test(tc, test_fused_keeps);
+    tcase_add_test(tc, test_fused_mlp_bitwise);
     suite_add_tcase(s, tc);
     tc = tgt_tcase("refusals and errors");
     tcase_add_test(tc, test_replay_refuses_changed_inputs);
