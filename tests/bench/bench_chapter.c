@@ -7,6 +7,8 @@
  *   --impl replay the tape step above captured once (plan.h) after one
  *                 eager step, then replayed: tg_plan_replay and the loss's
  *                 tg_item each step
+ *   --impl fused_replay  the same with tg_plan_fuse: the element-wise
+ *                 kernels and the sums run as one pass in tiles
  *   --impl fused  a hand-written C loop: one pass over the points computes
  *                 the loss and both gradients, then the update (the floor)
  *
@@ -96,11 +98,12 @@ int main(int argc, char **argv)
     long warmup = bench_arg_long(argc, argv, "warmup", 1000);
     long iters = bench_arg_long(argc, argv, "iters", 20000);
     long samples = bench_arg_long(argc, argv, "samples", 3);
-    bool replay = !strcmp(impl, "replay");
+    bool fuse = !strcmp(impl, "fused_replay");
+    bool replay = fuse || !strcmp(impl, "replay");
     bool tape = replay || !strcmp(impl, "tape");
     if ((!tape && strcmp(impl, "fused")) || n < 1 || warmup < 1 || iters < 1 ||
         samples < 1 || samples > MAX_SAMPLES) {
-        fprintf(stderr, PROG ": bad arguments (--impl tape|replay|fused, --n, --warmup,"
+        fprintf(stderr, PROG ": bad arguments (--impl tape|replay|fused_replay|fused, --n, --warmup,"
                         " --iters >= 1, --samples 1..%d)\n", MAX_SAMPLES);
         return 2;
     }
@@ -144,7 +147,8 @@ int main(int argc, char **argv)
                        !tape_step(T, w, b, x, y, lr, &loss, &root)) {
                 bench_fail(PROG, "training step");
                 goto done;
-            } else if (replay && s < 0 && it == 1 && !(P = tg_capture_end(T))) {
+            } else if (replay && s < 0 && it == 1 &&
+                       (!(P = tg_capture_end(T)) || (fuse && tg_plan_fuse(P, 0, NULL)))) {
                 bench_fail(PROG, "capturing the step");
                 goto done;
             }
@@ -165,7 +169,8 @@ int main(int argc, char **argv)
     if (tape)
         snprintf(extra + len, sizeof extra - (size_t)len, " allocs=%ld",
                  bench_allocations() - allocs_after_first);
-    bench_result(workload, replay ? "tapegrad_replay" : tape ? "tapegrad" : "fused_c", per_iter, (int)samples,
+    bench_result(workload, fuse ? "tapegrad_fused_replay" : replay ? "tapegrad_replay"
+                           : tape ? "tapegrad" : "fused_c", per_iter, (int)samples,
                  iters, extra);
     rc = 0;
 done:

@@ -9,7 +9,9 @@
  *
  * Flags (defaults): --data DIR (/usr/share/datasets/fashion-mnist)
  * --epochs 1 --seed 0 --threads-note N (only echoed; OpenBLAS takes its
- * thread count from OPENBLAS_NUM_THREADS). Prints a RESULT line (harness.h)
+ * thread count from OPENBLAS_NUM_THREADS) --replay 0|1|2 (1: the
+ * full-batch step is captured once, on a tape of its own, and replayed,
+ * plan.h; 2: the same fused; the short last batch stays eager). Prints a RESULT line (harness.h)
  * whose sec is the median epoch time, with acc= the test accuracy after the
  * last epoch, loss= its mean training loss, maxrss_kb= the peak resident
  * set of the process and allocs= tapegrad's allocations during training
@@ -137,6 +139,9 @@ static int evaluate(tg_tape *T, tg_mlp *net, const split *s, double *acc)
     return rc;
 }
 
+/* The last step's loss, on its tape (what a replay rewrites). */
+static tg_tensor *last_loss;
+
 static int train_step(tg_tape *T, tg_mlp *net, tg_params *ps, tg_adam *opt,
                       tg_tensor *xb, tg_tensor *yb, double *loss)
 {
@@ -146,6 +151,7 @@ static int train_step(tg_tape *T, tg_mlp *net, tg_params *ps, tg_adam *opt,
     tg_tensor *mean = tg_loss_cross_entropy(T, logits, yb); /* () */
     if (!mean || tg_item(mean, loss))
         return 1;
+    last_loss = mean;
     return tg_params_zero_grad(ps) || tg_backward(T, mean) || tg_adam_step(opt);
 }
 
@@ -156,7 +162,9 @@ int main(int argc, char **argv)
     long epochs = bench_arg_long(argc, argv, "epochs", 1);
     long seed = bench_arg_long(argc, argv, "seed", 0);
     long threads = bench_arg_long(argc, argv, "threads-note", 1);
-    if (epochs < 1 || epochs > MAX_EPOCHS || seed < 0 || seed > (long)UINT32_MAX) {
+    long replay = bench_arg_long(argc, argv, "replay", 0);
+    if (epochs < 1 || epochs > MAX_EPOCHS || seed < 0 || seed > (long)UINT32_MAX ||
+        replay < 0 || replay > 2) {
         fprintf(stderr, PROG ": bad arguments (--epochs 1..%d, --seed)\n",
                 MAX_EPOCHS);
         return 2;
@@ -178,7 +186,10 @@ int main(int argc, char **argv)
     tg_params ps = {0};
     tg_adam opt;
     bool have_net = false, have_opt = false;
-    tg_tape *T = NULL;
+    tg_tape *T = NULL, *TR = NULL; /* TR: the captured full-batch step's */
+    tg_plan *P = NULL;
+    tg_tensor *replay_loss = NULL;
+    long full_steps = 0, tail_steps = 0;
     tg_tensor *xfull = NULL, *xtail = NULL; /* (64, 784), (n % 64, 784) */
     tg_tensor *yfull = tg_empty(TG_INT32, TG_SHAPE(BATCH)), *ytail = NULL;
     int64_t *perm = malloc((size_t)train.n * sizeof *perm);
@@ -228,11 +239,31 @@ int main(int argc, char **argv)
                 ydst[r] = train.y[perm[start + r]];
             }
             long before = bench_allocations();
-            if (train_step(T, &net, &ps, &opt, xb, yb, &loss)) {
+            bool full = b == BATCH;
+            if (replay && full && P) {
+                if (tg_plan_replay(P) || tg_item(replay_loss, &loss)) {
+                    bench_fail(PROG, "replaying the step");
+                    goto done;
+                }
+            } else if (replay && full) { /* the first eager, the second captured */
+                bool capture = full_steps == 1;
+                if ((!TR && !(TR = tg_tape_new())) || (capture && tg_capture_begin(TR)) ||
+                    train_step(TR, &net, &ps, &opt, xb, yb, &loss) ||
+                    (capture && (!(P = tg_capture_end(TR)) ||
+                                 (replay == 2 && tg_plan_fuse(P, 0, NULL))))) {
+                    bench_fail(PROG, "training or capturing the step");
+                    goto done;
+                }
+                replay_loss = last_loss;
+            } else if (train_step(T, &net, &ps, &opt, xb, yb, &loss)) {
                 bench_fail(PROG, "training step");
                 goto done;
             }
-            if (e > 0 || step > 0)
+            /* a tape's first step and the capture allocate; later ones must not */
+            bool first_on_tape = replay && (full ? full_steps <= 1 : !tail_steps);
+            full_steps += full;
+            tail_steps += !full;
+            if ((e > 0 || step > 0) && !first_on_tape)
                 allocs += bench_allocations() - before;
             sum += loss * (double)b;
         }
@@ -249,13 +280,16 @@ int main(int argc, char **argv)
              "acc=%.4f loss=%.4f maxrss_kb=%ld allocs=%ld threads=%ld blas=%d",
              acc, mean_loss, bench_peak_rss_kb(), allocs, threads,
              tg_blas_available());
-    bench_result("w3", "tapegrad", epoch_sec, (int)epochs, 1, extra);
+    bench_result("w3", replay == 2 ? "tapegrad_fused_replay"
+                       : replay ? "tapegrad_replay" : "tapegrad", epoch_sec, (int)epochs, 1, extra);
     rc = 0;
 done:
     if (have_opt)
         tg_adam_free(&opt);
     if (have_net)
         tg_mlp_free(&net);
+    tg_plan_free(P);
+    tg_tape_free(TR);
     tg_tape_free(T);
     tg_free(xfull);
     tg_free(xtail);

@@ -140,6 +140,9 @@ def groups(a, have, skips):
                                       "--iters", "300000")),
                    Side("tapegrad_replay", c("bench_chapter", "--impl", "replay", *ch,
                                              "--iters", "600000")),
+                   Side("tapegrad_fused_replay", c("bench_chapter", "--impl",
+                                                   "fused_replay", *ch,
+                                                   "--iters", "600000")),
                    Side("fused_c", c("bench_chapter", "--impl", "fused", *ch,
                                      "--iters", "2000000")),
                    Side("numpy", p("chapter-numpy", *ch, "--iters", "20000"),
@@ -151,6 +154,8 @@ def groups(a, have, skips):
               "--warmup", "2", "--iters", "10", "--samples", "3"]
         g["w2"] = [Side("tapegrad", c("bench_chapter", "--impl", "tape", *ch)),
                    Side("tapegrad_replay", c("bench_chapter", "--impl", "replay", *ch)),
+                   Side("tapegrad_fused_replay", c("bench_chapter", "--impl",
+                                                   "fused_replay", *ch)),
                    Side("tapegrad_t2", c("bench_chapter", "--impl", "tape", *ch),
                         threads=2),
                    Side("fused_c", c("bench_chapter", "--impl", "fused", *ch)),
@@ -172,6 +177,11 @@ def groups(a, have, skips):
                                threads=2, needs="torch",
                                env={"OMP_WAIT_POLICY": "PASSIVE"}))
         limit["w3_t2"] = 3
+        # The full-batch step captured and replayed (plan.h), unfused and
+        # fused, against the eager epoch of the same group.
+        for r, name in ((1, "tapegrad_replay"), (2, "tapegrad_fused_replay")):
+            g["w3_t1"].append(Side(name, c("bench_mlp", *mlp, "--threads-note", "1",
+                                           "--replay", str(r)), threads=1))
     if "w4" in a.only:
         for dt in ("float32", "float64"):
             mm = ["--dtype", dt, "--sizes", "64,128,256,512,1024",
@@ -664,11 +674,14 @@ def report(res, errors):
                 shown += " (tapegrad %.1fx the floor)" % (1 / ratio)
             rows.append([label, tg.cell() if tg else "failed", names[peer],
                          st.cell() if st else "not run", shown, target, stat])
-    # W1 and W2 replayed (plan.h) against the floor (target: within 2x) and
-    # against the eager tape.
-    for w, label in (("w1", "W1 chapter step, 100 pts f64, replay"),
-                     ("w2", "W2 chapter step, 1e6 pts f64, replay")):
-        rp, fu, tg = S(w, "tapegrad_replay"), S(w, "fused_c"), S(w, "tapegrad")
+    # W1 and W2 replayed (plan.h), plain and fused, against the floor
+    # (target: within 2x) and against the eager tape.
+    for w, label, impl in (
+            ("w1", "W1 chapter step, 100 pts f64, replay", "tapegrad_replay"),
+            ("w1", "W1 chapter step, 100 pts f64, fused replay", "tapegrad_fused_replay"),
+            ("w2", "W2 chapter step, 1e6 pts f64, replay", "tapegrad_replay"),
+            ("w2", "W2 chapter step, 1e6 pts f64, fused replay", "tapegrad_fused_replay")):
+        rp, fu, tg = S(w, impl), S(w, "fused_c"), S(w, "tapegrad")
         if not rp:
             continue
         if fu:
@@ -718,6 +731,15 @@ def report(res, errors):
                             pk / 1024, base / 1024) if pk else "-",
                         "%.2fx" % r if r else "-", ">= 2x (tapegrad <= half)",
                         status(r, 2.0, True)])
+    tg = S("w3_t1", "tapegrad")
+    for impl, label in (("tapegrad_replay", "1 thread, tapegrad replayed"),
+                        ("tapegrad_fused_replay", "1 thread, tapegrad replayed fused")):
+        rp = S("w3_t1", impl)
+        if rp:
+            ratio = tg.med / rp.med if tg else None
+            rows.append([label, "%d" % len(rp.runs), rp.cell(),
+                         "(eager tapegrad %s)" % (tg.cell() if tg else "failed"),
+                         "%.2fx eager" % ratio if ratio else "-", acc(rp), "-"])
     if rows:
         parts.append("W3 Fashion-MNIST MLP 784-256-128-10, Adam, batch 64, "
                      "float32: seconds per epoch (1 epoch per run; test accuracy "
