@@ -31,6 +31,7 @@ typedef struct ref {
     const tg__storage *storage;
     char *ptr; /* the element for index 0 */
     size_t slot;
+    bool uniform; /* a scratch holding one value (read at stride 0) */
     /* Set when the program is complete: the tile's first element is at
      * base + i0 * step, and consecutive elements stride apart (0 or 1). */
     char *base;
@@ -38,9 +39,14 @@ typedef struct ref {
     int64_t stride;
 } ref;
 
+/* Member kinds beyond the steps' own (TG__STEP_*): a sum that took in the
+ * product feeding it, and a member whose work moved into such a sum. */
+enum { M_DOT = 100, M_NONE };
+
 typedef struct member {
     tg__step *step;
     int kind, op;
+    bool uniform; /* every operand a scalar: one element, once per replay */
     double s;
     bool scalar_first;
     double sd; /* a SCALAR step's operand, as the kernel reads it */
@@ -199,7 +205,7 @@ static bool try_member(builder *B, tg__step *e, member *m)
         if (e->out.numel != 1 || e->out.dtype != B->dt || !e->out.storage ||
             !classify(&e->a, B->n, B->dt, &m->a) || m->a.mode != REF_ARRAY)
             return false;
-        m->out = (ref){REF_SCALAR, e->out.storage, tg__data(&e->out), 0, NULL, 0, 0};
+        m->out = (ref){REF_SCALAR, e->out.storage, tg__data(&e->out), 0, false, NULL, 0, 0};
         break;
     default:
         return false;
@@ -274,6 +280,10 @@ static void assign_scratch(tg__fused *f, tg__step *steps, size_t n, const group 
             read_later = ms[j].a.storage == s || ms[j].b.storage == s;
         if (keep_it || !read_later || used_outside(f, steps, n, g, s))
             continue;
+        /* A member whose operands are all scalars writes one value n
+         * times: it computes it once, and its readers read it as a scalar. */
+        bool uniform = ms[k].kind != TG__STEP_SUM && ms[k].a.mode == REF_SCALAR &&
+                       (!ms[k].b.mode || ms[k].b.mode == REF_SCALAR);
         size_t slot = f->nslots++;
         for (size_t j = k; j < g->count; j++) {
             ref *r[3] = {&ms[j].out, &ms[j].a, &ms[j].b};
@@ -281,8 +291,54 @@ static void assign_scratch(tg__fused *f, tg__step *steps, size_t n, const group 
                 if (r[q]->mode == REF_ARRAY && r[q]->storage == s) {
                     r[q]->mode = REF_SCRATCH;
                     r[q]->slot = slot;
+                    r[q]->uniform = uniform;
                 }
         }
+        ms[k].uniform = uniform;
+    }
+}
+
+/* Whether a member other than skip reads scratch slot of ref r. */
+static bool slot_read_elsewhere(const member *ms, size_t count, size_t skip, const ref *r)
+{
+    for (size_t j = 0; j < count; j++) {
+        if (j == skip || ms[j].kind == M_NONE)
+            continue;
+        const ref *in[2] = {&ms[j].a, &ms[j].b};
+        for (int q = 0; q < 2; q++)
+            if (in[q]->mode == REF_SCRATCH && in[q]->slot == r->slot)
+                return true;
+    }
+    return false;
+}
+
+/* A whole sum of a product that nothing else reads, sum(x * y) or
+ * sum(x * c), becomes one loop over x and y that never stores the
+ * product (each product is rounded as before; only the sum's order
+ * differs, as for every fused sum). */
+static void absorb_products(tg__fused *f, const group *g)
+{
+    member *ms = f->members + g->first;
+    for (size_t k = 1; k < g->count; k++) {
+        member *sum = &ms[k], *prod = &ms[k - 1];
+        if (sum->kind != TG__STEP_SUM || sum->a.mode != REF_SCRATCH ||
+            prod->out.mode != REF_SCRATCH || prod->out.slot != sum->a.slot ||
+            prod->uniform || slot_read_elsewhere(ms, g->count, k, &sum->a))
+            continue;
+        if (prod->kind == TG__STEP_BINARY && prod->op == TG_MUL) {
+            sum->a = prod->a;
+            sum->b = prod->b;
+        } else if (prod->kind == TG__STEP_SCALAR && prod->op == TG_MUL) {
+            sum->a = prod->a; /* c x and x c are the same product */
+            sum->b = (ref){REF_SCALAR, NULL, NULL, 0, false, NULL, 0, 0};
+            sum->sd = prod->sd;
+            sum->sf = prod->sf;
+            sum->scalar_first = true; /* b is the member's own scalar */
+        } else {
+            continue;
+        }
+        sum->kind = M_DOT;
+        prod->kind = M_NONE;
     }
 }
 
@@ -292,15 +348,19 @@ static void resolve(const tg__fused *f, member *m)
     size_t es = tg__dsize(m->step->kind == TG__STEP_SUM ? m->step->a.dtype
                                                         : m->step->out.dtype);
     ref *r[3] = {&m->out, &m->a, &m->b};
+    if (m->kind == M_DOT && m->scalar_first) /* the scalar of sum(x * c) */
+        m->b.ptr = m->step->a.dtype == TG_FLOAT64 ? (char *)&m->sd : (char *)&m->sf;
     for (int q = 0; q < 3; q++) {
         switch (r[q]->mode) {
         case REF_ARRAY:
-            *r[q] = (ref){r[q]->mode, r[q]->storage, r[q]->ptr, 0, r[q]->ptr, es, 1};
+            r[q]->base = r[q]->ptr;
+            r[q]->step = es;
+            r[q]->stride = 1;
             break;
         case REF_SCRATCH:
             r[q]->base = f->scratch + r[q]->slot * TILE * sizeof(double);
             r[q]->step = 0;
-            r[q]->stride = 1;
+            r[q]->stride = r[q]->uniform ? 0 : 1;
             break;
         default: /* a scalar, or none */
             r[q]->base = r[q]->ptr;
@@ -363,8 +423,10 @@ tg__fused *tg__fuse(const char *fn, tg__step *steps, size_t n,
     tg__dealloc(hoisted, n * sizeof *hoisted);
     tg__dealloc(B.uses, 3 * n * sizeof *B.uses);
     if (ok) {
-        for (size_t g = 0; g < f->ngroups; g++)
+        for (size_t g = 0; g < f->ngroups; g++) {
             assign_scratch(f, steps, n, &f->groups[g], keep, nkeep);
+            absorb_products(f, &f->groups[g]);
+        }
         if (f->nslots && !(f->scratch = tg__alloc(f->nslots * TILE * sizeof(double))))
             ok = false;
     }
@@ -384,6 +446,62 @@ tg__fused *tg__fuse(const char *fn, tg__step *steps, size_t n,
 
 static inline char *at(const ref *r, int64_t i0) { return r->base + (size_t)i0 * r->step; }
 
+/* A tile's sum in eight running sums, which vectorise (the tile is short:
+ * the pairwise sum's blocking would cost more than it saves); float adds
+ * up in double. The products x[i] y[i] (y at stride 0: one scalar) are
+ * each rounded to the dtype first, as the product kernel rounds them. */
+#define SUM_LOOP(T, TERM)                                                      \
+    double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};                  \
+    int64_t i = 0;                                                             \
+    for (; i + 8 <= n; i += 8)                                                 \
+        for (int j = 0; j < 8; j++) {                                          \
+            int64_t q = i + j;                                                 \
+            acc[j] += (double)(TERM);                                          \
+        }                                                                      \
+    for (; i < n; i++) {                                                       \
+        int64_t q = i;                                                         \
+        acc[0] += (double)(TERM);                                              \
+    }                                                                          \
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) +                           \
+           ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+TG_CLONES static double sum_f64(const double *x, int64_t n) { SUM_LOOP(double, x[q]); }
+TG_CLONES static double sum_f32(const float *x, int64_t n) { SUM_LOOP(float, x[q]); }
+TG_CLONES static double dot_f64(const double *x, const double *y, int64_t n)
+{
+    SUM_LOOP(double, x[q] * y[q]);
+}
+TG_CLONES static double dot_f32(const float *x, const float *y, int64_t n)
+{
+    SUM_LOOP(float, (float)(x[q] * y[q]));
+}
+TG_CLONES static double scaled_f64(const double *x, double c, int64_t n)
+{
+    SUM_LOOP(double, x[q] * c);
+}
+TG_CLONES static double scaled_f32(const float *x, float c, int64_t n)
+{
+    SUM_LOOP(float, (float)(x[q] * c));
+}
+
+/* A tile of member m's sum (TG__STEP_SUM or M_DOT). */
+static double tile_sum(const member *m, tg_dtype dt, const char *pa, const char *pb,
+                       int64_t n)
+{
+    const void *a = pa, *b = pb;
+    if (m->kind == TG__STEP_SUM)
+        return dt == TG_FLOAT64 ? sum_f64(a, n) : sum_f32(a, n);
+    if (m->a.stride == 0 && m->b.stride == 0) /* both scalars: n equal products */
+        return dt == TG_FLOAT64 ? (double)n * (*(const double *)a * *(const double *)b)
+                                : (double)n * (double)(*(const float *)a * *(const float *)b);
+    if (m->a.stride == 0 || m->b.stride == 0) { /* one scalar */
+        const void *x = m->a.stride ? a : b, *c = m->a.stride ? b : a;
+        return dt == TG_FLOAT64 ? scaled_f64(x, *(const double *)c, n)
+                                : scaled_f32(x, *(const float *)c, n);
+    }
+    return dt == TG_FLOAT64 ? dot_f64(a, b, n) : dot_f32(a, b, n);
+}
+
 static void run_group(const tg__fused *f, const group *g)
 {
     member *ms = f->members + g->first;
@@ -394,42 +512,49 @@ static void run_group(const tg__fused *f, const group *g)
         for (size_t k = 0; k < g->count; k++) {
             member *m = &ms[k];
             const char *pa = at(&m->a, i0);
+            int64_t n = len;
+            if (m->uniform) { /* one value, made on the first tile */
+                if (i0)
+                    continue;
+                n = 1;
+            }
             switch (m->kind) {
             case TG__STEP_BINARY:
-                tg__span_binary(m->op, m->s, g->dt, len, pa, m->a.stride,
+                tg__span_binary(m->op, m->s, g->dt, n, pa, m->a.stride,
                                 at(&m->b, i0), m->b.stride, at(&m->out, i0));
                 break;
             case TG__STEP_SCALAR: {
                 const void *sc = g->dt == TG_FLOAT64 ? (const void *)&m->sd
                                                      : (const void *)&m->sf;
                 if (m->scalar_first)
-                    tg__span_binary(m->op, 0.0, g->dt, len, sc, 0, pa, m->a.stride,
+                    tg__span_binary(m->op, 0.0, g->dt, n, sc, 0, pa, m->a.stride,
                                     at(&m->out, i0));
                 else
-                    tg__span_binary(m->op, 0.0, g->dt, len, pa, m->a.stride, sc, 0,
+                    tg__span_binary(m->op, 0.0, g->dt, n, pa, m->a.stride, sc, 0,
                                     at(&m->out, i0));
                 break;
             }
             case TG__STEP_UNARY:
-                tg__span_unary(m->op, g->dt, len, pa, m->a.stride, at(&m->out, i0));
+                tg__span_unary(m->op, g->dt, n, pa, m->a.stride, at(&m->out, i0));
                 break;
-            default: /* TG__STEP_SUM */
-                m->acc += g->dt == TG_FLOAT64
-                              ? tg__pairwise_sum_f64((const double *)(const void *)pa, len, 1)
-                              : tg__pairwise_sum_f32((const float *)(const void *)pa, len, 1);
+            case TG__STEP_SUM:
+            case M_DOT:
+                m->acc += tile_sum(m, g->dt, pa, at(&m->b, i0), len);
+                break;
+            default: /* M_NONE: its work moved into a sum */
                 break;
             }
         }
     }
     for (size_t k = 0; k < g->count; k++) {
         member *m = &ms[k];
-        if (m->kind == TG__STEP_SUM) {
+        if (m->kind == TG__STEP_SUM || m->kind == M_DOT) {
             if (g->dt == TG_FLOAT64)
                 *(double *)(void *)m->out.ptr = m->acc;
             else
                 *(float *)(void *)m->out.ptr = (float)m->acc;
         }
-        if (m->out.mode != REF_SCRATCH)
+        if (m->out.mode != REF_SCRATCH && m->kind != M_NONE)
             m->step->out.storage->version++;
     }
 }
