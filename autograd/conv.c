@@ -130,6 +130,37 @@ static void release(tg_tape *T, tg_tensor *t, const tg_tensor *orig)
         tg_free(t);
 }
 
+/* The kernel of this kind into out, on the contiguous operands, with the
+ * columns buffer cols (bias: NULL or the forward's). */
+static void conv_kernel(int kind, const tg__conv *g, tg_tensor *out, const tg_tensor *a,
+                        const tg_tensor *b, const tg_tensor *bias, const tg_tensor *cols)
+{
+    void *o = data_of(out), *cd = data_of(cols);
+    const void *da = data_of(a), *db = data_of(b);
+    if (kind == CONV)
+        tg__conv_forward(a->dtype, g, o, da, db, bias ? data_of(bias) : NULL, cd);
+    else if (kind == DX)
+        tg__conv_input_grad(a->dtype, g, o, da, db, cd);
+    else
+        tg__conv_weight_grad(a->dtype, g, o, da, db, cd);
+}
+
+/* The traced form, what a plan runs (trace.c). The columns buffer was
+ * sized for the thread count of the capture: another count is refused. */
+static int run_conv(tg__step *e)
+{
+    if (tg_get_num_threads() != e->i[0])
+        return tg__fail(TG_ERR_VALUE, "tg_plan_replay",
+                        "the thread count changed from %lld to %d since the capture, "
+                        "and a convolution's work buffer depends on it; capture the "
+                        "step again", (long long)e->i[0], tg_get_num_threads());
+    const int64_t *v = e->geo;
+    tg__conv g = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
+                  v[11], v[12], v[13], v[14], v[15]};
+    conv_kernel(e->op, &g, &e->out, &e->a, &e->b, e->c.storage ? &e->c : NULL, e->ptr);
+    return TG_OK;
+}
+
 /* The op of this kind on a and b (checked by the caller, or made by a
  * rule), with geometry p, and for the forward an optional bias (O,) added
  * in the kernel (a third input of the record); recorded when an input
@@ -157,18 +188,19 @@ static tg_tensor *conv_apply(tg_tape *T, const char *fn, int kind, tg_tensor *a,
     tg_tensor *ca = out ? contiguous(T, fn, a) : NULL;
     tg_tensor *cb = ca ? contiguous(T, fn, b) : NULL;
     tg_tensor *cbias = cb && bias ? contiguous(T, fn, bias) : NULL;
+    /* the columns are work space, whatever their values: a captured step
+     * (plan.h) need not see them made */
+    tg__trace *paused = tg__trace_pause();
     tg_tensor *cols = cb && (cbias || !bias) ? tga__new_like(T, fn, dt, 1, &ncols)
                                              : NULL;
-    if (cols) {
-        void *o = data_of(out), *cd = data_of(cols);
-        const void *da = data_of(ca), *db = data_of(cb);
-        if (kind == CONV)
-            tg__conv_forward(dt, &g, o, da, db, cbias ? data_of(cbias) : NULL, cd);
-        else if (kind == DX)
-            tg__conv_input_grad(dt, &g, o, da, db, cd);
-        else
-            tg__conv_weight_grad(dt, &g, o, da, db, cd);
-    }
+    tg__trace_resume(paused);
+    if (cols)
+        TG__TRACED(conv_kernel(kind, &g, out, ca, cb, cbias, cols), .run = run_conv,
+                   .op = kind, .out = *out, .a = *ca, .b = *cb,
+                   .c = cbias ? *cbias : (tg_tensor){.storage = NULL},
+                   .ptr = cols, .i = {tg_get_num_threads()},
+                   .geo = {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw,
+                           g.ph, g.pw, g.dh, g.dw, g.groups});
     if (!T) {
         if (ca)
             release(T, ca, a);

@@ -403,6 +403,24 @@ static bool identity_plain(tg_tape *T, const char *fn, const tg__node *n, tg_ten
 
 static const tga_op op_dropout_identity = {"dropout", identity_rule, identity_plain};
 
+/* m = a mask of 1/(1-p) where a draw from rng is >= p, else 0 (rng NULL:
+ * all 0, p = 1). A replay of a captured step draws a new mask from the
+ * same generator, as the eager step would. */
+static int draw_mask(tg_tensor *m, double p, tg_rng *rng)
+{
+    double scale = p < 1 ? 1.0 / (1.0 - p) : 0.0;
+    for (int64_t i = 0; i < m->numel; i++) {
+        double u = rng ? tg_rng_random(rng) : 0.0;
+        if (u != u) /* the generator refused: not seeded */
+            return tg__fail(TG_ERR_VALUE, "tg_ad_dropout",
+                            "rng is not seeded (call tg_rng_seed on it first)");
+        tg__store(m, m->offset + i, rng && u >= p ? scale : 0.0);
+    }
+    return TG_OK;
+}
+
+static int run_draw_mask(tg__step *e) { return draw_mask(&e->out, e->s, e->ptr); }
+
 tg_tensor *tg_ad_dropout(tg_tape *T, tg_tensor *x, double p, bool training, tg_rng *rng)
 {
     const char *fn = "tg_ad_dropout";
@@ -427,15 +445,11 @@ tg_tensor *tg_ad_dropout(tg_tape *T, tg_tensor *x, double p, bool training, tg_r
     tg_rng saved;
     if (draw)
         memcpy(&saved, rng, sizeof saved);
-    double scale = p < 1 ? 1.0 / (1.0 - p) : 0.0;
-    for (int64_t i = 0; i < m->numel; i++) {
-        double u = draw ? tg_rng_random(rng) : 0.0;
-        if (u != u) { /* the generator refused: not seeded */
-            tg__fail(TG_ERR_VALUE, fn, "rng is not seeded (call tg_rng_seed on it first)");
-            return tga__discard(T, m);
-        }
-        tg__store(m, m->offset + i, draw && u >= p ? scale : 0.0);
-    }
+    int rc;
+    TG__TRACED_RC(rc, draw_mask(m, p, draw ? rng : NULL), .run = run_draw_mask,
+                  .out = *m, .s = p, .ptr = draw ? rng : NULL);
+    if (rc)
+        return tga__discard(T, m);
     tg__touch(m);
     tg_tensor *out = tg_ad_mul(T, x, m);
     if (!T)

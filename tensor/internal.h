@@ -310,8 +310,12 @@ struct tg__step {
     tg_tensor out, a, b, c;     /* copies of the headers (unused: zeroed) */
     const tg_tensor *arg[3];    /* the headers as passed, for the plan's
                                    checks of caller-owned tensors */
-    void *ptr;                  /* an object the step acts on (an optimiser) */
+    void *ptr;                  /* an object the step acts on (an optimiser, a
+                                   generator), or a work buffer */
     int64_t i[2];
+    bool c_written;             /* c is a second result (max pooling's
+                                   positions), not an operand */
+    int64_t geo[18];            /* the geometry of a convolution or a pooling */
 };
 typedef struct tg__trace tg__trace;
 extern _Thread_local tg__trace *tg__tracing;

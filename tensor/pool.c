@@ -222,8 +222,36 @@ MAX_POOL_2X2_ROW(double, f64)
             }                                                                  \
     } while (0)
 
+static void max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
+                              const tg__pool2d *p);
+
+/* The traced forms: what a plan runs (trace.c). The geometry is kept in
+ * the step's geo: kernel, stride, padding. */
+static int run_max_pool(tg__step *e)
+{
+    tg__pool2d p;
+    memcpy(&p, e->geo, sizeof p);
+    max_pool2d_kernel(&e->out, e->c.storage ? &e->c : NULL, &e->a, &p);
+    return TG_OK;
+}
+
 void tg__max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
                            const tg__pool2d *p)
+{
+    tg__trace *tr = NULL;
+    if (tg__tracing) {
+        tg__step st = {.run = run_max_pool, .out = *out, .a = *x, .c_written = pos != NULL};
+        if (pos)
+            st.c = *pos;
+        memcpy(st.geo, p, sizeof *p);
+        tr = tg__trace_enter(&st);
+    }
+    max_pool2d_kernel(out, pos, x, p);
+    tg__trace_resume(tr);
+}
+
+static void max_pool2d_kernel(tg_tensor *out, tg_tensor *pos, const tg_tensor *x,
+                              const tg__pool2d *p)
 {
     int64_t N = out->shape[0], C = out->shape[1], OH = out->shape[2], OW = out->shape[3];
     int64_t H = x->shape[2], W = x->shape[3];
@@ -364,7 +392,21 @@ static bool scatter_2x2(tg_tensor *big, const tg_tensor *small, const tg_tensor 
     return true;
 }
 
+static void max_pool2d_scatter(tg_tensor *out, const tg_tensor *g, const tg_tensor *pos);
+
+static int run_max_scatter(tg__step *e)
+{
+    max_pool2d_scatter(&e->out, &e->a, &e->b);
+    return TG_OK;
+}
+
 void tg__max_pool2d_scatter(tg_tensor *out, const tg_tensor *g, const tg_tensor *pos)
+{
+    TG__TRACED(max_pool2d_scatter(out, g, pos), .run = run_max_scatter, .out = *out,
+               .a = *g, .b = *pos);
+}
+
+static void max_pool2d_scatter(tg_tensor *out, const tg_tensor *g, const tg_tensor *pos)
 {
     if (scatter_2x2(out, g, pos))
         return;
@@ -372,7 +414,21 @@ void tg__max_pool2d_scatter(tg_tensor *out, const tg_tensor *g, const tg_tensor 
     move_at(out, g, pos, true);
 }
 
+static void max_pool2d_gather(tg_tensor *out, const tg_tensor *t, const tg_tensor *pos);
+
+static int run_max_gather(tg__step *e)
+{
+    max_pool2d_gather(&e->out, &e->a, &e->b);
+    return TG_OK;
+}
+
 void tg__max_pool2d_gather(tg_tensor *out, const tg_tensor *t, const tg_tensor *pos)
+{
+    TG__TRACED(max_pool2d_gather(out, t, pos), .run = run_max_gather, .out = *out,
+               .a = *t, .b = *pos);
+}
+
+static void max_pool2d_gather(tg_tensor *out, const tg_tensor *t, const tg_tensor *pos)
 {
     move_at(t, out, pos, false);
 }
@@ -411,8 +467,34 @@ void tg__max_pool2d_gather(tg_tensor *out, const tg_tensor *t, const tg_tensor *
                 }                                                              \
     } while (0)
 
+static void avg_pool2d_kernel(tg_tensor *out, const tg_tensor *x, const tg__pool2d *p,
+                              bool adjoint);
+
+static int run_avg_pool(tg__step *e)
+{
+    tg__pool2d p;
+    memcpy(&p, e->geo, sizeof p);
+    avg_pool2d_kernel(&e->out, &e->a, e->i[0] ? &p : NULL, e->flag);
+    return TG_OK;
+}
+
 void tg__avg_pool2d_kernel(tg_tensor *out, const tg_tensor *x, const tg__pool2d *p,
                            bool adjoint)
+{
+    tg__trace *tr = NULL;
+    if (tg__tracing) {
+        tg__step st = {.run = run_avg_pool, .out = *out, .a = *x, .flag = adjoint,
+                       .i = {p != NULL}};
+        if (p)
+            memcpy(st.geo, p, sizeof *p);
+        tr = tg__trace_enter(&st);
+    }
+    avg_pool2d_kernel(out, x, p, adjoint);
+    tg__trace_resume(tr);
+}
+
+static void avg_pool2d_kernel(tg_tensor *out, const tg_tensor *x, const tg__pool2d *p,
+                              bool adjoint)
 {
     const tg_tensor *big = adjoint ? out : x, *small = adjoint ? x : out;
     int64_t N = small->shape[0], C = small->shape[1];

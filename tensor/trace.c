@@ -92,7 +92,8 @@ static bool written(const tg__trace *tr, const tg__storage *s, size_t lo, size_t
     if (hi > tr->n)
         hi = tr->n;
     for (size_t j = lo; j < hi; j++)
-        if (tr->steps[j].out.storage == s)
+        if (tr->steps[j].out.storage == s ||
+            (tr->steps[j].c_written && tr->steps[j].c.storage == s))
             return true;
     return false;
 }

@@ -27,7 +27,11 @@
  *
  * Flags (defaults): --data DIR (/usr/share/datasets/fashion-mnist)
  * --seed 0 --warmup 3 --limit 6000 --samples 3 --threads-note N (only
- * echoed; OpenBLAS takes its thread count from OPENBLAS_NUM_THREADS).
+ * echoed; OpenBLAS takes its thread count from OPENBLAS_NUM_THREADS)
+ * --replay 0|1|2 (1: the full-batch step is captured once, on a tape of
+ * its own, and replayed, plan.h; 2: the same fused; a short batch stays
+ * eager; the dropout masks are drawn from the same generator either way,
+ * so the losses are the eager ones).
  * Prints a RESULT line (harness.h) with cpu= the median over the samples of
  * the processor time the process used (all threads), scaled to an epoch
  * like sec, loss= the mean training loss of the timed steps, maxrss_kb= the peak resident set, allocs= tapegrad's
@@ -200,6 +204,9 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The last step's loss, on its tape (what a replay rewrites). */
+static tg_tensor *last_loss;
+
 static int train_step(tg_tape *T, cnn *m, tg_params *ps, tg_adam *opt,
                       tg_tensor *xb, tg_tensor *yb, tg_rng *rng, double *loss)
 {
@@ -209,6 +216,7 @@ static int train_step(tg_tape *T, cnn *m, tg_params *ps, tg_adam *opt,
     tg_tensor *mean = tg_loss_cross_entropy(T, logits, yb); /* () */
     if (!mean || tg_item(mean, loss))
         return 1;
+    last_loss = mean;
     return tg_params_zero_grad(ps) || tg_backward(T, mean) || tg_adam_step(opt);
 }
 
@@ -221,8 +229,10 @@ int main(int argc, char **argv)
     long limit = bench_arg_long(argc, argv, "limit", 6000);
     long samples = bench_arg_long(argc, argv, "samples", 3);
     long threads = bench_arg_long(argc, argv, "threads-note", 1);
+    long replay = bench_arg_long(argc, argv, "replay", 0);
     if (seed < 0 || seed > (long)UINT32_MAX || warmup < 0 || limit < 1 ||
-        limit > 100L * EPOCH_IMAGES || samples < 1 || samples > MAX_SAMPLES) {
+        limit > 100L * EPOCH_IMAGES || samples < 1 || samples > MAX_SAMPLES ||
+        replay < 0 || replay > 2) {
         fprintf(stderr, PROG ": bad arguments (--seed, --warmup >= 0, --limit "
                         "1..%d, --samples 1..%d)\n", 100 * EPOCH_IMAGES, MAX_SAMPLES);
         return 2;
@@ -244,7 +254,9 @@ int main(int argc, char **argv)
     tg_params ps = {0};
     tg_adam opt;
     bool have_opt = false;
-    tg_tape *T = NULL;
+    tg_tape *T = NULL, *TR = NULL; /* TR: the captured full-batch step's */
+    tg_plan *P = NULL;
+    long full_steps = 0, tail_steps = 0;
     tg_tensor *xfull = NULL, *xtail = NULL; /* (64, 1, 28, 28), (n % 64, 1, 28, 28) */
     tg_tensor *yfull = NULL, *ytail = NULL; /* (64,), (n % 64,) */
     int64_t *perm = malloc((size_t)n * sizeof *perm);
@@ -303,11 +315,30 @@ int main(int argc, char **argv)
             pos += b;
             long before = bench_allocations();
             double loss = 0.0;
-            if (train_step(T, &net, &ps, &opt, xb, yb, &rng, &loss)) {
+            bool full = b == BATCH;
+            if (replay && full && P) {
+                if (tg_plan_replay(P) || tg_item(last_loss, &loss)) {
+                    bench_fail(PROG, "replaying the step");
+                    goto done;
+                }
+            } else if (replay && full) { /* the first eager, the second captured */
+                bool capture = full_steps == 1;
+                if ((!TR && !(TR = tg_tape_new())) || (capture && tg_capture_begin(TR)) ||
+                    train_step(TR, &net, &ps, &opt, xb, yb, &rng, &loss) ||
+                    (capture && (!(P = tg_capture_end(TR)) ||
+                                 (replay == 2 && tg_plan_fuse(P, 0, NULL))))) {
+                    bench_fail(PROG, "training or capturing the step");
+                    goto done;
+                }
+            } else if (train_step(T, &net, &ps, &opt, xb, yb, &rng, &loss)) {
                 bench_fail(PROG, "training step");
                 goto done;
             }
-            if (total_steps++ > 0)
+            /* a tape's first step and the capture allocate; later ones must not */
+            bool first_on_tape = replay && (full ? full_steps <= 1 : !tail_steps);
+            full_steps += full;
+            tail_steps += !full;
+            if (total_steps++ > 0 && !first_on_tape)
                 allocs += bench_allocations() - before;
             if (s >= 0) {
                 sum_loss += loss * (double)b;
@@ -332,13 +363,16 @@ int main(int argc, char **argv)
              bench_peak_rss_kb(), allocs,
              timed_images, gflops, epoch_flops * 1e-9,
              epoch_flops * 1e-9 / gflops, threads, tg_blas_available());
-    bench_result("w6", "tapegrad", per_sample, (int)samples,
+    bench_result("w6", replay == 2 ? "tapegrad_fused_replay"
+                       : replay ? "tapegrad_replay" : "tapegrad", per_sample, (int)samples,
                  (timed_images + samples - 1) / samples, extra);
     rc = 0;
 done:
     if (have_opt)
         tg_adam_free(&opt);
     cnn_free(&net);
+    tg_plan_free(P);
+    tg_tape_free(TR);
     tg_tape_free(T);
     tg_free(xfull);
     tg_free(xtail);
