@@ -35,9 +35,14 @@
  * assumptions. A tensor freed and another made at the same address is
  * beyond what C lets a check see (as for the tape: docs/autograd.md).
  *
- * What a step may hold: the ops of tape.h, nn_ops.h and models/ that run
- * tensor/ kernels (docs/performance.md lists them), tg_item reads, and the
- * optimisers' steps. tg_capture_end refuses a step that did work a replay
+ * What a step may hold: the ops of tape.h, nn_ops.h and models/ whose
+ * kernels are traced (docs/performance.md lists them; normalisation, joins
+ * and the random fills are not yet), tg_item reads, and the optimisers'
+ * steps. Dropout draws a new mask on each replay from the generator it was
+ * given, which must outlive the plan, as must every tensor the step reads.
+ * A step with a convolution replays only at the thread count it was
+ * captured at (its work buffer depends on it; another count is refused).
+ * tg_capture_end refuses a step that did work a replay
  * would not repeat: a caller-owned tensor made during it (an op with a NULL
  * tape, tg_clone), an op on another tape, a tg_tape_reset after its first
  * op, an in-place write by a function that is not captured, a value

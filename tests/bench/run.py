@@ -212,6 +212,10 @@ def groups(a, have, skips):
             pol = {"OMP_WAIT_POLICY": "PASSIVE"} if t == 2 else {}
             sides = [Side("tapegrad", c("bench_cnn", *cnn, "--threads-note", str(t)),
                           threads=t)]
+            if t == 1:  # the full-batch step captured and replayed (plan.h)
+                for r, name in ((1, "tapegrad_replay"), (2, "tapegrad_fused_replay")):
+                    sides.append(Side(name, c("bench_cnn", *cnn, "--threads-note", "1",
+                                              "--replay", str(r)), threads=1))
             if t == 2:  # tapegrad's pool alone, OpenBLAS on the calling thread
                 sides.append(Side("tapegrad_pool",
                                   c("bench_cnn", *cnn, "--threads-note", str(t)),
@@ -453,6 +457,8 @@ def report_w6(S):
     cpu = lambda s: fmt_time(s.field("cpu")) if s and s.field("cpu") else "-"
     for t, tg_impl, pt_impl, label in (
             (1, "tapegrad", "torch", "1 thread"),
+            (1, "tapegrad_replay", "torch", "1 thread, tapegrad replayed (plan.h)"),
+            (1, "tapegrad_fused_replay", "torch", "1 thread, tapegrad replayed fused"),
             (1, "tapegrad_skx", "torch_skx", "1 thread, OPENBLAS_CORETYPE=SKYLAKEX"),
             (2, "tapegrad", "torch", "2 threads (PyTorch: OMP_WAIT_POLICY=PASSIVE)"),
             (2, "tapegrad_pool", "torch",
