@@ -1,4 +1,5 @@
-/* test_examples.c - runs the five chapter examples as programs and checks
+/* test_examples.c - runs the five chapter examples (and chapter_replay,
+ * stage 5's step captured and replayed) as programs and checks
  * what they print against NumPy (tests/data/chapter_reference.txt), against
  * each other, the figures they write and how they refuse bad flags; then
  * fashion_mnist on small IDX data sets written here, and every way such a
@@ -31,7 +32,7 @@
 
 static const char *const examples[] = {
     "chapter_arrays", "chapter_tensor", "chapter_autograd", "chapter_nn",
-    "chapter_optim",
+    "chapter_optim", "chapter_replay",
 };
 enum { NEXAMPLES = sizeof examples / sizeof examples[0] };
 
@@ -167,7 +168,7 @@ START_TEST(test_quiet_matches_numpy)
 }
 END_TEST
 
-/* With the default flags (only the figure moved to /tmp) the five stages
+/* With the default flags (only the figure moved to /tmp) the stages
  * print the same numbers; the chatty lines sit between init and final, and
  * the figures are where the output says. */
 START_TEST(test_default_run_all_agree)
@@ -2186,7 +2187,8 @@ START_TEST(test_tutorial_snippets)
     static const char *const sources[] = {
         "examples/chapter_arrays.c", "examples/chapter_tensor.c",
         "examples/chapter_autograd.c", "examples/chapter_nn.c",
-        "examples/chapter_optim.c", "examples/common/chapter.c",
+        "examples/chapter_optim.c", "examples/chapter_replay.c",
+        "examples/common/chapter.c",
         "examples/logistic.c", "examples/fashion_mnist.c", "examples/fashion_cnn.c",
         "examples/common/fashion.c", "examples/words_gpt.c", "models/gpt.c",
     };
