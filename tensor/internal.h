@@ -318,7 +318,15 @@ struct tg__step {
     int64_t geo[18];            /* the geometry of a convolution or a pooling */
 };
 typedef struct tg__trace tg__trace;
-extern _Thread_local tg__trace *tg__tracing;
+/* Read by every kernel and op: the initial-exec model keeps each read one
+ * instruction in the shared library too (the general model would call
+ * __tls_get_addr every time). */
+#if defined(__GNUC__)
+#define TG__TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define TG__TLS_MODEL
+#endif
+extern _Thread_local tg__trace *tg__tracing TG__TLS_MODEL;
 /* Appends e to the trace (a failure is kept in the trace and reported when
  * the capture ends) and switches tracing off; returns the trace to give to
  * tg__trace_resume. */

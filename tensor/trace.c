@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-_Thread_local tg__trace *tg__tracing;
+_Thread_local tg__trace *tg__tracing TG__TLS_MODEL;
 
 /* Grows a list of elements of size sz to hold one more; false when out of
  * memory (the trace is then marked and the list left as it was). */
