@@ -213,11 +213,18 @@ START_TEST(test_mlp_adam_replay_is_eager)
     ck_assert_int_eq(mlp_step(&rep, x, labels, &lr), TG_OK);
     tg_plan *P = tg_capture_end(rep.T);
     ck_assert_msg(P != NULL, "%s", tg_last_message());
-    long calls = tgt_stats.calls;
-    for (int step = 0; step < 12; step++) {
+    for (int step = 0; step < 18; step++) {
         new_batch(&rng, x, labels);
         if (step == 6) /* a schedule's change reaches the replayed update */
             eager.opt.groups.lr[0] = rep.opt.groups.lr[0] = 3e-3;
+        if (step == 12) {
+            /* The MLP has no whole sum (its loss is a mean, its bias
+             * gradients sums over rows): fused, still bit for bit. */
+            ck_assert_int_eq(tg_plan_fuse(P, 0, NULL), TG_OK);
+            tg_plan_stats st;
+            ck_assert_int_eq(tg_plan_get_stats(P, &st), TG_OK);
+            ck_assert_uint_ge(st.fused_groups, 1);
+        }
         ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
         long before = tgt_stats.calls;
         ck_assert_int_eq(tg_plan_replay(P), TG_OK);
@@ -228,7 +235,6 @@ START_TEST(test_mlp_adam_replay_is_eager)
             ck_assert(same_bits(tg_grad(eager.ps.tensors[i]), tg_grad(rep.ps.tensors[i])));
         }
     }
-    ck_assert_int_ge(tgt_stats.calls, calls);
     ck_assert_int_eq(rep.opt.t[0], eager.opt.t[0]); /* Adam's counts advanced */
     tg_plan_free(P);
     mlp_free(&eager);
@@ -553,46 +559,6 @@ START_TEST(test_fused_keeps)
 }
 END_TEST
 
-/* The MLP has no whole sum (its loss is a mean, its bias gradients sums
- * over rows): fused, its replays stay bit for bit the eager steps. */
-START_TEST(test_fused_mlp_bitwise)
-{
-    mlp_side eager, rep;
-    mlp_init(&eager);
-    mlp_init(&rep);
-    tg_tensor *x = tg_empty(TG_FLOAT64, TG_SHAPE(8, 6));
-    tg_tensor *labels = tg_empty(TG_INT64, TG_SHAPE(8));
-    ck_assert(x && labels);
-    tg_rng rng = tg_rng_seeded(11);
-    tg_tensor *le, *lr;
-    new_batch(&rng, x, labels);
-    ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
-    ck_assert_int_eq(mlp_step(&rep, x, labels, &lr), TG_OK);
-    ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
-    ck_assert_int_eq(tg_capture_begin(rep.T), TG_OK);
-    ck_assert_int_eq(mlp_step(&rep, x, labels, &lr), TG_OK);
-    tg_plan *P = tg_capture_end(rep.T);
-    ck_assert_ptr_nonnull(P);
-    ck_assert_int_eq(tg_plan_fuse(P, 0, NULL), TG_OK);
-    tg_plan_stats st;
-    ck_assert_int_eq(tg_plan_get_stats(P, &st), TG_OK);
-    ck_assert_uint_ge(st.fused_groups, 1);
-    for (int step = 0; step < 6; step++) {
-        new_batch(&rng, x, labels);
-        ck_assert_int_eq(mlp_step(&eager, x, labels, &le), TG_OK);
-        ck_assert_int_eq(tg_plan_replay(P), TG_OK);
-        ck_assert(same_bits(le, lr));
-        for (int i = 0; i < eager.ps.count; i++)
-            ck_assert(same_bits(eager.ps.tensors[i], rep.ps.tensors[i]));
-    }
-    tg_plan_free(P);
-    mlp_free(&eager);
-    mlp_free(&rep);
-    tg_free(x);
-    tg_free(labels);
-}
-END_TEST
-
 /* ---- replays refused ----------------------------------------------------------------- */
 
 START_TEST(test_replay_refuses_changed_inputs)
@@ -814,7 +780,6 @@ Suite *test_plan_suite(void)
     tc = tgt_tcase("fusion");
     tcase_add_test(tc, test_fused_chapter);
     tcase_add_test(tc, test_fused_keeps);
-    tcase_add_test(tc, test_fused_mlp_bitwise);
     suite_add_tcase(s, tc);
     tc = tgt_tcase("refusals and errors");
     tcase_add_test(tc, test_replay_refuses_changed_inputs);
