@@ -489,6 +489,9 @@ static double tile_sum(const member *m, tg_dtype dt, const char *pa, const char 
                        int64_t n)
 {
     const void *a = pa, *b = pb;
+    if (m->kind == TG__STEP_SUM && m->a.stride == 0) /* a value made once */
+        return dt == TG_FLOAT64 ? (double)n * *(const double *)a
+                                : (double)n * (double)*(const float *)a;
     if (m->kind == TG__STEP_SUM)
         return dt == TG_FLOAT64 ? sum_f64(a, n) : sum_f32(a, n);
     if (m->a.stride == 0 && m->b.stride == 0) /* both scalars: n equal products */

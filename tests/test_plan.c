@@ -559,6 +559,155 @@ START_TEST(test_fused_keeps)
 }
 END_TEST
 
+/* ---- random steps: the fusion pass against the eager tape ------------------------- */
+
+/* A step made of k ops drawn once from a seed: element-wise ops on (n,)
+ * tensors and on the (1,) parameter s, whole sums, and sums broadcast back
+ * into later ops (which a fused group must not take in: the sum is not
+ * complete until the group's last tile). The loss sums the last results;
+ * backward, then SGD on s and v. */
+enum { RAND_OPS = 14 };
+
+typedef struct rand_prog {
+    int op[RAND_OPS], a[RAND_OPS], b[RAND_OPS];
+} rand_prog;
+
+static void rand_prog_make(rand_prog *p, uint32_t seed)
+{
+    tg_rng rng = tg_rng_seeded(seed);
+    for (int k = 0; k < RAND_OPS; k++) {
+        p->op[k] = (int)(tg_rng_uint32(&rng) % 9u);
+        p->a[k] = (int)(tg_rng_uint32(&rng) % (uint32_t)(k + 4));
+        p->b[k] = (int)(tg_rng_uint32(&rng) % (uint32_t)(k + 4));
+    }
+}
+
+typedef struct rand_side {
+    tg_tensor *s, *v;
+    tg_tape *T;
+    tg_tensor *loss;
+} rand_side;
+
+static int rand_step(rand_side *r, const rand_prog *p, tg_tensor *x, tg_tensor *y)
+{
+    tg_tape *T = r->T;
+    int rc = tg_tape_reset(T);
+    if (rc)
+        return rc;
+    tg_tensor *val[RAND_OPS + 4] = {x, y, r->s, r->v};
+    for (int k = 0; k < RAND_OPS; k++) {
+        tg_tensor *a = val[p->a[k]], *b = val[p->b[k]];
+        tg_tensor *o = NULL;
+        switch (p->op[k]) {
+        case 0: o = tg_ad_add(T, a, b); break;
+        case 1: o = tg_ad_sub(T, a, b); break;
+        case 2: o = tg_ad_mul(T, a, b); break;
+        case 3: o = tg_ad_mul_scalar(T, a, 0.75); break;
+        case 4: o = tg_ad_tanh(T, a); break;
+        case 5: o = tg_ad_pow_scalar(T, a, 2.0); break;
+        case 6: o = tg_ad_neg(T, a); break;
+        case 7: o = tg_ad_mul(T, b, tg_ad_tanh(T, tg_ad_sum(T, tg_ad_mul(T, a, a))));
+            break;
+        default: o = tg_ad_relu(T, tg_ad_add(T, a, x)); break;
+        }
+        /* keep the values small: every other result through tanh */
+        val[k + 4] = k % 2 ? tg_ad_tanh(T, o) : o;
+    }
+    tg_tensor *l = tg_ad_add(T, tg_ad_sum(T, val[RAND_OPS + 3]),
+                             tg_ad_sum(T, tg_ad_mul(T, val[RAND_OPS + 2], val[RAND_OPS + 1])));
+    /* s and v always reach the loss, so both always have a gradient */
+    l = tg_ad_add(T, l, tg_ad_mul(T, r->s, r->s));
+    r->loss = tg_ad_add(T, l, tg_ad_sum(T, tg_ad_mul(T, r->v, r->v)));
+    if (!r->loss)
+        return tg_last_error();
+    if ((rc = tg_zero_grad(r->s)) || (rc = tg_zero_grad(r->v)) ||
+        (rc = tg_backward(T, r->loss)))
+        return rc;
+    if ((rc = tg_axpy_into(r->s, -1e-3, tg_grad(r->s))))
+        return rc;
+    return tg_axpy_into(r->v, -1e-3, tg_grad(r->v));
+}
+
+static void rand_side_init(rand_side *r, int64_t n)
+{
+    tg_rng rng = tg_rng_seeded(8);
+    r->s = tg_full(TG_FLOAT64, TG_SHAPE(1), 0.5);
+    r->v = tg_randn(&rng, TG_FLOAT64, TG_SHAPE(n));
+    r->T = tg_tape_new();
+    ck_assert(r->s && r->v && r->T);
+    ck_assert_int_eq(tg_requires_grad(r->s, true), TG_OK);
+    ck_assert_int_eq(tg_requires_grad(r->v, true), TG_OK);
+}
+
+static void rand_side_free(rand_side *r)
+{
+    tg_tape_free(r->T);
+    tg_free(r->s);
+    tg_free(r->v);
+}
+
+/* Every element within tol of the eager one, relative to the larger of
+ * its magnitude and 1 (a sum that cancels to near 0 keeps the rounding
+ * of its terms). */
+static void assert_near(const tg_tensor *a, const tg_tensor *b, double tol)
+{
+    for (int64_t i = 0; i < tg_numel(a); i++) {
+        double x = tgt_at(a, i), y = tgt_at(b, i);
+        double m = fabs(y) > 1.0 ? fabs(y) : 1.0;
+        ck_assert_msg(fabs(x - y) <= tol * m, "element %lld: %.17g against %.17g",
+                      (long long)i, x, y);
+    }
+}
+
+START_TEST(test_fused_random_steps)
+{
+    int64_t n = _i % 2 ? 700 : 37; /* several tiles, and one short one */
+    rand_prog p;
+    rand_prog_make(&p, (uint32_t)_i + 1);
+    tg_rng rng = tg_rng_seeded((uint32_t)_i + 100);
+    tg_tensor *x = tg_randn(&rng, TG_FLOAT64, TG_SHAPE(n));
+    tg_tensor *y = tg_randn(&rng, TG_FLOAT64, TG_SHAPE(n));
+    ck_assert(x && y);
+    rand_side eager, rep;
+    rand_side_init(&eager, n);
+    rand_side_init(&rep, n);
+    ck_assert_int_eq(rand_step(&eager, &p, x, y), TG_OK);
+    ck_assert_int_eq(rand_step(&rep, &p, x, y), TG_OK);
+    ck_assert_int_eq(tg_capture_begin(rep.T), TG_OK);
+    ck_assert_int_eq(rand_step(&rep, &p, x, y), TG_OK);
+    tg_plan *P = tg_capture_end(rep.T);
+    ck_assert_msg(P != NULL, "%s", tg_last_message());
+    ck_assert_int_eq(rand_step(&eager, &p, x, y), TG_OK);
+    for (int fused = 0; fused < 2; fused++) {
+        if (fused)
+            ck_assert_int_eq(tg_plan_fuse(P, 0, NULL), TG_OK);
+        for (int step = 0; step < 4; step++) {
+            /* from the same parameters, with new data */
+            ck_assert_int_eq(tg_copy(rep.s, eager.s), TG_OK);
+            ck_assert_int_eq(tg_copy(rep.v, eager.v), TG_OK);
+            ck_assert_int_eq(tg_randn_fill(&rng, x), TG_OK);
+            ck_assert_int_eq(rand_step(&eager, &p, x, y), TG_OK);
+            ck_assert_int_eq(tg_plan_replay(P), TG_OK);
+            if (!fused) { /* plain: bit for bit */
+                ck_assert(same_bits(rep.loss, eager.loss));
+                ck_assert(same_bits(rep.v, eager.v) && same_bits(rep.s, eager.s));
+                ck_assert(same_bits(tg_grad(rep.v), tg_grad(eager.v)));
+            } else { /* fused: the sums round differently */
+                assert_near(rep.loss, eager.loss, 1e-12);
+                assert_near(tg_grad(rep.s), tg_grad(eager.s), 1e-11);
+                assert_near(tg_grad(rep.v), tg_grad(eager.v), 1e-11);
+                assert_near(rep.v, eager.v, 1e-12);
+            }
+        }
+    }
+    tg_plan_free(P);
+    rand_side_free(&eager);
+    rand_side_free(&rep);
+    tg_free(x);
+    tg_free(y);
+}
+END_TEST
+
 /* ---- replays refused ----------------------------------------------------------------- */
 
 START_TEST(test_replay_refuses_changed_inputs)
@@ -780,6 +929,7 @@ Suite *test_plan_suite(void)
     tc = tgt_tcase("fusion");
     tcase_add_test(tc, test_fused_chapter);
     tcase_add_test(tc, test_fused_keeps);
+    tcase_add_loop_test(tc, test_fused_random_steps, 0, 100);
     suite_add_tcase(s, tc);
     tc = tgt_tcase("refusals and errors");
     tcase_add_test(tc, test_replay_refuses_changed_inputs);
