@@ -308,8 +308,6 @@ struct tg__step {
     double s;
     bool flag;
     tg_tensor out, a, b, c;     /* copies of the headers (unused: zeroed) */
-    const tg_tensor *arg[3];    /* the headers as passed, for the plan's
-                                   checks of caller-owned tensors */
     void *ptr;                  /* an object the step acts on (an optimiser, a
                                    generator), or a work buffer */
     int64_t i[2];
