@@ -50,10 +50,16 @@
  * failed op. The C code around the ops does not replay: a branch or a
  * printf in the step ran once, during the capture.
  *
- * Memory: a replay allocates nothing and does not grow the tape's arena.
- * The plan holds one record per kernel (its arguments and tensor headers)
- * and keeps the step's intermediates alive on the tape: tg_plan_get_stats
- * reports both. */
+ * Memory: a replay makes no allocation of its own and does not grow the
+ * tape's arena. It allocates only where a kernel itself does in the eager
+ * step too: a large product on the portable kernels (no OpenBLAS) packs
+ * its operands in heap buffers, and a reduction over a strided view uses
+ * a scratch. Should such an allocation fail, the replay stops there with
+ * TG_ERR_NOMEM and the step is left half done (the parameters may be
+ * updated or not): replay it again or restart from a checkpoint. The plan
+ * holds one record per kernel (its arguments and tensor headers) and keeps
+ * the step's intermediates alive on the tape: tg_plan_get_stats reports
+ * both. */
 #ifndef TG_PLAN_H
 #define TG_PLAN_H
 
