@@ -160,13 +160,21 @@ static inline int check_input(size_t k, const snapshot *s)
     return TG_OK;
 }
 
-int tg_plan_replay(tg_plan *P)
+static int live_plan(const char *fn, const tg_plan *P)
 {
-    const char *fn = "tg_plan_replay";
     if (!P)
         return tg__fail(TG_ERR_NULL, fn, "plan is NULL");
     if (P->magic != PLAN_LIVE)
         return tg__fail(TG_ERR_VALUE, fn, "not a live plan (freed, or not a plan)");
+    return TG_OK;
+}
+
+int tg_plan_replay(tg_plan *P)
+{
+    const char *fn = "tg_plan_replay";
+    int rc = live_plan(fn, P);
+    if (rc)
+        return rc;
     if (tga__check_tape(P->T, fn))
         return TG_ERR_TAPE;
     if (P->T->id != P->tape_id)
@@ -176,7 +184,7 @@ int tg_plan_replay(tg_plan *P)
     if (P->T->capture)
         return tg__fail(TG_ERR_TAPE, fn, "the tape is capturing a step");
     for (size_t k = 0; k < P->ninputs; k++) {
-        int rc = check_input(k, &P->inputs[k]);
+        rc = check_input(k, &P->inputs[k]);
         if (rc)
             return rc;
     }
@@ -184,21 +192,12 @@ int tg_plan_replay(tg_plan *P)
         return tg__fused_run(P->fused);
     for (size_t k = 0; k < P->n; k++) {
         tg__step *e = &P->steps[k];
-        int rc = e->run(e);
+        rc = e->run(e);
         if (rc)
             return rc; /* the kernel's own message (an allocation failed) */
         if (e->out.storage)
             e->out.storage->version++; /* as the eager in-place write did */
     }
-    return TG_OK;
-}
-
-static int live_plan(const char *fn, const tg_plan *P)
-{
-    if (!P)
-        return tg__fail(TG_ERR_NULL, fn, "plan is NULL");
-    if (P->magic != PLAN_LIVE)
-        return tg__fail(TG_ERR_VALUE, fn, "not a live plan (freed, or not a plan)");
     return TG_OK;
 }
 
@@ -242,10 +241,11 @@ int tg_plan_unfuse(tg_plan *P)
 int tg_plan_get_stats(const tg_plan *P, tg_plan_stats *stats)
 {
     const char *fn = "tg_plan_get_stats";
-    if (!P || !stats)
-        return tg__fail(TG_ERR_NULL, fn, "%s is NULL", P ? "stats" : "plan");
-    if (P->magic != PLAN_LIVE)
-        return tg__fail(TG_ERR_VALUE, fn, "not a live plan (freed, or not a plan)");
+    int rc = live_plan(fn, P);
+    if (rc)
+        return rc;
+    if (!stats)
+        return tg__fail(TG_ERR_NULL, fn, "stats is NULL");
     stats->kernels = P->n;
     stats->inputs = P->ninputs;
     stats->plan_bytes = sizeof *P + P->n * sizeof *P->steps +
