@@ -183,10 +183,14 @@ static inline bool walk_next(walk *w)
                 res += x[i * s];                                               \
             return res;                                                        \
         }                                                                      \
+        /* r[j] = x[j] as NumPy starts them, written as -0.0 + x[j] (the */  \
+        /* same value for every x, -0.0 and NaN included) so that the */       \
+        /* first block is one more pass of the loop: loaded and stored */     \
+        /* apart, gcc's vector r[] stalled on a store forward. */             \
         T r[8];                                                                \
         for (int j = 0; j < 8; j++)                                            \
-            r[j] = x[j * s];                                                   \
-        int64_t i = 8;                                                         \
+            r[j] = (T)-0.0;                                                    \
+        int64_t i = 0;                                                         \
         for (; i < n - n % 8; i += 8)                                          \
             for (int j = 0; j < 8; j++)                                        \
                 r[j] += x[(i + j) * s];                                        \
