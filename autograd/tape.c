@@ -8,7 +8,18 @@
 #include "../tensor/random.h"
 #include "internal.h"
 
-static _Atomic uint64_t next_tape_id = 1;
+/* A tape's id is its serial number (high 32 bits, from 1) and its
+ * generation (low 32 bits, counted by tg_tape_reset): every tensor it makes
+ * carries the id of the generation that made it, so a tensor from before
+ * the last reset, or from another tape, is told apart without visiting the
+ * tensors on reset. */
+static _Atomic uint64_t next_tape_serial = 1;
+#define GEN_MASK UINT64_C(0xffffffff)
+
+static uint64_t next_generation(uint64_t id)
+{
+    return (id & ~GEN_MASK) | ((id + 1) & GEN_MASK);
+}
 
 /* ---- the tape ---------------------------------------------------------------- */
 
@@ -24,7 +35,7 @@ tg_tape *tg_tape_new(void)
     tg__arena_init(&T->arena);
     T->last = NULL;
     T->length = 0;
-    T->id = next_tape_id++;
+    T->id = next_tape_serial++ << 32;
     T->walks = 0;
     T->recording = true;
     T->capture = NULL;
@@ -67,13 +78,12 @@ int tg_tape_reset(tg_tape *T)
     if (T->capture && T->capture->n)
         tg__trace_refuse("tg_tape_reset", "the tape was reset in the middle of the "
                          "captured step, so its buffers would be reused");
-    /* Mark recorded results as dead so a stale pointer is caught while its
-     * memory has not been reused. */
-    for (tg__node *n = T->last; n; n = n->prev)
-        n->out->tape_id = 0;
+    /* A new generation: what the tape made so far no longer passes as an
+     * input, and a stale pointer is caught while its memory has not been
+     * reused (tga__foreign_input). */
     T->last = NULL;
     T->length = 0;
-    T->id = next_tape_id++;
+    T->id = next_generation(T->id);
     tg__arena_reset(&T->arena);
     return TG_OK;
 }
@@ -152,12 +162,11 @@ int tga__foreign_input(const tg_tape *T, const char *fn, const tg_tensor *t)
                         "the tape is NULL but an input belongs to a tape; pass "
                         "that tape (T == NULL only computes on caller-owned "
                         "tensors)");
-    if (t->tape_id == 0)
+    if ((t->tape_id & ~GEN_MASK) == (T->id & ~GEN_MASK))
         return tg__fail(TG_ERR_TAPE, fn,
                         "an input was made before the last tg_tape_reset of "
                         "its tape and is no longer valid");
-    return tg__fail(TG_ERR_TAPE, fn,
-                    "an input was made by another tape or before the last reset");
+    return tg__fail(TG_ERR_TAPE, fn, "an input was made by another tape");
 }
 
 tg_tensor *tga__view(tg_tape *T, const char *fn, const tg_tensor *view)

@@ -1139,7 +1139,7 @@ static int adam_step_added_after_init(fx *f)
       "tg_ad_mul: an input was made before the last tg_tape_reset",            \
       ad_stale_input(f))                                                       \
     X(ad_other_tape_input, TG_ERR_TAPE,                                        \
-      "tg_ad_add: an input was made by another tape or before the last reset", \
+      "tg_ad_add: an input was made by another tape",                          \
       ad_other_tape_input(f))                                                  \
     X(ad_tape_input_without_tape, TG_ERR_TAPE,                                 \
       "tg_ad_neg: the tape is NULL but an input belongs to a tape; pass that tape", \
