@@ -80,7 +80,7 @@ static inline float sigmoid_f(float x)
         }                                                                      \
     } while (0)
 
-TG_CLONES static void bin_f64(int op, double s, int64_t n, const double *a, int64_t sa,
+TG_CLONES_512 static void bin_f64(int op, double s, int64_t n, const double *a, int64_t sa,
                     const double *b, int64_t sb, double *o, int64_t so)
 {
     switch (op) {
@@ -135,7 +135,7 @@ TG_CLONES_512 static void bin_f32(int op, double s, int64_t n, const float *a, i
     }
 }
 
-TG_CLONES static void un_f64(int op, int64_t n, const double *a, int64_t sa, double *o,
+TG_CLONES_512 static void un_f64(int op, int64_t n, const double *a, int64_t sa, double *o,
                    int64_t so)
 {
     switch (op) {

@@ -74,11 +74,12 @@ void tg__parallel_for(int64_t n, int64_t grain, tg__range_fn fn, void *ctx);
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&        \
     !defined(__SANITIZE_ADDRESS__) && !defined(TG_NO_CLONES)
 #define TG_CLONES __attribute__((target_clones("avx2", "default")))
-/* The same with an AVX-512 clone too, for float32 loops without
- * reductions (elementwise, activations and their gradients, softmax's
- * lines, Adam), where 16 lanes pay: the float32 gelu and its gradient run
- * at nearly twice the AVX2 speed. No reduction is cloned this way: a sum's
- * order, and so its rounding, would then depend on the machine. */
+/* The same with an AVX-512 clone too, for loops without reductions
+ * (elementwise, activations and their gradients, softmax's lines, Adam),
+ * where the wider lanes pay: the float32 gelu and its gradient run at nearly
+ * twice the AVX2 speed, and the chapter's eager step, whose float64 loops
+ * are 100 elements long, 10% faster. No reduction is cloned this way: a
+ * sum's order, and so its rounding, would then depend on the machine. */
 #define TG_CLONES_512 __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define TG_CLONES
