@@ -201,10 +201,17 @@ static inline bool walk_next(walk *w)
         return res;                                                            \
     }                                                                          \
                                                                                \
+    /* A run longer than a block: its halves (pairwise_sum's split). Apart */ \
+    /* from pw_, which then saves no registers for a short run. */             \
+    TG_NOINLINE static T pw_split_##S(const T *x, int64_t n, int64_t s);       \
     TG_CLONES static T pw_##S(const T *x, int64_t n, int64_t s)                \
     {                                                                          \
         if (n <= PW_BLOCK)                                                     \
             return s == 1 ? pw_block_##S(x, n, 1) : pw_block_##S(x, n, s);     \
+        return pw_split_##S(x, n, s);                                          \
+    }                                                                          \
+    TG_NOINLINE static T pw_split_##S(const T *x, int64_t n, int64_t s)        \
+    {                                                                          \
         int64_t n2 = n / 2;                                                    \
         n2 -= n2 % 8;                                                          \
         return pw_##S(x, n2, s) + pw_##S(x + n2 * s, n - n2, s);               \
