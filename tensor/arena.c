@@ -149,43 +149,69 @@ tg_tensor *tg__arena_tensor(tg__arena *a, const char *fn, tg_dtype dt, int ndim,
     return tg__arena_tensor_trusted(a, fn, dt, ndim, shape);
 }
 
-tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
-                                    int ndim, const int64_t *shape)
+/* Header, storage and data of a tensor in one bump: the tensor at p. */
+#define TENSOR_HDR (align_up(sizeof(tg_tensor)) + align_up(sizeof(tg__storage)))
+
+static inline tg_tensor *place_tensor(char *p, size_t nbytes, tg_dtype dt, int ndim,
+                                      const int64_t *shape)
 {
-    /* Every size comes from a tensor that exists, but a broadcast or a
-     * matrix product of two of them can still need more elements or bytes
-     * than fit. The common case costs one checked product; an empty or
-     * huge result gets tg__check_shape's full check (an empty one has
-     * zero elements, but its strides must still hold the other sizes). */
-    int64_t n = ndim ? shape[0] : 1; /* one size of an existing tensor fits */
-    bool over = false;
-    for (int k = 1; k < ndim; k++)
-        over |= tg__mul_overflows(n, shape[k], &n);
-    if (over || n == 0 || (uint64_t)n > (uint64_t)SIZE_MAX / 2 / tg__dsize(dt)) {
-        int64_t checked;
-        if (tg__check_shape(fn, ndim, shape, dt, &checked))
-            return NULL; /* it says which limit */
-    }
-    size_t nbytes = (size_t)n * tg__dsize(dt);
-    /* Header, storage and data in one bump. */
-    size_t hdr = align_up(sizeof(tg_tensor)) + align_up(sizeof(tg__storage));
-    char *p = tg__arena_alloc(a, hdr + nbytes);
-    if (!p) {
-        tg__arena_fail(a, fn);
-        return NULL;
-    }
     tg_tensor *t = (tg_tensor *)p;
     tg__storage *s = (tg__storage *)(p + align_up(sizeof(tg_tensor)));
-    s->data = nbytes ? p + hdr : NULL;
+    s->data = nbytes ? p + TENSOR_HDR : NULL;
     s->nbytes = nbytes;
     s->refs = 0;
     s->version = 0;
     tg__init_header(t, dt, ndim, shape);
     t->storage = s;
     t->flags = TG__ARENA;
+    return t;
+}
+
+/* tg__arena_tensor_trusted's rare cases: an empty or huge shape, which gets
+ * tg__check_shape's full check (an empty one has zero elements, but its
+ * strides must still hold the other sizes; the error says which limit);
+ * a chunk that is full; a capture in progress. Out of line, so that the
+ * common case makes no call and saves no registers. */
+static TG_NOINLINE tg_tensor *arena_tensor_slow(tg__arena *a, const char *fn, tg_dtype dt,
+                                                int ndim, const int64_t *shape)
+{
+    int64_t n;
+    if (tg__check_shape(fn, ndim, shape, dt, &n))
+        return NULL;
+    size_t nbytes = (size_t)n * tg__dsize(dt);
+    char *p = tg__arena_alloc(a, TENSOR_HDR + nbytes);
+    if (!p) {
+        tg__arena_fail(a, fn);
+        return NULL;
+    }
+    tg_tensor *t = place_tensor(p, nbytes, dt, ndim, shape);
     if (tg__tracing)
         tg__trace_made(fn, t, true);
     return t;
+}
+
+tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
+                                    int ndim, const int64_t *shape)
+{
+    /* Every size comes from a tensor that exists, but a broadcast or a
+     * matrix product of two of them can still need more elements or bytes
+     * than fit. The common case costs one checked product. */
+    int64_t n = ndim ? shape[0] : 1; /* one size of an existing tensor fits */
+    bool over = false;
+    for (int k = 1; k < ndim; k++)
+        over |= tg__mul_overflows(n, shape[k], &n);
+    size_t es = tg__dsize(dt);
+    if (over || n == 0 || (uint64_t)n > (uint64_t)SIZE_MAX / 2 / es || tg__tracing)
+        return arena_tensor_slow(a, fn, dt, ndim, shape);
+    size_t nbytes = (size_t)n * es;
+    size_t r = align_up(TENSOR_HDR + nbytes); /* no wrap: nbytes <= SIZE_MAX / 2 */
+    if (a->left < r)
+        return arena_tensor_slow(a, fn, dt, ndim, shape);
+    char *p = a->ptr;
+    a->ptr += r;
+    a->left -= r;
+    a->total += r;
+    return place_tensor(p, nbytes, dt, ndim, shape);
 }
 
 tg_tensor *tg__arena_view(tg__arena *a, const char *fn, const tg_tensor *view)
