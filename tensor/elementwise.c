@@ -96,35 +96,25 @@ typedef void bin_fn_f64(double, int64_t, const double *, int64_t, const double *
 typedef void bin_fn_f32(float, int64_t, const float *, int64_t, const float *,
                         int64_t, float *, int64_t);
 
-BIN_FN(add_f64, double, x + y)
-BIN_FN(sub_f64, double, x - y)
-BIN_FN(mul_f64, double, x * y)
-BIN_FN(div_f64, double, x / y)
-BIN_FN(square_f64, double, x * x) /* pow(x, 2), as NumPy computes it */
-BIN_FN(max_f64, double, MAXIMUM(x, y))
-BIN_FN(min_f64, double, MINIMUM(x, y))
-BIN_FN(ge_f64, double, x >= y ? 1.0 : 0.0)
-BIN_FN(axpy_f64, double, x + s * y)
-BIN_FN(mul_scaled_f64, double, x * (y * s))
-BIN_FN(div_scaled_f64, double, x / (y * s))
-BIN_FN(mul_step_f64, double, x * (y > 0 ? 1.0 : 0.0))
-BIN_FN(tanh_grad_f64, double, x * (1.0 - y * y))
-BIN_FN(sigmoid_grad_f64, double, x * (y * (1.0 - y)))
-
-BIN_FN(add_f32, float, x + y)
-BIN_FN(sub_f32, float, x - y)
-BIN_FN(mul_f32, float, x * y)
-BIN_FN(div_f32, float, x / y)
-BIN_FN(square_f32, float, x * x)
-BIN_FN(max_f32, float, MAXIMUM(x, y))
-BIN_FN(min_f32, float, MINIMUM(x, y))
-BIN_FN(ge_f32, float, x >= y ? 1.0f : 0.0f)
-BIN_FN(axpy_f32, float, x + s * y)
-BIN_FN(mul_scaled_f32, float, x * (y * s))
-BIN_FN(div_scaled_f32, float, x / (y * s))
-BIN_FN(mul_step_f32, float, x * (y > 0 ? 1.0f : 0.0f))
-BIN_FN(tanh_grad_f32, float, x * (1.0f - y * y))
-BIN_FN(sigmoid_grad_f32, float, x * (y * (1.0f - y)))
+/* Every op for dtype T (suffix S); the constants are T's own, as in the
+ * scalar code. */
+#define BIN_FNS(S, T)                                                          \
+    BIN_FN(add_##S, T, x + y)                                                  \
+    BIN_FN(sub_##S, T, x - y)                                                  \
+    BIN_FN(mul_##S, T, x * y)                                                  \
+    BIN_FN(div_##S, T, x / y)                                                  \
+    BIN_FN(square_##S, T, x * x) /* pow(x, 2), as NumPy computes it */        \
+    BIN_FN(max_##S, T, MAXIMUM(x, y))                                          \
+    BIN_FN(min_##S, T, MINIMUM(x, y))                                          \
+    BIN_FN(ge_##S, T, x >= y ? (T)1 : (T)0)                                    \
+    BIN_FN(axpy_##S, T, x + s * y)                                             \
+    BIN_FN(mul_scaled_##S, T, x * (y * s))                                     \
+    BIN_FN(div_scaled_##S, T, x / (y * s))                                     \
+    BIN_FN(mul_step_##S, T, x * (y > 0 ? (T)1 : (T)0))                         \
+    BIN_FN(tanh_grad_##S, T, x * ((T)1 - y * y))                               \
+    BIN_FN(sigmoid_grad_##S, T, x * (y * ((T)1 - y)))
+BIN_FNS(f64, double)
+BIN_FNS(f32, float)
 
 /* pow's libm loops: not vectorised, so not cloned. */
 static void pow_f64(double s, int64_t n, const double *a, int64_t sa, const double *b,
