@@ -204,20 +204,26 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The last step's loss, on its tape (what a replay rewrites). */
-static tg_tensor *last_loss;
+/* What a training step works on (bench_step_fn's ctx). */
+typedef struct step_ctx {
+    cnn *m;
+    tg_params *ps;
+    tg_adam *opt;
+    tg_tensor *xb, *yb;
+    tg_rng *rng;
+} step_ctx;
 
-static int train_step(tg_tape *T, cnn *m, tg_params *ps, tg_adam *opt,
-                      tg_tensor *xb, tg_tensor *yb, tg_rng *rng, double *loss)
+static int cnn_step(tg_tape *T, void *ctx, double *loss, tg_tensor **loss_t)
 {
+    step_ctx *c = ctx;
     if (tg_tape_reset(T))
         return 1;
-    tg_tensor *logits = cnn_forward(T, m, xb, rng);         /* (b, 10) */
-    tg_tensor *mean = tg_loss_cross_entropy(T, logits, yb); /* () */
+    tg_tensor *logits = cnn_forward(T, c->m, c->xb, c->rng);   /* (b, 10) */
+    tg_tensor *mean = tg_loss_cross_entropy(T, logits, c->yb); /* () */
     if (!mean || tg_item(mean, loss))
         return 1;
-    last_loss = mean;
-    return tg_params_zero_grad(ps) || tg_backward(T, mean) || tg_adam_step(opt);
+    *loss_t = mean;
+    return tg_params_zero_grad(c->ps) || tg_backward(T, mean) || tg_adam_step(c->opt);
 }
 
 int main(int argc, char **argv)
@@ -254,9 +260,8 @@ int main(int argc, char **argv)
     tg_params ps = {0};
     tg_adam opt;
     bool have_opt = false;
-    tg_tape *T = NULL, *TR = NULL; /* TR: the captured full-batch step's */
-    tg_plan *P = NULL;
-    long full_steps = 0, tail_steps = 0;
+    tg_tape *T = NULL;
+    bench_replay R = {.mode = replay};
     tg_tensor *xfull = NULL, *xtail = NULL; /* (64, 1, 28, 28), (n % 64, 1, 28, 28) */
     tg_tensor *yfull = NULL, *ytail = NULL; /* (64,), (n % 64,) */
     int64_t *perm = malloc((size_t)n * sizeof *perm);
@@ -273,7 +278,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": out of memory\n");
         goto done;
     }
-    if (cnn_init(&net, &ps, &rng) || !(T = tg_tape_new()) ||
+    if (cnn_init(&net, &ps, &rng) || !(T = R.T = tg_tape_new()) ||
         tg_adam_init(&opt, &ps, 1e-3, 0.9, 0.999, 1e-8, 0.0, false)) {
         bench_fail(PROG, "setting up the model");
         goto done;
@@ -315,29 +320,10 @@ int main(int argc, char **argv)
             pos += b;
             long before = bench_allocations();
             double loss = 0.0;
-            bool full = b == BATCH;
-            if (replay && full && P) {
-                if (tg_plan_replay(P) || tg_item(last_loss, &loss)) {
-                    bench_fail(PROG, "replaying the step");
-                    goto done;
-                }
-            } else if (replay && full) { /* the first eager, the second captured */
-                bool capture = full_steps == 1;
-                if ((!TR && !(TR = tg_tape_new())) || (capture && tg_capture_begin(TR)) ||
-                    train_step(TR, &net, &ps, &opt, xb, yb, &rng, &loss) ||
-                    (capture && (!(P = tg_capture_end(TR)) ||
-                                 (replay == 2 && tg_plan_fuse(P, 0, NULL))))) {
-                    bench_fail(PROG, "training or capturing the step");
-                    goto done;
-                }
-            } else if (train_step(T, &net, &ps, &opt, xb, yb, &rng, &loss)) {
-                bench_fail(PROG, "training step");
+            step_ctx c = {&net, &ps, &opt, xb, yb, &rng};
+            bool first_on_tape;
+            if (bench_replay_step(&R, PROG, b == BATCH, cnn_step, &c, &loss, &first_on_tape))
                 goto done;
-            }
-            /* a tape's first step and the capture allocate; later ones must not */
-            bool first_on_tape = replay && (full ? full_steps <= 1 : !tail_steps);
-            full_steps += full;
-            tail_steps += !full;
             if (total_steps++ > 0 && !first_on_tape)
                 allocs += bench_allocations() - before;
             if (s >= 0) {
@@ -363,16 +349,14 @@ int main(int argc, char **argv)
              bench_peak_rss_kb(), allocs,
              timed_images, gflops, epoch_flops * 1e-9,
              epoch_flops * 1e-9 / gflops, threads, tg_blas_available());
-    bench_result("w6", replay == 2 ? "tapegrad_fused_replay"
-                       : replay ? "tapegrad_replay" : "tapegrad", per_sample, (int)samples,
+    bench_result("w6", bench_replay_impl(&R), per_sample, (int)samples,
                  (timed_images + samples - 1) / samples, extra);
     rc = 0;
 done:
     if (have_opt)
         tg_adam_free(&opt);
     cnn_free(&net);
-    tg_plan_free(P);
-    tg_tape_free(TR);
+    bench_replay_free(&R);
     tg_tape_free(T);
     tg_free(xfull);
     tg_free(xtail);

@@ -139,20 +139,25 @@ static int evaluate(tg_tape *T, tg_mlp *net, const split *s, double *acc)
     return rc;
 }
 
-/* The last step's loss, on its tape (what a replay rewrites). */
-static tg_tensor *last_loss;
+/* What a training step works on (bench_step_fn's ctx). */
+typedef struct step_ctx {
+    tg_mlp *net;
+    tg_params *ps;
+    tg_adam *opt;
+    tg_tensor *xb, *yb;
+} step_ctx;
 
-static int train_step(tg_tape *T, tg_mlp *net, tg_params *ps, tg_adam *opt,
-                      tg_tensor *xb, tg_tensor *yb, double *loss)
+static int mlp_step(tg_tape *T, void *ctx, double *loss, tg_tensor **loss_t)
 {
+    step_ctx *c = ctx;
     if (tg_tape_reset(T))
         return 1;
-    tg_tensor *logits = tg_mlp_forward(T, net, xb);         /* (b, 10) */
-    tg_tensor *mean = tg_loss_cross_entropy(T, logits, yb); /* () */
+    tg_tensor *logits = tg_mlp_forward(T, c->net, c->xb);      /* (b, 10) */
+    tg_tensor *mean = tg_loss_cross_entropy(T, logits, c->yb); /* () */
     if (!mean || tg_item(mean, loss))
         return 1;
-    last_loss = mean;
-    return tg_params_zero_grad(ps) || tg_backward(T, mean) || tg_adam_step(opt);
+    *loss_t = mean;
+    return tg_params_zero_grad(c->ps) || tg_backward(T, mean) || tg_adam_step(c->opt);
 }
 
 int main(int argc, char **argv)
@@ -186,10 +191,8 @@ int main(int argc, char **argv)
     tg_params ps = {0};
     tg_adam opt;
     bool have_net = false, have_opt = false;
-    tg_tape *T = NULL, *TR = NULL; /* TR: the captured full-batch step's */
-    tg_plan *P = NULL;
-    tg_tensor *replay_loss = NULL;
-    long full_steps = 0, tail_steps = 0;
+    tg_tape *T = NULL;
+    bench_replay R = {.mode = replay};
     tg_tensor *xfull = NULL, *xtail = NULL; /* (64, 784), (n % 64, 784) */
     tg_tensor *yfull = tg_empty(TG_INT32, TG_SHAPE(BATCH)), *ytail = NULL;
     int64_t *perm = malloc((size_t)train.n * sizeof *perm);
@@ -207,7 +210,7 @@ int main(int argc, char **argv)
         goto done;
     }
     have_net = true;
-    if (tg_mlp_params(&net, &ps) || !(T = tg_tape_new()) ||
+    if (tg_mlp_params(&net, &ps) || !(T = R.T = tg_tape_new()) ||
         tg_adam_init(&opt, &ps, 1e-3, 0.9, 0.999, 1e-8, 0.0, false)) {
         bench_fail(PROG, "setting up");
         goto done;
@@ -239,30 +242,10 @@ int main(int argc, char **argv)
                 ydst[r] = train.y[perm[start + r]];
             }
             long before = bench_allocations();
-            bool full = b == BATCH;
-            if (replay && full && P) {
-                if (tg_plan_replay(P) || tg_item(replay_loss, &loss)) {
-                    bench_fail(PROG, "replaying the step");
-                    goto done;
-                }
-            } else if (replay && full) { /* the first eager, the second captured */
-                bool capture = full_steps == 1;
-                if ((!TR && !(TR = tg_tape_new())) || (capture && tg_capture_begin(TR)) ||
-                    train_step(TR, &net, &ps, &opt, xb, yb, &loss) ||
-                    (capture && (!(P = tg_capture_end(TR)) ||
-                                 (replay == 2 && tg_plan_fuse(P, 0, NULL))))) {
-                    bench_fail(PROG, "training or capturing the step");
-                    goto done;
-                }
-                replay_loss = last_loss;
-            } else if (train_step(T, &net, &ps, &opt, xb, yb, &loss)) {
-                bench_fail(PROG, "training step");
+            step_ctx c = {&net, &ps, &opt, xb, yb};
+            bool first_on_tape;
+            if (bench_replay_step(&R, PROG, b == BATCH, mlp_step, &c, &loss, &first_on_tape))
                 goto done;
-            }
-            /* a tape's first step and the capture allocate; later ones must not */
-            bool first_on_tape = replay && (full ? full_steps <= 1 : !tail_steps);
-            full_steps += full;
-            tail_steps += !full;
             if ((e > 0 || step > 0) && !first_on_tape)
                 allocs += bench_allocations() - before;
             sum += loss * (double)b;
@@ -280,16 +263,14 @@ int main(int argc, char **argv)
              "acc=%.4f loss=%.4f maxrss_kb=%ld allocs=%ld threads=%ld blas=%d",
              acc, mean_loss, bench_peak_rss_kb(), allocs, threads,
              tg_blas_available());
-    bench_result("w3", replay == 2 ? "tapegrad_fused_replay"
-                       : replay ? "tapegrad_replay" : "tapegrad", epoch_sec, (int)epochs, 1, extra);
+    bench_result("w3", bench_replay_impl(&R), epoch_sec, (int)epochs, 1, extra);
     rc = 0;
 done:
     if (have_opt)
         tg_adam_free(&opt);
     if (have_net)
         tg_mlp_free(&net);
-    tg_plan_free(P);
-    tg_tape_free(TR);
+    bench_replay_free(&R);
     tg_tape_free(T);
     tg_free(xfull);
     tg_free(xtail);

@@ -144,3 +144,40 @@ int bench_fail(const char *prog, const char *what)
     fprintf(stderr, "%s: %s: %s\n", prog, what, tg_last_message());
     return 1;
 }
+
+int bench_replay_step(bench_replay *r, const char *prog, bool full, bench_step_fn step,
+                      void *ctx, double *loss, bool *allocates)
+{
+    tg_tensor *loss_t = NULL;
+    *allocates = r->mode && (full ? r->full_steps <= 1 : !r->tail_steps);
+    if (r->mode && full && r->P) {
+        if (tg_plan_replay(r->P) || tg_item(r->loss_t, loss))
+            return bench_fail(prog, "replaying the step");
+    } else if (r->mode && full) { /* the first eager, the second captured */
+        bool capture = r->full_steps == 1;
+        if ((!r->TR && !(r->TR = tg_tape_new())) || (capture && tg_capture_begin(r->TR)) ||
+            step(r->TR, ctx, loss, &loss_t) ||
+            (capture && (!(r->P = tg_capture_end(r->TR)) ||
+                         (r->mode == 2 && tg_plan_fuse(r->P, 0, NULL)))))
+            return bench_fail(prog, "training or capturing the step");
+        r->loss_t = loss_t;
+    } else if (step(r->T, ctx, loss, &loss_t)) {
+        return bench_fail(prog, "training step");
+    }
+    r->full_steps += full;
+    r->tail_steps += !full;
+    return 0;
+}
+
+const char *bench_replay_impl(const bench_replay *r)
+{
+    return r->mode == 2 ? "tapegrad_fused_replay" : r->mode ? "tapegrad_replay" : "tapegrad";
+}
+
+void bench_replay_free(bench_replay *r)
+{
+    tg_plan_free(r->P);
+    tg_tape_free(r->TR);
+    r->P = NULL;
+    r->TR = NULL;
+}
