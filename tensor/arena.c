@@ -204,13 +204,10 @@ tg_tensor *tg__arena_tensor_trusted(tg__arena *a, const char *fn, tg_dtype dt,
     if (over || n == 0 || (uint64_t)n > (uint64_t)SIZE_MAX / 2 / es || tg__tracing)
         return arena_tensor_slow(a, fn, dt, ndim, shape);
     size_t nbytes = (size_t)n * es;
-    size_t r = align_up(TENSOR_HDR + nbytes); /* no wrap: nbytes <= SIZE_MAX / 2 */
-    if (a->left < r)
+    /* no wrap: nbytes <= SIZE_MAX / 2 */
+    char *p = tg__arena_bump(a, align_up(TENSOR_HDR + nbytes));
+    if (!p)
         return arena_tensor_slow(a, fn, dt, ndim, shape);
-    char *p = a->ptr;
-    a->ptr += r;
-    a->left -= r;
-    a->total += r;
     return place_tensor(p, nbytes, dt, ndim, shape);
 }
 

@@ -843,6 +843,18 @@ void tg__arena_init(tg__arena *a);
 /* The slow path of tg__arena_alloc: moves to the next kept chunk that fits
  * n (already rounded up), or allocates a new one. */
 void *tg__arena_alloc_slow(tg__arena *a, size_t n);
+/* r bytes (a nonzero multiple of TG__ARENA_ALIGN) from the current chunk,
+ * or NULL when they do not fit there; never calls out. */
+static inline void *tg__arena_bump(tg__arena *a, size_t r)
+{
+    if (a->left < r)
+        return NULL;
+    void *p = a->ptr;
+    a->ptr += r;
+    a->left -= r;
+    a->total += r;
+    return p;
+}
 /* 64-byte aligned, or NULL when the allocator fails (nothing is lost).
  * Inline: a training step makes a few dozen of these. */
 static inline void *tg__arena_alloc(tg__arena *a, size_t n)
@@ -852,13 +864,8 @@ static inline void *tg__arena_alloc(tg__arena *a, size_t n)
         return NULL;
     if (r == 0)
         r = TG__ARENA_ALIGN;
-    if (a->left < r)
-        return tg__arena_alloc_slow(a, r);
-    void *p = a->ptr;
-    a->ptr += r;
-    a->left -= r;
-    a->total += r;
-    return p;
+    void *p = tg__arena_bump(a, r);
+    return p ? p : tg__arena_alloc_slow(a, r);
 }
 /* Most bytes ever handed out between two resets. */
 static inline size_t tg__arena_high_water(const tg__arena *a)

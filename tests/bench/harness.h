@@ -47,14 +47,14 @@ void bench_result(const char *workload, const char *impl, double *per_iter,
 /* Reports a failed tapegrad call (with tg_last_message) on stderr; returns 1. */
 int bench_fail(const char *prog, const char *what);
 
+/* One training step on T: 0 with *loss and *loss_t (the loss tensor on T,
+ * which a replay of a captured step rewrites), else nonzero. */
+typedef int (*bench_step_fn)(tg_tape *T, void *ctx, double *loss, tg_tensor **loss_t);
 /* The --replay modes of the training benchmarks (bench_mlp, bench_cnn):
  * 0 runs every step eagerly on T; 1 runs the first full-batch step eagerly
  * on a tape of its own, captures the second (autograd/plan.h) and replays
  * it from then on; 2 does the same with the plan fused. A short last batch
  * has another shape, so it always runs eagerly on T. */
-/* One training step on T: 0 with *loss and *loss_t (the loss tensor on T,
- * which a replay of a captured step rewrites), else nonzero. */
-typedef int (*bench_step_fn)(tg_tape *T, void *ctx, double *loss, tg_tensor **loss_t);
 typedef struct bench_replay {
     long mode;         /* 0, 1 or 2, as above */
     tg_tape *T;        /* the eager steps' tape (the caller's) */
@@ -68,9 +68,9 @@ typedef struct bench_replay {
  * bench_fail's 1 under prog. */
 int bench_replay_step(bench_replay *r, const char *prog, bool full, bench_step_fn step,
                       void *ctx, double *loss, bool *allocates);
-/* The impl= name of a RESULT line for the mode and the plan and tape it
- * made (not r->T). */
+/* The impl= name of a RESULT line for r's mode. */
 const char *bench_replay_impl(const bench_replay *r);
+/* Frees the plan and the tape r made (not r->T, the caller's). */
 void bench_replay_free(bench_replay *r);
 
 #endif /* BENCH_HARNESS_H */
